@@ -1,0 +1,110 @@
+# jq — the team's front door. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Pinned tool versions (see ../shared/TOOLS.md). Tools are installed with `go install` into a
+# per-version folder of TOOLS_DIR, outside the repo, so fresh clones reuse them.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GOLANGCI_LINT_VERSION      := v2.15.0
+
+TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/jq-tools
+BUF                := $(TOOLS_DIR)/buf-$(BUF_VERSION)/buf
+PROTOC_GEN_GO      := $(TOOLS_DIR)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS_DIR)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+GOLANGCI_LINT      := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+PROTO_PATH := $(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_GO_GRPC)):$(PATH)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/jqhq/jq/internal/buildinfo.Version=$(VERSION) \
+	-X github.com/jqhq/jq/internal/buildinfo.Commit=$(COMMIT) \
+	-X github.com/jqhq/jq/internal/buildinfo.Date=$(DATE)
+BINARIES := jq-server jq-worker jq-ctl
+
+# pg_dump of the server's major version, for the schema dump (dbmate calls pg_dump from PATH).
+PG_BINDIR := $(shell pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+export PATH := $(if $(PG_BINDIR),$(PG_BINDIR):)$(PATH)
+
+# Tests: every package at once, race detector on. LOCAL_SERVICES finds or starts PostgreSQL and
+# Redis and exports JQ_DB_URL and JQ_REDIS_ADDR for the tests.
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
+LOCAL_SERVICES := deploy/local-services.sh
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the binaries into bin/
+	@mkdir -p bin
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+.PHONY: run
+run: build ## find or start PostgreSQL, then run jq-server in the foreground
+	@eval "$$($(LOCAL_SERVICES) env)"; \
+	echo "jq-server: gRPC on :50051, metrics on :9090, health on :8080 (Ctrl-C stops it)"; \
+	exec bin/jq-server
+
+.PHONY: test
+test: tools check-generated ## run the whole test suite (starts PostgreSQL and Redis when none answer)
+	@eval "$$($(LOCAL_SERVICES) env)"; \
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-short
+test-short: ## unit tests only, no services
+	go test -short -count=1 ./...
+
+.PHONY: services
+services: ## find or start PostgreSQL and Redis; print the exports to use them
+	@$(LOCAL_SERVICES) env
+
+.PHONY: services-stop
+services-stop: ## stop the private PostgreSQL and Redis that `make services` started
+	@$(LOCAL_SERVICES) stop
+
+.PHONY: tools
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## install the pinned code generators
+
+$(BUF):
+	GOBIN=$(dir $@) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(dir $@) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: generate
+generate: tools ## regenerate protobuf code, the sqlfuncs migration, db/schema.sql and docs/config.md
+	PATH=$(PROTO_PATH) $(BUF) generate
+	@eval "$$($(LOCAL_SERVICES) env)"; \
+	go test ./db -run 'TestSQLFuncsMigration_UpToDate|TestSchema_UpToDate' -count=1 -update; \
+	go test ./internal/config -run TestMarkdown_DocsUpToDate -count=1 -update
+
+.PHONY: check-generated
+check-generated: tools ## fail if the committed protobuf code differs from a fresh generation
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	PATH=$(PROTO_PATH) $(BUF) generate -o "$$tmp"; \
+	if ! diff -r --exclude='*.proto' "$$tmp/proto" proto >/dev/null; then \
+		diff -r --exclude='*.proto' "$$tmp/proto" proto | head -40; \
+		echo "generated protobuf code is stale: run 'make generate' and commit"; exit 1; \
+	fi
+	@PATH=$(PROTO_PATH) $(BUF) lint
+	@echo "generated code is up to date; buf lint passed"
+
+.PHONY: lint
+lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and buf lint
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	go vet ./...
+	$(GOLANGCI_LINT) run ./...
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin coverage.out

@@ -1,0 +1,968 @@
+-- Code generated from sqlfuncs/*.sql by `make generate`. DO NOT EDIT.
+-- Change the functions in sqlfuncs/; once this migration has been released, add a new
+-- *_sqlfuncs.sql migration rather than regenerating this one (see db/README.md).
+
+-- migrate:up
+
+-- sqlfuncs/01_common.sql
+
+-- Helpers shared by the other files.
+--
+-- Errors raised by the jq functions use SQLSTATE class JQ, so a client can tell them apart:
+--   JQ001 unknown queue        JQ005 invalid argument
+--   JQ002 unknown job          JQ006 unknown worker
+--   JQ003 wrong state          JQ007 queue already exists
+--   JQ004 stale attempt        JQ008 queue still has unfinished jobs
+
+-- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds (RFC 9562
+-- version 7). Job ids made this way are inserted at the right edge of the primary-key index
+-- instead of at random places, which keeps inserts cache-friendly at millions of rows.
+CREATE OR REPLACE FUNCTION jq.uuid_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
+COMMENT ON FUNCTION jq.uuid_v7() IS 'A time-ordered UUID (version 7), used for job ids.';
+
+-- backoff is the delay before retry number retry_count + 1:
+--   min(base_delay * 2^retry_count, max_delay) * (1 + 0.1 * jitter),  jitter in [0, 1)
+-- so it never exceeds 1.1 * max_delay. queue.Backoff in Go computes the same.
+CREATE OR REPLACE FUNCTION jq.backoff(
+    retry_count integer,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes',
+    jitter double precision DEFAULT random()
+) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT make_interval(secs => d * (1 + 0.1 * least(greatest(jitter, 0), 1)))
+    FROM (SELECT least(
+              extract(epoch FROM base_delay)::double precision * power(2::double precision, least(greatest(retry_count, 0), 62)),
+              extract(epoch FROM max_delay)::double precision) AS d) AS s
+$$;
+
+COMMENT ON FUNCTION jq.backoff(integer, interval, interval, double precision) IS
+    'Delay before the next retry: min(base_delay * 2^retry_count, max_delay) plus up to 10 % jitter.';
+
+-- _event appends one transition to jq.job_events.
+CREATE OR REPLACE FUNCTION jq._event(
+    j jq.jobs,
+    from_status jq.job_status,
+    to_status jq.job_status,
+    reason text,
+    error_message text DEFAULT NULL
+) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
+    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+$$;
+
+-- sqlfuncs/02_submit.sql
+
+-- Submitting jobs. Callable from any transaction: the job becomes visible (and the scheduler
+-- is woken by NOTIFY) when that transaction commits.
+
+-- enqueue is submit that also says whether it inserted (false: the idempotency key matched
+-- an existing job, whose id is returned).
+CREATE OR REPLACE FUNCTION jq.enqueue(
+    queue text,
+    payload jsonb,
+    priority integer DEFAULT 0,
+    max_retries integer DEFAULT NULL,
+    not_before timestamptz DEFAULT NULL,
+    idempotency_key text DEFAULT NULL
+) RETURNS TABLE (job_id uuid, inserted boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    queue_max_retries integer;
+    new_job jq.jobs;
+    existing uuid;
+    key text := nullif(enqueue.idempotency_key, '');
+BEGIN
+    IF enqueue.queue IS NULL OR enqueue.queue = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.payload IS NULL THEN
+        RAISE EXCEPTION 'payload must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.priority IS NULL OR enqueue.priority NOT BETWEEN 0 AND 9 THEN
+        RAISE EXCEPTION 'priority % is outside 0-9', coalesce(enqueue.priority::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
+    END IF;
+
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
+            HINT = 'create it with jq.create_queue or jq-ctl queue create';
+    END IF;
+
+    -- Two passes at most: if the job holding the key is pruned between the conflict and the
+    -- lookup, the second insert succeeds.
+    FOR i IN 1..2 LOOP
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
+        VALUES (jq.uuid_v7(), enqueue.queue, enqueue.payload, enqueue.priority,
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
+        ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.* INTO new_job;
+
+        IF new_job.job_id IS NOT NULL THEN
+            PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
+            IF new_job.not_before IS NULL OR new_job.not_before <= now() THEN
+                PERFORM pg_notify('jq_job_ready', enqueue.queue);
+            END IF;
+            RETURN QUERY SELECT new_job.job_id, true;
+            RETURN;
+        END IF;
+
+        SELECT j.job_id INTO existing FROM jq.jobs j
+        WHERE j.queue_name = enqueue.queue AND j.idempotency_key = key;
+        IF FOUND THEN
+            RETURN QUERY SELECT existing, false;
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'could not insert or find the job with idempotency key % in queue %', key, enqueue.queue;
+END
+$$;
+
+COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text) IS
+    'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+
+-- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a
+-- repeated idempotency key (per queue) returns the existing job's id and inserts nothing.
+CREATE OR REPLACE FUNCTION jq.submit(
+    queue text,
+    payload jsonb,
+    priority integer DEFAULT 0,
+    max_retries integer DEFAULT NULL,
+    not_before timestamptz DEFAULT NULL,
+    idempotency_key text DEFAULT NULL
+) RETURNS uuid
+LANGUAGE sql AS $$
+    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key) AS e
+$$;
+
+COMMENT ON FUNCTION jq.submit(text, jsonb, integer, integer, timestamptz, text) IS
+    'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
+
+-- submit_many inserts one PENDING job per payload, in order, with one NOTIFY, and returns the
+-- ids in the order of the payloads.
+CREATE OR REPLACE FUNCTION jq.submit_many(
+    queue text,
+    payloads jsonb[],
+    priority integer DEFAULT 0
+) RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    queue_max_retries integer;
+BEGIN
+    IF submit_many.queue IS NULL OR submit_many.queue = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF submit_many.priority IS NULL OR submit_many.priority NOT BETWEEN 0 AND 9 THEN
+        RAISE EXCEPTION 'priority % is outside 0-9', coalesce(submit_many.priority::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
+    END IF;
+    IF coalesce(cardinality(submit_many.payloads), 0) = 0 THEN
+        RETURN;
+    END IF;
+
+    -- clock_timestamp() per row keeps the batch in order under ORDER BY created_at.
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO jq.jobs (job_id, queue_name, payload, priority, max_retries, created_at)
+        SELECT jq.uuid_v7(), submit_many.queue, p.payload, submit_many.priority, queue_max_retries, clock_timestamp()
+        FROM unnest(submit_many.payloads) WITH ORDINALITY AS p (payload, ord)
+        ORDER BY p.ord
+        RETURNING jobs.job_id, jobs.queue_name, jobs.created_at
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, attempt, reason)
+        SELECT i.job_id, i.queue_name, NULL, 'PENDING', 0, 'SUBMITTED' FROM inserted i
+    )
+    SELECT i.job_id FROM inserted i ORDER BY i.created_at, i.job_id;
+
+    PERFORM pg_notify('jq_job_ready', submit_many.queue);
+END
+$$;
+
+COMMENT ON FUNCTION jq.submit_many(text, jsonb[], integer) IS
+    'Submit many jobs at once with one NOTIFY; returns their ids in payload order.';
+
+-- sqlfuncs/03_claim.sql
+
+-- Claiming and delivering jobs: PENDING -> ASSIGNED -> RUNNING, or back to PENDING when the
+-- delivery fails.
+
+-- claim assigns up to max_jobs runnable PENDING jobs of the given queues to a worker, highest
+-- priority first and oldest first within a priority, skipping rows other claimers hold (so any
+-- number of servers can claim at once without waiting on each other or taking a job twice).
+-- Every claim increments the job's attempt: its fencing token.
+CREATE OR REPLACE FUNCTION jq.claim(
+    queues text[],
+    max_jobs integer,
+    worker_id uuid
+) RETURNS SETOF jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w_status jq.worker_status;
+BEGIN
+    IF claim.max_jobs IS NULL OR claim.max_jobs < 1 OR claim.max_jobs > 10000 THEN
+        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(claim.max_jobs::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    -- FOR SHARE: a concurrent reap of this worker waits for the claim (and then fails the jobs
+    -- it claimed) instead of missing them.
+    SELECT w.status INTO w_status FROM jq.workers w WHERE w.worker_id = claim.worker_id FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', claim.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w_status <> 'ONLINE' THEN
+        RAISE EXCEPTION 'worker % is %, not ONLINE', claim.worker_id, w_status USING ERRCODE = 'JQ003';
+    END IF;
+
+    -- One index range scan per queue (jobs_claim_idx), merged by priority and age. A row
+    -- locked by the per-queue scan but cut by the outer LIMIT stays locked only until this
+    -- call's transaction ends.
+    RETURN QUERY
+    WITH picked AS (
+        SELECT c.job_id
+        FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.priority, j.created_at
+            FROM jq.jobs j
+            WHERE j.queue_name = q.name
+              AND j.status = 'PENDING'
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY j.priority DESC, j.created_at
+            LIMIT claim.max_jobs
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        ORDER BY c.priority DESC, c.created_at
+        LIMIT claim.max_jobs
+    ), claimed AS (
+        UPDATE jq.jobs j
+        SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
+            assigned_at = now(), updated_at = now()
+        FROM picked
+        WHERE j.job_id = picked.job_id
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+    )
+    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+END
+$$;
+
+COMMENT ON FUNCTION jq.claim(text[], integer, uuid) IS
+    'Assign up to max_jobs runnable PENDING jobs of the queues to a registered ONLINE worker (FOR UPDATE SKIP LOCKED).';
+
+-- start marks delivered jobs RUNNING. Jobs no longer ASSIGNED to this worker (cancelled,
+-- requeued, or already completed by a fast worker) are skipped; the started ones are returned.
+CREATE OR REPLACE FUNCTION jq.start(
+    job_ids uuid[],
+    worker_id uuid
+) RETURNS SETOF jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH started AS (
+        UPDATE jq.jobs j
+        SET status = 'RUNNING', started_at = now(), updated_at = now()
+        WHERE j.job_id = ANY (start.job_ids)
+          AND j.status = 'ASSIGNED'
+          AND j.worker_id = start.worker_id
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT s.job_id, s.queue_name, 'ASSIGNED', 'RUNNING', s.worker_id, s.attempt, 'STARTED' FROM started s
+    )
+    SELECT * FROM started;
+END
+$$;
+
+COMMENT ON FUNCTION jq.start(uuid[], uuid) IS
+    'Mark delivered ASSIGNED jobs RUNNING; returns the jobs it started.';
+
+-- release puts jobs ASSIGNED to a worker back to PENDING at once, e.g. when their delivery
+-- failed. The retry count is unchanged: the job never ran. Returns how many were released.
+CREATE OR REPLACE FUNCTION jq.release(
+    job_ids uuid[],
+    worker_id uuid,
+    reason text DEFAULT 'DELIVERY_FAILED'
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := 0;
+    q text;
+BEGIN
+    FOR q IN
+        WITH released AS (
+            UPDATE jq.jobs j
+            SET status = 'PENDING', assigned_at = NULL, updated_at = now()
+            WHERE j.job_id = ANY (release.job_ids)
+              AND j.status = 'ASSIGNED'
+              AND j.worker_id = release.worker_id
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT r.job_id, r.queue_name, 'ASSIGNED', 'PENDING', r.worker_id, r.attempt, release.reason FROM released r
+        )
+        SELECT r.queue_name FROM released r
+    LOOP
+        n := n + 1;
+        -- PostgreSQL folds identical notifications of one transaction into one.
+        PERFORM pg_notify('jq_job_ready', q);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.release(uuid[], uuid, text) IS
+    'Put jobs ASSIGNED to the worker back to PENDING at once (failed delivery); returns how many.';
+
+-- sqlfuncs/04_finish.sql
+
+-- Finishing an attempt: RUNNING -> DONE, or RUNNING -> FAILED -> PENDING (retry with backoff)
+-- or -> DEAD_LETTERED (retries spent). A report names the worker and the attempt it was given;
+-- a report from an attempt that is no longer current changes nothing and raises JQ004.
+
+-- _current_attempt locks a job and checks that worker_id holds its current attempt, which is
+-- ASSIGNED or RUNNING. A job still ASSIGNED is accepted: a fast worker may report before the
+-- server's batched jq.start reached the row.
+CREATE OR REPLACE FUNCTION jq._current_attempt(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = _current_attempt.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.attempt IS DISTINCT FROM _current_attempt.attempt
+        OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
+        OR j.status = 'PENDING' THEN
+        RAISE EXCEPTION 'stale report for job %: attempt % on worker % is not current (job is % at attempt % on worker %)',
+            j.job_id, _current_attempt.attempt, _current_attempt.worker_id, j.status, j.attempt, coalesce(j.worker_id::text, 'none')
+            USING ERRCODE = 'JQ004';
+    END IF;
+    IF j.status NOT IN ('ASSIGNED', 'RUNNING') THEN
+        RAISE EXCEPTION 'job % is %, not RUNNING', j.job_id, j.status USING ERRCODE = 'JQ003';
+    END IF;
+    IF j.status = 'ASSIGNED' THEN
+        UPDATE jq.jobs SET status = 'RUNNING', started_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO j;
+        PERFORM jq._event(j, 'ASSIGNED', 'RUNNING', 'STARTED');
+    END IF;
+    RETURN j;
+END
+$$;
+
+-- _retry_or_bury fails the current attempt of a locked ASSIGNED or RUNNING job: it records
+-- the failure, then makes the job PENDING again after a backoff while retries remain, or
+-- DEAD_LETTERED when they are spent (or at once when permanent).
+CREATE OR REPLACE FUNCTION jq._retry_or_bury(
+    j jq.jobs,
+    fail_reason text,
+    error text,
+    base_delay interval,
+    max_delay interval,
+    permanent boolean
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+    res jq.jobs;
+BEGIN
+    PERFORM jq._event(j, j.status, 'FAILED', fail_reason, error);
+    IF permanent OR j.retry_count >= j.max_retries THEN
+        UPDATE jq.jobs
+        SET status = 'DEAD_LETTERED', error_message = error, completed_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        PERFORM jq._event(res, 'FAILED', 'DEAD_LETTERED',
+            CASE WHEN permanent THEN 'PERMANENT_FAILURE' ELSE 'RETRIES_EXHAUSTED' END);
+    ELSE
+        UPDATE jq.jobs
+        SET status = 'PENDING', retry_count = j.retry_count + 1, error_message = error,
+            not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
+            assigned_at = NULL, updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
+        PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+    END IF;
+    RETURN res;
+END
+$$;
+
+-- complete records a successful attempt: RUNNING -> DONE with its result.
+CREATE OR REPLACE FUNCTION jq.complete(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    result bytea DEFAULT NULL
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    j := jq._current_attempt(complete.job_id, complete.worker_id, complete.attempt);
+    UPDATE jq.jobs
+    SET status = 'DONE', result = complete.result, error_message = NULL, completed_at = now(), updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, 'RUNNING', 'DONE', 'COMPLETED');
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.complete(uuid, uuid, integer, bytea) IS
+    'Record a successful attempt (RUNNING -> DONE). The worker and attempt must be the current ones (JQ004 otherwise).';
+
+-- fail records a failed attempt and retries the job after
+-- min(base_delay * 2^retry_count, max_delay) plus jitter, or dead-letters it when its retries
+-- are spent or the failure is permanent (a payload that can never run).
+CREATE OR REPLACE FUNCTION jq.fail(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    error text,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes',
+    permanent boolean DEFAULT false
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF fail.base_delay IS NULL OR fail.max_delay IS NULL OR fail.base_delay < '0' OR fail.base_delay > fail.max_delay THEN
+        RAISE EXCEPTION 'base_delay % must be between 0 and max_delay %', fail.base_delay, fail.max_delay USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(fail.job_id, fail.worker_id, fail.attempt);
+    RETURN jq._retry_or_bury(j, 'FAILED', fail.error, fail.base_delay, fail.max_delay, coalesce(fail.permanent, false));
+END
+$$;
+
+COMMENT ON FUNCTION jq.fail(uuid, uuid, integer, text, interval, interval, boolean) IS
+    'Record a failed attempt: retry after a backoff (PENDING) or dead-letter when retries are spent or permanent.';
+
+-- sqlfuncs/05_operate.sql
+
+-- Operator actions on single jobs.
+
+-- cancel dead-letters a job that has not started: PENDING or ASSIGNED -> DEAD_LETTERED
+-- (reason CANCELLED). A RUNNING or finished job raises JQ003.
+CREATE OR REPLACE FUNCTION jq.cancel(job_id uuid) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    from_status jq.job_status;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = cancel.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
+        RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
+            USING ERRCODE = 'JQ003';
+    END IF;
+    from_status := j.status;
+    UPDATE jq.jobs
+    SET status = 'DEAD_LETTERED', error_message = 'cancelled', completed_at = now(), updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED');
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.cancel(uuid) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED).';
+
+-- retry makes a FAILED or DEAD_LETTERED job PENDING again, runnable at once, with its retry
+-- count reset (reason MANUAL_RETRY).
+CREATE OR REPLACE FUNCTION jq.retry(job_id uuid) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    from_status jq.job_status;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = retry.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
+        RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
+            USING ERRCODE = 'JQ003';
+    END IF;
+    from_status := j.status;
+    UPDATE jq.jobs
+    SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
+        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY');
+    PERFORM pg_notify('jq_job_ready', j.queue_name);
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.retry(uuid) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY).';
+
+-- sqlfuncs/06_workers.sql
+
+-- Worker registry: registration, heartbeats, draining and loss.
+
+-- register_worker upserts a worker as ONLINE with a fresh heartbeat. Registering again (after
+-- a restart or a reconnect) keeps registered_at and replaces the rest.
+CREATE OR REPLACE FUNCTION jq.register_worker(
+    worker_id uuid,
+    hostname text,
+    concurrency integer,
+    queues text[]
+) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    IF register_worker.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF register_worker.concurrency IS NULL OR register_worker.concurrency NOT BETWEEN 1 AND 4096 THEN
+        RAISE EXCEPTION 'concurrency % is outside 1-4096', coalesce(register_worker.concurrency::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
+        RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, last_heartbeat)
+    VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
+            register_worker.queues, now())
+    ON CONFLICT (worker_id) DO UPDATE
+    SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
+        active_job_count = 0, queues = excluded.queues, last_heartbeat = now(), updated_at = now()
+    RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[]) IS 'Register (upsert) a worker as ONLINE.';
+
+-- heartbeat refreshes a worker's last_heartbeat (and, when given, its running job count).
+-- An unknown worker raises JQ006; an OFFLINE one (declared lost) raises JQ003 and must
+-- register again.
+CREATE OR REPLACE FUNCTION jq.heartbeat(
+    worker_id uuid,
+    active_job_count integer DEFAULT NULL
+) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    UPDATE jq.workers
+    SET last_heartbeat = now(), active_job_count = coalesce(heartbeat.active_job_count, active_job_count), updated_at = now()
+    WHERE worker_id = heartbeat.worker_id AND status <> 'OFFLINE'
+    RETURNING * INTO w;
+    IF FOUND THEN
+        RETURN w;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jq.workers WHERE worker_id = heartbeat.worker_id) THEN
+        RAISE EXCEPTION 'worker % is OFFLINE; register it again', heartbeat.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+END
+$$;
+
+COMMENT ON FUNCTION jq.heartbeat(uuid, integer) IS 'Refresh a worker''s last_heartbeat.';
+
+-- drain_worker marks an ONLINE worker DRAINING: it gets no new jobs and finishes its own.
+CREATE OR REPLACE FUNCTION jq.drain_worker(worker_id uuid) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = drain_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', drain_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
+        RAISE EXCEPTION 'worker % is OFFLINE', w.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.workers SET status = 'DRAINING', updated_at = now()
+    WHERE worker_id = w.worker_id RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+COMMENT ON FUNCTION jq.drain_worker(uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
+
+-- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
+-- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
+-- worker is lost (missed heartbeats, a broken stream that did not come back) or deregisters.
+CREATE OR REPLACE FUNCTION jq.release_worker(
+    worker_id uuid,
+    reason text DEFAULT 'WORKER_LOST',
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes'
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    n integer := 0;
+BEGIN
+    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
+    WHERE worker_id = release_worker.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    FOR j IN
+        SELECT * FROM jq.jobs
+        WHERE worker_id = release_worker.worker_id AND status IN ('ASSIGNED', 'RUNNING')
+        ORDER BY job_id
+        FOR UPDATE
+    LOOP
+        PERFORM jq._retry_or_bury(j, release_worker.reason,
+            format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
+            release_worker.base_delay, release_worker.max_delay, false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.release_worker(uuid, text, interval, interval) IS
+    'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs.';
+
+-- deregister_worker is a worker's clean goodbye: OFFLINE, and any job it still holds is
+-- failed through the retry rule (reason DEREGISTERED) so it runs elsewhere.
+CREATE OR REPLACE FUNCTION jq.deregister_worker(worker_id uuid) RETURNS integer
+LANGUAGE sql AS $$
+    SELECT jq.release_worker(worker_id, 'DEREGISTERED')
+$$;
+
+COMMENT ON FUNCTION jq.deregister_worker(uuid) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere.';
+
+-- sqlfuncs/07_maintenance.sql
+
+-- Maintenance, run periodically by the leader jq-server (or by hand). Each is safe to run
+-- concurrently with claims and with itself: rows are taken with SKIP LOCKED.
+
+-- expire_ttl dead-letters PENDING jobs older than their queue's ttl_seconds (reason
+-- TTL_EXPIRED), at most max_rows per call. Returns how many.
+CREATE OR REPLACE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    WITH expired AS (
+        SELECT j.job_id
+        FROM jq.queues q
+        JOIN jq.jobs j ON j.queue_name = q.name
+        WHERE q.ttl_seconds IS NOT NULL
+          AND j.status = 'PENDING'
+          AND j.created_at < now() - make_interval(secs => q.ttl_seconds)
+        LIMIT expire_ttl.max_rows
+        FOR UPDATE OF j SKIP LOCKED
+    ), updated AS (
+        UPDATE jq.jobs j
+        SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
+            completed_at = now(), updated_at = now()
+        FROM expired e
+        WHERE j.job_id = e.job_id
+        RETURNING j.*
+    )
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+    SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.expire_ttl(integer) IS 'Dead-letter PENDING jobs past their queue''s TTL (TTL_EXPIRED); returns how many.';
+
+-- reap_workers declares lost the ONLINE or DRAINING workers whose last heartbeat is older than
+-- heartbeat_timeout: each goes OFFLINE and its jobs are failed through the retry rule (reason
+-- WORKER_LOST). Returns the number of workers reaped.
+CREATE OR REPLACE FUNCTION jq.reap_workers(
+    heartbeat_timeout interval,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes'
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w uuid;
+    n integer := 0;
+BEGIN
+    IF reap_workers.heartbeat_timeout IS NULL OR reap_workers.heartbeat_timeout <= '0' THEN
+        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR w IN
+        SELECT worker_id FROM jq.workers
+        WHERE status IN ('ONLINE', 'DRAINING') AND last_heartbeat < now() - reap_workers.heartbeat_timeout
+        ORDER BY worker_id
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM jq.release_worker(w, 'WORKER_LOST', reap_workers.base_delay, reap_workers.max_delay);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.reap_workers(interval, interval, interval) IS
+    'Mark workers silent for heartbeat_timeout OFFLINE and retry their jobs (WORKER_LOST); returns the number of workers.';
+
+-- requeue_unstarted puts jobs ASSIGNED longer than assignment_timeout without starting back
+-- to PENDING (reason ASSIGNMENT_TIMEOUT), retry count unchanged: they never ran. Returns how many.
+CREATE OR REPLACE FUNCTION jq.requeue_unstarted(
+    assignment_timeout interval,
+    max_rows integer DEFAULT 10000
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := 0;
+    q text;
+BEGIN
+    IF requeue_unstarted.assignment_timeout IS NULL OR requeue_unstarted.assignment_timeout <= '0' THEN
+        RAISE EXCEPTION 'assignment_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR q IN
+        WITH stuck AS (
+            SELECT job_id FROM jq.jobs
+            WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
+            LIMIT requeue_unstarted.max_rows
+            FOR UPDATE SKIP LOCKED
+        ), requeued AS (
+            UPDATE jq.jobs j
+            SET status = 'PENDING', assigned_at = NULL, updated_at = now()
+            FROM stuck s
+            WHERE j.job_id = s.job_id
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT r.job_id, r.queue_name, 'ASSIGNED', 'PENDING', r.worker_id, r.attempt, 'ASSIGNMENT_TIMEOUT' FROM requeued r
+        )
+        SELECT r.queue_name FROM requeued r
+    LOOP
+        n := n + 1;
+        PERFORM pg_notify('jq_job_ready', q);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
+    'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
+
+-- prune deletes DONE and DEAD_LETTERED jobs that finished before now() - older_than, with
+-- their events, at most max_rows per call (call it again while it returns max_rows).
+CREATE OR REPLACE FUNCTION jq.prune(
+    older_than interval,
+    max_rows integer DEFAULT 10000
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune.older_than IS NULL OR prune.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    WITH victims AS (
+        SELECT job_id FROM jq.jobs
+        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
+        ORDER BY completed_at
+        LIMIT prune.max_rows
+        FOR UPDATE SKIP LOCKED
+    ), events AS (
+        DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
+    )
+    DELETE FROM jq.jobs j USING victims v WHERE j.job_id = v.job_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.prune(interval, integer) IS
+    'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+
+-- sqlfuncs/08_queues.sql
+
+-- Queues: creating, deleting and counting.
+
+-- create_queue creates a queue; JQ007 if it exists, JQ005 for a bad name or setting.
+CREATE OR REPLACE FUNCTION jq.create_queue(
+    name text,
+    max_retries integer DEFAULT 3,
+    ttl_seconds integer DEFAULT NULL
+) RETURNS jq.queues
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    q jq.queues;
+BEGIN
+    IF create_queue.name IS NULL OR create_queue.name = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.name !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' THEN
+        RAISE EXCEPTION 'queue name % is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)',
+            quote_literal(create_queue.name) USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.max_retries IS NULL OR create_queue.max_retries NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'max_retries % is outside 0-1000', coalesce(create_queue.max_retries::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.ttl_seconds IS NOT NULL AND create_queue.ttl_seconds <= 0 THEN
+        RAISE EXCEPTION 'ttl_seconds % must be positive (NULL for no TTL)', create_queue.ttl_seconds USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.queues AS q (name, max_retries, ttl_seconds)
+    VALUES (create_queue.name, create_queue.max_retries, create_queue.ttl_seconds)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING * INTO q;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % already exists', create_queue.name USING ERRCODE = 'JQ007';
+    END IF;
+    RETURN q;
+END
+$$;
+
+COMMENT ON FUNCTION jq.create_queue(text, integer, integer) IS 'Create a queue (JQ007 if it exists).';
+
+-- delete_queue deletes a queue and its finished jobs. It refuses (JQ008) while the queue holds
+-- jobs that are not DONE or DEAD_LETTERED, and refuses to delete the default queue. Returns
+-- the number of jobs deleted with it.
+CREATE OR REPLACE FUNCTION jq.delete_queue(name text) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    unfinished bigint;
+    n integer;
+BEGIN
+    IF delete_queue.name = 'default' THEN
+        RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
+    END IF;
+    -- FOR UPDATE conflicts with the key-share lock a concurrent submit's foreign key check
+    -- takes, so no job can slip into the queue while it is being deleted.
+    PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
+    END IF;
+    SELECT count(*) INTO unfinished FROM jq.jobs
+    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED');
+    IF unfinished > 0 THEN
+        RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
+            HINT = 'cancel them or wait for them to finish';
+    END IF;
+    DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
+    DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM jq.queues WHERE name = delete_queue.name;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.delete_queue(text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs.';
+
+-- queue_stats counts a queue's jobs per status (every queue when queue is NULL), with the
+-- age of its oldest runnable pending job and the jobs completed and failed in the last minute.
+CREATE OR REPLACE FUNCTION jq.queue_stats(queue text DEFAULT NULL)
+RETURNS TABLE (
+    queue_name text,
+    pending bigint,
+    assigned bigint,
+    running bigint,
+    done bigint,
+    failed bigint,
+    dead_lettered bigint,
+    oldest_pending_at timestamptz,
+    completed_last_minute bigint,
+    failed_last_minute bigint
+)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    IF queue_stats.queue IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jq.queues WHERE name = queue_stats.queue) THEN
+        RAISE EXCEPTION 'queue % does not exist', queue_stats.queue USING ERRCODE = 'JQ001';
+    END IF;
+    RETURN QUERY
+    SELECT q.name,
+           coalesce(c.pending, 0), coalesce(c.assigned, 0), coalesce(c.running, 0),
+           coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.dead_lettered, 0),
+           (SELECT min(coalesce(j.not_before, j.created_at)) FROM jq.jobs j
+             WHERE j.queue_name = q.name AND j.status = 'PENDING'
+               AND (j.not_before IS NULL OR j.not_before <= now())),
+           (SELECT count(*) FROM jq.jobs j
+             WHERE j.status = 'DONE' AND j.completed_at > now() - interval '1 minute' AND j.queue_name = q.name),
+           (SELECT count(*) FROM jq.job_events e
+             WHERE e.to_status = 'FAILED' AND e.occurred_at > now() - interval '1 minute' AND e.queue_name = q.name)
+    FROM jq.queues q
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE j.status = 'PENDING') AS pending,
+               count(*) FILTER (WHERE j.status = 'ASSIGNED') AS assigned,
+               count(*) FILTER (WHERE j.status = 'RUNNING') AS running,
+               count(*) FILTER (WHERE j.status = 'DONE') AS done,
+               count(*) FILTER (WHERE j.status = 'FAILED') AS failed,
+               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered
+        FROM jq.jobs j WHERE j.queue_name = q.name
+    ) AS c ON true
+    WHERE queue_stats.queue IS NULL OR q.name = queue_stats.queue
+    ORDER BY q.name;
+END
+$$;
+
+COMMENT ON FUNCTION jq.queue_stats(text) IS 'Per-status job counts, oldest runnable pending job and last-minute throughput per queue.';
+
+-- migrate:down
+
+DROP FUNCTION IF EXISTS jq.queue_stats;
+DROP FUNCTION IF EXISTS jq.delete_queue;
+DROP FUNCTION IF EXISTS jq.create_queue;
+DROP FUNCTION IF EXISTS jq.prune;
+DROP FUNCTION IF EXISTS jq.requeue_unstarted;
+DROP FUNCTION IF EXISTS jq.reap_workers;
+DROP FUNCTION IF EXISTS jq.expire_ttl;
+DROP FUNCTION IF EXISTS jq.deregister_worker;
+DROP FUNCTION IF EXISTS jq.release_worker;
+DROP FUNCTION IF EXISTS jq.drain_worker;
+DROP FUNCTION IF EXISTS jq.heartbeat;
+DROP FUNCTION IF EXISTS jq.register_worker;
+DROP FUNCTION IF EXISTS jq.retry;
+DROP FUNCTION IF EXISTS jq.cancel;
+DROP FUNCTION IF EXISTS jq.fail;
+DROP FUNCTION IF EXISTS jq.complete;
+DROP FUNCTION IF EXISTS jq._retry_or_bury;
+DROP FUNCTION IF EXISTS jq._current_attempt;
+DROP FUNCTION IF EXISTS jq.release;
+DROP FUNCTION IF EXISTS jq.start;
+DROP FUNCTION IF EXISTS jq.claim;
+DROP FUNCTION IF EXISTS jq.submit_many;
+DROP FUNCTION IF EXISTS jq.submit;
+DROP FUNCTION IF EXISTS jq.enqueue;
+DROP FUNCTION IF EXISTS jq._event;
+DROP FUNCTION IF EXISTS jq.backoff;
+DROP FUNCTION IF EXISTS jq.uuid_v7;

@@ -1,0 +1,1286 @@
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: jq; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA jq;
+
+
+--
+-- Name: job_status; Type: TYPE; Schema: jq; Owner: -
+--
+
+CREATE TYPE jq.job_status AS ENUM (
+    'PENDING',
+    'ASSIGNED',
+    'RUNNING',
+    'DONE',
+    'FAILED',
+    'DEAD_LETTERED'
+);
+
+
+--
+-- Name: worker_status; Type: TYPE; Schema: jq; Owner: -
+--
+
+CREATE TYPE jq.worker_status AS ENUM (
+    'ONLINE',
+    'OFFLINE',
+    'DRAINING'
+);
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: jobs; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.jobs (
+    job_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    queue_name text NOT NULL,
+    payload jsonb NOT NULL,
+    status jq.job_status DEFAULT 'PENDING'::jq.job_status NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    max_retries smallint NOT NULL,
+    retry_count smallint DEFAULT 0 NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    worker_id uuid,
+    result bytea,
+    error_message text,
+    idempotency_key text,
+    not_before timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT jobs_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
+    CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_limit='2000');
+
+
+--
+-- Name: _current_attempt(uuid, uuid, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._current_attempt(job_id uuid, worker_id uuid, attempt integer) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = _current_attempt.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.attempt IS DISTINCT FROM _current_attempt.attempt
+        OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
+        OR j.status = 'PENDING' THEN
+        RAISE EXCEPTION 'stale report for job %: attempt % on worker % is not current (job is % at attempt % on worker %)',
+            j.job_id, _current_attempt.attempt, _current_attempt.worker_id, j.status, j.attempt, coalesce(j.worker_id::text, 'none')
+            USING ERRCODE = 'JQ004';
+    END IF;
+    IF j.status NOT IN ('ASSIGNED', 'RUNNING') THEN
+        RAISE EXCEPTION 'job % is %, not RUNNING', j.job_id, j.status USING ERRCODE = 'JQ003';
+    END IF;
+    IF j.status = 'ASSIGNED' THEN
+        UPDATE jq.jobs SET status = 'RUNNING', started_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO j;
+        PERFORM jq._event(j, 'ASSIGNED', 'RUNNING', 'STARTED');
+    END IF;
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: _event(jq.jobs, jq.job_status, jq.job_status, text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._event(j jq.jobs, from_status jq.job_status, to_status jq.job_status, reason text, error_message text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
+    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+$$;
+
+
+--
+-- Name: _retry_or_bury(jq.jobs, text, text, interval, interval, boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._retry_or_bury(j jq.jobs, fail_reason text, error text, base_delay interval, max_delay interval, permanent boolean) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    res jq.jobs;
+BEGIN
+    PERFORM jq._event(j, j.status, 'FAILED', fail_reason, error);
+    IF permanent OR j.retry_count >= j.max_retries THEN
+        UPDATE jq.jobs
+        SET status = 'DEAD_LETTERED', error_message = error, completed_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        PERFORM jq._event(res, 'FAILED', 'DEAD_LETTERED',
+            CASE WHEN permanent THEN 'PERMANENT_FAILURE' ELSE 'RETRIES_EXHAUSTED' END);
+    ELSE
+        UPDATE jq.jobs
+        SET status = 'PENDING', retry_count = j.retry_count + 1, error_message = error,
+            not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
+            assigned_at = NULL, updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
+        PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+    END IF;
+    RETURN res;
+END
+$$;
+
+
+--
+-- Name: backoff(integer, interval, interval, double precision); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.backoff(retry_count integer, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval, jitter double precision DEFAULT random()) RETURNS interval
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT make_interval(secs => d * (1 + 0.1 * least(greatest(jitter, 0), 1)))
+    FROM (SELECT least(
+              extract(epoch FROM base_delay)::double precision * power(2::double precision, least(greatest(retry_count, 0), 62)),
+              extract(epoch FROM max_delay)::double precision) AS d) AS s
+$$;
+
+
+--
+-- Name: FUNCTION backoff(retry_count integer, base_delay interval, max_delay interval, jitter double precision); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.backoff(retry_count integer, base_delay interval, max_delay interval, jitter double precision) IS 'Delay before the next retry: min(base_delay * 2^retry_count, max_delay) plus up to 10 % jitter.';
+
+
+--
+-- Name: cancel(uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.cancel(job_id uuid) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    from_status jq.job_status;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = cancel.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
+        RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
+            USING ERRCODE = 'JQ003';
+    END IF;
+    from_status := j.status;
+    UPDATE jq.jobs
+    SET status = 'DEAD_LETTERED', error_message = 'cancelled', completed_at = now(), updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED');
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: FUNCTION cancel(job_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.cancel(job_id uuid) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED).';
+
+
+--
+-- Name: claim(text[], integer, uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.claim(queues text[], max_jobs integer, worker_id uuid) RETURNS SETOF jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w_status jq.worker_status;
+BEGIN
+    IF claim.max_jobs IS NULL OR claim.max_jobs < 1 OR claim.max_jobs > 10000 THEN
+        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(claim.max_jobs::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    -- FOR SHARE: a concurrent reap of this worker waits for the claim (and then fails the jobs
+    -- it claimed) instead of missing them.
+    SELECT w.status INTO w_status FROM jq.workers w WHERE w.worker_id = claim.worker_id FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', claim.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w_status <> 'ONLINE' THEN
+        RAISE EXCEPTION 'worker % is %, not ONLINE', claim.worker_id, w_status USING ERRCODE = 'JQ003';
+    END IF;
+
+    -- One index range scan per queue (jobs_claim_idx), merged by priority and age. A row
+    -- locked by the per-queue scan but cut by the outer LIMIT stays locked only until this
+    -- call's transaction ends.
+    RETURN QUERY
+    WITH picked AS (
+        SELECT c.job_id
+        FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.priority, j.created_at
+            FROM jq.jobs j
+            WHERE j.queue_name = q.name
+              AND j.status = 'PENDING'
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY j.priority DESC, j.created_at
+            LIMIT claim.max_jobs
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        ORDER BY c.priority DESC, c.created_at
+        LIMIT claim.max_jobs
+    ), claimed AS (
+        UPDATE jq.jobs j
+        SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
+            assigned_at = now(), updated_at = now()
+        FROM picked
+        WHERE j.job_id = picked.job_id
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+    )
+    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+END
+$$;
+
+
+--
+-- Name: FUNCTION claim(queues text[], max_jobs integer, worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.claim(queues text[], max_jobs integer, worker_id uuid) IS 'Assign up to max_jobs runnable PENDING jobs of the queues to a registered ONLINE worker (FOR UPDATE SKIP LOCKED).';
+
+
+--
+-- Name: complete(uuid, uuid, integer, bytea); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.complete(job_id uuid, worker_id uuid, attempt integer, result bytea DEFAULT NULL::bytea) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    j := jq._current_attempt(complete.job_id, complete.worker_id, complete.attempt);
+    UPDATE jq.jobs
+    SET status = 'DONE', result = complete.result, error_message = NULL, completed_at = now(), updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, 'RUNNING', 'DONE', 'COMPLETED');
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: FUNCTION complete(job_id uuid, worker_id uuid, attempt integer, result bytea); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.complete(job_id uuid, worker_id uuid, attempt integer, result bytea) IS 'Record a successful attempt (RUNNING -> DONE). The worker and attempt must be the current ones (JQ004 otherwise).';
+
+
+--
+-- Name: queues; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.queues (
+    name text NOT NULL,
+    max_retries integer DEFAULT 3 NOT NULL,
+    ttl_seconds integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT queues_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
+    CONSTRAINT queues_name_format CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT queues_ttl_positive CHECK ((ttl_seconds > 0))
+);
+
+
+--
+-- Name: create_queue(text, integer, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.create_queue(name text, max_retries integer DEFAULT 3, ttl_seconds integer DEFAULT NULL::integer) RETURNS jq.queues
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    q jq.queues;
+BEGIN
+    IF create_queue.name IS NULL OR create_queue.name = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.name !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' THEN
+        RAISE EXCEPTION 'queue name % is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)',
+            quote_literal(create_queue.name) USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.max_retries IS NULL OR create_queue.max_retries NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'max_retries % is outside 0-1000', coalesce(create_queue.max_retries::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_queue.ttl_seconds IS NOT NULL AND create_queue.ttl_seconds <= 0 THEN
+        RAISE EXCEPTION 'ttl_seconds % must be positive (NULL for no TTL)', create_queue.ttl_seconds USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.queues AS q (name, max_retries, ttl_seconds)
+    VALUES (create_queue.name, create_queue.max_retries, create_queue.ttl_seconds)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING * INTO q;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % already exists', create_queue.name USING ERRCODE = 'JQ007';
+    END IF;
+    RETURN q;
+END
+$_$;
+
+
+--
+-- Name: FUNCTION create_queue(name text, max_retries integer, ttl_seconds integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.create_queue(name text, max_retries integer, ttl_seconds integer) IS 'Create a queue (JQ007 if it exists).';
+
+
+--
+-- Name: delete_queue(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.delete_queue(name text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    unfinished bigint;
+    n integer;
+BEGIN
+    IF delete_queue.name = 'default' THEN
+        RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
+    END IF;
+    -- FOR UPDATE conflicts with the key-share lock a concurrent submit's foreign key check
+    -- takes, so no job can slip into the queue while it is being deleted.
+    PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
+    END IF;
+    SELECT count(*) INTO unfinished FROM jq.jobs
+    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED');
+    IF unfinished > 0 THEN
+        RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
+            HINT = 'cancel them or wait for them to finish';
+    END IF;
+    DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
+    DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM jq.queues WHERE name = delete_queue.name;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION delete_queue(name text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.delete_queue(name text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs.';
+
+
+--
+-- Name: deregister_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.deregister_worker(worker_id uuid) RETURNS integer
+    LANGUAGE sql
+    AS $$
+    SELECT jq.release_worker(worker_id, 'DEREGISTERED')
+$$;
+
+
+--
+-- Name: FUNCTION deregister_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.deregister_worker(worker_id uuid) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere.';
+
+
+--
+-- Name: workers; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.workers (
+    worker_id uuid NOT NULL,
+    hostname text NOT NULL,
+    status jq.worker_status DEFAULT 'ONLINE'::jq.worker_status NOT NULL,
+    concurrency integer NOT NULL,
+    active_job_count integer DEFAULT 0 NOT NULL,
+    queues text[] DEFAULT '{}'::text[] NOT NULL,
+    last_heartbeat timestamp with time zone DEFAULT now() NOT NULL,
+    registered_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workers_concurrency_positive CHECK ((concurrency > 0))
+);
+
+
+--
+-- Name: drain_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.drain_worker(worker_id uuid) RETURNS jq.workers
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = drain_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', drain_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
+        RAISE EXCEPTION 'worker % is OFFLINE', w.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.workers SET status = 'DRAINING', updated_at = now()
+    WHERE worker_id = w.worker_id RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+
+--
+-- Name: FUNCTION drain_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.drain_worker(worker_id uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
+
+
+--
+-- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text) RETURNS TABLE(job_id uuid, inserted boolean)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    queue_max_retries integer;
+    new_job jq.jobs;
+    existing uuid;
+    key text := nullif(enqueue.idempotency_key, '');
+BEGIN
+    IF enqueue.queue IS NULL OR enqueue.queue = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.payload IS NULL THEN
+        RAISE EXCEPTION 'payload must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.priority IS NULL OR enqueue.priority NOT BETWEEN 0 AND 9 THEN
+        RAISE EXCEPTION 'priority % is outside 0-9', coalesce(enqueue.priority::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
+    END IF;
+
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
+            HINT = 'create it with jq.create_queue or jq-ctl queue create';
+    END IF;
+
+    -- Two passes at most: if the job holding the key is pruned between the conflict and the
+    -- lookup, the second insert succeeds.
+    FOR i IN 1..2 LOOP
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
+        VALUES (jq.uuid_v7(), enqueue.queue, enqueue.payload, enqueue.priority,
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
+        ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.* INTO new_job;
+
+        IF new_job.job_id IS NOT NULL THEN
+            PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
+            IF new_job.not_before IS NULL OR new_job.not_before <= now() THEN
+                PERFORM pg_notify('jq_job_ready', enqueue.queue);
+            END IF;
+            RETURN QUERY SELECT new_job.job_id, true;
+            RETURN;
+        END IF;
+
+        SELECT j.job_id INTO existing FROM jq.jobs j
+        WHERE j.queue_name = enqueue.queue AND j.idempotency_key = key;
+        IF FOUND THEN
+            RETURN QUERY SELECT existing, false;
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'could not insert or find the job with idempotency key % in queue %', key, enqueue.queue;
+END
+$$;
+
+
+--
+-- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+
+
+--
+-- Name: expire_ttl(integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    WITH expired AS (
+        SELECT j.job_id
+        FROM jq.queues q
+        JOIN jq.jobs j ON j.queue_name = q.name
+        WHERE q.ttl_seconds IS NOT NULL
+          AND j.status = 'PENDING'
+          AND j.created_at < now() - make_interval(secs => q.ttl_seconds)
+        LIMIT expire_ttl.max_rows
+        FOR UPDATE OF j SKIP LOCKED
+    ), updated AS (
+        UPDATE jq.jobs j
+        SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
+            completed_at = now(), updated_at = now()
+        FROM expired e
+        WHERE j.job_id = e.job_id
+        RETURNING j.*
+    )
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+    SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION expire_ttl(max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.expire_ttl(max_rows integer) IS 'Dead-letter PENDING jobs past their queue''s TTL (TTL_EXPIRED); returns how many.';
+
+
+--
+-- Name: fail(uuid, uuid, integer, text, interval, interval, boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.fail(job_id uuid, worker_id uuid, attempt integer, error text, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval, permanent boolean DEFAULT false) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF fail.base_delay IS NULL OR fail.max_delay IS NULL OR fail.base_delay < '0' OR fail.base_delay > fail.max_delay THEN
+        RAISE EXCEPTION 'base_delay % must be between 0 and max_delay %', fail.base_delay, fail.max_delay USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(fail.job_id, fail.worker_id, fail.attempt);
+    RETURN jq._retry_or_bury(j, 'FAILED', fail.error, fail.base_delay, fail.max_delay, coalesce(fail.permanent, false));
+END
+$$;
+
+
+--
+-- Name: FUNCTION fail(job_id uuid, worker_id uuid, attempt integer, error text, base_delay interval, max_delay interval, permanent boolean); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.fail(job_id uuid, worker_id uuid, attempt integer, error text, base_delay interval, max_delay interval, permanent boolean) IS 'Record a failed attempt: retry after a backoff (PENDING) or dead-letter when retries are spent or permanent.';
+
+
+--
+-- Name: heartbeat(uuid, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer DEFAULT NULL::integer) RETURNS jq.workers
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    UPDATE jq.workers
+    SET last_heartbeat = now(), active_job_count = coalesce(heartbeat.active_job_count, active_job_count), updated_at = now()
+    WHERE worker_id = heartbeat.worker_id AND status <> 'OFFLINE'
+    RETURNING * INTO w;
+    IF FOUND THEN
+        RETURN w;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jq.workers WHERE worker_id = heartbeat.worker_id) THEN
+        RAISE EXCEPTION 'worker % is OFFLINE; register it again', heartbeat.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+END
+$$;
+
+
+--
+-- Name: FUNCTION heartbeat(worker_id uuid, active_job_count integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer) IS 'Refresh a worker''s last_heartbeat.';
+
+
+--
+-- Name: prune(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.prune(older_than interval, max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune.older_than IS NULL OR prune.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    WITH victims AS (
+        SELECT job_id FROM jq.jobs
+        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
+        ORDER BY completed_at
+        LIMIT prune.max_rows
+        FOR UPDATE SKIP LOCKED
+    ), events AS (
+        DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
+    )
+    DELETE FROM jq.jobs j USING victims v WHERE j.job_id = v.job_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION prune(older_than interval, max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.prune(older_than interval, max_rows integer) IS 'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+
+
+--
+-- Name: queue_stats(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.queue_stats(queue text DEFAULT NULL::text) RETURNS TABLE(queue_name text, pending bigint, assigned bigint, running bigint, done bigint, failed bigint, dead_lettered bigint, oldest_pending_at timestamp with time zone, completed_last_minute bigint, failed_last_minute bigint)
+    LANGUAGE plpgsql STABLE
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF queue_stats.queue IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jq.queues WHERE name = queue_stats.queue) THEN
+        RAISE EXCEPTION 'queue % does not exist', queue_stats.queue USING ERRCODE = 'JQ001';
+    END IF;
+    RETURN QUERY
+    SELECT q.name,
+           coalesce(c.pending, 0), coalesce(c.assigned, 0), coalesce(c.running, 0),
+           coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.dead_lettered, 0),
+           (SELECT min(coalesce(j.not_before, j.created_at)) FROM jq.jobs j
+             WHERE j.queue_name = q.name AND j.status = 'PENDING'
+               AND (j.not_before IS NULL OR j.not_before <= now())),
+           (SELECT count(*) FROM jq.jobs j
+             WHERE j.status = 'DONE' AND j.completed_at > now() - interval '1 minute' AND j.queue_name = q.name),
+           (SELECT count(*) FROM jq.job_events e
+             WHERE e.to_status = 'FAILED' AND e.occurred_at > now() - interval '1 minute' AND e.queue_name = q.name)
+    FROM jq.queues q
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE j.status = 'PENDING') AS pending,
+               count(*) FILTER (WHERE j.status = 'ASSIGNED') AS assigned,
+               count(*) FILTER (WHERE j.status = 'RUNNING') AS running,
+               count(*) FILTER (WHERE j.status = 'DONE') AS done,
+               count(*) FILTER (WHERE j.status = 'FAILED') AS failed,
+               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered
+        FROM jq.jobs j WHERE j.queue_name = q.name
+    ) AS c ON true
+    WHERE queue_stats.queue IS NULL OR q.name = queue_stats.queue
+    ORDER BY q.name;
+END
+$$;
+
+
+--
+-- Name: FUNCTION queue_stats(queue text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.queue_stats(queue text) IS 'Per-status job counts, oldest runnable pending job and last-minute throughput per queue.';
+
+
+--
+-- Name: reap_workers(interval, interval, interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w uuid;
+    n integer := 0;
+BEGIN
+    IF reap_workers.heartbeat_timeout IS NULL OR reap_workers.heartbeat_timeout <= '0' THEN
+        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR w IN
+        SELECT worker_id FROM jq.workers
+        WHERE status IN ('ONLINE', 'DRAINING') AND last_heartbeat < now() - reap_workers.heartbeat_timeout
+        ORDER BY worker_id
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM jq.release_worker(w, 'WORKER_LOST', reap_workers.base_delay, reap_workers.max_delay);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION reap_workers(heartbeat_timeout interval, base_delay interval, max_delay interval); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay interval, max_delay interval) IS 'Mark workers silent for heartbeat_timeout OFFLINE and retry their jobs (WORKER_LOST); returns the number of workers.';
+
+
+--
+-- Name: register_worker(uuid, text, integer, text[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]) RETURNS jq.workers
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    IF register_worker.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF register_worker.concurrency IS NULL OR register_worker.concurrency NOT BETWEEN 1 AND 4096 THEN
+        RAISE EXCEPTION 'concurrency % is outside 1-4096', coalesce(register_worker.concurrency::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
+        RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, last_heartbeat)
+    VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
+            register_worker.queues, now())
+    ON CONFLICT (worker_id) DO UPDATE
+    SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
+        active_job_count = 0, queues = excluded.queues, last_heartbeat = now(), updated_at = now()
+    RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+
+--
+-- Name: FUNCTION register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]) IS 'Register (upsert) a worker as ONLINE.';
+
+
+--
+-- Name: release(uuid[], uuid, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.release(job_ids uuid[], worker_id uuid, reason text DEFAULT 'DELIVERY_FAILED'::text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := 0;
+    q text;
+BEGIN
+    FOR q IN
+        WITH released AS (
+            UPDATE jq.jobs j
+            SET status = 'PENDING', assigned_at = NULL, updated_at = now()
+            WHERE j.job_id = ANY (release.job_ids)
+              AND j.status = 'ASSIGNED'
+              AND j.worker_id = release.worker_id
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT r.job_id, r.queue_name, 'ASSIGNED', 'PENDING', r.worker_id, r.attempt, release.reason FROM released r
+        )
+        SELECT r.queue_name FROM released r
+    LOOP
+        n := n + 1;
+        -- PostgreSQL folds identical notifications of one transaction into one.
+        PERFORM pg_notify('jq_job_ready', q);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION release(job_ids uuid[], worker_id uuid, reason text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.release(job_ids uuid[], worker_id uuid, reason text) IS 'Put jobs ASSIGNED to the worker back to PENDING at once (failed delivery); returns how many.';
+
+
+--
+-- Name: release_worker(uuid, text, interval, interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.release_worker(worker_id uuid, reason text DEFAULT 'WORKER_LOST'::text, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    n integer := 0;
+BEGIN
+    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
+    WHERE worker_id = release_worker.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    FOR j IN
+        SELECT * FROM jq.jobs
+        WHERE worker_id = release_worker.worker_id AND status IN ('ASSIGNED', 'RUNNING')
+        ORDER BY job_id
+        FOR UPDATE
+    LOOP
+        PERFORM jq._retry_or_bury(j, release_worker.reason,
+            format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
+            release_worker.base_delay, release_worker.max_delay, false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval) IS 'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs.';
+
+
+--
+-- Name: requeue_unstarted(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.requeue_unstarted(assignment_timeout interval, max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := 0;
+    q text;
+BEGIN
+    IF requeue_unstarted.assignment_timeout IS NULL OR requeue_unstarted.assignment_timeout <= '0' THEN
+        RAISE EXCEPTION 'assignment_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR q IN
+        WITH stuck AS (
+            SELECT job_id FROM jq.jobs
+            WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
+            LIMIT requeue_unstarted.max_rows
+            FOR UPDATE SKIP LOCKED
+        ), requeued AS (
+            UPDATE jq.jobs j
+            SET status = 'PENDING', assigned_at = NULL, updated_at = now()
+            FROM stuck s
+            WHERE j.job_id = s.job_id
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT r.job_id, r.queue_name, 'ASSIGNED', 'PENDING', r.worker_id, r.attempt, 'ASSIGNMENT_TIMEOUT' FROM requeued r
+        )
+        SELECT r.queue_name FROM requeued r
+    LOOP
+        n := n + 1;
+        PERFORM pg_notify('jq_job_ready', q);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION requeue_unstarted(assignment_timeout interval, max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.requeue_unstarted(assignment_timeout interval, max_rows integer) IS 'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
+
+
+--
+-- Name: retry(uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.retry(job_id uuid) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    from_status jq.job_status;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = retry.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
+        RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
+            USING ERRCODE = 'JQ003';
+    END IF;
+    from_status := j.status;
+    UPDATE jq.jobs
+    SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
+        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY');
+    PERFORM pg_notify('jq_job_ready', j.queue_name);
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: FUNCTION retry(job_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.retry(job_id uuid) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY).';
+
+
+--
+-- Name: start(uuid[], uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.start(job_ids uuid[], worker_id uuid) RETURNS SETOF jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH started AS (
+        UPDATE jq.jobs j
+        SET status = 'RUNNING', started_at = now(), updated_at = now()
+        WHERE j.job_id = ANY (start.job_ids)
+          AND j.status = 'ASSIGNED'
+          AND j.worker_id = start.worker_id
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT s.job_id, s.queue_name, 'ASSIGNED', 'RUNNING', s.worker_id, s.attempt, 'STARTED' FROM started s
+    )
+    SELECT * FROM started;
+END
+$$;
+
+
+--
+-- Name: FUNCTION start(job_ids uuid[], worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.start(job_ids uuid[], worker_id uuid) IS 'Mark delivered ASSIGNED jobs RUNNING; returns the jobs it started.';
+
+
+--
+-- Name: submit(text, jsonb, integer, integer, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.submit(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE sql
+    AS $$
+    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key) AS e
+$$;
+
+
+--
+-- Name: FUNCTION submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text) IS 'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
+
+
+--
+-- Name: submit_many(text, jsonb[], integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.submit_many(queue text, payloads jsonb[], priority integer DEFAULT 0) RETURNS SETOF uuid
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    queue_max_retries integer;
+BEGIN
+    IF submit_many.queue IS NULL OR submit_many.queue = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF submit_many.priority IS NULL OR submit_many.priority NOT BETWEEN 0 AND 9 THEN
+        RAISE EXCEPTION 'priority % is outside 0-9', coalesce(submit_many.priority::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
+    END IF;
+    IF coalesce(cardinality(submit_many.payloads), 0) = 0 THEN
+        RETURN;
+    END IF;
+
+    -- clock_timestamp() per row keeps the batch in order under ORDER BY created_at.
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO jq.jobs (job_id, queue_name, payload, priority, max_retries, created_at)
+        SELECT jq.uuid_v7(), submit_many.queue, p.payload, submit_many.priority, queue_max_retries, clock_timestamp()
+        FROM unnest(submit_many.payloads) WITH ORDINALITY AS p (payload, ord)
+        ORDER BY p.ord
+        RETURNING jobs.job_id, jobs.queue_name, jobs.created_at
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, attempt, reason)
+        SELECT i.job_id, i.queue_name, NULL, 'PENDING', 0, 'SUBMITTED' FROM inserted i
+    )
+    SELECT i.job_id FROM inserted i ORDER BY i.created_at, i.job_id;
+
+    PERFORM pg_notify('jq_job_ready', submit_many.queue);
+END
+$$;
+
+
+--
+-- Name: FUNCTION submit_many(queue text, payloads jsonb[], priority integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.submit_many(queue text, payloads jsonb[], priority integer) IS 'Submit many jobs at once with one NOTIFY; returns their ids in payload order.';
+
+
+--
+-- Name: uuid_v7(); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.uuid_v7() RETURNS uuid
+    LANGUAGE sql PARALLEL SAFE
+    AS $$
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
+
+--
+-- Name: FUNCTION uuid_v7(); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.uuid_v7() IS 'A time-ordered UUID (version 7), used for job ids.';
+
+
+--
+-- Name: job_events; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.job_events (
+    id bigint NOT NULL,
+    job_id uuid NOT NULL,
+    queue_name text NOT NULL,
+    from_status jq.job_status,
+    to_status jq.job_status NOT NULL,
+    worker_id uuid,
+    attempt integer DEFAULT 0 NOT NULL,
+    reason text NOT NULL,
+    error_message text,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_scale_factor='0.05');
+
+
+--
+-- Name: job_events_id_seq; Type: SEQUENCE; Schema: jq; Owner: -
+--
+
+CREATE SEQUENCE jq.job_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: job_events_id_seq; Type: SEQUENCE OWNED BY; Schema: jq; Owner: -
+--
+
+ALTER SEQUENCE jq.job_events_id_seq OWNED BY jq.job_events.id;
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.schema_migrations (
+    version character varying NOT NULL
+);
+
+
+--
+-- Name: job_events id; Type: DEFAULT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.job_events ALTER COLUMN id SET DEFAULT nextval('jq.job_events_id_seq'::regclass);
+
+
+--
+-- Name: job_events job_events_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.job_events
+    ADD CONSTRAINT job_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (job_id);
+
+
+--
+-- Name: queues queues_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.queues
+    ADD CONSTRAINT queues_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: workers workers_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.workers
+    ADD CONSTRAINT workers_pkey PRIMARY KEY (worker_id);
+
+
+--
+-- Name: job_events_failed_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX job_events_failed_idx ON jq.job_events USING btree (occurred_at) WHERE (to_status = 'FAILED'::jq.job_status);
+
+
+--
+-- Name: job_events_job_id_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX job_events_job_id_idx ON jq.job_events USING btree (job_id, id);
+
+
+--
+-- Name: jobs_claim_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_claim_idx ON jq.jobs USING btree (queue_name, priority DESC, created_at) WHERE (status = 'PENDING'::jq.job_status);
+
+
+--
+-- Name: jobs_finished_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_finished_idx ON jq.jobs USING btree (completed_at) WHERE (status = ANY (ARRAY['DONE'::jq.job_status, 'DEAD_LETTERED'::jq.job_status]));
+
+
+--
+-- Name: jobs_idempotency_key_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE UNIQUE INDEX jobs_idempotency_key_idx ON jq.jobs USING btree (queue_name, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+
+--
+-- Name: jobs_inflight_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_inflight_idx ON jq.jobs USING btree (worker_id) WHERE (status = ANY (ARRAY['ASSIGNED'::jq.job_status, 'RUNNING'::jq.job_status]));
+
+
+--
+-- Name: jobs_queue_status_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status);
+
+
+--
+-- Name: job_events job_events_job_id_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.job_events
+    ADD CONSTRAINT job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES jq.jobs(job_id) ON DELETE CASCADE;
+
+
+--
+-- Name: jobs jobs_queue_name_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.jobs
+    ADD CONSTRAINT jobs_queue_name_fkey FOREIGN KEY (queue_name) REFERENCES jq.queues(name);
+
+
+--
+-- Name: jobs jobs_worker_id_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.jobs
+    ADD CONSTRAINT jobs_worker_id_fkey FOREIGN KEY (worker_id) REFERENCES jq.workers(worker_id);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+
+
+--
+-- Dbmate schema migrations
+--
+
+INSERT INTO jq.schema_migrations (version) VALUES
+    ('20261127000001'),
+    ('20261127000002');

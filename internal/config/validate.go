@@ -1,0 +1,200 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// queueNamePattern is the shape of a queue name; the SQL API enforces the same rule.
+var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// Validate checks the sections a service uses and returns an *Error listing every problem,
+// each prefixed with the field's path, or nil.
+func (c *Config) Validate(service Service) error {
+	v := &validator{}
+	switch service {
+	case ServiceServer:
+		c.validateGRPC(v)
+		c.validateDB(v)
+		c.validateRedis(v)
+		c.validateKafka(v)
+		c.validateScheduler(v)
+		c.validateListeners(v)
+	case ServiceWorker:
+		c.validateWorker(v)
+		c.validateListeners(v)
+	case ServiceCtl:
+	default:
+		v.add("service", "unknown service %q", service)
+	}
+	c.validateLogging(v)
+	if len(v.problems) > 0 {
+		return &Error{Problems: v.problems}
+	}
+	return nil
+}
+
+type validator struct{ problems []string }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, path+": "+fmt.Sprintf(format, args...))
+}
+
+func (v *validator) port(path string, p int) {
+	if p < 0 || p > 65535 {
+		v.add(path, "port %d is outside 0-65535", p)
+	}
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.add(path, "must be greater than zero, got %s", d)
+	}
+}
+
+func (v *validator) pair(pathA, a, pathB, b string) {
+	if (a == "") != (b == "") {
+		v.add(pathA, "%s and %s must be set together", pathA, pathB)
+	}
+}
+
+func (c *Config) validateGRPC(v *validator) {
+	v.port("grpc.port", c.GRPC.Port)
+	v.pair("grpc.tls_cert_file", c.GRPC.TLSCertFile, "grpc.tls_key_file", c.GRPC.TLSKeyFile)
+	if c.GRPC.TLSClientCAFile != "" && c.GRPC.TLSCertFile == "" {
+		v.add("grpc.tls_client_ca_file", "mutual TLS needs grpc.tls_cert_file and grpc.tls_key_file too")
+	}
+	if c.GRPC.MaxPayloadBytes < 1 || c.GRPC.MaxPayloadBytes > 64<<20 {
+		v.add("grpc.max_payload_bytes", "must be between 1 and 67108864 (64 MiB), got %d", c.GRPC.MaxPayloadBytes)
+	}
+	v.positive("grpc.shutdown_grace", c.GRPC.ShutdownGrace)
+}
+
+func (c *Config) validateDB(v *validator) {
+	if c.DB.URL != "" {
+		u, err := url.Parse(c.DB.URL)
+		switch {
+		case err != nil:
+			v.add("db.url", "not a URL: %v", err)
+		case u.Scheme != "postgres" && u.Scheme != "postgresql":
+			v.add("db.url", "scheme %q: want postgres:// or postgresql://", u.Scheme)
+		}
+	} else {
+		if c.DB.Host == "" {
+			v.add("db.host", "required when db.url is not set")
+		}
+		v.port("db.port", c.DB.Port)
+		if c.DB.User == "" {
+			v.add("db.user", "required when db.url is not set")
+		}
+		if c.DB.Name == "" {
+			v.add("db.name", "required when db.url is not set")
+		}
+		modes := []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+		if c.DB.SSLMode != "" && !slices.Contains(modes, c.DB.SSLMode) {
+			v.add("db.sslmode", "%q is not one of %v", c.DB.SSLMode, modes)
+		}
+	}
+	if c.DB.MaxConns < 2 || c.DB.MaxConns > 1000 {
+		v.add("db.max_conns", "must be between 2 and 1000, got %d", c.DB.MaxConns)
+	}
+	v.positive("db.connect_timeout", c.DB.ConnectTimeout)
+}
+
+func (c *Config) validateRedis(v *validator) {
+	if c.Redis.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+			v.add("redis.addr", "want host:port, got %q", c.Redis.Addr)
+		}
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		v.add("redis.db", "must be between 0 and 15, got %d", c.Redis.DB)
+	}
+	v.positive("redis.timeout", c.Redis.Timeout)
+}
+
+func (c *Config) validateKafka(v *validator) {
+	for i, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			v.add("kafka.brokers", "broker %d: want host:port, got %q", i+1, b)
+		}
+	}
+	switch c.Kafka.SASLMechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Kafka.SASLUsername == "" || c.Kafka.SASLPassword == "" {
+			v.add("kafka.sasl_mechanism", "%s needs kafka.sasl_username and kafka.sasl_password (JQ_KAFKA_SASL_USERNAME, JQ_KAFKA_SASL_PASSWORD)", c.Kafka.SASLMechanism)
+		}
+	default:
+		v.add("kafka.sasl_mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.Kafka.SASLMechanism)
+	}
+}
+
+func (c *Config) validateScheduler(v *validator) {
+	s := c.Scheduler
+	v.positive("scheduler.interval", s.Interval)
+	if s.BatchSize < 1 || s.BatchSize > 10000 {
+		v.add("scheduler.batch_size", "must be between 1 and 10000, got %d", s.BatchSize)
+	}
+	v.positive("scheduler.assignment_timeout", s.AssignmentTimeout)
+	v.positive("scheduler.heartbeat_timeout", s.HeartbeatTimeout)
+	v.positive("scheduler.stream_grace", s.StreamGrace)
+	v.positive("scheduler.retry_base_delay", s.RetryBaseDelay)
+	v.positive("scheduler.retry_max_delay", s.RetryMaxDelay)
+	if s.RetryBaseDelay > s.RetryMaxDelay {
+		v.add("scheduler.retry_base_delay", "%s is more than scheduler.retry_max_delay %s", s.RetryBaseDelay, s.RetryMaxDelay)
+	}
+	v.positive("scheduler.reap_interval", s.ReapInterval)
+	v.positive("scheduler.expire_interval", s.ExpireInterval)
+	v.positive("scheduler.prune_interval", s.PruneInterval)
+	if s.Retention.Std() < time.Minute {
+		v.add("scheduler.retention", "must be at least 1m, got %s", s.Retention)
+	}
+	v.positive("scheduler.depth_refresh_interval", s.DepthRefreshInterval)
+	if s.LeaderLease.Std() < time.Second {
+		v.add("scheduler.leader_lease", "must be at least 1s, got %s", s.LeaderLease)
+	}
+}
+
+func (c *Config) validateWorker(v *validator) {
+	w := c.Worker
+	if host, port, err := net.SplitHostPort(w.ServerAddr); err != nil || host == "" {
+		v.add("worker.server_addr", "want host:port, got %q", w.ServerAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		v.add("worker.server_addr", "port %q is not a number in 1-65535", port)
+	}
+	if w.Concurrency < 1 || w.Concurrency > 4096 {
+		v.add("worker.concurrency", "must be between 1 and 4096, got %d", w.Concurrency)
+	}
+	if len(w.Queues) == 0 {
+		v.add("worker.queues", "at least one queue is required")
+	}
+	for _, q := range w.Queues {
+		if !queueNamePattern.MatchString(q) {
+			v.add("worker.queues", "%q is not a valid queue name (letters, digits, . _ : -; at most 128)", q)
+		}
+	}
+	v.positive("worker.heartbeat_interval", w.HeartbeatInterval)
+	v.positive("worker.shutdown_grace", w.ShutdownGrace)
+	v.positive("worker.default_timeout", w.DefaultTimeout)
+	if w.MaxOutputBytes < 1024 {
+		v.add("worker.max_output_bytes", "must be at least 1024, got %d", w.MaxOutputBytes)
+	}
+	v.pair("worker.tls_cert_file", w.TLSCertFile, "worker.tls_key_file", w.TLSKeyFile)
+}
+
+func (c *Config) validateListeners(v *validator) {
+	v.port("metrics.port", c.Metrics.Port)
+	v.port("health.port", c.Health.Port)
+}
+
+func (c *Config) validateLogging(v *validator) {
+	if _, err := ParseLevel(c.Logging.Level); err != nil {
+		v.add("logging.level", "%v", err)
+	}
+}

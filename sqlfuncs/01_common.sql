@@ -1,0 +1,55 @@
+-- Helpers shared by the other files.
+--
+-- Errors raised by the jq functions use SQLSTATE class JQ, so a client can tell them apart:
+--   JQ001 unknown queue        JQ005 invalid argument
+--   JQ002 unknown job          JQ006 unknown worker
+--   JQ003 wrong state          JQ007 queue already exists
+--   JQ004 stale attempt        JQ008 queue still has unfinished jobs
+
+-- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds (RFC 9562
+-- version 7). Job ids made this way are inserted at the right edge of the primary-key index
+-- instead of at random places, which keeps inserts cache-friendly at millions of rows.
+CREATE OR REPLACE FUNCTION jq.uuid_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
+COMMENT ON FUNCTION jq.uuid_v7() IS 'A time-ordered UUID (version 7), used for job ids.';
+
+-- backoff is the delay before retry number retry_count + 1:
+--   min(base_delay * 2^retry_count, max_delay) * (1 + 0.1 * jitter),  jitter in [0, 1)
+-- so it never exceeds 1.1 * max_delay. queue.Backoff in Go computes the same.
+CREATE OR REPLACE FUNCTION jq.backoff(
+    retry_count integer,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes',
+    jitter double precision DEFAULT random()
+) RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT make_interval(secs => d * (1 + 0.1 * least(greatest(jitter, 0), 1)))
+    FROM (SELECT least(
+              extract(epoch FROM base_delay)::double precision * power(2::double precision, least(greatest(retry_count, 0), 62)),
+              extract(epoch FROM max_delay)::double precision) AS d) AS s
+$$;
+
+COMMENT ON FUNCTION jq.backoff(integer, interval, interval, double precision) IS
+    'Delay before the next retry: min(base_delay * 2^retry_count, max_delay) plus up to 10 % jitter.';
+
+-- _event appends one transition to jq.job_events.
+CREATE OR REPLACE FUNCTION jq._event(
+    j jq.jobs,
+    from_status jq.job_status,
+    to_status jq.job_status,
+    reason text,
+    error_message text DEFAULT NULL
+) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
+    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+$$;

@@ -1,0 +1,126 @@
+-- Finishing an attempt: RUNNING -> DONE, or RUNNING -> FAILED -> PENDING (retry with backoff)
+-- or -> DEAD_LETTERED (retries spent). A report names the worker and the attempt it was given;
+-- a report from an attempt that is no longer current changes nothing and raises JQ004.
+
+-- _current_attempt locks a job and checks that worker_id holds its current attempt, which is
+-- ASSIGNED or RUNNING. A job still ASSIGNED is accepted: a fast worker may report before the
+-- server's batched jq.start reached the row.
+CREATE OR REPLACE FUNCTION jq._current_attempt(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    SELECT * INTO j FROM jq.jobs WHERE job_id = _current_attempt.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
+    END IF;
+    IF j.attempt IS DISTINCT FROM _current_attempt.attempt
+        OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
+        OR j.status = 'PENDING' THEN
+        RAISE EXCEPTION 'stale report for job %: attempt % on worker % is not current (job is % at attempt % on worker %)',
+            j.job_id, _current_attempt.attempt, _current_attempt.worker_id, j.status, j.attempt, coalesce(j.worker_id::text, 'none')
+            USING ERRCODE = 'JQ004';
+    END IF;
+    IF j.status NOT IN ('ASSIGNED', 'RUNNING') THEN
+        RAISE EXCEPTION 'job % is %, not RUNNING', j.job_id, j.status USING ERRCODE = 'JQ003';
+    END IF;
+    IF j.status = 'ASSIGNED' THEN
+        UPDATE jq.jobs SET status = 'RUNNING', started_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO j;
+        PERFORM jq._event(j, 'ASSIGNED', 'RUNNING', 'STARTED');
+    END IF;
+    RETURN j;
+END
+$$;
+
+-- _retry_or_bury fails the current attempt of a locked ASSIGNED or RUNNING job: it records
+-- the failure, then makes the job PENDING again after a backoff while retries remain, or
+-- DEAD_LETTERED when they are spent (or at once when permanent).
+CREATE OR REPLACE FUNCTION jq._retry_or_bury(
+    j jq.jobs,
+    fail_reason text,
+    error text,
+    base_delay interval,
+    max_delay interval,
+    permanent boolean
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+    res jq.jobs;
+BEGIN
+    PERFORM jq._event(j, j.status, 'FAILED', fail_reason, error);
+    IF permanent OR j.retry_count >= j.max_retries THEN
+        UPDATE jq.jobs
+        SET status = 'DEAD_LETTERED', error_message = error, completed_at = now(), updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        PERFORM jq._event(res, 'FAILED', 'DEAD_LETTERED',
+            CASE WHEN permanent THEN 'PERMANENT_FAILURE' ELSE 'RETRIES_EXHAUSTED' END);
+    ELSE
+        UPDATE jq.jobs
+        SET status = 'PENDING', retry_count = j.retry_count + 1, error_message = error,
+            not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
+            assigned_at = NULL, updated_at = now()
+        WHERE job_id = j.job_id RETURNING * INTO res;
+        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
+        PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+    END IF;
+    RETURN res;
+END
+$$;
+
+-- complete records a successful attempt: RUNNING -> DONE with its result.
+CREATE OR REPLACE FUNCTION jq.complete(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    result bytea DEFAULT NULL
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    j := jq._current_attempt(complete.job_id, complete.worker_id, complete.attempt);
+    UPDATE jq.jobs
+    SET status = 'DONE', result = complete.result, error_message = NULL, completed_at = now(), updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, 'RUNNING', 'DONE', 'COMPLETED');
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.complete(uuid, uuid, integer, bytea) IS
+    'Record a successful attempt (RUNNING -> DONE). The worker and attempt must be the current ones (JQ004 otherwise).';
+
+-- fail records a failed attempt and retries the job after
+-- min(base_delay * 2^retry_count, max_delay) plus jitter, or dead-letters it when its retries
+-- are spent or the failure is permanent (a payload that can never run).
+CREATE OR REPLACE FUNCTION jq.fail(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    error text,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes',
+    permanent boolean DEFAULT false
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF fail.base_delay IS NULL OR fail.max_delay IS NULL OR fail.base_delay < '0' OR fail.base_delay > fail.max_delay THEN
+        RAISE EXCEPTION 'base_delay % must be between 0 and max_delay %', fail.base_delay, fail.max_delay USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(fail.job_id, fail.worker_id, fail.attempt);
+    RETURN jq._retry_or_bury(j, 'FAILED', fail.error, fail.base_delay, fail.max_delay, coalesce(fail.permanent, false));
+END
+$$;
+
+COMMENT ON FUNCTION jq.fail(uuid, uuid, integer, text, interval, interval, boolean) IS
+    'Record a failed attempt: retry after a backoff (PENDING) or dead-letter when retries are spent or permanent.';

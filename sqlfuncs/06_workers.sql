@@ -1,0 +1,133 @@
+-- Worker registry: registration, heartbeats, draining and loss.
+
+-- register_worker upserts a worker as ONLINE with a fresh heartbeat. Registering again (after
+-- a restart or a reconnect) keeps registered_at and replaces the rest.
+CREATE OR REPLACE FUNCTION jq.register_worker(
+    worker_id uuid,
+    hostname text,
+    concurrency integer,
+    queues text[]
+) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    IF register_worker.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF register_worker.concurrency IS NULL OR register_worker.concurrency NOT BETWEEN 1 AND 4096 THEN
+        RAISE EXCEPTION 'concurrency % is outside 1-4096', coalesce(register_worker.concurrency::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
+        RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, last_heartbeat)
+    VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
+            register_worker.queues, now())
+    ON CONFLICT (worker_id) DO UPDATE
+    SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
+        active_job_count = 0, queues = excluded.queues, last_heartbeat = now(), updated_at = now()
+    RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[]) IS 'Register (upsert) a worker as ONLINE.';
+
+-- heartbeat refreshes a worker's last_heartbeat (and, when given, its running job count).
+-- An unknown worker raises JQ006; an OFFLINE one (declared lost) raises JQ003 and must
+-- register again.
+CREATE OR REPLACE FUNCTION jq.heartbeat(
+    worker_id uuid,
+    active_job_count integer DEFAULT NULL
+) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    UPDATE jq.workers
+    SET last_heartbeat = now(), active_job_count = coalesce(heartbeat.active_job_count, active_job_count), updated_at = now()
+    WHERE worker_id = heartbeat.worker_id AND status <> 'OFFLINE'
+    RETURNING * INTO w;
+    IF FOUND THEN
+        RETURN w;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jq.workers WHERE worker_id = heartbeat.worker_id) THEN
+        RAISE EXCEPTION 'worker % is OFFLINE; register it again', heartbeat.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+END
+$$;
+
+COMMENT ON FUNCTION jq.heartbeat(uuid, integer) IS 'Refresh a worker''s last_heartbeat.';
+
+-- drain_worker marks an ONLINE worker DRAINING: it gets no new jobs and finishes its own.
+CREATE OR REPLACE FUNCTION jq.drain_worker(worker_id uuid) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = drain_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', drain_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
+        RAISE EXCEPTION 'worker % is OFFLINE', w.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.workers SET status = 'DRAINING', updated_at = now()
+    WHERE worker_id = w.worker_id RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+COMMENT ON FUNCTION jq.drain_worker(uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
+
+-- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
+-- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
+-- worker is lost (missed heartbeats, a broken stream that did not come back) or deregisters.
+CREATE OR REPLACE FUNCTION jq.release_worker(
+    worker_id uuid,
+    reason text DEFAULT 'WORKER_LOST',
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes'
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    n integer := 0;
+BEGIN
+    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
+    WHERE worker_id = release_worker.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    FOR j IN
+        SELECT * FROM jq.jobs
+        WHERE worker_id = release_worker.worker_id AND status IN ('ASSIGNED', 'RUNNING')
+        ORDER BY job_id
+        FOR UPDATE
+    LOOP
+        PERFORM jq._retry_or_bury(j, release_worker.reason,
+            format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
+            release_worker.base_delay, release_worker.max_delay, false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.release_worker(uuid, text, interval, interval) IS
+    'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs.';
+
+-- deregister_worker is a worker's clean goodbye: OFFLINE, and any job it still holds is
+-- failed through the retry rule (reason DEREGISTERED) so it runs elsewhere.
+CREATE OR REPLACE FUNCTION jq.deregister_worker(worker_id uuid) RETURNS integer
+LANGUAGE sql AS $$
+    SELECT jq.release_worker(worker_id, 'DEREGISTERED')
+$$;
+
+COMMENT ON FUNCTION jq.deregister_worker(uuid) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere.';

@@ -1,0 +1,144 @@
+-- Maintenance, run periodically by the leader jq-server (or by hand). Each is safe to run
+-- concurrently with claims and with itself: rows are taken with SKIP LOCKED.
+
+-- expire_ttl dead-letters PENDING jobs older than their queue's ttl_seconds (reason
+-- TTL_EXPIRED), at most max_rows per call. Returns how many.
+CREATE OR REPLACE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    WITH expired AS (
+        SELECT j.job_id
+        FROM jq.queues q
+        JOIN jq.jobs j ON j.queue_name = q.name
+        WHERE q.ttl_seconds IS NOT NULL
+          AND j.status = 'PENDING'
+          AND j.created_at < now() - make_interval(secs => q.ttl_seconds)
+        LIMIT expire_ttl.max_rows
+        FOR UPDATE OF j SKIP LOCKED
+    ), updated AS (
+        UPDATE jq.jobs j
+        SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
+            completed_at = now(), updated_at = now()
+        FROM expired e
+        WHERE j.job_id = e.job_id
+        RETURNING j.*
+    )
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+    SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.expire_ttl(integer) IS 'Dead-letter PENDING jobs past their queue''s TTL (TTL_EXPIRED); returns how many.';
+
+-- reap_workers declares lost the ONLINE or DRAINING workers whose last heartbeat is older than
+-- heartbeat_timeout: each goes OFFLINE and its jobs are failed through the retry rule (reason
+-- WORKER_LOST). Returns the number of workers reaped.
+CREATE OR REPLACE FUNCTION jq.reap_workers(
+    heartbeat_timeout interval,
+    base_delay interval DEFAULT '1 second',
+    max_delay interval DEFAULT '5 minutes'
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w uuid;
+    n integer := 0;
+BEGIN
+    IF reap_workers.heartbeat_timeout IS NULL OR reap_workers.heartbeat_timeout <= '0' THEN
+        RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR w IN
+        SELECT worker_id FROM jq.workers
+        WHERE status IN ('ONLINE', 'DRAINING') AND last_heartbeat < now() - reap_workers.heartbeat_timeout
+        ORDER BY worker_id
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM jq.release_worker(w, 'WORKER_LOST', reap_workers.base_delay, reap_workers.max_delay);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.reap_workers(interval, interval, interval) IS
+    'Mark workers silent for heartbeat_timeout OFFLINE and retry their jobs (WORKER_LOST); returns the number of workers.';
+
+-- requeue_unstarted puts jobs ASSIGNED longer than assignment_timeout without starting back
+-- to PENDING (reason ASSIGNMENT_TIMEOUT), retry count unchanged: they never ran. Returns how many.
+CREATE OR REPLACE FUNCTION jq.requeue_unstarted(
+    assignment_timeout interval,
+    max_rows integer DEFAULT 10000
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := 0;
+    q text;
+BEGIN
+    IF requeue_unstarted.assignment_timeout IS NULL OR requeue_unstarted.assignment_timeout <= '0' THEN
+        RAISE EXCEPTION 'assignment_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR q IN
+        WITH stuck AS (
+            SELECT job_id FROM jq.jobs
+            WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
+            LIMIT requeue_unstarted.max_rows
+            FOR UPDATE SKIP LOCKED
+        ), requeued AS (
+            UPDATE jq.jobs j
+            SET status = 'PENDING', assigned_at = NULL, updated_at = now()
+            FROM stuck s
+            WHERE j.job_id = s.job_id
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT r.job_id, r.queue_name, 'ASSIGNED', 'PENDING', r.worker_id, r.attempt, 'ASSIGNMENT_TIMEOUT' FROM requeued r
+        )
+        SELECT r.queue_name FROM requeued r
+    LOOP
+        n := n + 1;
+        PERFORM pg_notify('jq_job_ready', q);
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
+    'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
+
+-- prune deletes DONE and DEAD_LETTERED jobs that finished before now() - older_than, with
+-- their events, at most max_rows per call (call it again while it returns max_rows).
+CREATE OR REPLACE FUNCTION jq.prune(
+    older_than interval,
+    max_rows integer DEFAULT 10000
+) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune.older_than IS NULL OR prune.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    WITH victims AS (
+        SELECT job_id FROM jq.jobs
+        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
+        ORDER BY completed_at
+        LIMIT prune.max_rows
+        FOR UPDATE SKIP LOCKED
+    ), events AS (
+        DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
+    )
+    DELETE FROM jq.jobs j USING victims v WHERE j.job_id = v.job_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.prune(interval, integer) IS
+    'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
