@@ -305,6 +305,62 @@ COMMENT ON FUNCTION jq.complete(job_id uuid, worker_id uuid, attempt integer, re
 
 
 --
+-- Name: complete_many(uuid[], uuid[], integer[], bytea[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.complete_many(job_ids uuid[], worker_ids uuid[], attempts integer[], results bytea[]) RETURNS SETOF jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF cardinality(complete_many.job_ids) <> cardinality(complete_many.worker_ids)
+        OR cardinality(complete_many.job_ids) <> cardinality(complete_many.attempts)
+        OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
+        RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM unnest(complete_many.job_ids, complete_many.worker_ids, complete_many.attempts, complete_many.results)
+            AS i (job_id, worker_id, attempt, result)
+    ), current AS (
+        -- Lock in a fixed order so concurrent batches cannot deadlock.
+        SELECT j.job_id, j.status AS old_status, i.result
+        FROM jq.jobs j
+        JOIN input i ON i.job_id = j.job_id AND i.worker_id = j.worker_id AND i.attempt = j.attempt
+        WHERE j.status IN ('ASSIGNED', 'RUNNING')
+        ORDER BY j.job_id
+        FOR UPDATE OF j
+    ), done AS (
+        UPDATE jq.jobs j
+        SET status = 'DONE', result = c.result, error_message = NULL,
+            started_at = coalesce(j.started_at, now()), completed_at = now(), updated_at = now()
+        FROM current c
+        WHERE j.job_id = c.job_id
+        RETURNING j.*, c.old_status
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT d.job_id, d.queue_name, 'ASSIGNED'::jq.job_status, 'RUNNING'::jq.job_status, d.worker_id, d.attempt, 'STARTED'
+        FROM done d WHERE d.old_status = 'ASSIGNED'
+        UNION ALL
+        SELECT d.job_id, d.queue_name, 'RUNNING'::jq.job_status, 'DONE'::jq.job_status, d.worker_id, d.attempt, 'COMPLETED'
+        FROM done d
+    )
+    SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
+           d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at
+    FROM done d;
+END
+$$;
+
+
+--
+-- Name: FUNCTION complete_many(job_ids uuid[], worker_ids uuid[], attempts integer[], results bytea[]); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.complete_many(job_ids uuid[], worker_ids uuid[], attempts integer[], results bytea[]) IS 'Complete a batch of current attempts in one statement; returns the jobs completed (stale reports are skipped).';
+
+
+--
 -- Name: queues; Type: TABLE; Schema: jq; Owner: -
 --
 

@@ -467,6 +467,61 @@ $$;
 COMMENT ON FUNCTION jq.fail(uuid, uuid, integer, text, interval, interval, boolean) IS
     'Record a failed attempt: retry after a backoff (PENDING) or dead-letter when retries are spent or permanent.';
 
+-- complete_many is complete for a batch of reports in one statement: the server's hot path.
+-- The arrays are parallel (one entry per report). Reports whose attempt is not current are
+-- skipped; the completed jobs are returned, so the caller can find the skipped ones and ask
+-- jq.complete for the precise reason.
+CREATE OR REPLACE FUNCTION jq.complete_many(
+    job_ids uuid[],
+    worker_ids uuid[],
+    attempts integer[],
+    results bytea[]
+) RETURNS SETOF jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    IF cardinality(complete_many.job_ids) <> cardinality(complete_many.worker_ids)
+        OR cardinality(complete_many.job_ids) <> cardinality(complete_many.attempts)
+        OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
+        RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM unnest(complete_many.job_ids, complete_many.worker_ids, complete_many.attempts, complete_many.results)
+            AS i (job_id, worker_id, attempt, result)
+    ), current AS (
+        -- Lock in a fixed order so concurrent batches cannot deadlock.
+        SELECT j.job_id, j.status AS old_status, i.result
+        FROM jq.jobs j
+        JOIN input i ON i.job_id = j.job_id AND i.worker_id = j.worker_id AND i.attempt = j.attempt
+        WHERE j.status IN ('ASSIGNED', 'RUNNING')
+        ORDER BY j.job_id
+        FOR UPDATE OF j
+    ), done AS (
+        UPDATE jq.jobs j
+        SET status = 'DONE', result = c.result, error_message = NULL,
+            started_at = coalesce(j.started_at, now()), completed_at = now(), updated_at = now()
+        FROM current c
+        WHERE j.job_id = c.job_id
+        RETURNING j.*, c.old_status
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT d.job_id, d.queue_name, 'ASSIGNED'::jq.job_status, 'RUNNING'::jq.job_status, d.worker_id, d.attempt, 'STARTED'
+        FROM done d WHERE d.old_status = 'ASSIGNED'
+        UNION ALL
+        SELECT d.job_id, d.queue_name, 'RUNNING'::jq.job_status, 'DONE'::jq.job_status, d.worker_id, d.attempt, 'COMPLETED'
+        FROM done d
+    )
+    SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
+           d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at
+    FROM done d;
+END
+$$;
+
+COMMENT ON FUNCTION jq.complete_many(uuid[], uuid[], integer[], bytea[]) IS
+    'Complete a batch of current attempts in one statement; returns the jobs completed (stale reports are skipped).';
+
 -- sqlfuncs/05_operate.sql
 
 -- Operator actions on single jobs.
@@ -953,6 +1008,7 @@ DROP FUNCTION IF EXISTS jq.heartbeat;
 DROP FUNCTION IF EXISTS jq.register_worker;
 DROP FUNCTION IF EXISTS jq.retry;
 DROP FUNCTION IF EXISTS jq.cancel;
+DROP FUNCTION IF EXISTS jq.complete_many;
 DROP FUNCTION IF EXISTS jq.fail;
 DROP FUNCTION IF EXISTS jq.complete;
 DROP FUNCTION IF EXISTS jq._retry_or_bury;

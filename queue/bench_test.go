@@ -1,0 +1,101 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/internal/testdb"
+	"github.com/jqhq/jq/queue"
+)
+
+// BenchmarkSQLLifecycle measures the SQL API alone, the ceiling of the whole server: b.N jobs
+// are inserted with submit_many (1,000 per call), then `claimers` loops each claim a batch,
+// start it, and complete it with one complete_many, until none is left. Every transition
+// writes its job_events row. Reports jobs/s (from the first claim to the last complete).
+//
+//	go test ./queue -run '^$' -bench SQLLifecycle -benchtime 20000x
+func BenchmarkSQLLifecycle(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		claimers  int
+		batchSize int
+	}{
+		{"Claimers1/Batch100", 1, 100},
+		{"Claimers4/Batch100", 4, 100},
+		{"Claimers4/Batch500", 4, 500},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			pool := testdb.Pool(b)
+			store := queue.NewStore(pool)
+
+			payloads := make([]json.RawMessage, 1000)
+			for i := range payloads {
+				payloads[i] = json.RawMessage(`{"command": ["true"]}`)
+			}
+			for left := b.N; left > 0; left -= len(payloads) {
+				_, err := store.SubmitMany(ctx, "default", payloads[:min(left, len(payloads))], 0)
+				require.NoError(b, err)
+			}
+			_, err := pool.Exec(ctx, "VACUUM ANALYZE jq.jobs")
+			require.NoError(b, err)
+
+			workers := make([]uuid.UUID, tc.claimers)
+			for i := range workers {
+				w, err := store.RegisterWorker(ctx, queue.RegisterWorkerParams{ID: uuid.New(), Hostname: "bench", Concurrency: 1000, Queues: []string{"default"}})
+				require.NoError(b, err)
+				workers[i] = w.ID
+			}
+
+			var done atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for _, w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						jobs, err := store.Claim(ctx, []string{"default"}, tc.batchSize, w)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if len(jobs) == 0 {
+							return
+						}
+						ids := make([]uuid.UUID, len(jobs))
+						reports := make([]queue.Report, len(jobs))
+						results := make([][]byte, len(jobs))
+						for i, j := range jobs {
+							ids[i] = j.ID
+							reports[i] = queue.Report{JobID: j.ID, WorkerID: w, Attempt: j.Attempt}
+						}
+						if _, err := store.Start(ctx, ids, w); err != nil {
+							b.Error(err)
+							return
+						}
+						completed, err := store.CompleteMany(ctx, reports, results)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						done.Add(int64(len(completed)))
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			require.Equal(b, int64(b.N), done.Load())
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+		})
+	}
+}

@@ -1,0 +1,309 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Store performs jq's transitions and reads over a pgx pool. Transitions are calls of the SQL
+// functions in schema jq; reads are plain queries. Errors wrap the sentinels of this package.
+type Store struct {
+	pool          *pgxpool.Pool
+	queryDuration prometheus.ObserverVec
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithQueryDuration records every query's duration, labelled by query name, in h (the
+// jq_db_query_duration_seconds histogram).
+func WithQueryDuration(h prometheus.ObserverVec) StoreOption {
+	return func(s *Store) { s.queryDuration = h }
+}
+
+// NewStore returns a Store over pool.
+func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Pool returns the underlying pool, for health checks.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// observe runs fn as the query called name, timing it and interpreting its error.
+func (s *Store) observe(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	start := time.Now()
+	err := fn(ctx)
+	if s.queryDuration != nil {
+		s.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	}
+	if err = interpretError(err); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// jobColumns selects a jq.jobs row (or a function result of that type) for scanJob.
+const jobColumns = `job_id, queue_name, payload, priority, status::text, max_retries, retry_count, attempt,
+	worker_id, result, error_message, idempotency_key, not_before, created_at, assigned_at,
+	started_at, completed_at, updated_at`
+
+func scanJob(row pgx.Row) (*Job, error) {
+	var (
+		j                                       Job
+		status                                  string
+		workerID                                uuid.NullUUID
+		errMsg, key                             pgtype.Text
+		notBefore, assigned, started, completed pgtype.Timestamptz
+	)
+	err := row.Scan(&j.ID, &j.Queue, &j.Payload, &j.Priority, &status, &j.MaxRetries, &j.RetryCount, &j.Attempt,
+		&workerID, &j.Result, &errMsg, &key, &notBefore, &j.CreatedAt, &assigned, &started, &completed, &j.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	j.Status = JobStatus(status)
+	j.WorkerID = workerID.UUID
+	j.ErrorMessage = errMsg.String
+	j.IdempotencyKey = key.String
+	j.NotBefore = notBefore.Time
+	j.AssignedAt = assigned.Time
+	j.StartedAt = started.Time
+	j.CompletedAt = completed.Time
+	return &j, nil
+}
+
+func collectJobs(rows pgx.Rows) ([]*Job, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Job, error) { return scanJob(r) })
+}
+
+// queryJobs runs a query returning job rows.
+func (s *Store) queryJobs(ctx context.Context, name, sql string, args ...any) ([]*Job, error) {
+	var jobs []*Job
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		jobs, err = collectJobs(rows)
+		return err
+	})
+	return jobs, err
+}
+
+// queryJob runs a query returning one job row.
+func (s *Store) queryJob(ctx context.Context, name, sql string, args ...any) (*Job, error) {
+	var job *Job
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		var err error
+		job, err = scanJob(s.pool.QueryRow(ctx, sql, args...))
+		return err
+	})
+	return job, err
+}
+
+// queryInt runs a query returning one integer.
+func (s *Store) queryInt(ctx context.Context, name, sql string, args ...any) (int, error) {
+	var n int
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, sql, args...).Scan(&n)
+	})
+	return n, err
+}
+
+// SubmitParams describe a job to submit.
+type SubmitParams struct {
+	Queue    string
+	Payload  json.RawMessage
+	Priority int
+	// MaxRetries nil takes the queue's.
+	MaxRetries *int
+	// NotBefore zero: runnable at once.
+	NotBefore      time.Time
+	IdempotencyKey string
+}
+
+// SubmitResult says which job a submit produced.
+type SubmitResult struct {
+	ID uuid.UUID
+	// Inserted is false when the idempotency key matched an existing job.
+	Inserted bool
+}
+
+// Submit inserts a PENDING job (jq.enqueue).
+func (s *Store) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error) {
+	var res SubmitResult
+	notBefore := pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
+	err := s.observe(ctx, "submit", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6)`,
+			p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey,
+		).Scan(&res.ID, &res.Inserted)
+	})
+	return res, err
+}
+
+// SubmitMany inserts one PENDING job per payload with one NOTIFY (jq.submit_many) and returns
+// the ids in payload order.
+func (s *Store) SubmitMany(ctx context.Context, queue string, payloads []json.RawMessage, priority int) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.observe(ctx, "submit_many", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT jq.submit_many($1, $2::jsonb[], $3)`, queue, payloads, priority)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
+	return ids, err
+}
+
+// Claim assigns up to max runnable PENDING jobs of queues to a worker (jq.claim), highest
+// priority and oldest first.
+func (s *Store) Claim(ctx context.Context, queues []string, max int, workerID uuid.UUID) ([]*Job, error) {
+	return s.queryJobs(ctx, "claim", `SELECT `+jobColumns+` FROM jq.claim($1, $2, $3)`, queues, max, workerID)
+}
+
+// Start marks delivered jobs RUNNING (jq.start) and returns those it started.
+func (s *Store) Start(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID) ([]*Job, error) {
+	return s.queryJobs(ctx, "start", `SELECT `+jobColumns+` FROM jq.start($1, $2)`, jobIDs, workerID)
+}
+
+// Release puts jobs ASSIGNED to a worker back to PENDING at once (jq.release).
+func (s *Store) Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error) {
+	return s.queryInt(ctx, "release", `SELECT jq.release($1, $2, $3)`, jobIDs, workerID, reason)
+}
+
+// Report identifies the attempt a worker reports on.
+type Report struct {
+	JobID    uuid.UUID
+	WorkerID uuid.UUID
+	Attempt  int
+}
+
+// Complete records a successful attempt (jq.complete).
+func (s *Store) Complete(ctx context.Context, r Report, result []byte) (*Job, error) {
+	return s.queryJob(ctx, "complete", `SELECT `+jobColumns+` FROM jq.complete($1, $2, $3, $4)`,
+		r.JobID, r.WorkerID, r.Attempt, result)
+}
+
+// CompleteMany records a batch of successful attempts in one statement (jq.complete_many).
+// results[i] belongs to reports[i]. It returns the jobs it completed; a report missing from
+// them was not current (Complete on it alone tells why).
+func (s *Store) CompleteMany(ctx context.Context, reports []Report, results [][]byte) ([]*Job, error) {
+	ids := make([]uuid.UUID, len(reports))
+	workers := make([]uuid.UUID, len(reports))
+	attempts := make([]int32, len(reports))
+	for i, r := range reports {
+		ids[i], workers[i], attempts[i] = r.JobID, r.WorkerID, int32(r.Attempt)
+	}
+	if len(results) != len(reports) {
+		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("%d results for %d reports", len(results), len(reports))}
+	}
+	return s.queryJobs(ctx, "complete_many", `SELECT `+jobColumns+` FROM jq.complete_many($1, $2, $3, $4)`,
+		ids, workers, attempts, results)
+}
+
+// RetryPolicy is the backoff between attempts.
+type RetryPolicy struct {
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+}
+
+// DefaultRetryPolicy is 1 s doubling up to 5 min.
+var DefaultRetryPolicy = RetryPolicy{BaseDelay: time.Second, MaxDelay: 5 * time.Minute}
+
+// Fail records a failed attempt (jq.fail): the job is retried after a backoff, or
+// dead-lettered when its retries are spent or permanent is set.
+func (s *Store) Fail(ctx context.Context, r Report, message string, permanent bool, policy RetryPolicy) (*Job, error) {
+	return s.queryJob(ctx, "fail", `SELECT `+jobColumns+` FROM jq.fail($1, $2, $3, $4, $5, $6, $7)`,
+		r.JobID, r.WorkerID, r.Attempt, message, policy.BaseDelay, policy.MaxDelay, permanent)
+}
+
+// Cancel dead-letters a PENDING or ASSIGNED job (jq.cancel).
+func (s *Store) Cancel(ctx context.Context, jobID uuid.UUID) (*Job, error) {
+	return s.queryJob(ctx, "cancel", `SELECT `+jobColumns+` FROM jq.cancel($1)`, jobID)
+}
+
+// Retry makes a FAILED or DEAD_LETTERED job PENDING again (jq.retry).
+func (s *Store) Retry(ctx context.Context, jobID uuid.UUID) (*Job, error) {
+	return s.queryJob(ctx, "retry", `SELECT `+jobColumns+` FROM jq.retry($1)`, jobID)
+}
+
+// GetJob returns one job.
+func (s *Store) GetJob(ctx context.Context, jobID uuid.UUID) (*Job, error) {
+	job, err := s.queryJob(ctx, "get_job", `SELECT `+jobColumns+` FROM jq.jobs WHERE job_id = $1`, jobID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &Error{Kind: ErrNotFound, Message: fmt.Sprintf("job %s not found", jobID)}
+	}
+	return job, err
+}
+
+// JobCursor is the position after which a page of ListJobs starts.
+type JobCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// ListJobsParams filter and page ListJobs.
+type ListJobsParams struct {
+	Queue  string    // "" for every queue
+	Status JobStatus // "" for every status
+	Limit  int
+	After  *JobCursor // nil for the first page
+}
+
+// ListJobs lists jobs newest first.
+func (s *Store) ListJobs(ctx context.Context, p ListJobsParams) ([]*Job, error) {
+	var afterTime pgtype.Timestamptz
+	var afterID uuid.NullUUID
+	if p.After != nil {
+		afterTime = pgtype.Timestamptz{Time: p.After.CreatedAt, Valid: true}
+		afterID = uuid.NullUUID{UUID: p.After.ID, Valid: true}
+	}
+	return s.queryJobs(ctx, "list_jobs", `SELECT `+jobColumns+` FROM jq.jobs
+		WHERE ($1 = '' OR queue_name = $1)
+		  AND ($2 = '' OR status = $2::jq.job_status)
+		  AND ($3::timestamptz IS NULL OR (created_at, job_id) < ($3, $4))
+		ORDER BY created_at DESC, job_id DESC
+		LIMIT $5`, p.Queue, string(p.Status), afterTime, afterID, p.Limit)
+}
+
+// JobEvents returns a job's transitions, oldest first.
+func (s *Store) JobEvents(ctx context.Context, jobID uuid.UUID) ([]*Event, error) {
+	var events []*Event
+	err := s.observe(ctx, "job_events", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT id, job_id, queue_name, coalesce(from_status::text, ''), to_status::text,
+				worker_id, attempt, reason, coalesce(error_message, ''), occurred_at
+			FROM jq.job_events WHERE job_id = $1 ORDER BY id`, jobID)
+		if err != nil {
+			return err
+		}
+		events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Event, error) {
+			var e Event
+			var from, to string
+			var worker uuid.NullUUID
+			err := r.Scan(&e.ID, &e.JobID, &e.Queue, &from, &to, &worker, &e.Attempt, &e.Reason, &e.ErrorMessage, &e.OccurredAt)
+			e.From, e.To, e.WorkerID = JobStatus(from), JobStatus(to), worker.UUID
+			return &e, err
+		})
+		return err
+	})
+	if err == nil && len(events) == 0 {
+		// A job always has its SUBMITTED event; none means no such job.
+		if _, err := s.GetJob(ctx, jobID); err != nil {
+			return nil, err
+		}
+	}
+	return events, err
+}

@@ -1,0 +1,215 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Workers, queues and maintenance.
+
+const workerColumns = `worker_id, hostname, status::text, concurrency, active_job_count, queues,
+	last_heartbeat, registered_at, updated_at`
+
+func scanWorker(row pgx.Row) (*Worker, error) {
+	var w Worker
+	var status string
+	err := row.Scan(&w.ID, &w.Hostname, &status, &w.Concurrency, &w.ActiveJobCount, &w.Queues,
+		&w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
+	w.Status = WorkerStatus(status)
+	return &w, err
+}
+
+func (s *Store) queryWorker(ctx context.Context, name, sql string, args ...any) (*Worker, error) {
+	var w *Worker
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		var err error
+		w, err = scanWorker(s.pool.QueryRow(ctx, sql, args...))
+		return err
+	})
+	return w, err
+}
+
+// RegisterWorkerParams describe a worker registering.
+type RegisterWorkerParams struct {
+	ID          uuid.UUID
+	Hostname    string
+	Concurrency int
+	Queues      []string
+}
+
+// RegisterWorker upserts a worker as ONLINE (jq.register_worker).
+func (s *Store) RegisterWorker(ctx context.Context, p RegisterWorkerParams) (*Worker, error) {
+	return s.queryWorker(ctx, "register_worker", `SELECT `+workerColumns+` FROM jq.register_worker($1, $2, $3, $4)`,
+		p.ID, p.Hostname, p.Concurrency, p.Queues)
+}
+
+// Heartbeat refreshes a worker's liveness (jq.heartbeat); activeJobs < 0 leaves its job count
+// as it is. An OFFLINE worker gets ErrWrongState and must register again.
+func (s *Store) Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int) (*Worker, error) {
+	active := pgtype.Int4{Int32: int32(activeJobs), Valid: activeJobs >= 0}
+	return s.queryWorker(ctx, "heartbeat", `SELECT `+workerColumns+` FROM jq.heartbeat($1, $2)`, workerID, active)
+}
+
+// DrainWorker marks a worker DRAINING (jq.drain_worker).
+func (s *Store) DrainWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error) {
+	return s.queryWorker(ctx, "drain_worker", `SELECT `+workerColumns+` FROM jq.drain_worker($1)`, workerID)
+}
+
+// ReleaseWorker marks a worker OFFLINE and fails the jobs it holds through the retry rule
+// (jq.release_worker); it returns how many jobs it failed.
+func (s *Store) ReleaseWorker(ctx context.Context, workerID uuid.UUID, reason string, policy RetryPolicy) (int, error) {
+	return s.queryInt(ctx, "release_worker", `SELECT jq.release_worker($1, $2, $3, $4)`,
+		workerID, reason, policy.BaseDelay, policy.MaxDelay)
+}
+
+// DeregisterWorker marks a worker OFFLINE; jobs it still holds are retried elsewhere.
+func (s *Store) DeregisterWorker(ctx context.Context, workerID uuid.UUID) (int, error) {
+	return s.queryInt(ctx, "deregister_worker", `SELECT jq.deregister_worker($1)`, workerID)
+}
+
+// GetWorker returns one worker.
+func (s *Store) GetWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error) {
+	w, err := s.queryWorker(ctx, "get_worker", `SELECT `+workerColumns+` FROM jq.workers WHERE worker_id = $1`, workerID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &Error{Kind: ErrNotFound, Message: fmt.Sprintf("worker %s not found", workerID)}
+	}
+	return w, err
+}
+
+// ListWorkers lists workers, optionally of one status, most recently seen first.
+func (s *Store) ListWorkers(ctx context.Context, status WorkerStatus) ([]*Worker, error) {
+	var workers []*Worker
+	err := s.observe(ctx, "list_workers", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT `+workerColumns+` FROM jq.workers
+			WHERE $1 = '' OR status = $1::jq.worker_status ORDER BY last_heartbeat DESC, worker_id`, string(status))
+		if err != nil {
+			return err
+		}
+		workers, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Worker, error) { return scanWorker(r) })
+		return err
+	})
+	return workers, err
+}
+
+// ExpireTTL dead-letters PENDING jobs past their queue's TTL (jq.expire_ttl).
+func (s *Store) ExpireTTL(ctx context.Context, maxRows int) (int, error) {
+	return s.queryInt(ctx, "expire_ttl", `SELECT jq.expire_ttl($1)`, maxRows)
+}
+
+// ReapWorkers declares workers silent for heartbeatTimeout lost and retries their jobs
+// (jq.reap_workers); it returns the number of workers.
+func (s *Store) ReapWorkers(ctx context.Context, heartbeatTimeout time.Duration, policy RetryPolicy) (int, error) {
+	return s.queryInt(ctx, "reap_workers", `SELECT jq.reap_workers($1, $2, $3)`,
+		heartbeatTimeout, policy.BaseDelay, policy.MaxDelay)
+}
+
+// RequeueUnstarted puts jobs ASSIGNED longer than assignmentTimeout back to PENDING
+// (jq.requeue_unstarted).
+func (s *Store) RequeueUnstarted(ctx context.Context, assignmentTimeout time.Duration, maxRows int) (int, error) {
+	return s.queryInt(ctx, "requeue_unstarted", `SELECT jq.requeue_unstarted($1, $2)`, assignmentTimeout, maxRows)
+}
+
+// Prune deletes DONE and DEAD_LETTERED jobs finished more than olderThan ago (jq.prune), at
+// most maxRows per call.
+func (s *Store) Prune(ctx context.Context, olderThan time.Duration, maxRows int) (int, error) {
+	return s.queryInt(ctx, "prune", `SELECT jq.prune($1, $2)`, olderThan, maxRows)
+}
+
+const queueColumns = `name, max_retries, coalesce(ttl_seconds, 0), created_at, updated_at`
+
+func scanQueue(row pgx.Row) (*Queue, error) {
+	var q Queue
+	var ttl int
+	err := row.Scan(&q.Name, &q.MaxRetries, &ttl, &q.CreatedAt, &q.UpdatedAt)
+	q.TTL = time.Duration(ttl) * time.Second
+	return &q, err
+}
+
+// CreateQueueParams describe a new queue.
+type CreateQueueParams struct {
+	Name       string
+	MaxRetries int
+	TTL        time.Duration // 0: no TTL; rounded down to whole seconds
+}
+
+// CreateQueue creates a queue (jq.create_queue).
+func (s *Store) CreateQueue(ctx context.Context, p CreateQueueParams) (*Queue, error) {
+	ttl := pgtype.Int4{Int32: int32(p.TTL / time.Second), Valid: p.TTL > 0}
+	var q *Queue
+	err := s.observe(ctx, "create_queue", func(ctx context.Context) error {
+		var err error
+		q, err = scanQueue(s.pool.QueryRow(ctx, `SELECT `+queueColumns+` FROM jq.create_queue($1, $2, $3)`,
+			p.Name, p.MaxRetries, ttl))
+		return err
+	})
+	return q, err
+}
+
+// DeleteQueue deletes a queue and its finished jobs (jq.delete_queue); ErrWrongState while it
+// has unfinished jobs. It returns how many jobs were deleted.
+func (s *Store) DeleteQueue(ctx context.Context, name string) (int, error) {
+	return s.queryInt(ctx, "delete_queue", `SELECT jq.delete_queue($1)`, name)
+}
+
+// GetQueue returns one queue.
+func (s *Store) GetQueue(ctx context.Context, name string) (*Queue, error) {
+	var q *Queue
+	err := s.observe(ctx, "get_queue", func(ctx context.Context) error {
+		var err error
+		q, err = scanQueue(s.pool.QueryRow(ctx, `SELECT `+queueColumns+` FROM jq.queues WHERE name = $1`, name))
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, &Error{Kind: ErrNotFound, Message: fmt.Sprintf("queue %s does not exist", name)}
+	}
+	return q, err
+}
+
+// ListQueues lists every queue by name.
+func (s *Store) ListQueues(ctx context.Context) ([]*Queue, error) {
+	var queues []*Queue
+	err := s.observe(ctx, "list_queues", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT `+queueColumns+` FROM jq.queues ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		queues, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Queue, error) { return scanQueue(r) })
+		return err
+	})
+	return queues, err
+}
+
+// QueueStats counts the jobs of one queue (or of every queue, for "") per status
+// (jq.queue_stats).
+func (s *Store) QueueStats(ctx context.Context, queue string) ([]*QueueStats, error) {
+	var stats []*QueueStats
+	name := pgtype.Text{String: queue, Valid: queue != ""}
+	err := s.observe(ctx, "queue_stats", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT queue_name, pending, assigned, running, done, failed, dead_lettered,
+				oldest_pending_at, completed_last_minute, failed_last_minute FROM jq.queue_stats($1)`, name)
+		if err != nil {
+			return err
+		}
+		stats, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*QueueStats, error) {
+			var st QueueStats
+			var pending, assigned, running, done, failed, dead int64
+			var oldest pgtype.Timestamptz
+			err := r.Scan(&st.Queue, &pending, &assigned, &running, &done, &failed, &dead, &oldest,
+				&st.CompletedLastMinute, &st.FailedLastMinute)
+			st.Counts = map[JobStatus]int64{
+				StatusPending: pending, StatusAssigned: assigned, StatusRunning: running,
+				StatusDone: done, StatusFailed: failed, StatusDeadLettered: dead,
+			}
+			st.OldestPendingAt = oldest.Time
+			return &st, err
+		})
+		return err
+	})
+	return stats, err
+}

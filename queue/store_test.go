@@ -1,0 +1,829 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/internal/testdb"
+	"github.com/jqhq/jq/queue"
+)
+
+type testBundle struct {
+	ctx    context.Context
+	pool   *pgxpool.Pool
+	store  *queue.Store
+	worker uuid.UUID
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	pool := testdb.Pool(t)
+	b := &testBundle{ctx: context.Background(), pool: pool, store: queue.NewStore(pool)}
+	b.worker = b.registerWorker(t, "default")
+	return b
+}
+
+func (b *testBundle) registerWorker(t *testing.T, queues ...string) uuid.UUID {
+	t.Helper()
+	w, err := b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{
+		ID: uuid.New(), Hostname: "test-host", Concurrency: 4, Queues: queues,
+	})
+	require.NoError(t, err)
+	return w.ID
+}
+
+func (b *testBundle) submit(t *testing.T, p queue.SubmitParams) uuid.UUID {
+	t.Helper()
+	if p.Queue == "" {
+		p.Queue = "default"
+	}
+	if p.Payload == nil {
+		p.Payload = json.RawMessage(`{"command": ["true"]}`)
+	}
+	res, err := b.store.Submit(b.ctx, p)
+	require.NoError(t, err)
+	require.True(t, res.Inserted)
+	return res.ID
+}
+
+// running submits a job, claims and starts it for the bundle's worker.
+func (b *testBundle) running(t *testing.T, p queue.SubmitParams) *queue.Job {
+	t.Helper()
+	id := b.submit(t, p)
+	jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.Equal(t, id, jobs[0].ID)
+	started, err := b.store.Start(b.ctx, []uuid.UUID{id}, b.worker)
+	require.NoError(t, err)
+	require.Len(t, started, 1)
+	return started[0]
+}
+
+func (b *testBundle) job(t *testing.T, id uuid.UUID) *queue.Job {
+	t.Helper()
+	j, err := b.store.GetJob(b.ctx, id)
+	require.NoError(t, err)
+	return j
+}
+
+// trail renders a job's events as "FROM>TO:REASON".
+func (b *testBundle) trail(t *testing.T, id uuid.UUID) []string {
+	t.Helper()
+	events, err := b.store.JobEvents(b.ctx, id)
+	require.NoError(t, err)
+	out := make([]string, 0, len(events))
+	for _, e := range events {
+		out = append(out, fmt.Sprintf("%s>%s:%s", e.From, e.To, e.Reason))
+	}
+	return out
+}
+
+// exec runs SQL that a test needs to arrange (back-dating rows); never a transition.
+func (b *testBundle) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	_, err := b.pool.Exec(b.ctx, sql, args...)
+	require.NoError(t, err)
+}
+
+func report(j *queue.Job) queue.Report {
+	return queue.Report{JobID: j.ID, WorkerID: j.WorkerID, Attempt: j.Attempt}
+}
+
+func TestStore_Submit(t *testing.T) {
+	t.Parallel()
+
+	t.Run("InsertsPendingWithQueueDefaults", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		id := b.submit(t, queue.SubmitParams{Payload: json.RawMessage(`{"a": 1}`), Priority: 7})
+		j := b.job(t, id)
+		require.Equal(t, queue.StatusPending, j.Status)
+		require.Equal(t, "default", j.Queue)
+		require.Equal(t, 7, j.Priority)
+		require.Equal(t, 3, j.MaxRetries, "max_retries comes from the queue")
+		require.Equal(t, 0, j.Attempt)
+		require.JSONEq(t, `{"a": 1}`, string(j.Payload))
+		require.Equal(t, []string{">PENDING:SUBMITTED"}, b.trail(t, id))
+		require.Equal(t, byte(7), id[6]>>4, "job ids are UUIDv7")
+	})
+
+	t.Run("ExplicitMaxRetriesAndNotBefore", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		zero := 0
+		at := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+		j := b.job(t, b.submit(t, queue.SubmitParams{MaxRetries: &zero, NotBefore: at}))
+		require.Equal(t, 0, j.MaxRetries)
+		require.True(t, at.Equal(j.NotBefore), "got %v, want %v", j.NotBefore, at)
+	})
+
+	t.Run("IdempotencyKeyReturnsExistingJob", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		first := b.submit(t, queue.SubmitParams{IdempotencyKey: "order-42"})
+		again, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{}`), IdempotencyKey: "order-42"})
+		require.NoError(t, err)
+		require.False(t, again.Inserted)
+		require.Equal(t, first, again.ID)
+
+		_, err = b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "other", MaxRetries: 1})
+		require.NoError(t, err)
+		other := b.submit(t, queue.SubmitParams{Queue: "other", IdempotencyKey: "order-42"})
+		require.NotEqual(t, first, other, "keys are unique per queue")
+
+		var count int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs WHERE idempotency_key = 'order-42'`).Scan(&count))
+		require.Equal(t, 2, count)
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		big := 5000
+		for name, tc := range map[string]struct {
+			p       queue.SubmitParams
+			kind    error
+			message string
+		}{
+			"EmptyQueue":      {queue.SubmitParams{Payload: json.RawMessage(`{}`)}, queue.ErrInvalid, "queue name must not be empty"},
+			"UnknownQueue":    {queue.SubmitParams{Queue: "nope", Payload: json.RawMessage(`{}`)}, queue.ErrNotFound, "queue nope does not exist"},
+			"PriorityTooHigh": {queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{}`), Priority: 10}, queue.ErrInvalid, "priority 10 is outside 0-9"},
+			"PriorityNeg":     {queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{}`), Priority: -1}, queue.ErrInvalid, "priority -1 is outside 0-9"},
+			"MaxRetries":      {queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{}`), MaxRetries: &big}, queue.ErrInvalid, "max_retries 5000"},
+			"NotJSON":         {queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{nope`)}, queue.ErrInvalid, "json"},
+			"NullPayload":     {queue.SubmitParams{Queue: "default"}, queue.ErrInvalid, "payload must not be null"},
+		} {
+			_, err := b.store.Submit(b.ctx, tc.p)
+			require.ErrorIs(t, err, tc.kind, name)
+			require.ErrorContains(t, err, tc.message, name)
+		}
+		var jobs int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs`).Scan(&jobs))
+		require.Zero(t, jobs, "a refused submit inserts nothing")
+	})
+}
+
+func TestStore_SubmitMany(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	payloads := make([]json.RawMessage, 50)
+	for i := range payloads {
+		payloads[i] = json.RawMessage(fmt.Sprintf(`{"n": %d}`, i))
+	}
+	ids, err := b.store.SubmitMany(b.ctx, "default", payloads, 2)
+	require.NoError(t, err)
+	require.Len(t, ids, 50)
+	for i, id := range ids {
+		j := b.job(t, id)
+		require.JSONEq(t, string(payloads[i]), string(j.Payload), "ids come back in payload order")
+		require.Equal(t, 2, j.Priority)
+		require.Equal(t, []string{">PENDING:SUBMITTED"}, b.trail(t, id))
+	}
+
+	// Claimed in submission order.
+	jobs, err := b.store.Claim(b.ctx, []string{"default"}, 50, b.worker)
+	require.NoError(t, err)
+	for i, j := range jobs {
+		require.Equal(t, ids[i], j.ID, "claim order %d", i)
+	}
+
+	none, err := b.store.SubmitMany(b.ctx, "default", nil, 0)
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	_, err = b.store.SubmitMany(b.ctx, "missing", payloads, 0)
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	_, err = b.store.SubmitMany(b.ctx, "default", payloads, 11)
+	require.ErrorIs(t, err, queue.ErrInvalid)
+}
+
+func TestStore_Claim(t *testing.T) {
+	t.Parallel()
+
+	t.Run("PriorityThenAge", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		low1 := b.submit(t, queue.SubmitParams{Priority: 1})
+		high := b.submit(t, queue.SubmitParams{Priority: 9})
+		low2 := b.submit(t, queue.SubmitParams{Priority: 1})
+		mid := b.submit(t, queue.SubmitParams{Priority: 5})
+
+		jobs, err := b.store.Claim(b.ctx, []string{"default"}, 3, b.worker)
+		require.NoError(t, err)
+		require.Len(t, jobs, 3)
+		require.Equal(t, []uuid.UUID{high, mid, low1}, []uuid.UUID{jobs[0].ID, jobs[1].ID, jobs[2].ID})
+		for _, j := range jobs {
+			require.Equal(t, queue.StatusAssigned, j.Status)
+			require.Equal(t, b.worker, j.WorkerID)
+			require.Equal(t, 1, j.Attempt)
+			require.False(t, j.AssignedAt.IsZero())
+			require.Equal(t, []string{">PENDING:SUBMITTED", "PENDING>ASSIGNED:CLAIMED"}, b.trail(t, j.ID))
+		}
+		rest, err := b.store.Claim(b.ctx, []string{"default"}, 10, b.worker)
+		require.NoError(t, err)
+		require.Len(t, rest, 1)
+		require.Equal(t, low2, rest[0].ID)
+	})
+
+	t.Run("HonoursNotBefore", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.submit(t, queue.SubmitParams{NotBefore: time.Now().Add(time.Hour)})
+		due := b.submit(t, queue.SubmitParams{NotBefore: time.Now().Add(-time.Second)})
+		jobs, err := b.store.Claim(b.ctx, []string{"default"}, 10, b.worker)
+		require.NoError(t, err)
+		require.Len(t, jobs, 1)
+		require.Equal(t, due, jobs[0].ID)
+	})
+
+	t.Run("SeveralQueuesMergedByPriority", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "emails", MaxRetries: 3})
+		require.NoError(t, err)
+		w := b.registerWorker(t, "default", "emails")
+		d := b.submit(t, queue.SubmitParams{Priority: 3})
+		e := b.submit(t, queue.SubmitParams{Queue: "emails", Priority: 8})
+		jobs, err := b.store.Claim(b.ctx, []string{"default", "emails", "emails"}, 5, w)
+		require.NoError(t, err)
+		require.Len(t, jobs, 2, "a repeated queue does not claim twice")
+		require.Equal(t, e, jobs[0].ID)
+		require.Equal(t, d, jobs[1].ID)
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.submit(t, queue.SubmitParams{})
+		_, err := b.store.Claim(b.ctx, []string{"default"}, 1, uuid.New())
+		require.ErrorIs(t, err, queue.ErrNotFound)
+		require.ErrorContains(t, err, "is not registered")
+		_, err = b.store.Claim(b.ctx, []string{"default"}, 0, b.worker)
+		require.ErrorIs(t, err, queue.ErrInvalid)
+		_, err = b.store.DrainWorker(b.ctx, b.worker)
+		require.NoError(t, err)
+		_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+		require.ErrorIs(t, err, queue.ErrWrongState)
+		require.ErrorContains(t, err, "DRAINING")
+		require.Equal(t, queue.StatusPending, b.mustOnlyJob(t).Status)
+	})
+}
+
+func (b *testBundle) mustOnlyJob(t *testing.T) *queue.Job {
+	t.Helper()
+	jobs, err := b.store.ListJobs(b.ctx, queue.ListJobsParams{Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	return jobs[0]
+}
+
+func TestStore_Start(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.submit(t, queue.SubmitParams{})
+	c := b.submit(t, queue.SubmitParams{})
+	other := b.registerWorker(t, "default")
+	claimed, err := b.store.Claim(b.ctx, []string{"default"}, 2, b.worker)
+	require.NoError(t, err)
+	require.Len(t, claimed, 2)
+
+	none, err := b.store.Start(b.ctx, []uuid.UUID{a, c}, other)
+	require.NoError(t, err)
+	require.Empty(t, none, "another worker cannot start them")
+
+	started, err := b.store.Start(b.ctx, []uuid.UUID{a, c, uuid.New()}, b.worker)
+	require.NoError(t, err)
+	require.Len(t, started, 2)
+	for _, j := range started {
+		require.Equal(t, queue.StatusRunning, j.Status)
+		require.False(t, j.StartedAt.IsZero())
+	}
+	again, err := b.store.Start(b.ctx, []uuid.UUID{a}, b.worker)
+	require.NoError(t, err)
+	require.Empty(t, again, "starting twice is a no-op")
+	require.Equal(t, []string{">PENDING:SUBMITTED", "PENDING>ASSIGNED:CLAIMED", "ASSIGNED>RUNNING:STARTED"}, b.trail(t, a))
+}
+
+func TestStore_Release(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.submit(t, queue.SubmitParams{})
+	_, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	n, err := b.store.Release(b.ctx, []uuid.UUID{id}, b.worker, queue.ReasonDeliveryFailed)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	j := b.job(t, id)
+	require.Equal(t, queue.StatusPending, j.Status)
+	require.Equal(t, 0, j.RetryCount, "a job that never ran keeps its retries")
+	require.Equal(t, "ASSIGNED>PENDING:DELIVERY_FAILED", b.trail(t, id)[2])
+
+	again, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	require.Equal(t, 2, again[0].Attempt)
+}
+
+func TestStore_Complete(t *testing.T) {
+	t.Parallel()
+
+	t.Run("RunningToDone", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+		done, err := b.store.Complete(b.ctx, report(j), []byte("hello\n"))
+		require.NoError(t, err)
+		require.Equal(t, queue.StatusDone, done.Status)
+		require.Equal(t, []byte("hello\n"), done.Result)
+		require.False(t, done.CompletedAt.IsZero())
+		require.Equal(t, "RUNNING>DONE:COMPLETED", b.trail(t, j.ID)[3])
+	})
+
+	t.Run("FromAssignedRecordsTheStart", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.submit(t, queue.SubmitParams{})
+		jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+		require.NoError(t, err)
+		done, err := b.store.Complete(b.ctx, report(jobs[0]), nil)
+		require.NoError(t, err)
+		require.Equal(t, queue.StatusDone, done.Status)
+		require.False(t, done.StartedAt.IsZero())
+		require.Equal(t, []string{">PENDING:SUBMITTED", "PENDING>ASSIGNED:CLAIMED", "ASSIGNED>RUNNING:STARTED", "RUNNING>DONE:COMPLETED"},
+			b.trail(t, done.ID))
+		started, err := b.store.Start(b.ctx, []uuid.UUID{done.ID}, b.worker)
+		require.NoError(t, err)
+		require.Empty(t, started, "a late batched start leaves the finished job alone")
+	})
+
+	t.Run("StaleAndWrongReportsChangeNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+
+		stale := report(j)
+		stale.Attempt = j.Attempt - 1
+		_, err := b.store.Complete(b.ctx, stale, nil)
+		require.ErrorIs(t, err, queue.ErrStaleAttempt)
+		require.ErrorContains(t, err, j.ID.String())
+
+		wrongWorker := report(j)
+		wrongWorker.WorkerID = uuid.New()
+		_, err = b.store.Complete(b.ctx, wrongWorker, nil)
+		require.ErrorIs(t, err, queue.ErrStaleAttempt)
+
+		_, err = b.store.Complete(b.ctx, queue.Report{JobID: uuid.New(), WorkerID: b.worker, Attempt: 1}, nil)
+		require.ErrorIs(t, err, queue.ErrNotFound)
+
+		require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
+		require.Len(t, b.trail(t, j.ID), 3, "no event for a refused report")
+
+		_, err = b.store.Complete(b.ctx, report(j), nil)
+		require.NoError(t, err)
+		_, err = b.store.Complete(b.ctx, report(j), nil)
+		require.ErrorIs(t, err, queue.ErrWrongState, "a duplicate report")
+	})
+
+	t.Run("LateReportAfterReassignmentIsStale", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+		_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.RetryPolicy{BaseDelay: 0, MaxDelay: 0})
+		require.NoError(t, err)
+		_, err = b.store.Complete(b.ctx, report(j), nil)
+		require.ErrorIs(t, err, queue.ErrStaleAttempt, "the job is PENDING again")
+
+		w2 := b.registerWorker(t, "default")
+		jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, w2)
+		require.NoError(t, err)
+		require.Len(t, jobs, 1)
+		_, err = b.store.Complete(b.ctx, report(j), nil)
+		require.ErrorIs(t, err, queue.ErrStaleAttempt, "the old attempt cannot finish the new one")
+		done, err := b.store.Complete(b.ctx, report(jobs[0]), nil)
+		require.NoError(t, err)
+		require.Equal(t, queue.StatusDone, done.Status)
+	})
+}
+
+func TestStore_Fail(t *testing.T) {
+	t.Parallel()
+	policy := queue.RetryPolicy{BaseDelay: 2 * time.Second, MaxDelay: time.Minute}
+
+	t.Run("RetriesWithBackoff", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+		before := time.Now()
+		failed, err := b.store.Fail(b.ctx, report(j), "exit status 3", false, policy)
+		after := time.Now()
+		require.NoError(t, err)
+		require.Equal(t, queue.StatusPending, failed.Status)
+		require.Equal(t, 1, failed.RetryCount)
+		require.Equal(t, "exit status 3", failed.ErrorMessage)
+		// First retry: base·2^0 = 2 s plus up to 10 % jitter.
+		require.False(t, failed.NotBefore.Before(before.Add(2*time.Second).Add(-time.Millisecond)), "not_before %v", failed.NotBefore)
+		require.False(t, failed.NotBefore.After(after.Add(2200*time.Millisecond)), "not_before %v", failed.NotBefore)
+		require.Equal(t, []string{"RUNNING>FAILED:FAILED", "FAILED>PENDING:RETRY"}, b.trail(t, j.ID)[3:])
+		events, err := b.store.JobEvents(b.ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, "exit status 3", events[3].ErrorMessage)
+
+		jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+		require.NoError(t, err)
+		require.Empty(t, jobs, "not claimable during its backoff")
+	})
+
+	t.Run("DeadLettersWhenRetriesAreSpent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		one := 1
+		id := b.submit(t, queue.SubmitParams{MaxRetries: &one})
+		for attempt := 1; attempt <= 2; attempt++ {
+			b.exec(t, `UPDATE jq.jobs SET not_before = NULL WHERE job_id = $1`, id) // skip the backoff
+			jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+			require.NoError(t, err)
+			require.Len(t, jobs, 1)
+			require.Equal(t, attempt, jobs[0].Attempt)
+			failed, err := b.store.Fail(b.ctx, report(jobs[0]), fmt.Sprintf("boom %d", attempt), false, policy)
+			require.NoError(t, err)
+			if attempt == 1 {
+				require.Equal(t, queue.StatusPending, failed.Status)
+			} else {
+				require.Equal(t, queue.StatusDeadLettered, failed.Status)
+				require.Equal(t, "boom 2", failed.ErrorMessage)
+				require.False(t, failed.CompletedAt.IsZero())
+			}
+		}
+		trail := b.trail(t, id)
+		require.Equal(t, "FAILED>DEAD_LETTERED:RETRIES_EXHAUSTED", trail[len(trail)-1])
+	})
+
+	t.Run("PermanentDeadLettersAtOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+		failed, err := b.store.Fail(b.ctx, report(j), "payload: command must be a non-empty array", true, policy)
+		require.NoError(t, err)
+		require.Equal(t, queue.StatusDeadLettered, failed.Status)
+		require.Equal(t, 0, failed.RetryCount)
+		require.Equal(t, "FAILED>DEAD_LETTERED:PERMANENT_FAILURE", b.trail(t, j.ID)[4])
+	})
+
+	t.Run("StaleRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		j := b.running(t, queue.SubmitParams{})
+		r := report(j)
+		r.Attempt++
+		_, err := b.store.Fail(b.ctx, r, "late", false, policy)
+		require.ErrorIs(t, err, queue.ErrStaleAttempt)
+		require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
+
+		_, err = b.store.Fail(b.ctx, report(j), "x", false, queue.RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Second})
+		require.ErrorIs(t, err, queue.ErrInvalid)
+	})
+}
+
+func TestStore_CancelAndRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	pending := b.submit(t, queue.SubmitParams{})
+	c, err := b.store.Cancel(b.ctx, pending)
+	require.NoError(t, err)
+	require.Equal(t, queue.StatusDeadLettered, c.Status)
+	require.Equal(t, "PENDING>DEAD_LETTERED:CANCELLED", b.trail(t, pending)[1])
+
+	_, err = b.store.Cancel(b.ctx, pending)
+	require.ErrorIs(t, err, queue.ErrWrongState)
+
+	running := b.running(t, queue.SubmitParams{})
+	_, err = b.store.Cancel(b.ctx, running.ID)
+	require.ErrorIs(t, err, queue.ErrWrongState)
+	require.ErrorContains(t, err, "RUNNING")
+	_, err = b.store.Cancel(b.ctx, uuid.New())
+	require.ErrorIs(t, err, queue.ErrNotFound)
+
+	assigned := b.submit(t, queue.SubmitParams{})
+	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	c, err = b.store.Cancel(b.ctx, assigned)
+	require.NoError(t, err)
+	require.Equal(t, queue.StatusDeadLettered, c.Status)
+
+	// Manual retry of the cancelled job.
+	r, err := b.store.Retry(b.ctx, pending)
+	require.NoError(t, err)
+	require.Equal(t, queue.StatusPending, r.Status)
+	require.Equal(t, 0, r.RetryCount)
+	require.True(t, r.NotBefore.IsZero())
+	require.Equal(t, "DEAD_LETTERED>PENDING:MANUAL_RETRY", b.trail(t, pending)[2])
+
+	_, err = b.store.Retry(b.ctx, pending)
+	require.ErrorIs(t, err, queue.ErrWrongState, "a PENDING job cannot be retried")
+	_, err = b.store.Retry(b.ctx, running.ID)
+	require.ErrorIs(t, err, queue.ErrWrongState)
+	_, err = b.store.Retry(b.ctx, uuid.New())
+	require.ErrorIs(t, err, queue.ErrNotFound)
+}
+
+func TestStore_ExpireTTL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "short", MaxRetries: 3, TTL: 10 * time.Second})
+	require.NoError(t, err)
+	old := b.submit(t, queue.SubmitParams{Queue: "short"})
+	fresh := b.submit(t, queue.SubmitParams{Queue: "short"})
+	noTTL := b.submit(t, queue.SubmitParams{})
+	b.exec(t, `UPDATE jq.jobs SET created_at = now() - interval '1 hour' WHERE job_id = ANY($1)`, []uuid.UUID{old, noTTL})
+
+	n, err := b.store.ExpireTTL(b.ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, queue.StatusDeadLettered, b.job(t, old).Status)
+	require.Equal(t, "PENDING>DEAD_LETTERED:TTL_EXPIRED", b.trail(t, old)[1])
+	require.Equal(t, queue.StatusPending, b.job(t, fresh).Status)
+	require.Equal(t, queue.StatusPending, b.job(t, noTTL).Status, "the default queue has no TTL")
+
+	n, err = b.store.ExpireTTL(b.ctx, 100)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestStore_ReapWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	policy := queue.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Minute}
+	running := b.running(t, queue.SubmitParams{})
+	assignedID := b.submit(t, queue.SubmitParams{})
+	_, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	alive := b.registerWorker(t, "default")
+	b.exec(t, `UPDATE jq.workers SET last_heartbeat = now() - interval '1 minute' WHERE worker_id = $1`, b.worker)
+
+	n, err := b.store.ReapWorkers(b.ctx, 30*time.Second, policy)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	w, err := b.store.GetWorker(b.ctx, b.worker)
+	require.NoError(t, err)
+	require.Equal(t, queue.WorkerOffline, w.Status)
+	w, err = b.store.GetWorker(b.ctx, alive)
+	require.NoError(t, err)
+	require.Equal(t, queue.WorkerOnline, w.Status)
+
+	for _, id := range []uuid.UUID{running.ID, assignedID} {
+		j := b.job(t, id)
+		require.Equal(t, queue.StatusPending, j.Status)
+		require.Equal(t, 1, j.RetryCount, "a lost attempt counts as a failure")
+		require.False(t, j.NotBefore.IsZero())
+		trail := b.trail(t, id)
+		require.Contains(t, trail[len(trail)-2], ">FAILED:WORKER_LOST")
+		require.Equal(t, "FAILED>PENDING:RETRY", trail[len(trail)-1])
+	}
+
+	_, err = b.store.Heartbeat(b.ctx, b.worker, 0)
+	require.ErrorIs(t, err, queue.ErrWrongState, "a reaped worker must register again")
+	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.ErrorIs(t, err, queue.ErrWrongState)
+
+	n, err = b.store.ReapWorkers(b.ctx, 30*time.Second, policy)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestStore_RequeueUnstarted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	stuck := b.submit(t, queue.SubmitParams{})
+	_, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	require.NoError(t, err)
+	running := b.running(t, queue.SubmitParams{})
+	b.exec(t, `UPDATE jq.jobs SET assigned_at = now() - interval '1 minute'`)
+
+	n, err := b.store.RequeueUnstarted(b.ctx, 30*time.Second, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	j := b.job(t, stuck)
+	require.Equal(t, queue.StatusPending, j.Status)
+	require.Equal(t, 0, j.RetryCount)
+	require.Equal(t, "ASSIGNED>PENDING:ASSIGNMENT_TIMEOUT", b.trail(t, stuck)[2])
+	require.Equal(t, queue.StatusRunning, b.job(t, running.ID).Status, "running jobs are left alone")
+}
+
+func TestStore_Prune(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	old := b.running(t, queue.SubmitParams{})
+	_, err := b.store.Complete(b.ctx, report(old), nil)
+	require.NoError(t, err)
+	recent := b.running(t, queue.SubmitParams{})
+	_, err = b.store.Complete(b.ctx, report(recent), nil)
+	require.NoError(t, err)
+	pending := b.submit(t, queue.SubmitParams{})
+	b.exec(t, `UPDATE jq.jobs SET completed_at = now() - interval '8 days' WHERE job_id = $1`, old.ID)
+	b.exec(t, `UPDATE jq.jobs SET created_at = now() - interval '8 days' WHERE job_id = $1`, pending)
+
+	n, err := b.store.Prune(b.ctx, 7*24*time.Hour, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.store.GetJob(b.ctx, old.ID)
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	var events int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.job_events WHERE job_id = $1`, old.ID).Scan(&events))
+	require.Zero(t, events)
+	b.job(t, recent.ID)
+	b.job(t, pending)
+}
+
+func TestStore_Workers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := uuid.New()
+	w, err := b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{ID: id, Hostname: "h1", Concurrency: 2, Queues: []string{"default"}})
+	require.NoError(t, err)
+	require.Equal(t, queue.WorkerOnline, w.Status)
+	first := w.RegisteredAt
+
+	w, err = b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{ID: id, Hostname: "h2", Concurrency: 8, Queues: []string{"a", "b"}})
+	require.NoError(t, err)
+	require.Equal(t, "h2", w.Hostname)
+	require.Equal(t, 8, w.Concurrency)
+	require.Equal(t, []string{"a", "b"}, w.Queues)
+	require.True(t, first.Equal(w.RegisteredAt), "re-registering keeps registered_at")
+
+	hb, err := b.store.Heartbeat(b.ctx, id, 3)
+	require.NoError(t, err)
+	require.Equal(t, 3, hb.ActiveJobCount)
+	require.False(t, hb.LastHeartbeat.Before(w.LastHeartbeat))
+
+	_, err = b.store.Heartbeat(b.ctx, uuid.New(), 0)
+	require.ErrorIs(t, err, queue.ErrNotFound)
+
+	for name, p := range map[string]queue.RegisterWorkerParams{
+		"NoQueues":    {ID: uuid.New(), Concurrency: 1},
+		"Concurrency": {ID: uuid.New(), Concurrency: 0, Queues: []string{"default"}},
+	} {
+		_, err := b.store.RegisterWorker(b.ctx, p)
+		require.ErrorIs(t, err, queue.ErrInvalid, name)
+	}
+
+	d, err := b.store.DrainWorker(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, queue.WorkerDraining, d.Status)
+
+	// Deregistering retries what the worker still holds.
+	j := b.running(t, queue.SubmitParams{})
+	n, err := b.store.DeregisterWorker(b.ctx, b.worker)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, queue.StatusPending, b.job(t, j.ID).Status)
+	trail := b.trail(t, j.ID)
+	require.Equal(t, "RUNNING>FAILED:DEREGISTERED", trail[3])
+
+	all, err := b.store.ListWorkers(b.ctx, "")
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	offline, err := b.store.ListWorkers(b.ctx, queue.WorkerOffline)
+	require.NoError(t, err)
+	require.Len(t, offline, 1)
+	require.Equal(t, b.worker, offline[0].ID)
+}
+
+func TestStore_Queues(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	q, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "reports", MaxRetries: 5, TTL: time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, 5, q.MaxRetries)
+	require.Equal(t, time.Hour, q.TTL)
+
+	_, err = b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "reports"})
+	require.ErrorIs(t, err, queue.ErrExists)
+	for _, bad := range []string{"", "has space", "-leading", strings.Repeat("a", 129), "nul\x00byte", "\xff"} {
+		_, err = b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: bad})
+		require.ErrorIs(t, err, queue.ErrInvalid, "name %q", bad)
+	}
+	_, err = b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "x", MaxRetries: -1})
+	require.ErrorIs(t, err, queue.ErrInvalid)
+
+	queues, err := b.store.ListQueues(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, queues, 2)
+	require.Equal(t, "default", queues[0].Name)
+
+	// Stats.
+	w := b.registerWorker(t, "reports")
+	for range 3 {
+		b.submit(t, queue.SubmitParams{Queue: "reports"})
+	}
+	jobs, err := b.store.Claim(b.ctx, []string{"reports"}, 1, w)
+	require.NoError(t, err)
+	_, err = b.store.Complete(b.ctx, report(jobs[0]), nil)
+	require.NoError(t, err)
+	stats, err := b.store.QueueStats(b.ctx, "reports")
+	require.NoError(t, err)
+	require.Len(t, stats, 1)
+	require.Equal(t, int64(2), stats[0].Counts[queue.StatusPending])
+	require.Equal(t, int64(1), stats[0].Counts[queue.StatusDone])
+	require.Equal(t, int64(1), stats[0].CompletedLastMinute)
+	require.WithinDuration(t, time.Now(), stats[0].OldestPendingAt, time.Minute)
+	all, err := b.store.QueueStats(b.ctx, "")
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	_, err = b.store.QueueStats(b.ctx, "nope")
+	require.ErrorIs(t, err, queue.ErrNotFound)
+
+	// Delete: refused while unfinished jobs remain, then allowed.
+	_, err = b.store.DeleteQueue(b.ctx, "reports")
+	require.ErrorIs(t, err, queue.ErrWrongState)
+	require.ErrorContains(t, err, "2 unfinished jobs")
+	b.exec(t, `UPDATE jq.jobs SET status = 'DONE' WHERE queue_name = 'reports'`) // arrange: finish them
+	n, err := b.store.DeleteQueue(b.ctx, "reports")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	_, err = b.store.GetQueue(b.ctx, "reports")
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	_, err = b.store.DeleteQueue(b.ctx, "default")
+	require.ErrorIs(t, err, queue.ErrInvalid)
+	_, err = b.store.DeleteQueue(b.ctx, "reports")
+	require.ErrorIs(t, err, queue.ErrNotFound)
+}
+
+func TestStore_ListJobsPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var want []uuid.UUID
+	for range 7 {
+		want = append([]uuid.UUID{b.submit(t, queue.SubmitParams{})}, want...) // newest first
+	}
+	var got []uuid.UUID
+	var after *queue.JobCursor
+	for {
+		page, err := b.store.ListJobs(b.ctx, queue.ListJobsParams{Limit: 3, After: after})
+		require.NoError(t, err)
+		for _, j := range page {
+			got = append(got, j.ID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		last := page[len(page)-1]
+		after = &queue.JobCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	require.Equal(t, want, got)
+
+	done, err := b.store.ListJobs(b.ctx, queue.ListJobsParams{Limit: 10, Status: queue.StatusDone})
+	require.NoError(t, err)
+	require.Empty(t, done)
+	other, err := b.store.ListJobs(b.ctx, queue.ListJobsParams{Limit: 10, Queue: "other"})
+	require.NoError(t, err)
+	require.Empty(t, other)
+
+	_, err = b.store.JobEvents(b.ctx, uuid.New())
+	require.ErrorIs(t, err, queue.ErrNotFound)
+}
+
+func TestStore_CompleteMany(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	running := b.running(t, queue.SubmitParams{})
+	b.submit(t, queue.SubmitParams{})
+	b.submit(t, queue.SubmitParams{})
+	assigned, err := b.store.Claim(b.ctx, []string{"default"}, 2, b.worker)
+	require.NoError(t, err)
+	require.Len(t, assigned, 2)
+	stale := report(assigned[1])
+	stale.Attempt = 99
+
+	done, err := b.store.CompleteMany(b.ctx,
+		[]queue.Report{report(running), report(assigned[0]), stale},
+		[][]byte{[]byte("a"), []byte("b"), []byte("c")})
+	require.NoError(t, err)
+	require.Len(t, done, 2, "the stale report is skipped")
+	results := map[uuid.UUID]string{}
+	for _, j := range done {
+		require.Equal(t, queue.StatusDone, j.Status)
+		results[j.ID] = string(j.Result)
+	}
+	require.Equal(t, map[uuid.UUID]string{running.ID: "a", assigned[0].ID: "b"}, results)
+	require.Equal(t, []string{">PENDING:SUBMITTED", "PENDING>ASSIGNED:CLAIMED", "ASSIGNED>RUNNING:STARTED", "RUNNING>DONE:COMPLETED"},
+		b.trail(t, assigned[0].ID), "completing an ASSIGNED job records its start")
+	require.Len(t, b.trail(t, running.ID), 4)
+	require.Equal(t, queue.StatusAssigned, b.job(t, assigned[1].ID).Status)
+
+	again, err := b.store.CompleteMany(b.ctx, []queue.Report{report(running)}, [][]byte{nil})
+	require.NoError(t, err)
+	require.Empty(t, again, "a duplicate report completes nothing")
+	_, err = b.store.CompleteMany(b.ctx, []queue.Report{report(running)}, nil)
+	require.ErrorIs(t, err, queue.ErrInvalid)
+}

@@ -1,0 +1,133 @@
+package queue
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// JobStatus is where a job is in its lifecycle; the values are those of the jq.job_status enum.
+type JobStatus string
+
+// The job statuses.
+const (
+	StatusPending      JobStatus = "PENDING"
+	StatusAssigned     JobStatus = "ASSIGNED"
+	StatusRunning      JobStatus = "RUNNING"
+	StatusDone         JobStatus = "DONE"
+	StatusFailed       JobStatus = "FAILED"
+	StatusDeadLettered JobStatus = "DEAD_LETTERED"
+)
+
+// JobStatuses lists every job status in lifecycle order.
+var JobStatuses = []JobStatus{StatusPending, StatusAssigned, StatusRunning, StatusDone, StatusFailed, StatusDeadLettered}
+
+// Terminal reports whether a job in this status will not change again by itself.
+func (s JobStatus) Terminal() bool { return s == StatusDone || s == StatusDeadLettered }
+
+// Valid reports whether s is one of the job statuses.
+func (s JobStatus) Valid() bool {
+	for _, v := range JobStatuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WorkerStatus is a worker's state; the values are those of the jq.worker_status enum.
+type WorkerStatus string
+
+// The worker statuses.
+const (
+	WorkerOnline   WorkerStatus = "ONLINE"
+	WorkerOffline  WorkerStatus = "OFFLINE"
+	WorkerDraining WorkerStatus = "DRAINING"
+)
+
+// Event reasons written by the SQL functions.
+const (
+	ReasonSubmitted         = "SUBMITTED"
+	ReasonClaimed           = "CLAIMED"
+	ReasonStarted           = "STARTED"
+	ReasonCompleted         = "COMPLETED"
+	ReasonFailed            = "FAILED"
+	ReasonRetry             = "RETRY"
+	ReasonRetriesExhausted  = "RETRIES_EXHAUSTED"
+	ReasonPermanentFailure  = "PERMANENT_FAILURE"
+	ReasonWorkerLost        = "WORKER_LOST"
+	ReasonDeregistered      = "DEREGISTERED"
+	ReasonCancelled         = "CANCELLED"
+	ReasonTTLExpired        = "TTL_EXPIRED"
+	ReasonManualRetry       = "MANUAL_RETRY"
+	ReasonAssignmentTimeout = "ASSIGNMENT_TIMEOUT"
+	ReasonDeliveryFailed    = "DELIVERY_FAILED"
+)
+
+// Job is one unit of work. Zero times mean "not set".
+type Job struct {
+	ID             uuid.UUID
+	Queue          string
+	Payload        json.RawMessage
+	Priority       int
+	Status         JobStatus
+	MaxRetries     int
+	RetryCount     int
+	Attempt        int
+	WorkerID       uuid.UUID // uuid.Nil when no worker ever held it
+	Result         []byte
+	ErrorMessage   string
+	IdempotencyKey string
+	NotBefore      time.Time
+	CreatedAt      time.Time
+	AssignedAt     time.Time
+	StartedAt      time.Time
+	CompletedAt    time.Time
+	UpdatedAt      time.Time
+}
+
+// Queue holds the defaults of the jobs submitted to it.
+type Queue struct {
+	Name       string
+	MaxRetries int
+	TTL        time.Duration // 0: no TTL
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Worker is a registered worker process.
+type Worker struct {
+	ID             uuid.UUID
+	Hostname       string
+	Status         WorkerStatus
+	Concurrency    int
+	ActiveJobCount int
+	Queues         []string
+	LastHeartbeat  time.Time
+	RegisteredAt   time.Time
+	UpdatedAt      time.Time
+}
+
+// Event is one row of a job's transition log.
+type Event struct {
+	ID           int64
+	JobID        uuid.UUID
+	Queue        string
+	From         JobStatus // "" for the submission
+	To           JobStatus
+	WorkerID     uuid.UUID
+	Attempt      int
+	Reason       string
+	ErrorMessage string
+	OccurredAt   time.Time
+}
+
+// QueueStats summarises one queue.
+type QueueStats struct {
+	Queue               string
+	Counts              map[JobStatus]int64
+	OldestPendingAt     time.Time // zero when no job is runnable
+	CompletedLastMinute int64
+	FailedLastMinute    int64
+}
