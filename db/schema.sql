@@ -153,6 +153,17 @@ $$;
 
 
 --
+-- Name: _sorted_ids(uuid[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
+$$;
+
+
+--
 -- Name: backoff(integer, interval, interval, double precision); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -318,18 +329,20 @@ BEGIN
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
         RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
     END IF;
+    -- Key lookups driven by the sorted input, as in the batch functions of 03_claim.sql.
     RETURN QUERY
     WITH input AS (
         SELECT * FROM unnest(complete_many.job_ids, complete_many.worker_ids, complete_many.attempts, complete_many.results)
             AS i (job_id, worker_id, attempt, result)
+        ORDER BY i.job_id
     ), current AS (
-        -- Lock in a fixed order so concurrent batches cannot deadlock.
         SELECT j.job_id, j.status AS old_status, i.result
-        FROM jq.jobs j
-        JOIN input i ON i.job_id = j.job_id AND i.worker_id = j.worker_id AND i.attempt = j.attempt
-        WHERE j.status IN ('ASSIGNED', 'RUNNING')
-        ORDER BY j.job_id
-        FOR UPDATE OF j
+        FROM input i
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
     ), done AS (
         UPDATE jq.jobs j
         SET status = 'DONE', result = c.result, error_message = NULL,
@@ -434,8 +447,8 @@ BEGIN
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR UPDATE conflicts with the key-share lock a concurrent submit's foreign key check
-    -- takes, so no job can slip into the queue while it is being deleted.
+    -- FOR UPDATE conflicts with the key-share lock a submit holds on the queue row, so no job
+    -- can slip into the queue while it is being deleted.
     PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
@@ -557,7 +570,8 @@ BEGIN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
 
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
+    -- FOR KEY SHARE: the queue cannot be deleted until this transaction ends.
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
@@ -874,12 +888,19 @@ DECLARE
     q text;
 BEGIN
     FOR q IN
-        WITH released AS (
+        WITH picked AS (
+            SELECT j.job_id
+            FROM jq._sorted_ids(release.job_ids) AS i (job_id)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+            ) AS j
+            WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
+        ), released AS (
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
-            WHERE j.job_id = ANY (release.job_ids)
-              AND j.status = 'ASSIGNED'
-              AND j.worker_id = release.worker_id
+            FROM picked
+            WHERE j.job_id = picked.job_id
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1040,12 +1061,19 @@ CREATE FUNCTION jq.start(job_ids uuid[], worker_id uuid) RETURNS SETOF jq.jobs
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH started AS (
+    WITH picked AS (
+        SELECT j.job_id
+        FROM jq._sorted_ids(start.job_ids) AS i (job_id)
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
+    ), started AS (
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
-        WHERE j.job_id = ANY (start.job_ids)
-          AND j.status = 'ASSIGNED'
-          AND j.worker_id = start.worker_id
+        FROM picked
+        WHERE j.job_id = picked.job_id
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1101,7 +1129,7 @@ BEGIN
     IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
     END IF;
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
     END IF;
@@ -1301,30 +1329,6 @@ CREATE INDEX jobs_inflight_idx ON jq.jobs USING btree (worker_id) WHERE (status 
 --
 
 CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status);
-
-
---
--- Name: job_events job_events_job_id_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
---
-
-ALTER TABLE ONLY jq.job_events
-    ADD CONSTRAINT job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES jq.jobs(job_id) ON DELETE CASCADE;
-
-
---
--- Name: jobs jobs_queue_name_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
---
-
-ALTER TABLE ONLY jq.jobs
-    ADD CONSTRAINT jobs_queue_name_fkey FOREIGN KEY (queue_name) REFERENCES jq.queues(name);
-
-
---
--- Name: jobs jobs_worker_id_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
---
-
-ALTER TABLE ONLY jq.jobs
-    ADD CONSTRAINT jobs_worker_id_fkey FOREIGN KEY (worker_id) REFERENCES jq.workers(worker_id);
 
 
 --

@@ -29,6 +29,7 @@ func BenchmarkSQLLifecycle(b *testing.B) {
 	}{
 		{"Claimers1/Batch100", 1, 100},
 		{"Claimers4/Batch100", 4, 100},
+		{"Claimers1/Batch500", 1, 500},
 		{"Claimers4/Batch500", 4, 500},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

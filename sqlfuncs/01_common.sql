@@ -53,3 +53,10 @@ LANGUAGE sql AS $$
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
     VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
 $$;
+
+-- _sorted_ids returns the distinct ids of an array in ascending order: the driving input of
+-- the batch functions.
+CREATE OR REPLACE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
+$$;

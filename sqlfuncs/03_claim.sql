@@ -65,6 +65,15 @@ $$;
 COMMENT ON FUNCTION jq.claim(text[], integer, uuid) IS
     'Assign up to max_jobs runnable PENDING jobs of the queues to a registered ONLINE worker (FOR UPDATE SKIP LOCKED).';
 
+-- The batch functions below look jobs up one by one through a LATERAL subquery on the primary
+-- key alone, driven by the sorted input array, and check status and worker on the locked row.
+-- Written as a join, or with those checks inside the lookup, the generic plan PL/pgSQL caches
+-- after a few calls does not know the array's length and rescans the array, or the worker's
+-- whole in-flight index, for every row: quadratic (measured: 6.5 s for 4,800 jobs). A lookup
+-- by job_id only, fenced with OFFSET 0 so the planner cannot push the checks back into it, can
+-- be planned only as a primary-key probe. The sorted order also makes
+-- concurrent batches lock rows in the same order, so they cannot deadlock.
+
 -- start marks delivered jobs RUNNING. Jobs no longer ASSIGNED to this worker (cancelled,
 -- requeued, or already completed by a fast worker) are skipped; the started ones are returned.
 CREATE OR REPLACE FUNCTION jq.start(
@@ -75,12 +84,19 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH started AS (
+    WITH picked AS (
+        SELECT j.job_id
+        FROM jq._sorted_ids(start.job_ids) AS i (job_id)
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
+    ), started AS (
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
-        WHERE j.job_id = ANY (start.job_ids)
-          AND j.status = 'ASSIGNED'
-          AND j.worker_id = start.worker_id
+        FROM picked
+        WHERE j.job_id = picked.job_id
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -107,12 +123,19 @@ DECLARE
     q text;
 BEGIN
     FOR q IN
-        WITH released AS (
+        WITH picked AS (
+            SELECT j.job_id
+            FROM jq._sorted_ids(release.job_ids) AS i (job_id)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+            ) AS j
+            WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
+        ), released AS (
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
-            WHERE j.job_id = ANY (release.job_ids)
-              AND j.status = 'ASSIGNED'
-              AND j.worker_id = release.worker_id
+            FROM picked
+            WHERE j.job_id = picked.job_id
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

@@ -143,18 +143,20 @@ BEGIN
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
         RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
     END IF;
+    -- Key lookups driven by the sorted input, as in the batch functions of 03_claim.sql.
     RETURN QUERY
     WITH input AS (
         SELECT * FROM unnest(complete_many.job_ids, complete_many.worker_ids, complete_many.attempts, complete_many.results)
             AS i (job_id, worker_id, attempt, result)
+        ORDER BY i.job_id
     ), current AS (
-        -- Lock in a fixed order so concurrent batches cannot deadlock.
         SELECT j.job_id, j.status AS old_status, i.result
-        FROM jq.jobs j
-        JOIN input i ON i.job_id = j.job_id AND i.worker_id = j.worker_id AND i.attempt = j.attempt
-        WHERE j.status IN ('ASSIGNED', 'RUNNING')
-        ORDER BY j.job_id
-        FOR UPDATE OF j
+        FROM input i
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
     ), done AS (
         UPDATE jq.jobs j
         SET status = 'DONE', result = c.result, error_message = NULL,

@@ -50,8 +50,8 @@ BEGIN
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR UPDATE conflicts with the key-share lock a concurrent submit's foreign key check
-    -- takes, so no job can slip into the queue while it is being deleted.
+    -- FOR UPDATE conflicts with the key-share lock a submit holds on the queue row, so no job
+    -- can slip into the queue while it is being deleted.
     PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';

@@ -62,6 +62,13 @@ LANGUAGE sql AS $$
     VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
 $$;
 
+-- _sorted_ids returns the distinct ids of an array in ascending order: the driving input of
+-- the batch functions.
+CREATE OR REPLACE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
+$$;
+
 -- sqlfuncs/02_submit.sql
 
 -- Submitting jobs. Callable from any transaction: the job becomes visible (and the scheduler
@@ -98,7 +105,8 @@ BEGIN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
 
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
+    -- FOR KEY SHARE: the queue cannot be deleted until this transaction ends.
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
@@ -174,7 +182,7 @@ BEGIN
     IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
     END IF;
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue FOR KEY SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
     END IF;
@@ -272,6 +280,15 @@ $$;
 COMMENT ON FUNCTION jq.claim(text[], integer, uuid) IS
     'Assign up to max_jobs runnable PENDING jobs of the queues to a registered ONLINE worker (FOR UPDATE SKIP LOCKED).';
 
+-- The batch functions below look jobs up one by one through a LATERAL subquery on the primary
+-- key alone, driven by the sorted input array, and check status and worker on the locked row.
+-- Written as a join, or with those checks inside the lookup, the generic plan PL/pgSQL caches
+-- after a few calls does not know the array's length and rescans the array, or the worker's
+-- whole in-flight index, for every row: quadratic (measured: 6.5 s for 4,800 jobs). A lookup
+-- by job_id only, fenced with OFFSET 0 so the planner cannot push the checks back into it, can
+-- be planned only as a primary-key probe. The sorted order also makes
+-- concurrent batches lock rows in the same order, so they cannot deadlock.
+
 -- start marks delivered jobs RUNNING. Jobs no longer ASSIGNED to this worker (cancelled,
 -- requeued, or already completed by a fast worker) are skipped; the started ones are returned.
 CREATE OR REPLACE FUNCTION jq.start(
@@ -282,12 +299,19 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH started AS (
+    WITH picked AS (
+        SELECT j.job_id
+        FROM jq._sorted_ids(start.job_ids) AS i (job_id)
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
+    ), started AS (
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
-        WHERE j.job_id = ANY (start.job_ids)
-          AND j.status = 'ASSIGNED'
-          AND j.worker_id = start.worker_id
+        FROM picked
+        WHERE j.job_id = picked.job_id
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -314,12 +338,19 @@ DECLARE
     q text;
 BEGIN
     FOR q IN
-        WITH released AS (
+        WITH picked AS (
+            SELECT j.job_id
+            FROM jq._sorted_ids(release.job_ids) AS i (job_id)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+            ) AS j
+            WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
+        ), released AS (
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
-            WHERE j.job_id = ANY (release.job_ids)
-              AND j.status = 'ASSIGNED'
-              AND j.worker_id = release.worker_id
+            FROM picked
+            WHERE j.job_id = picked.job_id
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -485,18 +516,20 @@ BEGIN
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
         RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
     END IF;
+    -- Key lookups driven by the sorted input, as in the batch functions of 03_claim.sql.
     RETURN QUERY
     WITH input AS (
         SELECT * FROM unnest(complete_many.job_ids, complete_many.worker_ids, complete_many.attempts, complete_many.results)
             AS i (job_id, worker_id, attempt, result)
+        ORDER BY i.job_id
     ), current AS (
-        -- Lock in a fixed order so concurrent batches cannot deadlock.
         SELECT j.job_id, j.status AS old_status, i.result
-        FROM jq.jobs j
-        JOIN input i ON i.job_id = j.job_id AND i.worker_id = j.worker_id AND i.attempt = j.attempt
-        WHERE j.status IN ('ASSIGNED', 'RUNNING')
-        ORDER BY j.job_id
-        FOR UPDATE OF j
+        FROM input i
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            OFFSET 0 FOR UPDATE
+        ) AS j
+        WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
     ), done AS (
         UPDATE jq.jobs j
         SET status = 'DONE', result = c.result, error_message = NULL,
@@ -921,8 +954,8 @@ BEGIN
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR UPDATE conflicts with the key-share lock a concurrent submit's foreign key check
-    -- takes, so no job can slip into the queue while it is being deleted.
+    -- FOR UPDATE conflicts with the key-share lock a submit holds on the queue row, so no job
+    -- can slip into the queue while it is being deleted.
     PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
@@ -1019,6 +1052,7 @@ DROP FUNCTION IF EXISTS jq.claim;
 DROP FUNCTION IF EXISTS jq.submit_many;
 DROP FUNCTION IF EXISTS jq.submit;
 DROP FUNCTION IF EXISTS jq.enqueue;
+DROP FUNCTION IF EXISTS jq._sorted_ids;
 DROP FUNCTION IF EXISTS jq._event;
 DROP FUNCTION IF EXISTS jq.backoff;
 DROP FUNCTION IF EXISTS jq.uuid_v7;
