@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
-
 )
 
 // TestClaim_ConcurrentClaimersTakeEachJobOnce has 8 connections claim 10,000 jobs in batches
