@@ -46,6 +46,7 @@ build: ## build the binaries into bin/
 .PHONY: run
 run: build ## find or start PostgreSQL, then run jq-server in the foreground
 	@eval "$$($(LOCAL_SERVICES) env)"; \
+	export JQ_DB_URL="$$($(LOCAL_SERVICES) database jq)"; \
 	echo "jq-server: gRPC on :50051, metrics on :9090, health on :8080 (Ctrl-C stops it)"; \
 	exec bin/jq-server
 

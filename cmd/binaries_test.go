@@ -124,3 +124,30 @@ func TestServer_DryRun(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "postgresql")
 }
+
+func TestServer_Migrate(t *testing.T) {
+	t.Parallel()
+	env := []string{"JQ_DB_URL=" + testdb.EmptyDatabase(t)}
+
+	r := run(t, "jq-server", env, "migrate", "status")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, "[ ] 20261127000001_schema.sql")
+	require.Contains(t, r.stdout, "applied: 0")
+
+	r = run(t, "jq-server", env, "migrate", "up")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	r = run(t, "jq-server", env, "migrate", "status")
+	require.Contains(t, r.stdout, "[X] 20261127000002_sqlfuncs.sql")
+	require.Contains(t, r.stdout, "pending: 0")
+
+	r = run(t, "jq-server", env, "migrate", "down")
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	r = run(t, "jq-server", env, "migrate", "status")
+	require.Contains(t, r.stdout, "[ ] 20261127000002_sqlfuncs.sql")
+
+	r = run(t, "jq-server", env, "migrate", "sideways")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, `unknown migrate command "sideways"`)
+	r = run(t, "jq-server", env, "frobnicate")
+	require.Equal(t, 2, r.code)
+}

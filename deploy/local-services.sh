@@ -4,6 +4,9 @@
 #   deploy/local-services.sh [env]   find or start both; print `export JQ_DB_URL=... JQ_REDIS_ADDR=...`
 #   deploy/local-services.sh status  say what answers, start nothing
 #   deploy/local-services.sh stop    stop the private instances this script started
+#   deploy/local-services.sh database NAME
+#                                    print JQ_DB_URL with database NAME (created when missing),
+#                                    when JQ_DB_URL names the maintenance database `postgres`
 #
 # For each service, in order:
 #   1. the configured one (JQ_DB_URL / JQ_REDIS_ADDR), else the usual local one
@@ -209,6 +212,20 @@ status)
 	pg_answers "$url" && log "PostgreSQL answers at $(redact "$url")" || log "PostgreSQL does not answer at $(redact "$url")"
 	addr=${JQ_REDIS_ADDR:-$DEFAULT_REDIS_ADDR}
 	redis_answers "$addr" && log "Redis answers at $addr" || log "Redis does not answer at $addr"
+	;;
+database)
+	name=${2:?usage: local-services.sh database NAME}
+	[[ $name =~ ^[a-z_][a-z0-9_]*$ ]] || die "database name $name: use lowercase letters, digits and _"
+	url=${JQ_DB_URL:?set JQ_DB_URL first: eval "\$(deploy/local-services.sh env)"}
+	if [[ $url != *"/postgres?"* && $url != *"/postgres" ]]; then
+		echo "$url" # a database was chosen explicitly; keep it
+		exit 0
+	fi
+	if [[ -z $(psql "$url" -XAtqc "SELECT 1 FROM pg_database WHERE datname = '$name'") ]]; then
+		psql "$url" -Xqc "CREATE DATABASE $name" >&2 || die "could not create database $name"
+		log "created database $name"
+	fi
+	sed -E "s#/postgres(\?|$)#/$name\1#" <<<"$url"
 	;;
 stop)
 	stop_private_pg

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jqhq/jq/db"
 	"github.com/jqhq/jq/internal/cli"
 	"github.com/jqhq/jq/internal/config"
 )
@@ -20,7 +21,10 @@ import (
 var program = cli.Program{
 	Service: config.ServiceServer,
 	Summary: "the jq scheduler and gRPC API server",
-	Usage:   []string{"jq-server [flags]"},
+	Usage: []string{
+		"jq-server [flags]                      run the server (applies pending migrations first)",
+		"jq-server migrate up|down|status [flags]   manage the schema by hand",
+	},
 	Bound: []cli.Bound{
 		{Flag: "grpc-port", Path: "grpc.port"},
 		{Flag: "metrics-port", Path: "metrics.port"},
@@ -45,8 +49,24 @@ func run(args []string, stdout, _ io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if len(setup.Args) > 0 {
+		if setup.Args[0] != "migrate" {
+			return &cli.UsageError{Err: fmt.Errorf("unknown command %q (see jq-server --help)", setup.Args[0])}
+		}
+		return runMigrate(ctx, setup, setup.Args[1:], stdout)
+	}
 	if setup.Flags.Lookup("dry-run").Value.String() == "true" {
 		return dryRun(ctx, setup)
+	}
+	if setup.Config.DB.MigrateOnStart {
+		m, err := db.NewMigrator(setup.Config.DB.ConnString(), nil)
+		if err != nil {
+			return err
+		}
+		if err := m.Up(ctx); err != nil {
+			return err
+		}
+		setup.Logger.InfoContext(ctx, "schema up to date")
 	}
 	setup.Logger.InfoContext(ctx, "jq-server started; the scheduler and gRPC services are not built yet, waiting for a signal",
 		"db", config.Redacted(setup.Config.DB.ConnString()))

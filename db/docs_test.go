@@ -1,0 +1,51 @@
+package db_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/internal/testdb"
+)
+
+var sqlBlock = regexp.MustCompile("(?s)```sql\n(.*?)```")
+
+// TestSQLDocExamples runs every ```sql block of docs/sql.md, in order, on a fresh database:
+// the documented API is the API.
+func TestSQLDocExamples(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/sql.md")
+	require.NoError(t, err)
+	blocks := sqlBlock.FindAllStringSubmatch(string(doc), -1)
+	require.GreaterOrEqual(t, len(blocks), 8)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testdb.New(t))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for i, b := range blocks {
+		// The simple protocol runs a block of several statements as psql would.
+		_, err := conn.PgConn().Exec(ctx, b[1]).ReadAll()
+		require.NoError(t, err, "block %d of docs/sql.md:\n%s", i+1, b[1])
+	}
+
+	// The walkthrough leaves the trail it describes.
+	var done, welcome int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE status = 'DONE' AND result = 'hello'),
+		count(*) FILTER (WHERE idempotency_key LIKE 'welcome-%')
+		FROM jq.jobs`).Scan(&done, &welcome))
+	require.Equal(t, 1, done)
+	require.Equal(t, 2, welcome, "one from the idempotent submit, one from the trigger")
+	var reasons []string
+	rows, err := conn.Query(ctx, `SELECT reason FROM jq.job_events
+		WHERE reason IN ('RETRY', 'CANCELLED', 'MANUAL_RETRY', 'DEREGISTERED') ORDER BY id`)
+	require.NoError(t, err)
+	reasons, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"RETRY", "CANCELLED", "MANUAL_RETRY"}, reasons)
+}
