@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/internal/testdb"
@@ -826,4 +828,30 @@ func TestStore_CompleteMany(t *testing.T) {
 	require.Empty(t, again, "a duplicate report completes nothing")
 	_, err = b.store.CompleteMany(b.ctx, []queue.Report{report(running)}, nil)
 	require.ErrorIs(t, err, queue.ErrInvalid)
+}
+
+func TestStore_RecordsQueryDuration(t *testing.T) {
+	t.Parallel()
+	pool := testdb.Pool(t)
+	reg := prometheus.NewPedanticRegistry()
+	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jq_db_query_duration_seconds", Help: "h"}, []string{"query"})
+	reg.MustRegister(hist)
+	store := queue.NewStore(pool, queue.WithQueryDuration(hist))
+	ctx := context.Background()
+
+	_, err := store.Submit(ctx, queue.SubmitParams{Queue: "default", Payload: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	_, err = store.Submit(ctx, queue.SubmitParams{Queue: "missing", Payload: json.RawMessage(`{}`)})
+	require.Error(t, err)
+	_, err = store.ListQueues(ctx)
+	require.NoError(t, err)
+
+	require.Equal(t, 2, testutil.CollectAndCount(hist), "one series per query name")
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	counts := map[string]uint64{}
+	for _, m := range families[0].GetMetric() {
+		counts[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+	}
+	require.Equal(t, map[string]uint64{"submit": 2, "list_queues": 1}, counts, "failed queries are timed too")
 }
