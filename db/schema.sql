@@ -504,6 +504,7 @@ CREATE TABLE jq.workers (
     concurrency integer NOT NULL,
     active_job_count integer DEFAULT 0 NOT NULL,
     queues text[] DEFAULT '{}'::text[] NOT NULL,
+    shutdown_requested boolean DEFAULT false NOT NULL,
     last_heartbeat timestamp with time zone DEFAULT now() NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -861,7 +862,8 @@ BEGIN
             register_worker.queues, now())
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
-        active_job_count = 0, queues = excluded.queues, last_heartbeat = now(), updated_at = now()
+        active_job_count = 0, queues = excluded.queues, shutdown_requested = false,
+        last_heartbeat = now(), updated_at = now()
     RETURNING * INTO w;
     RETURN w;
 END
@@ -925,22 +927,29 @@ COMMENT ON FUNCTION jq.release(job_ids uuid[], worker_id uuid, reason text) IS '
 
 
 --
--- Name: release_worker(uuid, text, interval, interval); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: release_worker(uuid, text, interval, interval, timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.release_worker(worker_id uuid, reason text DEFAULT 'WORKER_LOST'::text, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval) RETURNS integer
+CREATE FUNCTION jq.release_worker(worker_id uuid, reason text DEFAULT 'WORKER_LOST'::text, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval, silent_since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
 DECLARE
     j jq.jobs;
+    w jq.workers;
     n integer := 0;
 BEGIN
-    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
-    WHERE worker_id = release_worker.worker_id;
+    SELECT * INTO w FROM jq.workers WHERE worker_id = release_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
     END IF;
+    -- With silent_since, a worker that heartbeated or registered again since then is alive
+    -- (e.g. it reconnected to another server): leave it alone.
+    IF release_worker.silent_since IS NOT NULL AND w.last_heartbeat >= release_worker.silent_since THEN
+        RETURN 0;
+    END IF;
+    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
+    WHERE worker_id = w.worker_id;
     FOR j IN
         SELECT * FROM jq.jobs
         WHERE worker_id = release_worker.worker_id AND status IN ('ASSIGNED', 'RUNNING')
@@ -958,10 +967,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval, silent_since timestamp with time zone); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval) IS 'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs.';
+COMMENT ON FUNCTION jq.release_worker(worker_id uuid, reason text, base_delay interval, max_delay interval, silent_since timestamp with time zone) IS 'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs. With silent_since, only if it has not heartbeated since.';
 
 
 --
@@ -1049,6 +1058,32 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.retry(job_id uuid) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY).';
+
+
+--
+-- Name: shutdown_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.shutdown_worker(worker_id uuid) RETURNS jq.workers
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    w := jq.drain_worker(shutdown_worker.worker_id);
+    UPDATE jq.workers SET shutdown_requested = true, updated_at = now()
+    WHERE worker_id = w.worker_id RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+
+--
+-- Name: FUNCTION shutdown_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.shutdown_worker(worker_id uuid) IS 'Drain a worker and have it exit once its running jobs are finished.';
 
 
 --

@@ -14,13 +14,13 @@ import (
 // Workers, queues and maintenance.
 
 const workerColumns = `worker_id, hostname, status::text, concurrency, active_job_count, queues,
-	last_heartbeat, registered_at, updated_at`
+	shutdown_requested, last_heartbeat, registered_at, updated_at`
 
 func scanWorker(row pgx.Row) (*Worker, error) {
 	var w Worker
 	var status string
 	err := row.Scan(&w.ID, &w.Hostname, &status, &w.Concurrency, &w.ActiveJobCount, &w.Queues,
-		&w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
+		&w.ShutdownRequested, &w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
 	w.Status = WorkerStatus(status)
 	return &w, err
 }
@@ -61,11 +61,24 @@ func (s *Store) DrainWorker(ctx context.Context, workerID uuid.UUID) (*Worker, e
 	return s.queryWorker(ctx, "drain_worker", `SELECT `+workerColumns+` FROM jq.drain_worker($1)`, workerID)
 }
 
+// ShutdownWorker drains a worker and asks it to exit once drained (jq.shutdown_worker).
+func (s *Store) ShutdownWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error) {
+	return s.queryWorker(ctx, "shutdown_worker", `SELECT `+workerColumns+` FROM jq.shutdown_worker($1)`, workerID)
+}
+
 // ReleaseWorker marks a worker OFFLINE and fails the jobs it holds through the retry rule
 // (jq.release_worker); it returns how many jobs it failed.
 func (s *Store) ReleaseWorker(ctx context.Context, workerID uuid.UUID, reason string, policy RetryPolicy) (int, error) {
 	return s.queryInt(ctx, "release_worker", `SELECT jq.release_worker($1, $2, $3, $4)`,
 		workerID, reason, policy.BaseDelay, policy.MaxDelay)
+}
+
+// ReleaseSilentWorker is ReleaseWorker for a worker whose stream broke at silentSince: it
+// does nothing (and returns 0) when the worker heartbeated or registered again since, e.g.
+// because it reconnected to another server.
+func (s *Store) ReleaseSilentWorker(ctx context.Context, workerID uuid.UUID, silentSince time.Time, policy RetryPolicy) (int, error) {
+	return s.queryInt(ctx, "release_worker", `SELECT jq.release_worker($1, $2, $3, $4, $5)`,
+		workerID, ReasonWorkerLost, policy.BaseDelay, policy.MaxDelay, silentSince)
 }
 
 // DeregisterWorker marks a worker OFFLINE; jobs it still holds are retried elsewhere.
@@ -212,4 +225,44 @@ func (s *Store) QueueStats(ctx context.Context, queue string) ([]*QueueStats, er
 		return err
 	})
 	return stats, err
+}
+
+// Depth is the number of jobs of one queue in one status.
+type Depth struct {
+	Queue  string
+	Status JobStatus
+	Count  int64
+}
+
+// QueueDepths counts the jobs that are not finished, per queue and status. It reads only the
+// partial indexes of those states, so it stays cheap however many finished jobs are kept.
+func (s *Store) QueueDepths(ctx context.Context) ([]Depth, error) {
+	var out []Depth
+	err := s.observe(ctx, "queue_depths", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `
+			SELECT queue_name, 'PENDING', count(*) FROM jq.jobs WHERE status = 'PENDING' GROUP BY queue_name
+			UNION ALL
+			SELECT queue_name, status::text, count(*) FROM jq.jobs WHERE status IN ('ASSIGNED', 'RUNNING') GROUP BY 1, 2`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Depth, error) {
+			var d Depth
+			var status string
+			err := r.Scan(&d.Queue, &status, &d.Count)
+			d.Status = JobStatus(status)
+			return d, err
+		})
+		return err
+	})
+	return out, err
+}
+
+// ServerVersion returns PostgreSQL's version string, for status reports.
+func (s *Store) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	err := s.observe(ctx, "server_version", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, "SHOW server_version").Scan(&v)
+	})
+	return v, err
 }

@@ -855,3 +855,34 @@ func TestStore_RecordsQueryDuration(t *testing.T) {
 	}
 	require.Equal(t, map[string]uint64{"submit": 2, "list_queues": 1}, counts, "failed queries are timed too")
 }
+
+func TestStore_ShutdownAndSilentRelease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	policy := queue.RetryPolicy{BaseDelay: time.Second, MaxDelay: time.Minute}
+
+	j := b.running(t, queue.SubmitParams{})
+	brokeAt := time.Now().Add(-time.Minute)
+	n, err := b.store.ReleaseSilentWorker(b.ctx, b.worker, brokeAt, policy)
+	require.NoError(t, err)
+	require.Zero(t, n, "the worker registered after the stream broke: it is alive")
+	require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
+
+	n, err = b.store.ReleaseSilentWorker(b.ctx, b.worker, time.Now().Add(time.Second), policy)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, queue.StatusPending, b.job(t, j.ID).Status)
+
+	w := b.registerWorker(t, "default")
+	s, err := b.store.ShutdownWorker(b.ctx, w)
+	require.NoError(t, err)
+	require.Equal(t, queue.WorkerDraining, s.Status)
+	require.True(t, s.ShutdownRequested)
+	hb, err := b.store.Heartbeat(b.ctx, w, 0)
+	require.NoError(t, err)
+	require.True(t, hb.ShutdownRequested, "the heartbeat tells the worker")
+	again, err := b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{ID: w, Hostname: "h", Concurrency: 1, Queues: []string{"default"}})
+	require.NoError(t, err)
+	require.False(t, again.ShutdownRequested, "a fresh registration clears it")
+	require.Equal(t, queue.WorkerOnline, again.Status)
+}

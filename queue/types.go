@@ -104,9 +104,11 @@ type Worker struct {
 	Concurrency    int
 	ActiveJobCount int
 	Queues         []string
-	LastHeartbeat  time.Time
-	RegisteredAt   time.Time
-	UpdatedAt      time.Time
+	// ShutdownRequested: once drained, the worker should exit (AdminService.ShutdownWorker).
+	ShutdownRequested bool
+	LastHeartbeat     time.Time
+	RegisteredAt      time.Time
+	UpdatedAt         time.Time
 }
 
 // Event is one row of a job's transition log.

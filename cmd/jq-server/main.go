@@ -9,20 +9,19 @@ import (
 	"io"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/jqhq/jq/db"
 	"github.com/jqhq/jq/internal/cli"
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/metrics"
+	jqredis "github.com/jqhq/jq/internal/redis"
+	"github.com/jqhq/jq/internal/server"
 )
 
 var program = cli.Program{
 	Service: config.ServiceServer,
 	Summary: "the jq scheduler and gRPC API server",
 	Usage: []string{
-		"jq-server [flags]                      run the server (applies pending migrations first)",
+		"jq-server [flags]                          run the server (applies pending migrations first)",
 		"jq-server migrate up|down|status [flags]   manage the schema by hand",
 	},
 	Bound: []cli.Bound{
@@ -31,12 +30,15 @@ var program = cli.Program{
 		{Flag: "health-port", Path: "health.port"},
 	},
 	Extra: func(fs *flag.FlagSet) {
-		fs.Bool("dry-run", false, "check the connection to PostgreSQL and exit (0 if it answers)")
+		fs.Bool("dry-run", false, "check PostgreSQL (and Redis, Kafka when configured) and exit: 0 if all answer")
 	},
 	Footer: `Examples:
   JQ_DB_URL=postgres://jq@localhost:5432/jq jq-server
-  jq-server --config /etc/jq/config.yaml --grpc-port 50051
-  jq-server --dry-run`,
+  JQ_REDIS_ADDR=localhost:6379 jq-server --config /etc/jq/config.yaml --grpc-port 50051
+  jq-server --dry-run
+  jq-server migrate status
+
+Signals: SIGTERM or SIGINT stops the server gracefully (workers keep their jobs and reconnect).`,
 }
 
 func main() { cli.Main(program.Service, run) }
@@ -56,38 +58,20 @@ func run(args []string, stdout, _ io.Writer) error {
 		return runMigrate(ctx, setup, setup.Args[1:], stdout)
 	}
 	if setup.Flags.Lookup("dry-run").Value.String() == "true" {
-		return dryRun(ctx, setup)
+		return server.DryRun(ctx, setup.Config, setup.Logger)
 	}
-	if setup.Config.DB.MigrateOnStart {
-		m, err := db.NewMigrator(setup.Config.DB.ConnString(), nil)
-		if err != nil {
-			return err
-		}
-		if err := m.Up(ctx); err != nil {
-			return err
-		}
-		setup.Logger.InfoContext(ctx, "schema up to date")
-	}
-	setup.Logger.InfoContext(ctx, "jq-server started; the scheduler and gRPC services are not built yet, waiting for a signal",
-		"db", config.Redacted(setup.Config.DB.ConnString()))
-	<-ctx.Done()
-	setup.Logger.Info("jq-server stopped")
-	return nil
-}
 
-// dryRun checks that PostgreSQL answers.
-func dryRun(ctx context.Context, setup *cli.Setup) error {
-	ctx, cancel := context.WithTimeout(ctx, setup.Config.DB.ConnectTimeout.Std()+time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, setup.Config.DB.ConnString())
+	jqredis.SetLibraryLogger(setup.Logger) // go-redis's own dial errors, at DEBUG
+	srv, err := server.New(ctx, setup.Config, setup.Logger, metrics.NewRegistry())
 	if err != nil {
-		return fmt.Errorf("postgresql %s: %w", config.Redacted(setup.Config.DB.ConnString()), err)
+		return err
 	}
-	defer conn.Close(context.Background())
-	var version string
-	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
-		return fmt.Errorf("postgresql: %w", err)
+	if err := srv.Start(ctx); err != nil {
+		srv.Shutdown()
+		return err
 	}
-	setup.Logger.InfoContext(ctx, "postgresql ok", "version", version)
+	<-ctx.Done()
+	setup.Logger.Info("shutting down")
+	srv.Shutdown()
 	return nil
 }

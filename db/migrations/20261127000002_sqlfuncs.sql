@@ -648,7 +648,8 @@ BEGIN
             register_worker.queues, now())
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
-        active_job_count = 0, queues = excluded.queues, last_heartbeat = now(), updated_at = now()
+        active_job_count = 0, queues = excluded.queues, shutdown_requested = false,
+        last_heartbeat = now(), updated_at = now()
     RETURNING * INTO w;
     RETURN w;
 END
@@ -706,26 +707,52 @@ $$;
 
 COMMENT ON FUNCTION jq.drain_worker(uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
 
+-- shutdown_worker drains a worker and asks it to exit once its running jobs are finished.
+CREATE OR REPLACE FUNCTION jq.shutdown_worker(worker_id uuid) RETURNS jq.workers
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    w := jq.drain_worker(shutdown_worker.worker_id);
+    UPDATE jq.workers SET shutdown_requested = true, updated_at = now()
+    WHERE worker_id = w.worker_id RETURNING * INTO w;
+    RETURN w;
+END
+$$;
+
+COMMENT ON FUNCTION jq.shutdown_worker(uuid) IS 'Drain a worker and have it exit once its running jobs are finished.';
+
 -- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
 -- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
 -- worker is lost (missed heartbeats, a broken stream that did not come back) or deregisters.
+-- With silent_since set, it does nothing to a worker whose last heartbeat (or registration)
+-- is at or after that time.
 CREATE OR REPLACE FUNCTION jq.release_worker(
     worker_id uuid,
     reason text DEFAULT 'WORKER_LOST',
     base_delay interval DEFAULT '1 second',
-    max_delay interval DEFAULT '5 minutes'
+    max_delay interval DEFAULT '5 minutes',
+    silent_since timestamptz DEFAULT NULL
 ) RETURNS integer
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     j jq.jobs;
+    w jq.workers;
     n integer := 0;
 BEGIN
-    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
-    WHERE worker_id = release_worker.worker_id;
+    SELECT * INTO w FROM jq.workers WHERE worker_id = release_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
     END IF;
+    -- With silent_since, a worker that heartbeated or registered again since then is alive
+    -- (e.g. it reconnected to another server): leave it alone.
+    IF release_worker.silent_since IS NOT NULL AND w.last_heartbeat >= release_worker.silent_since THEN
+        RETURN 0;
+    END IF;
+    UPDATE jq.workers SET status = 'OFFLINE', active_job_count = 0, updated_at = now()
+    WHERE worker_id = w.worker_id;
     FOR j IN
         SELECT * FROM jq.jobs
         WHERE worker_id = release_worker.worker_id AND status IN ('ASSIGNED', 'RUNNING')
@@ -741,8 +768,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.release_worker(uuid, text, interval, interval) IS
-    'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs.';
+COMMENT ON FUNCTION jq.release_worker(uuid, text, interval, interval, timestamptz) IS
+    'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs. With silent_since, only if it has not heartbeated since.';
 
 -- deregister_worker is a worker's clean goodbye: OFFLINE, and any job it still holds is
 -- failed through the retry rule (reason DEREGISTERED) so it runs elsewhere.
@@ -1036,6 +1063,7 @@ DROP FUNCTION IF EXISTS jq.reap_workers;
 DROP FUNCTION IF EXISTS jq.expire_ttl;
 DROP FUNCTION IF EXISTS jq.deregister_worker;
 DROP FUNCTION IF EXISTS jq.release_worker;
+DROP FUNCTION IF EXISTS jq.shutdown_worker;
 DROP FUNCTION IF EXISTS jq.drain_worker;
 DROP FUNCTION IF EXISTS jq.heartbeat;
 DROP FUNCTION IF EXISTS jq.register_worker;

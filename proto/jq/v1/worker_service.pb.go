@@ -212,7 +212,9 @@ func (x *HeartbeatRequest) GetActiveJobCount() int32 {
 type HeartbeatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The worker's status as the server sees it; DRAINING tells the worker to stop taking jobs.
-	Status        WorkerStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.WorkerStatus" json:"status,omitempty"`
+	Status WorkerStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.WorkerStatus" json:"status,omitempty"`
+	// An operator asked the worker to exit once drained (AdminService.ShutdownWorker).
+	Shutdown      bool `protobuf:"varint,2,opt,name=shutdown,proto3" json:"shutdown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +254,13 @@ func (x *HeartbeatResponse) GetStatus() WorkerStatus {
 		return x.Status
 	}
 	return WorkerStatus_WORKER_STATUS_UNSPECIFIED
+}
+
+func (x *HeartbeatResponse) GetShutdown() bool {
+	if x != nil {
+		return x.Shutdown
+	}
+	return false
 }
 
 type StreamJobsRequest struct {
@@ -770,9 +779,10 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"Y\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12(\n" +
-	"\x10active_job_count\x18\x02 \x01(\x05R\x0eactiveJobCount\"@\n" +
+	"\x10active_job_count\x18\x02 \x01(\x05R\x0eactiveJobCount\"\\\n" +
 	"\x11HeartbeatResponse\x12+\n" +
-	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\"g\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
+	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"g\n" +
 	"\x11StreamJobsRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1d\n" +

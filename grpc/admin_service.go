@@ -1,0 +1,248 @@
+package grpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/jqhq/jq/internal/buildinfo"
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
+)
+
+// AdminStore is what AdminService needs from the database.
+type AdminStore interface {
+	CreateQueue(ctx context.Context, p queue.CreateQueueParams) (*queue.Queue, error)
+	DeleteQueue(ctx context.Context, name string) (int, error)
+	ListQueues(ctx context.Context) ([]*queue.Queue, error)
+	QueueStats(ctx context.Context, queue string) ([]*queue.QueueStats, error)
+	ListWorkers(ctx context.Context, status queue.WorkerStatus) ([]*queue.Worker, error)
+	DrainWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
+	ShutdownWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
+	QueueDepths(ctx context.Context) ([]queue.Depth, error)
+}
+
+var _ AdminStore = (*queue.Store)(nil)
+
+// Component is a dependency whose health GetSystemStatus reports.
+type Component struct {
+	Name       string // postgresql, redis, kafka
+	Configured bool
+	// Check returns the component's version, or why it is unhealthy. Nil when not configured.
+	Check func(ctx context.Context) (version string, err error)
+}
+
+// AdminService implements jq.v1.AdminService.
+type AdminService struct {
+	jqv1.UnimplementedAdminServiceServer
+
+	store      AdminStore
+	registry   *queue.Registry
+	logger     *slog.Logger
+	components []Component
+	leading    func() bool
+}
+
+// NewAdminService returns the AdminService. leading (may be nil) says whether this instance
+// runs the maintenance loops.
+func NewAdminService(store AdminStore, registry *queue.Registry, logger *slog.Logger, components []Component, leading func() bool) *AdminService {
+	if leading == nil {
+		leading = func() bool { return false }
+	}
+	return &AdminService{store: store, registry: registry, logger: logger, components: components, leading: leading}
+}
+
+// CreateQueue creates a queue.
+func (s *AdminService) CreateQueue(ctx context.Context, req *jqv1.CreateQueueRequest) (*jqv1.CreateQueueResponse, error) {
+	if err := validateQueueName("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	maxRetries := 3
+	if req.MaxRetries != nil {
+		maxRetries = int(req.GetMaxRetries())
+	}
+	if maxRetries < 0 || maxRetries > 1000 {
+		return nil, invalid("max_retries %d is outside 0-1000", maxRetries)
+	}
+	if req.GetTtlSeconds() < 0 {
+		return nil, invalid("ttl_seconds %d is negative (0 means no TTL)", req.GetTtlSeconds())
+	}
+	q, err := s.store.CreateQueue(ctx, queue.CreateQueueParams{
+		Name: req.GetName(), MaxRetries: maxRetries, TTL: time.Duration(req.GetTtlSeconds()) * time.Second,
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.CreateQueueResponse{Queue: queueToProto(q)}, nil
+}
+
+// DeleteQueue deletes a queue with its finished jobs; FAILED_PRECONDITION while it has
+// unfinished ones.
+func (s *AdminService) DeleteQueue(ctx context.Context, req *jqv1.DeleteQueueRequest) (*jqv1.DeleteQueueResponse, error) {
+	if err := validateQueueName("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	if _, err := s.store.DeleteQueue(ctx, req.GetName()); err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.DeleteQueueResponse{}, nil
+}
+
+// ListQueues lists every queue.
+func (s *AdminService) ListQueues(ctx context.Context, _ *jqv1.ListQueuesRequest) (*jqv1.ListQueuesResponse, error) {
+	queues, err := s.store.ListQueues(ctx)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.ListQueuesResponse{}
+	for _, q := range queues {
+		resp.Queues = append(resp.Queues, queueToProto(q))
+	}
+	return resp, nil
+}
+
+// GetQueueStats returns per-status counts, the oldest pending age and recent throughput.
+func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStatsRequest) (*jqv1.GetQueueStatsResponse, error) {
+	if q := req.GetQueueName(); q != "" {
+		if err := validateQueueName("queue_name", q); err != nil {
+			return nil, err
+		}
+	}
+	stats, err := s.store.QueueStats(ctx, req.GetQueueName())
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.GetQueueStatsResponse{}
+	now := time.Now()
+	for _, st := range stats {
+		p := &jqv1.QueueStats{
+			QueueName:           st.Queue,
+			Pending:             st.Counts[queue.StatusPending],
+			Assigned:            st.Counts[queue.StatusAssigned],
+			Running:             st.Counts[queue.StatusRunning],
+			Done:                st.Counts[queue.StatusDone],
+			Failed:              st.Counts[queue.StatusFailed],
+			DeadLettered:        st.Counts[queue.StatusDeadLettered],
+			CompletedLastMinute: st.CompletedLastMinute,
+			FailedLastMinute:    st.FailedLastMinute,
+		}
+		if !st.OldestPendingAt.IsZero() {
+			p.OldestPendingAge = durationpb.New(max(now.Sub(st.OldestPendingAt), 0))
+		}
+		resp.Stats = append(resp.Stats, p)
+	}
+	return resp, nil
+}
+
+// ListWorkers lists registered workers, optionally of one status.
+func (s *AdminService) ListWorkers(ctx context.Context, req *jqv1.ListWorkersRequest) (*jqv1.ListWorkersResponse, error) {
+	status, ok := workerStatusFromProto(req.GetStatus())
+	if !ok {
+		return nil, invalid("status %d is not a worker status", req.GetStatus())
+	}
+	workers, err := s.store.ListWorkers(ctx, status)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.ListWorkersResponse{}
+	for _, w := range workers {
+		resp.Workers = append(resp.Workers, workerToProto(w, s.registry.Connected(w.ID)))
+	}
+	return resp, nil
+}
+
+// DrainWorker marks a worker DRAINING and tells it in-band when its stream is on this server
+// (otherwise it learns from its next heartbeat).
+func (s *AdminService) DrainWorker(ctx context.Context, req *jqv1.DrainWorkerRequest) (*jqv1.DrainWorkerResponse, error) {
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.DrainWorker(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	s.tell(ctx, id, false)
+	return &jqv1.DrainWorkerResponse{Worker: workerToProto(w, s.registry.Connected(id))}, nil
+}
+
+// ShutdownWorker drains a worker and has it exit afterwards.
+func (s *AdminService) ShutdownWorker(ctx context.Context, req *jqv1.ShutdownWorkerRequest) (*jqv1.ShutdownWorkerResponse, error) {
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.ShutdownWorker(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	s.tell(ctx, id, true)
+	return &jqv1.ShutdownWorkerResponse{Worker: workerToProto(w, s.registry.Connected(id))}, nil
+}
+
+func (s *AdminService) tell(ctx context.Context, id uuid.UUID, shutdown bool) {
+	err := s.registry.Drain(ctx, id, "drained by an operator", shutdown)
+	if err != nil && !errors.Is(err, queue.ErrNotConnected) {
+		s.logger.WarnContext(ctx, "could not send the drain notice; the worker learns from its next heartbeat", "worker_id", id, "error", err)
+	}
+}
+
+// GetSystemStatus reports the health of PostgreSQL, Redis and Kafka, versions and counts.
+func (s *AdminService) GetSystemStatus(ctx context.Context, _ *jqv1.GetSystemStatusRequest) (*jqv1.GetSystemStatusResponse, error) {
+	resp := &jqv1.GetSystemStatusResponse{
+		ServerVersion: buildinfo.Version,
+		ServerCommit:  buildinfo.Commit,
+		ServerTime:    timestamppb.Now(),
+		Leader:        s.leading(),
+	}
+	resp.Components = make([]*jqv1.ComponentStatus, len(s.components))
+	var wg sync.WaitGroup
+	for i, c := range s.components {
+		wg.Go(func() {
+			st := &jqv1.ComponentStatus{Name: c.Name, Configured: c.Configured}
+			if c.Configured && c.Check != nil {
+				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				start := time.Now()
+				version, err := c.Check(cctx)
+				cancel()
+				st.Latency = durationpb.New(time.Since(start))
+				st.Version = version
+				st.Healthy = err == nil
+				if err != nil {
+					st.Detail = err.Error()
+				}
+			} else {
+				st.Detail = "not configured"
+			}
+			resp.Components[i] = st
+		})
+	}
+	wg.Wait()
+
+	// Counts are best effort: the status must answer even when the database does not.
+	if depths, err := s.store.QueueDepths(ctx); err == nil {
+		for _, d := range depths {
+			switch d.Status {
+			case queue.StatusPending:
+				resp.PendingJobs += d.Count
+			case queue.StatusRunning:
+				resp.RunningJobs += d.Count
+			}
+		}
+	}
+	if workers, err := s.store.ListWorkers(ctx, queue.WorkerOnline); err == nil {
+		resp.OnlineWorkers = int32(len(workers))
+	}
+	if stats, err := s.store.QueueStats(ctx, ""); err == nil {
+		for _, st := range stats {
+			resp.DeadLetteredJobs += st.Counts[queue.StatusDeadLettered]
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,133 @@
+package grpc
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
+)
+
+// Conversions between the domain and the wire.
+
+var jobStatusToProto = map[queue.JobStatus]jqv1.JobStatus{
+	queue.StatusPending:      jqv1.JobStatus_JOB_STATUS_PENDING,
+	queue.StatusAssigned:     jqv1.JobStatus_JOB_STATUS_ASSIGNED,
+	queue.StatusRunning:      jqv1.JobStatus_JOB_STATUS_RUNNING,
+	queue.StatusDone:         jqv1.JobStatus_JOB_STATUS_DONE,
+	queue.StatusFailed:       jqv1.JobStatus_JOB_STATUS_FAILED,
+	queue.StatusDeadLettered: jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED,
+}
+
+var workerStatusToProto = map[queue.WorkerStatus]jqv1.WorkerStatus{
+	queue.WorkerOnline:   jqv1.WorkerStatus_WORKER_STATUS_ONLINE,
+	queue.WorkerOffline:  jqv1.WorkerStatus_WORKER_STATUS_OFFLINE,
+	queue.WorkerDraining: jqv1.WorkerStatus_WORKER_STATUS_DRAINING,
+}
+
+func jobStatusFromProto(s jqv1.JobStatus) (queue.JobStatus, bool) {
+	for k, v := range jobStatusToProto {
+		if v == s {
+			return k, true
+		}
+	}
+	return "", s == jqv1.JobStatus_JOB_STATUS_UNSPECIFIED
+}
+
+func workerStatusFromProto(s jqv1.WorkerStatus) (queue.WorkerStatus, bool) {
+	for k, v := range workerStatusToProto {
+		if v == s {
+			return k, true
+		}
+	}
+	return "", s == jqv1.WorkerStatus_WORKER_STATUS_UNSPECIFIED
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func idString(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
+}
+
+func jobToProto(j *queue.Job) *jqv1.Job {
+	return &jqv1.Job{
+		JobId:          j.ID.String(),
+		QueueName:      j.Queue,
+		Payload:        j.Payload,
+		Priority:       int32(j.Priority),
+		Status:         jobStatusToProto[j.Status],
+		MaxRetries:     int32(j.MaxRetries),
+		RetryCount:     int32(j.RetryCount),
+		CreatedAt:      ts(j.CreatedAt),
+		StartedAt:      ts(j.StartedAt),
+		CompletedAt:    ts(j.CompletedAt),
+		WorkerId:       idString(j.WorkerID),
+		Result:         j.Result,
+		NotBefore:      ts(j.NotBefore),
+		ErrorMessage:   j.ErrorMessage,
+		Attempt:        int32(j.Attempt),
+		IdempotencyKey: j.IdempotencyKey,
+		UpdatedAt:      ts(j.UpdatedAt),
+	}
+}
+
+func queueToProto(q *queue.Queue) *jqv1.Queue {
+	return &jqv1.Queue{
+		Name:       q.Name,
+		MaxRetries: int32(q.MaxRetries),
+		TtlSeconds: int32(q.TTL / time.Second),
+		CreatedAt:  ts(q.CreatedAt),
+		UpdatedAt:  ts(q.UpdatedAt),
+	}
+}
+
+func workerToProto(w *queue.Worker, connected bool) *jqv1.Worker {
+	return &jqv1.Worker{
+		WorkerId:       w.ID.String(),
+		Hostname:       w.Hostname,
+		Status:         workerStatusToProto[w.Status],
+		Concurrency:    int32(w.Concurrency),
+		ActiveJobCount: int32(w.ActiveJobCount),
+		LastHeartbeat:  ts(w.LastHeartbeat),
+		Queues:         w.Queues,
+		RegisteredAt:   ts(w.RegisteredAt),
+		Connected:      connected,
+	}
+}
+
+func eventToProto(e *queue.Event) *jqv1.JobEvent {
+	from, _ := jobStatusToProto[e.From]
+	return &jqv1.JobEvent{
+		Id:           e.ID,
+		JobId:        e.JobID.String(),
+		FromStatus:   from,
+		ToStatus:     jobStatusToProto[e.To],
+		WorkerId:     idString(e.WorkerID),
+		Reason:       e.Reason,
+		OccurredAt:   ts(e.OccurredAt),
+		Attempt:      int32(e.Attempt),
+		ErrorMessage: e.ErrorMessage,
+	}
+}
+
+// parseID reads a UUID field, naming the field in the error.
+func parseID(field, value string) (uuid.UUID, error) {
+	if value == "" {
+		return uuid.Nil, invalid("%s is required", field)
+	}
+	id, err := uuid.Parse(value)
+	if err != nil {
+		return uuid.Nil, invalid("%s %q is not a UUID", field, value)
+	}
+	return id, nil
+}

@@ -1,0 +1,230 @@
+package grpc
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
+)
+
+// queueNamePattern is the shape of a queue name (the SQL API enforces the same).
+var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+const (
+	defaultListLimit     = 20
+	maxListLimit         = 100
+	maxIdempotencyKeyLen = 255
+)
+
+// JobStore is what JobService needs from the database.
+type JobStore interface {
+	Submit(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error)
+	Cancel(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
+	GetJob(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
+	ListJobs(ctx context.Context, p queue.ListJobsParams) ([]*queue.Job, error)
+	JobEvents(ctx context.Context, jobID uuid.UUID) ([]*queue.Event, error)
+	Retry(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
+}
+
+var _ JobStore = (*queue.Store)(nil)
+
+// JobService implements jq.v1.JobService.
+type JobService struct {
+	jqv1.UnimplementedJobServiceServer
+
+	store           JobStore
+	logger          *slog.Logger
+	maxPayloadBytes int
+}
+
+// NewJobService returns the JobService; payloads over maxPayloadBytes are refused.
+func NewJobService(store JobStore, logger *slog.Logger, maxPayloadBytes int) *JobService {
+	return &JobService{store: store, logger: logger, maxPayloadBytes: maxPayloadBytes}
+}
+
+// SubmitJob validates and enqueues a job.
+func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) (*jqv1.SubmitJobResponse, error) {
+	if err := validateQueueName("queue_name", req.GetQueueName()); err != nil {
+		return nil, err
+	}
+	if p := req.GetPriority(); p < 0 || p > 9 {
+		return nil, invalid("priority %d is outside 0-9", p)
+	}
+	payload := req.GetPayload()
+	switch {
+	case len(payload) == 0:
+		return nil, invalid("payload is required (a JSON document)")
+	case len(payload) > s.maxPayloadBytes:
+		return nil, invalid("payload is %d bytes, over the limit of %d", len(payload), s.maxPayloadBytes)
+	case !json.Valid(payload):
+		return nil, invalid("payload is not valid JSON")
+	}
+	p := queue.SubmitParams{
+		Queue:          req.GetQueueName(),
+		Payload:        payload,
+		Priority:       int(req.GetPriority()),
+		IdempotencyKey: req.GetIdempotencyKey(),
+	}
+	if req.MaxRetries != nil {
+		n := int(req.GetMaxRetries())
+		if n < 0 || n > 1000 {
+			return nil, invalid("max_retries %d is outside 0-1000", n)
+		}
+		p.MaxRetries = &n
+	}
+	if len(p.IdempotencyKey) > maxIdempotencyKeyLen {
+		return nil, invalid("idempotency_key is %d bytes, over the limit of %d", len(p.IdempotencyKey), maxIdempotencyKeyLen)
+	}
+	if nb := req.GetNotBefore(); nb != nil {
+		if err := nb.CheckValid(); err != nil {
+			return nil, invalid("not_before: %v", err)
+		}
+		p.NotBefore = nb.AsTime()
+	}
+	res, err := s.store.Submit(ctx, p)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}, nil
+}
+
+// CancelJob dead-letters a PENDING or ASSIGNED job.
+func (s *JobService) CancelJob(ctx context.Context, req *jqv1.CancelJobRequest) (*jqv1.CancelJobResponse, error) {
+	id, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.store.Cancel(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.CancelJobResponse{Job: jobToProto(j)}, nil
+}
+
+// GetJobStatus returns one job.
+func (s *JobService) GetJobStatus(ctx context.Context, req *jqv1.GetJobStatusRequest) (*jqv1.GetJobStatusResponse, error) {
+	id, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.GetJobStatusResponse{Job: jobToProto(j)}, nil
+}
+
+// ListJobs lists jobs newest first, a page at a time.
+func (s *JobService) ListJobs(ctx context.Context, req *jqv1.ListJobsRequest) (*jqv1.ListJobsResponse, error) {
+	limit := int(req.GetLimit())
+	switch {
+	case limit < 0:
+		return nil, invalid("limit %d is negative", limit)
+	case limit == 0:
+		limit = defaultListLimit
+	case limit > maxListLimit:
+		limit = maxListLimit
+	}
+	status, ok := jobStatusFromProto(req.GetStatus())
+	if !ok {
+		return nil, invalid("status %d is not a job status", req.GetStatus())
+	}
+	if q := req.GetQueueName(); q != "" {
+		if err := validateQueueName("queue_name", q); err != nil {
+			return nil, err
+		}
+	}
+	p := queue.ListJobsParams{Queue: req.GetQueueName(), Status: status, Limit: limit + 1}
+	if tok := req.GetPageToken(); tok != "" {
+		cursor, err := decodePageToken(tok)
+		if err != nil {
+			return nil, err
+		}
+		p.After = cursor
+	}
+	jobs, err := s.store.ListJobs(ctx, p)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.ListJobsResponse{}
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
+		last := jobs[len(jobs)-1]
+		resp.NextPageToken = encodePageToken(queue.JobCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, jobToProto(j))
+	}
+	return resp, nil
+}
+
+// GetJobLogs returns a job's transitions, oldest first.
+func (s *JobService) GetJobLogs(ctx context.Context, req *jqv1.GetJobLogsRequest) (*jqv1.GetJobLogsResponse, error) {
+	id, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.store.JobEvents(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.GetJobLogsResponse{}
+	for _, e := range events {
+		resp.Events = append(resp.Events, eventToProto(e))
+	}
+	return resp, nil
+}
+
+// RetryJob makes a FAILED or DEAD_LETTERED job PENDING again.
+func (s *JobService) RetryJob(ctx context.Context, req *jqv1.RetryJobRequest) (*jqv1.RetryJobResponse, error) {
+	id, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.store.Retry(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.RetryJobResponse{Job: jobToProto(j)}, nil
+}
+
+func validateQueueName(field, name string) error {
+	if name == "" {
+		return invalid("%s is required", field)
+	}
+	if !queueNamePattern.MatchString(name) {
+		return invalid("%s %q is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)", field, name)
+	}
+	return nil
+}
+
+// Page tokens are opaque to clients: base64url("<created_at unix ns>:<job id>").
+func encodePageToken(c queue.JobCursor) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%s", c.CreatedAt.UnixNano(), c.ID))
+}
+
+func decodePageToken(tok string) (*queue.JobCursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return nil, invalid("page_token is malformed")
+	}
+	ns, id, ok := strings.Cut(string(raw), ":")
+	var nanos int64
+	if _, err := fmt.Sscanf(ns, "%d", &nanos); !ok || err != nil {
+		return nil, invalid("page_token is malformed")
+	}
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return nil, invalid("page_token is malformed")
+	}
+	return &queue.JobCursor{CreatedAt: time.Unix(0, nanos), ID: uid}, nil
+}

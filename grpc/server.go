@@ -1,0 +1,112 @@
+package grpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	grpclib "google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+// ServerConfig is the transport's configuration.
+type ServerConfig struct {
+	// Addr is host:port to listen on; port 0 picks a free one.
+	Addr string
+	// Creds enables TLS (and mutual TLS); nil serves plaintext.
+	Creds credentials.TransportCredentials
+	// MaxRecvMsgBytes bounds one request; it must exceed the payload limit.
+	MaxRecvMsgBytes int
+}
+
+// Server is jq-server's gRPC transport: the three jq services, the standard health service
+// and server reflection (so grpcurl, grpc-health-probe and ghz work without our .proto
+// files), behind the interceptor chain.
+type Server struct {
+	srv     *grpclib.Server
+	health  *health.Server
+	workers *WorkerService
+	logger  *slog.Logger
+	cfg     ServerConfig
+	lis     net.Listener
+	served  chan error
+}
+
+// NewServer assembles the transport. requestDuration (may be nil) is
+// jq_grpc_request_duration_seconds.
+func NewServer(cfg ServerConfig, logger *slog.Logger, requestDuration prometheus.ObserverVec,
+	jobs *JobService, workers *WorkerService, admin *AdminService,
+) *Server {
+	opts := ServerOptions(logger, requestDuration)
+	opts = append(opts, ServerKeepalive()...)
+	if cfg.Creds != nil {
+		opts = append(opts, grpclib.Creds(cfg.Creds))
+	}
+	if cfg.MaxRecvMsgBytes > 0 {
+		opts = append(opts, grpclib.MaxRecvMsgSize(cfg.MaxRecvMsgBytes))
+	}
+	srv := grpclib.NewServer(opts...)
+	jqv1.RegisterJobServiceServer(srv, jobs)
+	jqv1.RegisterWorkerServiceServer(srv, workers)
+	jqv1.RegisterAdminServiceServer(srv, admin)
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(srv, h)
+	reflection.Register(srv)
+	return &Server{srv: srv, health: h, workers: workers, logger: logger, cfg: cfg, served: make(chan error, 1)}
+}
+
+// Listen binds the address (so a port conflict is reported at once) and serves in the
+// background.
+func (s *Server) Listen() error {
+	lis, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("grpc listen %s: %w", s.cfg.Addr, err)
+	}
+	s.lis = lis
+	for _, svc := range []string{"", jqv1.JobService_ServiceDesc.ServiceName, jqv1.WorkerService_ServiceDesc.ServiceName, jqv1.AdminService_ServiceDesc.ServiceName} {
+		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
+	go func() { s.served <- s.srv.Serve(lis) }()
+	return nil
+}
+
+// Addr is the bound address, after Listen.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// SetNotServing flips the gRPC health service to NOT_SERVING, for a server shutting down.
+func (s *Server) SetNotServing() { s.health.Shutdown() }
+
+// Shutdown stops taking RPCs, ends the worker streams (workers reconnect and keep their jobs),
+// waits up to grace for RPCs in flight, then closes what is left.
+func (s *Server) Shutdown(grace time.Duration) {
+	s.health.Shutdown()
+	s.workers.Close()
+	done := make(chan struct{})
+	go func() {
+		s.srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.logger.Warn("grpc: RPCs still running after the grace period; closing them", "grace", grace.String())
+		s.srv.Stop()
+		<-done
+	}
+	if s.lis != nil {
+		if err := <-s.served; err != nil {
+			s.logger.Warn("grpc: serve ended with an error", "error", err)
+		}
+	}
+}
+
+// Stop closes every connection at once.
+func (s *Server) Stop(context.Context) { s.srv.Stop() }

@@ -1,0 +1,381 @@
+package grpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
+)
+
+// maxErrorMessageBytes caps the error text stored for a failed attempt; the rest is cut.
+const maxErrorMessageBytes = 64 << 10
+
+// WorkerStore is what WorkerService needs from the database.
+type WorkerStore interface {
+	RegisterWorker(ctx context.Context, p queue.RegisterWorkerParams) (*queue.Worker, error)
+	Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int) (*queue.Worker, error)
+	GetWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
+	DeregisterWorker(ctx context.Context, workerID uuid.UUID) (int, error)
+	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
+	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
+	ListQueues(ctx context.Context) ([]*queue.Queue, error)
+}
+
+var _ WorkerStore = (*queue.Store)(nil)
+
+// WorkerServiceConfig tunes the WorkerService.
+type WorkerServiceConfig struct {
+	// HeartbeatInterval is what RegisterWorker tells workers.
+	HeartbeatInterval time.Duration
+	Retry             queue.RetryPolicy
+}
+
+// WorkerMetrics are the instruments of job outcomes; nil fields are skipped.
+type WorkerMetrics struct {
+	JobTotal           *prometheus.CounterVec   // {queue,status,reason}
+	ProcessingDuration *prometheus.HistogramVec // {queue}
+	ActiveWorkers      prometheus.Gauge
+}
+
+// WorkerService implements jq.v1.WorkerService: registration, heartbeats, the job streams and
+// the reports of outcomes.
+type WorkerService struct {
+	jqv1.UnimplementedWorkerServiceServer
+
+	store    WorkerStore
+	registry *queue.Registry
+	logger   *slog.Logger
+	cfg      WorkerServiceConfig
+	metrics  WorkerMetrics
+	ttls     *queueTTLs
+
+	mu      sync.Mutex
+	streams map[uuid.UUID]*workerStream
+	closing chan struct{} // closed by Close: every stream ends
+	closed  bool
+}
+
+// NewWorkerService returns the WorkerService delivering through registry.
+func NewWorkerService(store WorkerStore, registry *queue.Registry, logger *slog.Logger, cfg WorkerServiceConfig, m WorkerMetrics) *WorkerService {
+	return &WorkerService{
+		store: store, registry: registry, logger: logger, cfg: cfg, metrics: m,
+		ttls:    &queueTTLs{list: store.ListQueues, maxAge: 30 * time.Second},
+		streams: map[uuid.UUID]*workerStream{},
+		closing: make(chan struct{}),
+	}
+}
+
+// Close ends every open stream with UNAVAILABLE so workers reconnect (to this server once it
+// is back, or to another). Their jobs are not failed: they keep running and are reported
+// after the reconnect.
+func (s *WorkerService) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+}
+
+// RegisterWorker upserts the worker as ONLINE.
+func (s *WorkerService) RegisterWorker(ctx context.Context, req *jqv1.RegisterWorkerRequest) (*jqv1.RegisterWorkerResponse, error) {
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	if c := req.GetConcurrency(); c < 1 || c > 4096 {
+		return nil, invalid("concurrency %d is outside 1-4096", c)
+	}
+	if err := validateQueues(req.GetQueues()); err != nil {
+		return nil, err
+	}
+	w, err := s.store.RegisterWorker(ctx, queue.RegisterWorkerParams{
+		ID: id, Hostname: req.GetHostname(), Concurrency: int(req.GetConcurrency()), Queues: req.GetQueues(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	s.logger.InfoContext(ctx, "worker registered", "worker_id", id, "hostname", w.Hostname,
+		"concurrency", w.Concurrency, "queues", w.Queues, "version", req.GetVersion())
+	return &jqv1.RegisterWorkerResponse{
+		Worker:            workerToProto(w, s.registry.Connected(id)),
+		HeartbeatInterval: durationpb.New(s.cfg.HeartbeatInterval),
+	}, nil
+}
+
+// Heartbeat refreshes the worker's liveness and tells it whether to drain.
+func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatRequest) (*jqv1.HeartbeatResponse, error) {
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.Heartbeat(ctx, id, int(req.GetActiveJobCount()))
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	if w.Status == queue.WorkerDraining {
+		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
+	}
+	return &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}, nil
+}
+
+// StreamJobs registers the worker's stream and delivers jobs on it until the worker
+// disconnects, deregisters, or the server stops.
+func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.WorkerService_StreamJobsServer) error {
+	ctx := stream.Context()
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return err
+	}
+	if req.GetFreeSlots() < 0 {
+		return invalid("free_slots %d is negative", req.GetFreeSlots())
+	}
+	w, err := s.store.GetWorker(ctx, id)
+	if err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			return status.Errorf(codes.NotFound, "worker %s is not registered; call RegisterWorker first", id)
+		}
+		return toStatus(ctx, s.logger, err)
+	}
+	if w.Status == queue.WorkerOffline {
+		return status.Errorf(codes.FailedPrecondition, "worker %s is OFFLINE; call RegisterWorker again", id)
+	}
+	queues := req.GetQueues()
+	if len(queues) == 0 {
+		queues = w.Queues
+	}
+	if err := validateQueues(queues); err != nil {
+		return err
+	}
+	free := min(int(req.GetFreeSlots()), w.Concurrency)
+
+	// Tell the worker the stream is up before any job is due.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	ws := &workerStream{stream: stream, ttls: s.ttls, goodbye: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return status.Error(codes.Unavailable, "server shutting down")
+	}
+	if old, ok := s.streams[id]; ok {
+		old.end() // a reconnect replaces the previous stream
+	}
+	s.streams[id] = ws
+	s.mu.Unlock()
+
+	detach := s.registry.Attach(id, queues, free, ws)
+	s.setActiveGauge()
+	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
+	if w.Status == queue.WorkerDraining {
+		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
+	}
+
+	var result error
+	goodbye := false
+	select {
+	case <-ctx.Done():
+		s.logger.InfoContext(ctx, "worker stream closed by the worker", "worker_id", id)
+	case <-ws.goodbye:
+		goodbye = true
+	case <-s.closing:
+		goodbye = true // the server stops; the worker will reconnect and keep its jobs
+		result = status.Error(codes.Unavailable, "server shutting down; reconnect")
+	}
+	ws.close()
+	detach(goodbye)
+	s.mu.Lock()
+	if s.streams[id] == ws {
+		delete(s.streams, id)
+	}
+	s.mu.Unlock()
+	s.setActiveGauge()
+	return result
+}
+
+func (s *WorkerService) setActiveGauge() {
+	if s.metrics.ActiveWorkers != nil {
+		s.metrics.ActiveWorkers.Set(float64(s.registry.Len()))
+	}
+}
+
+// ReportResult records the outcome of one attempt.
+func (s *WorkerService) ReportResult(ctx context.Context, req *jqv1.ReportResultRequest) (*jqv1.ReportResultResponse, error) {
+	workerID, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	jobID, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetAttempt() < 1 {
+		return nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
+	}
+	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
+	var j *queue.Job
+	if req.GetSuccess() {
+		j, err = s.store.Complete(ctx, r, req.GetResult())
+	} else {
+		msg := req.GetErrorMessage()
+		if msg == "" {
+			msg = "failed without a message"
+		}
+		j, err = s.store.Fail(ctx, r, truncate(msg, maxErrorMessageBytes), req.GetPermanent(), s.cfg.Retry)
+	}
+	if err == nil || errors.Is(err, queue.ErrStaleAttempt) || errors.Is(err, queue.ErrWrongState) || errors.Is(err, queue.ErrNotFound) {
+		// Either way the worker is no longer running it: its slot is free.
+		s.registry.Done(workerID, jobID)
+	}
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	s.observe(j, req)
+	resp := &jqv1.ReportResultResponse{Status: jobStatusToProto[j.Status]}
+	if j.Status == queue.StatusPending {
+		resp.RetryAt = ts(j.NotBefore)
+	}
+	return resp, nil
+}
+
+func (s *WorkerService) observe(j *queue.Job, req *jqv1.ReportResultRequest) {
+	if s.metrics.JobTotal != nil {
+		if req.GetSuccess() {
+			s.metrics.JobTotal.WithLabelValues(j.Queue, string(queue.StatusDone), queue.ReasonCompleted).Inc()
+		} else {
+			s.metrics.JobTotal.WithLabelValues(j.Queue, string(queue.StatusFailed), queue.ReasonFailed).Inc()
+			reason := queue.ReasonRetry
+			switch {
+			case j.Status == queue.StatusPending:
+			case req.GetPermanent():
+				reason = queue.ReasonPermanentFailure
+			default:
+				reason = queue.ReasonRetriesExhausted
+			}
+			s.metrics.JobTotal.WithLabelValues(j.Queue, string(j.Status), reason).Inc()
+		}
+	}
+	if s.metrics.ProcessingDuration != nil && !j.StartedAt.IsZero() {
+		s.metrics.ProcessingDuration.WithLabelValues(j.Queue).Observe(time.Since(j.StartedAt).Seconds())
+	}
+}
+
+// Deregister marks the worker OFFLINE (retrying any job it still holds) and ends its stream.
+func (s *WorkerService) Deregister(ctx context.Context, req *jqv1.DeregisterRequest) (*jqv1.DeregisterResponse, error) {
+	id, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.store.DeregisterWorker(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	s.mu.Lock()
+	if ws, ok := s.streams[id]; ok {
+		ws.end()
+	}
+	s.mu.Unlock()
+	s.logger.InfoContext(ctx, "worker deregistered", "worker_id", id, "jobs_retried", n)
+	return &jqv1.DeregisterResponse{}, nil
+}
+
+func validateQueues(queues []string) error {
+	if len(queues) == 0 {
+		return invalid("queues: at least one queue is required")
+	}
+	for _, q := range queues {
+		if err := validateQueueName("queues", q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "\n…(truncated)"
+	return s[:n-len(mark)] + mark
+}
+
+// workerStream is one worker's StreamJobs call as the registry's queue.Stream. Sends are
+// serialised: gRPC streams do not allow concurrent Send.
+type workerStream struct {
+	stream jqv1.WorkerService_StreamJobsServer
+	ttls   *queueTTLs
+
+	mu      sync.Mutex
+	closed  bool
+	goodbye chan struct{}
+	ended   sync.Once
+}
+
+var errStreamClosed = errors.New("stream closed")
+
+func (w *workerStream) Send(ctx context.Context, j *queue.Job) error {
+	a := &jqv1.JobAssignment{Job: jobToProto(j), Attempt: int32(j.Attempt), AssignedAt: ts(j.AssignedAt)}
+	if ttl := w.ttls.get(ctx, j.Queue); ttl > 0 {
+		a.QueueTtl = durationpb.New(ttl)
+	}
+	return w.send(&jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Assignment{Assignment: a}})
+}
+
+func (w *workerStream) Drain(_ context.Context, reason string, shutdown bool) error {
+	return w.send(&jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Drain{Drain: &jqv1.DrainNotice{Reason: reason, Shutdown: shutdown}}})
+}
+
+func (w *workerStream) send(msg *jqv1.StreamJobsResponse) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errStreamClosed
+	}
+	return w.stream.Send(msg)
+}
+
+// close forbids further sends; it waits for a send in progress.
+func (w *workerStream) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+}
+
+// end makes the handler return (deregistration, replacement by a newer stream).
+func (w *workerStream) end() { w.ended.Do(func() { close(w.goodbye) }) }
+
+// queueTTLs caches the queues' TTLs for the assignments (a worker's default timeout).
+type queueTTLs struct {
+	list   func(ctx context.Context) ([]*queue.Queue, error)
+	maxAge time.Duration
+
+	mu      sync.Mutex
+	ttls    map[string]time.Duration
+	fetched time.Time
+}
+
+func (c *queueTTLs) get(ctx context.Context, name string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, known := c.ttls[name]; !known || time.Since(c.fetched) > c.maxAge {
+		if queues, err := c.list(ctx); err == nil {
+			c.ttls = make(map[string]time.Duration, len(queues))
+			for _, q := range queues {
+				c.ttls[q.Name] = q.TTL
+			}
+			c.fetched = time.Now()
+		}
+	}
+	return c.ttls[name]
+}

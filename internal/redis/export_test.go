@@ -1,0 +1,28 @@
+package redis
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// SetWarnEvery sets how often, at most, c logs that Redis is unavailable.
+func SetWarnEvery(c *Client, d time.Duration) {
+	c.health.mu.Lock()
+	defer c.health.mu.Unlock()
+	c.health.warnEvery = d
+}
+
+// NewUnacquiredLock returns a Lock on key under a fresh token, without asking Redis, so tests
+// can release or refresh a lock they could not acquire.
+func NewUnacquiredLock(c *Client, key string) *Lock {
+	return &Lock{client: c, key: key, token: newToken()}
+}
+
+// LibraryLogger returns what SetLibraryLogger hands go-redis, without changing the process-wide
+// logger of go-redis.
+func LibraryLogger(logger *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return libraryLogger{logger: logger}
+}

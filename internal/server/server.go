@@ -1,0 +1,285 @@
+// Package server assembles the jq-server process: the database pool and store, the optional
+// Redis client, the scheduler and its wake-ups, the maintenance leader, the gRPC transport, and
+// the metrics and health listeners. cmd/jq-server is a thin main around it; tests run several
+// servers in one process with it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river/rivershared/startstop"
+
+	"github.com/jqhq/jq/db"
+	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/health"
+	"github.com/jqhq/jq/internal/httpserve"
+	"github.com/jqhq/jq/internal/metrics"
+	jqredis "github.com/jqhq/jq/internal/redis"
+	"github.com/jqhq/jq/queue"
+)
+
+// Server is one jq-server instance.
+type Server struct {
+	cfg        *config.Config
+	logger     *slog.Logger
+	instanceID string
+
+	pool  *pgxpool.Pool
+	store *queue.Store
+	redis *jqredis.Client // nil when Redis is off
+
+	registry    *queue.Registry
+	scheduler   *queue.Scheduler
+	lost        *queue.LostWorkers
+	leader      *queue.Leader
+	background  []startstop.Service // notifier, leader, maintenance, depth reporter, scheduler
+	grpc        *jqgrpc.Server
+	health      *health.Health
+	httpMetrics *httpserve.Server
+	httpHealth  *httpserve.Server
+
+	cancel context.CancelFunc
+}
+
+// New connects to PostgreSQL (and Redis when configured), applies pending migrations when
+// db.migrate_on_start is set, and assembles the server. It serves nothing until Start.
+// reg receives the server's metrics; /metrics serves it.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+	m := metrics.New(reg)
+	s := &Server{cfg: cfg, logger: logger, instanceID: instanceID()}
+
+	if cfg.DB.MigrateOnStart {
+		mig, err := db.NewMigrator(cfg.DB.ConnString(), nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := mig.Up(ctx); err != nil {
+			return nil, fmt.Errorf("migrations: %w", err)
+		}
+	}
+	pool, err := newPool(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	s.pool = pool
+	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration))
+
+	if cfg.Redis.Addr != "" {
+		s.redis = jqredis.New(jqredis.Options{
+			Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, TLS: cfg.Redis.TLS,
+			Timeout: cfg.Redis.Timeout.Std(), KeyPrefix: cfg.Redis.KeyPrefix,
+		}, logger, m.RedisOperationDuration)
+	}
+	if len(cfg.Kafka.Brokers) > 0 {
+		logger.WarnContext(ctx, "kafka.brokers is set, but this version does not relay events to Kafka yet; ignoring it")
+	}
+
+	sc := cfg.Scheduler
+	retry := queue.RetryPolicy{BaseDelay: sc.RetryBaseDelay.Std(), MaxDelay: sc.RetryMaxDelay.Std()}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.lost = queue.NewLostWorkers(runCtx, s.store, sc.StreamGrace.Std(), retry, logger)
+
+	var wake func()
+	s.registry = queue.NewRegistry(func() { wake() }, s.lost.StreamBroke)
+	var locker queue.JobLocker
+	if s.redis != nil {
+		locker = s.redis
+	}
+	s.scheduler = queue.NewScheduler(s.store, s.registry, locker, logger, queue.SchedulerConfig{
+		Interval:          sc.Interval.Std(),
+		BatchSize:         sc.BatchSize,
+		AssignmentTimeout: sc.AssignmentTimeout.Std(),
+		InstanceID:        s.instanceID,
+	}, queue.SchedulerMetrics{
+		CycleDuration: m.SchedulerCycleDuration,
+		JobsAssigned:  m.SchedulerJobsAssigned,
+		WaitDuration:  m.JobWaitDuration,
+		JobTotal:      m.JobTotal,
+	})
+	wake = s.scheduler.Wake
+
+	var lease queue.Lease
+	if s.redis != nil {
+		lease = s.redis.NewLease("jq:leader", s.instanceID, sc.LeaderLease.Std())
+	}
+	s.leader = queue.NewLeader(lease, cfg.DB.ConnString(), sc.LeaderLease.Std(), logger, func(leading bool) {
+		if leading {
+			m.LeaderStatus.Set(1)
+		} else {
+			m.LeaderStatus.Set(0)
+		}
+	})
+	maintenance := queue.NewMaintenance(s.store, s.leader.Leading, queue.MaintenanceConfig{
+		ReapInterval:      sc.ReapInterval.Std(),
+		HeartbeatTimeout:  sc.HeartbeatTimeout.Std(),
+		ExpireInterval:    sc.ExpireInterval.Std(),
+		AssignmentTimeout: sc.AssignmentTimeout.Std(),
+		PruneInterval:     sc.PruneInterval.Std(),
+		Retention:         sc.Retention.Std(),
+		Retry:             retry,
+	}, logger, m.MaintenanceRows, s.scheduler.Wake)
+	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger)
+	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
+	if sc.Notify {
+		s.background = append(s.background, queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger))
+	}
+
+	// Transport.
+	creds, err := jqgrpc.ServerCredentials(cfg.GRPC)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	jobs := jqgrpc.NewJobService(s.store, logger, cfg.GRPC.MaxPayloadBytes)
+	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
+		HeartbeatInterval: max(sc.HeartbeatTimeout.Std()/3, time.Second),
+		Retry:             retry,
+	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
+	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
+	s.grpc = jqgrpc.NewServer(jqgrpc.ServerConfig{
+		Addr:            config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
+		Creds:           creds,
+		MaxRecvMsgBytes: cfg.GRPC.MaxPayloadBytes + 64<<10, // the payload plus the rest of the request
+	}, logger, m.GRPCRequestDuration, jobs, workers, admin)
+
+	s.health = health.New(logger)
+	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
+	if s.redis != nil {
+		s.health.Add("redis", s.redis.Ping)
+	}
+	s.httpHealth = httpserve.New(config.Address(cfg.Health.Host, cfg.Health.Port), s.health.Handler(), logger)
+	if cfg.Metrics.Enabled {
+		s.httpMetrics = httpserve.New(config.Address(cfg.Metrics.Host, cfg.Metrics.Port), metrics.Handler(reg), logger)
+	}
+	return s, nil
+}
+
+func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(c.ConnString())
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	pc.MaxConns = int32(c.MaxConns)
+	pc.ConnConfig.ConnectTimeout = c.ConnectTimeout.Std()
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout.Std()+time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgresql %s: %w", config.Redacted(c.ConnString()), err)
+	}
+	return pool, nil
+}
+
+func (s *Server) components() []jqgrpc.Component {
+	comps := []jqgrpc.Component{{Name: "postgresql", Configured: true, Check: s.store.ServerVersion}}
+	redisComp := jqgrpc.Component{Name: "redis", Configured: s.redis != nil}
+	if s.redis != nil {
+		redisComp.Check = func(ctx context.Context) (string, error) { return "", s.redis.Ping(ctx) }
+	}
+	kafka := jqgrpc.Component{Name: "kafka", Configured: len(s.cfg.Kafka.Brokers) > 0}
+	if kafka.Configured {
+		kafka.Check = func(context.Context) (string, error) {
+			return "", errors.New("event relay not built in this version")
+		}
+	}
+	return append(comps, redisComp, kafka)
+}
+
+// Start serves gRPC, /metrics and /healthz+/readyz, and starts the scheduler, the NOTIFY
+// listener and the maintenance loops.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.grpc.Listen(); err != nil {
+		return err
+	}
+	listeners := []*httpserve.Server{s.httpHealth}
+	if s.httpMetrics != nil {
+		listeners = append(listeners, s.httpMetrics)
+	}
+	for _, l := range listeners {
+		if err := l.Start(ctx); err != nil {
+			s.grpc.Stop(ctx)
+			return err
+		}
+	}
+	if err := startstop.StartAll(ctx, s.background...); err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "jq-server started",
+		"grpc", s.GRPCAddr().String(), "health", s.httpHealth.Addr().String(), "metrics", s.MetricsAddr(),
+		"instance", s.instanceID, "redis", s.redis != nil, "notify", s.cfg.Scheduler.Notify,
+		"db", config.Redacted(s.cfg.DB.ConnString()))
+	return nil
+}
+
+// Shutdown stops the server gracefully: /readyz and the gRPC health service report not
+// serving, no new RPCs are taken, the scheduler stops, worker streams end (the workers keep
+// their jobs and reconnect), RPCs in flight get grpc.shutdown_grace to finish, then the
+// background services and connections close.
+func (s *Server) Shutdown() {
+	s.health.SetShuttingDown()
+	s.grpc.SetNotServing()
+	// Before the streams end: a server going away must not fail its workers' jobs.
+	s.lost.Stop()
+	s.scheduler.Stop()
+	s.grpc.Shutdown(s.cfg.GRPC.ShutdownGrace.Std())
+	startstop.StopAllParallel(s.background...)
+	s.httpHealth.Stop()
+	if s.httpMetrics != nil {
+		s.httpMetrics.Stop()
+	}
+	s.close()
+	s.logger.Info("jq-server stopped")
+}
+
+func (s *Server) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+	s.pool.Close()
+}
+
+// GRPCAddr is the bound gRPC address, after Start.
+func (s *Server) GRPCAddr() net.Addr { return s.grpc.Addr() }
+
+// HealthAddr is the bound /healthz address, after Start.
+func (s *Server) HealthAddr() net.Addr { return s.httpHealth.Addr() }
+
+// MetricsAddr is the bound /metrics address after Start, or "" when metrics are off.
+func (s *Server) MetricsAddr() string {
+	if s.httpMetrics == nil {
+		return ""
+	}
+	return s.httpMetrics.Addr().String()
+}
+
+// Store exposes the store, for tests and tools in the same process.
+func (s *Server) Store() *queue.Store { return s.store }
+
+// Leading reports whether this instance runs the maintenance loops.
+func (s *Server) Leading() bool { return s.leader.Leading() }
+
+func instanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "jq-server"
+	}
+	return host + "-" + uuid.NewString()[:8]
+}

@@ -1,0 +1,235 @@
+package server_test
+
+import (
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jqhq/jq/internal/config"
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+func TestWorker_ReceivesJobsInPriorityOrderAndReports(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	low := b.submit(t, &jqv1.SubmitJobRequest{Priority: 1})
+	high := b.submit(t, &jqv1.SubmitJobRequest{Priority: 9})
+	mid := b.submit(t, &jqv1.SubmitJobRequest{Priority: 5})
+
+	w := newTestWorker(t, b.conn, 3)
+	var got []string
+	for range 3 {
+		a := w.next(5 * time.Second)
+		require.Equal(t, int32(1), a.GetAttempt())
+		require.Equal(t, a.GetAttempt(), a.GetJob().GetAttempt())
+		got = append(got, a.GetJob().GetJobId())
+		resp := w.mustReport(a, true)
+		require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, resp.GetStatus())
+	}
+	require.Equal(t, []string{high, mid, low}, got)
+
+	j := b.job(t, high)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, j.GetStatus())
+	require.Equal(t, "ok:"+high, string(j.GetResult()))
+	require.Equal(t, w.id.String(), j.GetWorkerId())
+
+	logs, err := b.jobs.GetJobLogs(b.ctx, &jqv1.GetJobLogsRequest{JobId: high})
+	require.NoError(t, err)
+	var reasons []string
+	for _, e := range logs.GetEvents() {
+		reasons = append(reasons, e.GetReason())
+	}
+	require.Equal(t, []string{"SUBMITTED", "CLAIMED", "STARTED", "COMPLETED"}, reasons)
+}
+
+func TestWorker_NotifyWakesTheScheduler(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Scheduler.Interval = config.Duration(10 * time.Second) })
+	w := newTestWorker(t, b.conn, 1)
+	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+
+	start := time.Now()
+	b.submit(t, &jqv1.SubmitJobRequest{})
+	w.next(2 * time.Second)
+	elapsed := time.Since(start)
+	require.Less(t, elapsed, time.Second, "with a 10 s poll, only NOTIFY can deliver this fast")
+	t.Logf("submit to delivery: %v", elapsed)
+}
+
+func TestWorker_NeverHoldsMoreThanItsFreeSlots(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 6 {
+		b.submit(t, &jqv1.SubmitJobRequest{})
+	}
+	w := newTestWorker(t, b.conn, 2)
+	first, second := w.next(5*time.Second), w.next(5*time.Second)
+	w.none(500 * time.Millisecond)
+
+	w.mustReport(first, true)
+	third := w.next(2 * time.Second) // a freed slot is filled at once
+	w.none(300 * time.Millisecond)
+	w.mustReport(second, true)
+	w.mustReport(third, true)
+	w.next(2 * time.Second)
+	w.next(2 * time.Second)
+	w.none(300 * time.Millisecond)
+}
+
+func TestWorker_RetryPathEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.submit(t, &jqv1.SubmitJobRequest{MaxRetries: proto.Int32(2)})
+	w := newTestWorker(t, b.conn, 1)
+
+	for attempt := int32(1); attempt <= 3; attempt++ {
+		a := w.next(5 * time.Second)
+		require.Equal(t, id, a.GetJob().GetJobId())
+		require.Equal(t, attempt, a.GetAttempt())
+		resp, err := w.report(a, false, "exit status 3")
+		require.NoError(t, err)
+		if attempt < 3 {
+			require.Equal(t, jqv1.JobStatus_JOB_STATUS_PENDING, resp.GetStatus())
+			require.True(t, resp.GetRetryAt().AsTime().After(time.Now().Add(-time.Second)))
+		} else {
+			require.Equal(t, jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED, resp.GetStatus())
+		}
+	}
+	w.none(500 * time.Millisecond)
+	j := b.job(t, id)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED, j.GetStatus())
+	require.Equal(t, "exit status 3", j.GetErrorMessage())
+	require.Equal(t, int32(2), j.GetRetryCount())
+
+	// A manual retry runs it again.
+	_, err := b.jobs.RetryJob(b.ctx, &jqv1.RetryJobRequest{JobId: id})
+	require.NoError(t, err)
+	a := w.next(5 * time.Second)
+	require.Equal(t, int32(4), a.GetAttempt())
+	w.mustReport(a, true)
+}
+
+func TestWorker_PermanentFailureDeadLettersAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.submit(t, &jqv1.SubmitJobRequest{})
+	w := newTestWorker(t, b.conn, 1)
+	a := w.next(5 * time.Second)
+	resp, err := w.client.ReportResult(b.ctx, &jqv1.ReportResultRequest{
+		WorkerId: w.id.String(), JobId: id, Attempt: a.GetAttempt(), ErrorMessage: "payload: command is missing", Permanent: true,
+	})
+	require.NoError(t, err)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED, resp.GetStatus())
+}
+
+func TestWorker_StaleReportRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.submit(t, &jqv1.SubmitJobRequest{})
+	w := newTestWorker(t, b.conn, 1)
+	a := w.next(5 * time.Second)
+
+	stale := proto.Clone(a).(*jqv1.JobAssignment)
+	stale.Attempt = a.GetAttempt() + 1
+	_, err := w.report(stale, true, "")
+	requireCode(t, err, codes.FailedPrecondition)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_RUNNING, b.job(t, id).GetStatus(), "a refused report changes nothing")
+
+	w.mustReport(a, true)
+	_, err = w.report(a, true, "")
+	requireCode(t, err, codes.FailedPrecondition) // a duplicate report
+}
+
+func TestWorker_BrokenStreamRetriesJobsWithoutWaitingForHeartbeatTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Scheduler.HeartbeatTimeout = config.Duration(time.Hour) })
+	id := b.submit(t, &jqv1.SubmitJobRequest{})
+	lost := newTestWorker(t, b.conn, 1)
+	a := lost.next(5 * time.Second)
+	require.Equal(t, id, a.GetJob().GetJobId())
+
+	other := newTestWorker(t, b.conn, 1)
+	start := time.Now()
+	lost.close() // the process died: no goodbye, no more heartbeats
+
+	again := other.next(5 * time.Second)
+	elapsed := time.Since(start)
+	require.Equal(t, id, again.GetJob().GetJobId())
+	require.Equal(t, int32(2), again.GetAttempt())
+	t.Logf("stream broke -> job running elsewhere in %v (grace %v, backoff %v)", elapsed, b.cfg.Scheduler.StreamGrace, b.cfg.Scheduler.RetryBaseDelay)
+	require.Less(t, elapsed, 3*time.Second)
+
+	_, err := lost.report(a, true, "")
+	requireCode(t, err, codes.FailedPrecondition) // the lost attempt cannot finish it
+	other.mustReport(again, true)
+}
+
+func TestWorker_ReconnectWithinGraceKeepsItsJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.submit(t, &jqv1.SubmitJobRequest{})
+	w := newTestWorker(t, b.conn, 1)
+	a := w.next(5 * time.Second)
+
+	// The stream breaks; the worker registers again and reopens it at once, still running the job.
+	w.close()
+	_, err := w.client.RegisterWorker(b.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
+	require.NoError(t, err)
+	w.once = sync.Once{}
+	w.open(0, []string{"default"})
+	time.Sleep(2 * b.cfg.Scheduler.StreamGrace.Std())
+
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_RUNNING, b.job(t, id).GetStatus())
+	w.mustReport(a, true) // the attempt is still current
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, b.job(t, id).GetStatus())
+}
+
+func TestWorker_DrainIsSentInBand(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w := newTestWorker(t, b.conn, 2)
+	_, err := b.admin.DrainWorker(b.ctx, &jqv1.DrainWorkerRequest{WorkerId: w.id.String()})
+	require.NoError(t, err)
+	select {
+	case d := <-w.drains:
+		require.False(t, d.GetShutdown())
+	case <-time.After(5 * time.Second):
+		t.Fatal("no drain notice")
+	}
+	b.submit(t, &jqv1.SubmitJobRequest{})
+	w.none(500 * time.Millisecond)
+
+	_, err = b.admin.ShutdownWorker(b.ctx, &jqv1.ShutdownWorkerRequest{WorkerId: w.id.String()})
+	require.NoError(t, err)
+	select {
+	case d := <-w.drains:
+		require.True(t, d.GetShutdown())
+	case <-time.After(5 * time.Second):
+		t.Fatal("no shutdown notice")
+	}
+	hb, err := w.client.Heartbeat(b.ctx, &jqv1.HeartbeatRequest{WorkerId: w.id.String()})
+	require.NoError(t, err)
+	require.Equal(t, jqv1.WorkerStatus_WORKER_STATUS_DRAINING, hb.GetStatus())
+	require.True(t, hb.GetShutdown())
+}
+
+func TestWorker_DeregisterEndsTheStream(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w := newTestWorker(t, b.conn, 1)
+	_, err := w.client.Deregister(b.ctx, &jqv1.DeregisterRequest{WorkerId: w.id.String()})
+	require.NoError(t, err)
+	select {
+	case err := <-w.ended:
+		require.ErrorIs(t, err, io.EOF, "the server ends the stream cleanly")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+	_, err = w.client.Heartbeat(b.ctx, &jqv1.HeartbeatRequest{WorkerId: w.id.String()})
+	requireCode(t, err, codes.FailedPrecondition)
+}

@@ -1,0 +1,134 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivershared/startstop"
+)
+
+// Lease is a leadership lease held in Redis (internal/redis.Lease).
+type Lease interface {
+	// Acquire takes the lease, or extends it when this instance holds it.
+	Acquire(ctx context.Context) (bool, error)
+	Release(ctx context.Context) error
+}
+
+// leaderLockKey is the advisory lock used when Redis is off or failing.
+const leaderLockKey int64 = 0x6a71_6c65_6164 // "jqlead"
+
+// Leader elects the one server instance that runs the maintenance loops. With Redis
+// configured and answering, the leader is the holder of the Redis lease; when Redis is not
+// configured or fails, the holder of a PostgreSQL advisory lock on a dedicated connection.
+// While the mode switches, two instances may briefly both lead; that is harmless because every
+// maintenance function is safe to run concurrently (rows are taken with SKIP LOCKED).
+type Leader struct {
+	startstop.BaseStartStop
+
+	lease      Lease // nil without Redis
+	connString string
+	interval   time.Duration
+	logger     *slog.Logger
+	onChange   func(leading bool)
+
+	leading atomic.Bool
+	conn    *pgx.Conn // holds the advisory lock while leading without Redis
+}
+
+// NewLeader returns a Leader that renews every ttl/3. lease may be nil (no Redis). onChange
+// (may be nil) is called from the Leader's goroutine when leadership is won or lost.
+func NewLeader(lease Lease, connString string, ttl time.Duration, logger *slog.Logger, onChange func(leading bool)) *Leader {
+	if onChange == nil {
+		onChange = func(bool) {}
+	}
+	return &Leader{lease: lease, connString: connString, interval: max(ttl/3, 100*time.Millisecond), logger: logger, onChange: onChange}
+}
+
+// Leading reports whether this instance is the leader now.
+func (l *Leader) Leading() bool { return l.leading.Load() }
+
+// Start campaigns until ctx ends or Stop is called, then steps down.
+func (l *Leader) Start(ctx context.Context) error {
+	ctx, shouldStart, started, stopped := l.StartInit(ctx)
+	if !shouldStart {
+		return nil
+	}
+	go func() {
+		started()
+		defer stopped()
+		defer l.stepDown()
+		ticker := time.NewTicker(l.interval)
+		defer ticker.Stop()
+		for {
+			l.set(ctx, l.campaign(ctx))
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	return nil
+}
+
+func (l *Leader) campaign(ctx context.Context) bool {
+	if l.lease != nil {
+		held, err := l.lease.Acquire(ctx)
+		if err == nil {
+			l.dropAdvisory(ctx)
+			return held
+		}
+		// Redis failing: fall through to the database.
+	}
+	return l.advisory(ctx)
+}
+
+// advisory takes or keeps the advisory lock; the lock lives as long as its session.
+func (l *Leader) advisory(ctx context.Context) bool {
+	if l.conn != nil {
+		if err := l.conn.Ping(ctx); err == nil {
+			return true
+		}
+		l.dropAdvisory(ctx) // the session died and the lock with it
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, l.connString)
+	if err != nil {
+		return false
+	}
+	var got bool
+	if err := conn.QueryRow(cctx, "SELECT pg_try_advisory_lock($1)", leaderLockKey).Scan(&got); err != nil || !got {
+		conn.Close(context.WithoutCancel(ctx))
+		return false
+	}
+	l.conn = conn
+	return true
+}
+
+func (l *Leader) dropAdvisory(ctx context.Context) {
+	if l.conn != nil {
+		l.conn.Close(context.WithoutCancel(ctx)) // ends the session: the lock is released
+		l.conn = nil
+	}
+}
+
+func (l *Leader) set(ctx context.Context, leading bool) {
+	if l.leading.Swap(leading) != leading {
+		l.logger.InfoContext(ctx, "maintenance leadership changed", "leader", leading)
+		l.onChange(leading)
+	}
+}
+
+func (l *Leader) stepDown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if l.lease != nil && l.leading.Load() {
+		_ = l.lease.Release(ctx)
+	}
+	l.dropAdvisory(ctx)
+	l.set(ctx, false)
+}

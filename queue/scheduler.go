@@ -1,0 +1,302 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river/rivershared/startstop"
+)
+
+// SchedulerStore is what the scheduler needs from the database.
+type SchedulerStore interface {
+	Claim(ctx context.Context, queues []string, max int, workerID uuid.UUID) ([]*Job, error)
+	Start(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID) ([]*Job, error)
+	Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error)
+	GetWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error)
+}
+
+// JobLocker takes and drops the per-job assignment locks between server instances (Redis).
+// The database already assigns each attempt once; the locks keep a second instance from
+// delivering a job that another is still delivering.
+type JobLocker interface {
+	SetNxPxMany(ctx context.Context, keys []string, value string, ttl time.Duration) ([]bool, error)
+	DelIfValueMany(ctx context.Context, keys []string, value string) (int64, error)
+}
+
+var _ SchedulerStore = (*Store)(nil)
+
+// SchedulerConfig tunes a Scheduler.
+type SchedulerConfig struct {
+	// Interval is the poll period: the fallback when no wake-up arrives.
+	Interval time.Duration
+	// BatchSize caps the jobs claimed for one worker in one call.
+	BatchSize int
+	// AssignmentTimeout is the TTL of the assignment locks.
+	AssignmentTimeout time.Duration
+	// InstanceID names this server in lock values.
+	InstanceID string
+}
+
+// SchedulerMetrics are the scheduler's instruments; nil fields are skipped.
+type SchedulerMetrics struct {
+	CycleDuration prometheus.Observer
+	JobsAssigned  *prometheus.CounterVec // {queue}
+	WaitDuration  *prometheus.HistogramVec
+	JobTotal      *prometheus.CounterVec // {queue,status,reason}
+}
+
+// Scheduler moves runnable jobs to connected workers. Each cycle it asks the registry which
+// workers can take jobs, claims up to their free slots from their queues (jq.claim), takes
+// the assignment locks, sends the jobs over the workers' streams and marks the delivered ones
+// RUNNING (jq.start); a job it could not deliver goes back to PENDING at once (jq.release).
+//
+// Cycles run one at a time, on a tick (Interval) and whenever Wake is called: by the NOTIFY
+// listener, when a worker attaches, when a slot frees. Wake-ups that arrive during a cycle
+// fold into a single next cycle.
+type Scheduler struct {
+	startstop.BaseStartStop
+
+	store    SchedulerStore
+	registry *Registry
+	locker   JobLocker // nil: no Redis
+	logger   *slog.Logger
+	cfg      SchedulerConfig
+	metrics  SchedulerMetrics
+	wake     chan struct{}
+	now      func() time.Time
+}
+
+// NewScheduler returns a scheduler; locker may be nil.
+func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, logger *slog.Logger, cfg SchedulerConfig, m SchedulerMetrics) *Scheduler {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 500 * time.Millisecond
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.AssignmentTimeout <= 0 {
+		cfg.AssignmentTimeout = 30 * time.Second
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = uuid.NewString()
+	}
+	return &Scheduler{
+		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,
+		wake: make(chan struct{}, 1), now: time.Now,
+	}
+}
+
+// Wake asks for a cycle as soon as the current one (if any) ends. It never blocks.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the scheduling loop until ctx ends or Stop is called.
+func (s *Scheduler) Start(ctx context.Context) error {
+	ctx, shouldStart, started, stopped := s.StartInit(ctx)
+	if !shouldStart {
+		return nil
+	}
+	go func() {
+		started()
+		defer stopped()
+		ticker := time.NewTicker(s.cfg.Interval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			case <-s.wake:
+			}
+			if _, err := s.RunCycle(ctx); err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "scheduler cycle failed", "error", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// CycleResult counts what one cycle did.
+type CycleResult struct {
+	Claimed   int
+	Delivered int
+	Released  int
+}
+
+// RunCycle performs one scheduling cycle. Exported for tests and tools; Start calls it.
+func (s *Scheduler) RunCycle(ctx context.Context) (CycleResult, error) {
+	begin := s.now()
+	var total CycleResult
+	var errs []error
+	candidates := s.registry.Candidates()
+	// Workers are served one after another, least loaded first; each gets at most its free
+	// slots. Serving them concurrently would need more connections than a 2-core database
+	// wants; a claim costs about a millisecond.
+	for _, c := range candidates {
+		res, err := s.serve(ctx, c)
+		total.Claimed += res.Claimed
+		total.Delivered += res.Delivered
+		total.Released += res.Released
+		if err != nil {
+			errs = append(errs, fmt.Errorf("worker %s: %w", c.WorkerID, err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if s.metrics.CycleDuration != nil && len(candidates) > 0 {
+		s.metrics.CycleDuration.Observe(s.now().Sub(begin).Seconds())
+	}
+	return total, errors.Join(errs...)
+}
+
+// serve claims and delivers jobs for one worker.
+func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error) {
+	var res CycleResult
+	jobs, err := s.store.Claim(ctx, c.Queues, min(c.Free, s.cfg.BatchSize), c.WorkerID)
+	if err != nil {
+		if errors.Is(err, ErrWrongState) {
+			// Drained or declared lost elsewhere (another server, an operator): stop
+			// feeding it and pass the news on in-band.
+			s.stopFeeding(ctx, c.WorkerID)
+			return res, nil
+		}
+		return res, err
+	}
+	if len(jobs) == 0 {
+		return res, nil
+	}
+	res.Claimed = len(jobs)
+	for _, j := range jobs {
+		s.count(j.Queue, StatusAssigned, ReasonClaimed)
+	}
+
+	sendable, held := s.lock(ctx, jobs)
+	if len(held) > 0 {
+		// Another instance is still delivering an earlier attempt of these jobs. They stay
+		// ASSIGNED to this worker; requeue_unstarted returns them after the lock's TTL.
+		s.logger.InfoContext(ctx, "jobs locked by another instance; leaving them for assignment-timeout recovery",
+			"worker_id", c.WorkerID, "jobs", len(held))
+	}
+
+	delivered, failed := s.registry.Deliver(ctx, c.WorkerID, sendable)
+	if len(failed) > 0 {
+		ids := jobIDs(failed)
+		n, err := s.store.Release(context.WithoutCancel(ctx), ids, c.WorkerID, ReasonDeliveryFailed)
+		if err != nil {
+			s.logger.ErrorContext(ctx, "could not release undelivered jobs; assignment-timeout recovery will", "worker_id", c.WorkerID, "jobs", len(ids), "error", err)
+		}
+		res.Released = n
+		s.unlock(ctx, failed)
+		for _, j := range failed {
+			s.count(j.Queue, StatusPending, ReasonDeliveryFailed)
+		}
+	}
+	if len(delivered) == 0 {
+		return res, nil
+	}
+	res.Delivered = len(delivered)
+	started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(delivered), c.WorkerID)
+	if err != nil {
+		// The jobs are with the worker; its reports will start them (jq.complete accepts an
+		// ASSIGNED job) or assignment-timeout recovery will requeue them.
+		return res, fmt.Errorf("start: %w", err)
+	}
+	s.unlock(ctx, delivered)
+	now := s.now()
+	for _, j := range started {
+		s.count(j.Queue, StatusRunning, ReasonStarted)
+		if s.metrics.JobsAssigned != nil {
+			s.metrics.JobsAssigned.WithLabelValues(j.Queue).Inc()
+		}
+		if s.metrics.WaitDuration != nil {
+			since := j.CreatedAt
+			if j.NotBefore.After(since) {
+				since = j.NotBefore
+			}
+			s.metrics.WaitDuration.WithLabelValues(j.Queue).Observe(now.Sub(since).Seconds())
+		}
+	}
+	return res, nil
+}
+
+func (s *Scheduler) count(queue string, status JobStatus, reason string) {
+	if s.metrics.JobTotal != nil {
+		s.metrics.JobTotal.WithLabelValues(queue, string(status), reason).Inc()
+	}
+}
+
+// stopFeeding handles a worker the database says is not ONLINE.
+func (s *Scheduler) stopFeeding(ctx context.Context, workerID uuid.UUID) {
+	w, err := s.store.GetWorker(ctx, workerID)
+	if err != nil {
+		return
+	}
+	switch w.Status {
+	case WorkerDraining:
+		if err := s.registry.Drain(ctx, workerID, "drained by an operator", w.ShutdownRequested); err == nil {
+			s.logger.InfoContext(ctx, "worker drained", "worker_id", workerID, "shutdown", w.ShutdownRequested)
+		}
+	case WorkerOffline:
+		// Declared lost (missed heartbeats) while its stream is still open here: its next
+		// heartbeat is refused and it registers again. Give it nothing meanwhile.
+		_ = s.registry.Drain(ctx, workerID, "declared lost; register again", false)
+	}
+}
+
+func lockKey(jobID uuid.UUID) string { return "lock:job:" + jobID.String() }
+
+// lock takes the assignment locks of a batch in one round trip and splits the jobs into those
+// this instance may deliver and those another instance holds. Without Redis, or when Redis
+// fails, every job may be delivered: the database alone is enough for correctness.
+func (s *Scheduler) lock(ctx context.Context, jobs []*Job) (sendable, held []*Job) {
+	if s.locker == nil {
+		return jobs, nil
+	}
+	keys := make([]string, len(jobs))
+	for i, j := range jobs {
+		keys[i] = lockKey(j.ID)
+	}
+	ok, err := s.locker.SetNxPxMany(ctx, keys, s.lockValue(), s.cfg.AssignmentTimeout)
+	if err != nil || len(ok) != len(jobs) {
+		return jobs, nil // Redis down: logged by the client, rate-limited
+	}
+	for i, j := range jobs {
+		if ok[i] {
+			sendable = append(sendable, j)
+		} else {
+			held = append(held, j)
+		}
+	}
+	return sendable, held
+}
+
+func (s *Scheduler) unlock(ctx context.Context, jobs []*Job) {
+	if s.locker == nil || len(jobs) == 0 {
+		return
+	}
+	keys := make([]string, len(jobs))
+	for i, j := range jobs {
+		keys[i] = lockKey(j.ID)
+	}
+	_, _ = s.locker.DelIfValueMany(context.WithoutCancel(ctx), keys, s.lockValue())
+}
+
+func (s *Scheduler) lockValue() string { return s.cfg.InstanceID }
+
+func jobIDs(jobs []*Job) []uuid.UUID {
+	ids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}
