@@ -205,16 +205,9 @@ func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error)
 		return res, nil
 	}
 	res.Delivered = len(delivered)
-	started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(delivered), c.WorkerID)
-	if err != nil {
-		// The jobs are with the worker; its reports will start them (jq.complete accepts an
-		// ASSIGNED job) or assignment-timeout recovery will requeue them.
-		return res, fmt.Errorf("start: %w", err)
-	}
-	s.unlock(ctx, delivered)
+	// Counted on delivery: a fast worker may finish a job before jq.start reaches it.
 	now := s.now()
-	for _, j := range started {
-		s.count(j.Queue, StatusRunning, ReasonStarted)
+	for _, j := range delivered {
 		if s.metrics.JobsAssigned != nil {
 			s.metrics.JobsAssigned.WithLabelValues(j.Queue).Inc()
 		}
@@ -225,6 +218,16 @@ func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error)
 			}
 			s.metrics.WaitDuration.WithLabelValues(j.Queue).Observe(now.Sub(since).Seconds())
 		}
+	}
+	started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(delivered), c.WorkerID)
+	if err != nil {
+		// The jobs are with the worker; its reports will start them (jq.complete accepts an
+		// ASSIGNED job) or assignment-timeout recovery will requeue them.
+		return res, fmt.Errorf("start: %w", err)
+	}
+	s.unlock(ctx, delivered)
+	for _, j := range started {
+		s.count(j.Queue, StatusRunning, ReasonStarted)
 	}
 	return res, nil
 }

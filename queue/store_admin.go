@@ -234,15 +234,23 @@ type Depth struct {
 	Count  int64
 }
 
-// QueueDepths counts the jobs that are not finished, per queue and status. It reads only the
-// partial indexes of those states, so it stays cheap however many finished jobs are kept.
+// QueueDepths counts the jobs that are not finished, per queue and status, with a zero for
+// every queue and unfinished status that has none. It reads only the partial indexes of those
+// states, so it stays cheap however many finished jobs are kept.
 func (s *Store) QueueDepths(ctx context.Context) ([]Depth, error) {
 	var out []Depth
 	err := s.observe(ctx, "queue_depths", func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, `
-			SELECT queue_name, 'PENDING', count(*) FROM jq.jobs WHERE status = 'PENDING' GROUP BY queue_name
-			UNION ALL
-			SELECT queue_name, status::text, count(*) FROM jq.jobs WHERE status IN ('ASSIGNED', 'RUNNING') GROUP BY 1, 2`)
+			WITH counts AS (
+				SELECT queue_name, 'PENDING' AS status, count(*) AS n FROM jq.jobs WHERE status = 'PENDING' GROUP BY queue_name
+				UNION ALL
+				SELECT queue_name, status::text, count(*) FROM jq.jobs WHERE status IN ('ASSIGNED', 'RUNNING') GROUP BY 1, 2
+			)
+			SELECT q.name, st.status, coalesce(c.n, 0)
+			FROM jq.queues q
+			CROSS JOIN (VALUES ('PENDING'), ('ASSIGNED'), ('RUNNING')) AS st (status)
+			LEFT JOIN counts c ON c.queue_name = q.name AND c.status = st.status
+			ORDER BY 1, 2`)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	jqgrpc "github.com/jqhq/jq/grpc"
@@ -228,3 +229,5 @@ func (w *testWorker) mustReport(a *jqv1.JobAssignment, success bool) *jqv1.Repor
 	require.NoError(w.t, err)
 	return resp
 }
+
+func grpcHeader(md *metadata.MD) grpclib.CallOption { return grpclib.Header(md) }

@@ -1,0 +1,148 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/internal/logging"
+	"github.com/jqhq/jq/internal/testredis"
+	"github.com/jqhq/jq/queue"
+
+	jqredis "github.com/jqhq/jq/internal/redis"
+)
+
+// fakeStream records deliveries; it fails every Send after failAfter successful ones
+// (failAfter < 0: never).
+type fakeStream struct {
+	mu        sync.Mutex
+	sent      []*queue.Job
+	drains    int
+	failAfter int
+}
+
+func (f *fakeStream) Send(_ context.Context, j *queue.Job) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failAfter >= 0 && len(f.sent) >= f.failAfter {
+		return errors.New("stream broke")
+	}
+	f.sent = append(f.sent, j)
+	return nil
+}
+
+func (f *fakeStream) Drain(context.Context, string, bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drains++
+	return nil
+}
+
+func newScheduler(b *testBundle, registry *queue.Registry, locker queue.JobLocker) *queue.Scheduler {
+	return queue.NewScheduler(b.store, registry, locker, logging.Discard(), queue.SchedulerConfig{
+		BatchSize: 10, AssignmentTimeout: time.Minute, InstanceID: "test-instance",
+	}, queue.SchedulerMetrics{})
+}
+
+func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 5 {
+		b.submit(t, queue.SubmitParams{})
+	}
+	registry := queue.NewRegistry(nil, nil)
+	stream := &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, []string{"default"}, 3, stream)
+	sched := newScheduler(b, registry, nil)
+
+	res, err := sched.RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, queue.CycleResult{Claimed: 3, Delivered: 3}, res)
+	res, err = sched.RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Claimed, "no free slot, no claim")
+
+	require.True(t, registry.Done(b.worker, stream.sent[0].ID))
+	res, err = sched.RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Delivered)
+	for _, j := range stream.sent {
+		require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
+	}
+}
+
+func TestScheduler_FailedDeliveryGoesBackAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := []uuid.UUID{b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{})}
+	registry := queue.NewRegistry(nil, nil)
+	stream := &fakeStream{failAfter: 1}
+	registry.Attach(b.worker, []string{"default"}, 3, stream)
+
+	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, queue.CycleResult{Claimed: 3, Delivered: 1, Released: 2}, res)
+	require.Equal(t, queue.StatusRunning, b.job(t, ids[0]).Status)
+	for _, id := range ids[1:] {
+		j := b.job(t, id)
+		require.Equal(t, queue.StatusPending, j.Status, "undelivered jobs are PENDING again, not after a timeout")
+		require.Equal(t, 0, j.RetryCount)
+		require.Equal(t, "ASSIGNED>PENDING:DELIVERY_FAILED", b.trail(t, id)[2])
+	}
+	c := registry.Candidates()
+	require.Len(t, c, 1)
+	require.Equal(t, 2, c[0].Free, "the failed sends do not hold slots")
+}
+
+func TestScheduler_DrainedWorkerIsToldAndSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.submit(t, queue.SubmitParams{})
+	registry := queue.NewRegistry(nil, nil)
+	stream := &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, []string{"default"}, 1, stream)
+	_, err := b.store.ShutdownWorker(b.ctx, b.worker) // e.g. by an operator through another server
+	require.NoError(t, err)
+
+	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Claimed)
+	require.Equal(t, 1, stream.drains)
+	require.Empty(t, registry.Candidates(), "a draining worker gets nothing")
+}
+
+func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	raw, prefix := testredis.Client(t)
+	locker := jqredis.NewFromClient(raw, prefix, logging.Discard(), nil)
+	held := b.submit(t, queue.SubmitParams{Priority: 9})
+	free := b.submit(t, queue.SubmitParams{})
+	ok, err := locker.SetNxPx(b.ctx, "lock:job:"+held.String(), "other-instance", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	registry := queue.NewRegistry(nil, nil)
+	stream := &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, []string{"default"}, 5, stream)
+	res, err := newScheduler(b, registry, locker).RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Claimed)
+	require.Len(t, stream.sent, 1)
+	require.Equal(t, free, stream.sent[0].ID)
+	require.Equal(t, queue.StatusAssigned, b.job(t, held).Status, "left for assignment-timeout recovery")
+
+	// Our own locks are gone once the job started.
+	_, found, err := locker.Get(b.ctx, "lock:job:"+free.String())
+	require.NoError(t, err)
+	require.False(t, found)
+	v, found, err := locker.Get(b.ctx, "lock:job:"+held.String())
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "other-instance", v, "another instance's lock is never taken over")
+}
