@@ -45,14 +45,14 @@ build: ## build the binaries into bin/
 
 .PHONY: run
 run: build ## find or start PostgreSQL, then run jq-server in the foreground
-	@eval "$$($(LOCAL_SERVICES) env)"; \
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	export JQ_DB_URL="$$($(LOCAL_SERVICES) database jq)"; \
 	echo "jq-server: gRPC on :50051, metrics on :9090, health on :8080 (Ctrl-C stops it)"; \
 	exec bin/jq-server
 
 .PHONY: test
 test: tools check-generated ## run the whole test suite (starts PostgreSQL and Redis when none answer)
-	@eval "$$($(LOCAL_SERVICES) env)"; \
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-short
@@ -82,7 +82,7 @@ $(GOLANGCI_LINT):
 .PHONY: generate
 generate: tools ## regenerate protobuf code, the sqlfuncs migration, db/schema.sql and docs/config.md
 	PATH=$(PROTO_PATH) $(BUF) generate
-	@eval "$$($(LOCAL_SERVICES) env)"; \
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	go test ./db -run 'TestSQLFuncsMigration_UpToDate' -count=1 -update; \
 	go test ./db -run 'TestSchema_UpToDate' -count=1 -update; \
 	go test ./internal/config -run TestMarkdown_DocsUpToDate -count=1 -update

@@ -120,11 +120,19 @@ start_private_pg() {
 		as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
 			die "initdb failed; see $dir/initdb.log"
 	fi
-	port=$(free_port 55432)
-	log "starting private PostgreSQL on 127.0.0.1:$port"
-	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-		-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' -c max_connections=300 -c shared_buffers=256MB" \
-		>/dev/null || die "PostgreSQL did not start; see $dir/server.log"
+	# Ports below the kernel's ephemeral range (32768+), so an outgoing connection cannot be
+	# holding the one we pick; and a few tries in case another process takes it meanwhile.
+	port=$(free_port 25432)
+	for try in 1 2 3 4 5; do
+		log "starting private PostgreSQL on 127.0.0.1:$port"
+		if as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+			-o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' -c max_connections=300 -c shared_buffers=256MB" \
+			>/dev/null; then
+			break
+		fi
+		[[ $try -lt 5 ]] && grep -q "Address already in use" "$dir/server.log" || die "PostgreSQL did not start; see $dir/server.log"
+		port=$(free_port $((port + 1)))
+	done
 	echo "$port" >"$dir/port"
 	url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	pg_answers "$url" || die "private PostgreSQL started but does not answer at $url"
@@ -165,14 +173,17 @@ start_private_redis() {
 			return
 		fi
 	fi
-	port=$(free_port 56379)
-	log "starting private Redis on 127.0.0.1:$port"
-	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
-		--dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null ||
-		die "redis-server did not start; see $dir/redis.log"
-	for _ in $(seq 50); do
-		redis_answers "127.0.0.1:$port" && break
-		sleep 0.1
+	port=$(free_port 26379)
+	for try in 1 2 3 4 5; do
+		log "starting private Redis on 127.0.0.1:$port"
+		redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+			--dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null ||
+			die "redis-server did not start; see $dir/redis.log"
+		for _ in $(seq 50); do
+			redis_answers "127.0.0.1:$port" && break 2
+			sleep 0.1
+		done
+		port=$(free_port $((port + 1)))
 	done
 	redis_answers "127.0.0.1:$port" || die "private Redis started but does not answer; see $dir/redis.log"
 	echo "$port" >"$dir/port"

@@ -25,6 +25,7 @@ type WorkerStore interface {
 	RegisterWorker(ctx context.Context, p queue.RegisterWorkerParams) (*queue.Worker, error)
 	Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int) (*queue.Worker, error)
 	GetWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
+	DrainWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
 	DeregisterWorker(ctx context.Context, workerID uuid.UUID) (int, error)
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
@@ -122,6 +123,12 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	w, err := s.store.Heartbeat(ctx, id, int(req.GetActiveJobCount()))
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
+	}
+	if req.GetDraining() && w.Status == queue.WorkerOnline {
+		if w, err = s.store.DrainWorker(ctx, id); err != nil {
+			return nil, toStatus(ctx, s.logger, err)
+		}
+		s.logger.InfoContext(ctx, "worker draining for shutdown", "worker_id", id)
 	}
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)

@@ -161,8 +161,11 @@ type HeartbeatRequest struct {
 	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Jobs running on the worker now.
 	ActiveJobCount int32 `protobuf:"varint,2,opt,name=active_job_count,json=activeJobCount,proto3" json:"active_job_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The worker is shutting down: send it no more jobs (it is marked DRAINING). It keeps its
+	// stream open until its running jobs are reported, then deregisters.
+	Draining      bool `protobuf:"varint,3,opt,name=draining,proto3" json:"draining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -207,6 +210,13 @@ func (x *HeartbeatRequest) GetActiveJobCount() int32 {
 		return x.ActiveJobCount
 	}
 	return 0
+}
+
+func (x *HeartbeatRequest) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
 }
 
 type HeartbeatResponse struct {
@@ -776,10 +786,11 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\tR\aversion\"\x89\x01\n" +
 	"\x16RegisterWorkerResponse\x12%\n" +
 	"\x06worker\x18\x01 \x01(\v2\r.jq.v1.WorkerR\x06worker\x12H\n" +
-	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"Y\n" +
+	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"u\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12(\n" +
-	"\x10active_job_count\x18\x02 \x01(\x05R\x0eactiveJobCount\"\\\n" +
+	"\x10active_job_count\x18\x02 \x01(\x05R\x0eactiveJobCount\x12\x1a\n" +
+	"\bdraining\x18\x03 \x01(\bR\bdraining\"\\\n" +
 	"\x11HeartbeatResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
 	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"g\n" +

@@ -1,0 +1,141 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ExecPayload is the payload of a subprocess job.
+type ExecPayload struct {
+	// Command is the program and its arguments; it is run without a shell.
+	Command []string `json:"command"`
+	// Env adds to (or overrides) the worker's environment, whose JQ_* variables are removed.
+	Env map[string]string `json:"env,omitempty"`
+	// TimeoutSeconds bounds the run; 0 takes the queue's TTL, else the worker's default.
+	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
+}
+
+// ParseExecPayload reads and checks a subprocess payload; every error says what is wrong.
+func ParseExecPayload(payload []byte) (ExecPayload, error) {
+	var p ExecPayload
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	if err := dec.Decode(&p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return p, fmt.Errorf("payload field %q: want %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		}
+		return p, fmt.Errorf("payload is not a JSON object: %w", err)
+	}
+	switch {
+	case len(p.Command) == 0:
+		return p, errors.New(`payload has no "command": want {"command": ["program", "arg", ...]}`)
+	case p.Command[0] == "":
+		return p, errors.New(`payload "command": the program name is empty`)
+	case p.TimeoutSeconds < 0:
+		return p, fmt.Errorf(`payload "timeout_seconds" %v is negative`, p.TimeoutSeconds)
+	}
+	return p, nil
+}
+
+// Exec runs subprocess jobs: payload {"command": ["prog", "arg", ...], "env": {...},
+// "timeout_seconds": n}. The command runs without a shell in its own process group; its
+// stdout is the result and its stderr the error text, each capped at MaxOutputBytes. A
+// non-zero exit, a signal or the timeout fail the attempt; the whole process group is killed
+// at the timeout. A malformed payload fails permanently (it could never run).
+type Exec struct {
+	// MaxOutputBytes caps stdout and stderr, each (default 1 MiB).
+	MaxOutputBytes int
+}
+
+var _ Handler = Exec{}
+
+// Handle runs one subprocess job.
+func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
+	p, err := ParseExecPayload(job.Payload)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	limit := e.MaxOutputBytes
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	stdout, stderr := newCapped(limit), newCapped(limit)
+	cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = jobEnv(p.Env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The whole group: a shell script's children die with it.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 2 * time.Second // children holding the pipes open cannot stall the worker
+
+	start := time.Now()
+	err = cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	if ctx.Err() != nil {
+		reason := "worker shutting down"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			reason = "timeout"
+		}
+		return stdout.Bytes(), withStderr(fmt.Sprintf("killed after %s (%s)", time.Since(start).Round(time.Second), reason), stderr)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return stdout.Bytes(), withStderr(fmt.Sprintf("killed by signal %d (%s)", ws.Signal(), ws.Signal()), stderr)
+		}
+		return stdout.Bytes(), withStderr(fmt.Sprintf("exit status %d", exitErr.ExitCode()), stderr)
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		// The program is not on this worker; another worker may have it, so not permanent.
+		return nil, fmt.Errorf("cannot run %q: %w", p.Command[0], err)
+	}
+	return stdout.Bytes(), withStderr(err.Error(), stderr)
+}
+
+type execError struct{ msg string }
+
+func (e *execError) Error() string { return e.msg }
+
+func withStderr(status string, stderr *capped) error {
+	if s := strings.TrimRight(string(stderr.Bytes()), "\n"); s != "" {
+		return &execError{msg: status + ": " + s}
+	}
+	return &execError{msg: status}
+}
+
+// jobEnv is the worker's environment without its JQ_* settings (which may point at secrets),
+// plus the job's own variables.
+func jobEnv(extra map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "JQ_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// payloadTimeout reads the optional top-level "timeout_seconds" of any JSON payload.
+func payloadTimeout(payload []byte) time.Duration {
+	var p struct {
+		TimeoutSeconds float64 `json:"timeout_seconds"`
+	}
+	if json.Unmarshal(payload, &p) != nil || p.TimeoutSeconds <= 0 {
+		return 0
+	}
+	return time.Duration(p.TimeoutSeconds * float64(time.Second))
+}

@@ -1,0 +1,476 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river/rivershared/util/serviceutil"
+	grpclib "google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/internal/buildinfo"
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+// Config configures a Worker. Zero fields take the defaults noted.
+type Config struct {
+	// ServerAddr is jq-server's host:port.
+	ServerAddr string
+	// Creds enables TLS (see grpc.ClientCredentials); nil is plaintext.
+	Creds credentials.TransportCredentials
+	// ID identifies the worker (see ResolveID); empty derives it from the hostname.
+	ID string
+	// Concurrency is how many jobs run at once (default 4).
+	Concurrency int
+	// Queues to take jobs from (default ["default"]).
+	Queues []string
+	// HeartbeatInterval (default 10 s; the server may ask for shorter).
+	HeartbeatInterval time.Duration
+	// ShutdownGrace is how long running jobs may take once draining before they are killed
+	// and reported failed, so they retry elsewhere (default 60 s).
+	ShutdownGrace time.Duration
+	// DefaultTimeout bounds a job that sets no timeout and whose queue has no TTL (default 30 min).
+	DefaultTimeout time.Duration
+	// Logger (default: discard).
+	Logger *slog.Logger
+	// Metrics (optional).
+	Metrics Metrics
+	// ReconnectMax caps the full-jitter backoff between reconnection attempts (default 10 s).
+	ReconnectMax time.Duration
+}
+
+// Metrics are the worker's instruments; nil fields are skipped. Labels: worker_id, and
+// outcome for JobsRun.
+type Metrics struct {
+	JobConcurrency        *prometheus.GaugeVec
+	ConfiguredConcurrency *prometheus.GaugeVec
+	JobsRun               *prometheus.CounterVec
+	ExecutionDuration     *prometheus.HistogramVec
+}
+
+// Outcomes of a job run, the outcome label of Metrics.JobsRun.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeTimedOut  = "timed_out"
+	OutcomeKilled    = "killed"
+)
+
+func (c *Config) defaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = []string{"default"}
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 60 * time.Second
+	}
+	if c.DefaultTimeout <= 0 {
+		c.DefaultTimeout = 30 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = 10 * time.Second
+	}
+}
+
+// Worker runs jobs for one jq-server.
+type Worker struct {
+	cfg      Config
+	handler  Handler
+	id       uuid.UUID
+	name     string
+	hostname string
+	logger   *slog.Logger
+	conn     *grpclib.ClientConn
+	client   jqv1.WorkerServiceClient
+
+	slots   chan struct{} // one token per running job
+	running sync.WaitGroup
+	active  atomic.Int64
+
+	// jobsCtx is the parent of every job's context; cancelling it kills running jobs.
+	jobsCtx    context.Context
+	killJobs   context.CancelFunc
+	results    chan report
+	reporterWG sync.WaitGroup
+
+	draining  atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{} // closed when a drain begins
+	ready     atomic.Bool
+}
+
+// reportGrace bounds how long a stopping worker keeps trying to report outcomes to a server
+// that does not answer.
+const reportGrace = 30 * time.Second
+
+// report is the outcome of one attempt, waiting to be reported.
+type report struct {
+	req   *jqv1.ReportResultRequest
+	queue string
+}
+
+// New returns a worker; Run starts it. The connection is made lazily.
+func New(cfg Config, handler Handler) (*Worker, error) {
+	cfg.defaults()
+	if cfg.ServerAddr == "" {
+		return nil, errors.New("worker: ServerAddr is required")
+	}
+	if handler == nil {
+		return nil, errors.New("worker: a handler is required")
+	}
+	id, name := ResolveID(cfg.ID)
+	host, _ := os.Hostname()
+	conn, err := jqgrpc.Dial(cfg.ServerAddr, cfg.Creds)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	jobsCtx, kill := context.WithCancel(context.Background())
+	w := &Worker{
+		cfg: cfg, handler: handler, id: id, name: name, hostname: host,
+		logger: cfg.Logger.With("worker_id", id.String()),
+		conn:   conn, client: jqv1.NewWorkerServiceClient(conn),
+		slots:   make(chan struct{}, cfg.Concurrency),
+		jobsCtx: jobsCtx, killJobs: kill,
+		results: make(chan report, 4*cfg.Concurrency+16),
+		drained: make(chan struct{}),
+	}
+	if g := cfg.Metrics.ConfiguredConcurrency; g != nil {
+		g.WithLabelValues(id.String()).Set(float64(cfg.Concurrency))
+	}
+	return w, nil
+}
+
+// ID is the worker's id as the server knows it.
+func (w *Worker) ID() uuid.UUID { return w.id }
+
+// Ready reports whether the worker is registered and its stream is open.
+func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// Active is the number of jobs running now.
+func (w *Worker) Active() int { return int(w.active.Load()) }
+
+// Run works until ctx ends or the server drains the worker, then stops taking jobs, lets the
+// running ones finish within ShutdownGrace (killing and failing the rest so they retry
+// elsewhere), reports every outcome, deregisters and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.conn.Close()
+	// The session outlives ctx: draining needs the server.
+	sessionCtx, endSession := context.WithCancel(context.WithoutCancel(ctx))
+	defer endSession()
+
+	w.reporterWG.Add(1)
+	go w.reportLoop(sessionCtx)
+	sessionDone := make(chan struct{})
+	go func() {
+		defer close(sessionDone)
+		w.connectLoop(sessionCtx)
+	}()
+
+	select {
+	case <-ctx.Done():
+		w.logger.Info("shutting down: finishing running jobs", "running", w.Active(), "grace", w.cfg.ShutdownGrace.String())
+	case <-w.drained:
+		w.logger.Info("drained by the server: finishing running jobs", "running", w.Active(), "grace", w.cfg.ShutdownGrace.String())
+	}
+	w.beginDrain()
+	w.heartbeatNow(sessionCtx) // tell the server at once: no more jobs
+
+	finished := make(chan struct{})
+	go func() { w.running.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.logger.Warn("grace period over: killing running jobs; they will be retried elsewhere", "running", w.Active())
+		w.killJobs()
+		<-finished
+	}
+	close(w.results)
+	reported := make(chan struct{})
+	go func() { w.reporterWG.Wait(); close(reported) }()
+	select {
+	case <-reported: // every outcome reported (or refused as stale)
+	case <-time.After(reportGrace):
+		w.logger.Error("jq-server unreachable: giving up on reporting; the unreported jobs will be retried after the server notices this worker is gone",
+			"waited", reportGrace.String())
+		endSession()
+		<-reported
+	}
+
+	dctx, cancel := context.WithTimeout(sessionCtx, 5*time.Second)
+	_, err := w.client.Deregister(dctx, &jqv1.DeregisterRequest{WorkerId: w.id.String()})
+	cancel()
+	if err != nil {
+		w.logger.Warn("deregister failed; the server will notice the worker is gone", "error", err)
+	}
+	endSession()
+	<-sessionDone
+	w.killJobs()
+	w.logger.Info("worker stopped")
+	return nil
+}
+
+func (w *Worker) beginDrain() {
+	w.drainOnce.Do(func() {
+		w.draining.Store(true)
+		close(w.drained)
+	})
+}
+
+// connectLoop registers, streams, and reconnects with full-jitter backoff until ctx ends.
+func (w *Worker) connectLoop(ctx context.Context) {
+	attempt := 0
+	for ctx.Err() == nil {
+		streamed, err := w.session(ctx)
+		w.ready.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if streamed {
+			attempt = 0
+		}
+		attempt++
+		delay := fullJitter(attempt, w.cfg.ReconnectMax)
+		w.logger.Warn("disconnected from jq-server; reconnecting", "error", err, "in", delay.Round(time.Millisecond).String())
+		serviceutil.CancellableSleep(ctx, delay)
+	}
+}
+
+// fullJitter is a random delay in [0, min(cap, 100ms·2^attempt)).
+func fullJitter(attempt int, maxDelay time.Duration) time.Duration {
+	ceiling := min(maxDelay, 100*time.Millisecond<<min(attempt, 20))
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
+}
+
+// session is one registration and stream; it returns when the stream ends. streamed says
+// whether the stream was established (for the backoff).
+func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	resp, err := w.client.RegisterWorker(rctx, &jqv1.RegisterWorkerRequest{
+		WorkerId: w.id.String(), Hostname: w.hostname, Concurrency: int32(w.cfg.Concurrency),
+		Queues: w.cfg.Queues, Version: buildinfo.Version,
+	})
+	rcancel()
+	if err != nil {
+		return false, fmt.Errorf("register: %w", err)
+	}
+	interval := w.cfg.HeartbeatInterval
+	if s := resp.GetHeartbeatInterval().AsDuration(); s > 0 && s < interval {
+		interval = s
+	}
+	free := w.cfg.Concurrency - w.Active()
+	if w.draining.Load() {
+		free = 0
+	}
+	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: w.cfg.Queues, FreeSlots: int32(free)})
+	if err != nil {
+		return false, fmt.Errorf("open stream: %w", err)
+	}
+	if _, err := stream.Header(); err != nil {
+		return false, fmt.Errorf("open stream: %w", err)
+	}
+	w.ready.Store(true)
+	w.logger.Info("connected to jq-server", "server", w.cfg.ServerAddr, "name", w.name, "queues", w.cfg.Queues,
+		"concurrency", w.cfg.Concurrency, "free_slots", free)
+	if w.draining.Load() {
+		w.heartbeatNow(ctx) // the server must know, after a reconnect too
+	}
+
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		w.heartbeatLoop(ctx, interval, cancel)
+	}()
+	defer func() { cancel(); <-hbDone }()
+
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return true, fmt.Errorf("stream: %w", err)
+		}
+		switch m := msg.GetMessage().(type) {
+		case *jqv1.StreamJobsResponse_Assignment:
+			w.start(m.Assignment)
+		case *jqv1.StreamJobsResponse_Drain:
+			w.logger.Info("drain notice from the server", "reason", m.Drain.GetReason(), "shutdown", m.Drain.GetShutdown())
+			w.beginDrain()
+		}
+	}
+}
+
+// heartbeatLoop heartbeats every interval; after three failures in a row it ends the session
+// (reconnect). A status of DRAINING starts the drain; OFFLINE means the server declared the
+// worker lost: end the session and register again.
+func (w *Worker) heartbeatLoop(ctx context.Context, interval time.Duration, endSession context.CancelFunc) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		err := w.heartbeatNow(ctx)
+		switch {
+		case err == nil:
+			failures = 0
+		case status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.NotFound:
+			w.logger.Warn("the server no longer knows this worker as online; registering again", "error", err)
+			endSession()
+			return
+		default:
+			failures++
+			if failures >= 3 {
+				w.logger.Error("three heartbeats failed in a row; reconnecting", "error", err)
+				endSession()
+				return
+			}
+		}
+	}
+}
+
+func (w *Worker) heartbeatNow(ctx context.Context) error {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := w.client.Heartbeat(hctx, &jqv1.HeartbeatRequest{
+		WorkerId: w.id.String(), ActiveJobCount: int32(w.Active()), Draining: w.draining.Load(),
+	})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() == jqv1.WorkerStatus_WORKER_STATUS_DRAINING && !w.draining.Load() {
+		w.logger.Info("the server says this worker is draining", "shutdown", resp.GetShutdown())
+		w.beginDrain()
+	}
+	return nil
+}
+
+// start runs one assignment in its own goroutine.
+func (w *Worker) start(a *jqv1.JobAssignment) {
+	pj := a.GetJob()
+	job := Job{
+		ID: pj.GetJobId(), Queue: pj.GetQueueName(), Payload: pj.GetPayload(), Priority: int(pj.GetPriority()),
+		Attempt: int(a.GetAttempt()), RetryCount: int(pj.GetRetryCount()), MaxRetries: int(pj.GetMaxRetries()),
+	}
+	switch {
+	case payloadTimeout(job.Payload) > 0:
+		job.Timeout = payloadTimeout(job.Payload)
+	case a.GetQueueTtl().AsDuration() > 0:
+		job.Timeout = a.GetQueueTtl().AsDuration()
+	default:
+		job.Timeout = w.cfg.DefaultTimeout
+	}
+	w.running.Add(1)
+	w.slots <- struct{}{} // the server never sends more than the free slots; this only guards
+	w.setActive(w.active.Add(1))
+	go func() {
+		defer w.running.Done()
+		defer func() { <-w.slots; w.setActive(w.active.Add(-1)) }()
+		w.results <- w.execute(job)
+	}()
+}
+
+func (w *Worker) setActive(n int64) {
+	if g := w.cfg.Metrics.JobConcurrency; g != nil {
+		g.WithLabelValues(w.id.String()).Set(float64(n))
+	}
+}
+
+// execute runs a job with its timeout and turns the outcome into a report.
+func (w *Worker) execute(job Job) report {
+	ctx, cancel := context.WithTimeout(w.jobsCtx, job.Timeout)
+	defer cancel()
+	start := time.Now()
+	result, err := w.safeHandle(ctx, job)
+	elapsed := time.Since(start)
+
+	req := &jqv1.ReportResultRequest{WorkerId: w.id.String(), JobId: job.ID, Attempt: int32(job.Attempt)}
+	outcome := OutcomeSucceeded
+	switch {
+	case err == nil:
+		req.Success, req.Result = true, result
+	default:
+		req.ErrorMessage, req.Permanent = err.Error(), IsPermanent(err)
+		outcome = OutcomeFailed
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			outcome = OutcomeTimedOut
+		case w.jobsCtx.Err() != nil:
+			outcome = OutcomeKilled
+			req.ErrorMessage = "killed: the worker shut down before the job finished (" + err.Error() + ")"
+		}
+	}
+	if c := w.cfg.Metrics.JobsRun; c != nil {
+		c.WithLabelValues(w.id.String(), outcome).Inc()
+	}
+	if h := w.cfg.Metrics.ExecutionDuration; h != nil {
+		h.WithLabelValues(w.id.String()).Observe(elapsed.Seconds())
+	}
+	level := slog.LevelInfo
+	if outcome != OutcomeSucceeded {
+		level = slog.LevelWarn
+	}
+	w.logger.Log(ctx, level, "job finished", "job_id", job.ID, "queue", job.Queue, "attempt", job.Attempt,
+		"outcome", outcome, "duration_ms", elapsed.Milliseconds(), "error", req.GetErrorMessage())
+	return report{req: req, queue: job.Queue}
+}
+
+func (w *Worker) safeHandle(ctx context.Context, job Job) (result []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return w.handler.Handle(ctx, job)
+}
+
+// reportLoop reports outcomes in order. A report the server cannot take now (it is down, the
+// worker is reconnecting) is retried until it goes through; one the server refuses (the
+// attempt went stale: the job was given to another worker) is dropped with a warning.
+func (w *Worker) reportLoop(ctx context.Context) {
+	defer w.reporterWG.Done()
+	for r := range w.results {
+		for attempt := 1; ctx.Err() == nil; attempt++ {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := w.client.ReportResult(rctx, r.req)
+			cancel()
+			if err == nil {
+				break
+			}
+			switch status.Code(err) {
+			case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
+				w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
+					"attempt", r.req.GetAttempt(), "error", err)
+			default:
+				delay := fullJitter(attempt, w.cfg.ReconnectMax)
+				w.logger.Warn("could not report a result; retrying", "job_id", r.req.GetJobId(), "error", err,
+					"in", delay.Round(time.Millisecond).String())
+				serviceutil.CancellableSleep(ctx, delay)
+				continue
+			}
+			break
+		}
+	}
+}
