@@ -170,7 +170,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
-	ws := &workerStream{stream: stream, ttls: s.ttls, goodbye: make(chan struct{})}
+	ws := &workerStream{stream: stream, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan string, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -199,6 +199,8 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	case <-s.closing:
 		goodbye = true // the server stops; the worker will reconnect and keep its jobs
 		result = status.Error(codes.Unavailable, "server shutting down; reconnect")
+	case reason := <-ws.kicked:
+		result = status.Error(codes.FailedPrecondition, reason)
 	}
 	ws.close()
 	detach(goodbye)
@@ -327,6 +329,7 @@ type workerStream struct {
 	closed  bool
 	goodbye chan struct{}
 	ended   sync.Once
+	kicked  chan string // End's reason: the handler ends with FAILED_PRECONDITION
 }
 
 var errStreamClosed = errors.New("stream closed")
@@ -357,6 +360,14 @@ func (w *workerStream) close() {
 	w.mu.Lock()
 	w.closed = true
 	w.mu.Unlock()
+}
+
+// End makes the handler return FAILED_PRECONDITION: the worker registers again.
+func (w *workerStream) End(reason string) {
+	select {
+	case w.kicked <- reason:
+	default:
+	}
 }
 
 // end makes the handler return (deregistration, replacement by a newer stream).

@@ -18,6 +18,8 @@ type Stream interface {
 	// Drain tells the worker to take no new jobs and finish the ones it runs; with shutdown,
 	// to exit afterwards.
 	Drain(ctx context.Context, reason string, shutdown bool) error
+	// End closes the stream with an error that makes the worker register again and reconnect.
+	End(reason string)
 }
 
 // ErrNotConnected: the worker has no open stream on this server.
@@ -225,6 +227,22 @@ func (r *Registry) Drain(ctx context.Context, workerID uuid.UUID, reason string,
 		return nil // already told
 	}
 	return stream.Drain(ctx, reason, shutdown)
+}
+
+// End closes a connected worker's stream, asking it to register again (it was declared lost
+// while its stream stayed open here). ErrNotConnected when its stream is not on this server.
+func (r *Registry) End(workerID uuid.UUID, reason string) error {
+	r.mu.Lock()
+	w, ok := r.workers[workerID]
+	if ok {
+		w.draining = true // nothing more goes out on it
+	}
+	r.mu.Unlock()
+	if !ok {
+		return ErrNotConnected
+	}
+	w.stream.End(reason)
+	return nil
 }
 
 // DrainAll tells every connected worker to drain, for a server shutting down.

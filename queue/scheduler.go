@@ -250,9 +250,11 @@ func (s *Scheduler) stopFeeding(ctx context.Context, workerID uuid.UUID) {
 			s.logger.InfoContext(ctx, "worker drained", "worker_id", workerID, "shutdown", w.ShutdownRequested)
 		}
 	case WorkerOffline:
-		// Declared lost (missed heartbeats) while its stream is still open here: its next
-		// heartbeat is refused and it registers again. Give it nothing meanwhile.
-		_ = s.registry.Drain(ctx, workerID, "declared lost; register again", false)
+		// Declared lost (missed heartbeats) while its stream is still open here: end the
+		// stream so it registers again; its jobs were already retried.
+		if err := s.registry.End(workerID, "worker was declared lost (missed heartbeats); register again"); err == nil {
+			s.logger.InfoContext(ctx, "stream of a worker declared lost ended; it will register again", "worker_id", workerID)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ type fakeStream struct {
 	mu        sync.Mutex
 	sent      []*queue.Job
 	drains    int
+	ended     int
 	failAfter int
 }
 
@@ -34,6 +35,12 @@ func (f *fakeStream) Send(_ context.Context, j *queue.Job) error {
 	}
 	f.sent = append(f.sent, j)
 	return nil
+}
+
+func (f *fakeStream) End(string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended++
 }
 
 func (f *fakeStream) Drain(context.Context, string, bool) error {
@@ -145,4 +152,21 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, "other-instance", v, "another instance's lock is never taken over")
+}
+
+func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.submit(t, queue.SubmitParams{})
+	registry := queue.NewRegistry(nil, nil)
+	stream := &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, []string{"default"}, 1, stream)
+	_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
+	require.NoError(t, err)
+
+	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Claimed)
+	require.Equal(t, 1, stream.ended, "the stream is ended so the worker registers again")
+	require.Zero(t, stream.drains, "a lost worker is not told to drain (it would exit)")
 }

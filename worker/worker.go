@@ -173,7 +173,7 @@ func (w *Worker) Active() int { return int(w.active.Load()) }
 // running ones finish within ShutdownGrace (killing and failing the rest so they retry
 // elsewhere), reports every outcome, deregisters and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
-	defer w.conn.Close()
+	defer func() { _ = w.conn.Close() }()
 	// The session outlives ctx: draining needs the server.
 	sessionCtx, endSession := context.WithCancel(context.WithoutCancel(ctx))
 	defer endSession()
@@ -193,7 +193,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.logger.Info("drained by the server: finishing running jobs", "running", w.Active(), "grace", w.cfg.ShutdownGrace.String())
 	}
 	w.beginDrain()
-	w.heartbeatNow(sessionCtx) // tell the server at once: no more jobs
+	if err := w.heartbeatNow(sessionCtx); err != nil { // tell the server at once: no more jobs
+		w.logger.Warn("could not tell the server this worker is draining; it learns when the stream ends", "error", err)
+	}
 
 	finished := make(chan struct{})
 	go func() { w.running.Wait(); close(finished) }()
@@ -294,7 +296,7 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 	w.logger.Info("connected to jq-server", "server", w.cfg.ServerAddr, "name", w.name, "queues", w.cfg.Queues,
 		"concurrency", w.cfg.Concurrency, "free_slots", free)
 	if w.draining.Load() {
-		w.heartbeatNow(ctx) // the server must know, after a reconnect too
+		_ = w.heartbeatNow(ctx) // the server must know after a reconnect too; the heartbeat loop repeats it
 	}
 
 	hbDone := make(chan struct{})
@@ -408,10 +410,9 @@ func (w *Worker) execute(job Job) report {
 
 	req := &jqv1.ReportResultRequest{WorkerId: w.id.String(), JobId: job.ID, Attempt: int32(job.Attempt)}
 	outcome := OutcomeSucceeded
-	switch {
-	case err == nil:
+	if err == nil {
 		req.Success, req.Result = true, result
-	default:
+	} else {
 		req.ErrorMessage, req.Permanent = err.Error(), IsPermanent(err)
 		outcome = OutcomeFailed
 		switch {
