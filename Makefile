@@ -44,11 +44,8 @@ build: ## build the binaries into bin/
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
 .PHONY: run
-run: build ## find or start PostgreSQL, then run jq-server in the foreground
-	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
-	export JQ_DB_URL="$$($(LOCAL_SERVICES) database jq)"; \
-	echo "jq-server: gRPC on :50051, metrics on :9090, health on :8080 (Ctrl-C stops it)"; \
-	exec bin/jq-server
+run: build ## find or start PostgreSQL and Redis, then run jq-server and one jq-worker (Ctrl-C stops)
+	@deploy/run-local.sh
 
 .PHONY: test
 test: tools check-generated ## run the whole test suite (starts PostgreSQL and Redis when none answer)

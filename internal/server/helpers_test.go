@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,54 +15,20 @@ import (
 
 	jqgrpc "github.com/jqhq/jq/grpc"
 	"github.com/jqhq/jq/internal/config"
-	"github.com/jqhq/jq/internal/logging"
-	"github.com/jqhq/jq/internal/metrics"
 	"github.com/jqhq/jq/internal/server"
 	"github.com/jqhq/jq/internal/testdb"
+	"github.com/jqhq/jq/internal/testserver"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
-// testConfig is a server configuration for tests: free ports on 127.0.0.1, a fast poll, short
-// timeouts, the given database.
-func testConfig(dbURL string) *config.Config {
-	cfg := config.Default(config.ServiceServer)
-	cfg.DB.URL = dbURL
-	cfg.DB.MigrateOnStart = false // the test database is a copy of a migrated template
-	cfg.DB.MaxConns = 6
-	cfg.GRPC.Host, cfg.GRPC.Port = "127.0.0.1", 0
-	cfg.Health.Host, cfg.Health.Port = "127.0.0.1", 0
-	cfg.Metrics.Host, cfg.Metrics.Port = "127.0.0.1", 0
-	cfg.GRPC.ShutdownGrace = config.Duration(5 * time.Second)
-	s := &cfg.Scheduler
-	s.Interval = config.Duration(100 * time.Millisecond)
-	s.RetryBaseDelay = config.Duration(50 * time.Millisecond)
-	s.RetryMaxDelay = config.Duration(200 * time.Millisecond)
-	s.StreamGrace = config.Duration(300 * time.Millisecond)
-	s.LeaderLease = config.Duration(time.Second)
-	s.ReapInterval = config.Duration(200 * time.Millisecond)
-	s.ExpireInterval = config.Duration(200 * time.Millisecond)
-	s.DepthRefreshInterval = config.Duration(200 * time.Millisecond)
-	return cfg
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("JQ_TEST_LOGS") != "" {
-		return logging.New(os.Stderr, "jq-server", logging.Options{Level: slog.LevelDebug})
-	}
-	return logging.New(io.Discard, "jq-server", logging.Options{})
-}
+// testConfig is a server configuration for tests on dbURL (free ports, fast poll, short delays).
+func testConfig(dbURL string) *config.Config { return testserver.Config(dbURL) }
 
 // startServer runs a server on cfg until the test ends (or until the returned stop is called).
 func startServer(t *testing.T, cfg *config.Config) (*server.Server, func()) {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := server.New(ctx, cfg, testLogger(t), metrics.NewRegistry())
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(ctx))
-	var once sync.Once
-	stop := func() { once.Do(srv.Shutdown) }
-	t.Cleanup(stop)
-	return srv, stop
+	s := testserver.StartWith(t, cfg)
+	return s.Server, s.Stop
 }
 
 // bundle is a server on its own database with clients.
