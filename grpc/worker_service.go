@@ -34,11 +34,18 @@ type WorkerStore interface {
 
 var _ WorkerStore = (*queue.Store)(nil)
 
+// Completer completes successful attempts, possibly in batches (queue.Completer).
+type Completer interface {
+	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
+}
+
 // WorkerServiceConfig tunes the WorkerService.
 type WorkerServiceConfig struct {
 	// HeartbeatInterval is what RegisterWorker tells workers.
 	HeartbeatInterval time.Duration
 	Retry             queue.RetryPolicy
+	// Completer batches completions; nil completes each report on its own.
+	Completer Completer
 }
 
 // WorkerMetrics are the instruments of job outcomes; nil fields are skipped.
@@ -53,12 +60,13 @@ type WorkerMetrics struct {
 type WorkerService struct {
 	jqv1.UnimplementedWorkerServiceServer
 
-	store    WorkerStore
-	registry *queue.Registry
-	logger   *slog.Logger
-	cfg      WorkerServiceConfig
-	metrics  WorkerMetrics
-	ttls     *queueTTLs
+	store     WorkerStore
+	completer Completer
+	registry  *queue.Registry
+	logger    *slog.Logger
+	cfg       WorkerServiceConfig
+	metrics   WorkerMetrics
+	ttls      *queueTTLs
 
 	mu      sync.Mutex
 	streams map[uuid.UUID]*workerStream
@@ -68,8 +76,12 @@ type WorkerService struct {
 
 // NewWorkerService returns the WorkerService delivering through registry.
 func NewWorkerService(store WorkerStore, registry *queue.Registry, logger *slog.Logger, cfg WorkerServiceConfig, m WorkerMetrics) *WorkerService {
+	completer := cfg.Completer
+	if completer == nil {
+		completer = store
+	}
 	return &WorkerService{
-		store: store, registry: registry, logger: logger, cfg: cfg, metrics: m,
+		store: store, completer: completer, registry: registry, logger: logger, cfg: cfg, metrics: m,
 		ttls:    &queueTTLs{list: store.ListQueues, maxAge: 30 * time.Second},
 		streams: map[uuid.UUID]*workerStream{},
 		closing: make(chan struct{}),
@@ -235,7 +247,7 @@ func (s *WorkerService) ReportResult(ctx context.Context, req *jqv1.ReportResult
 	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
 	var j *queue.Job
 	if req.GetSuccess() {
-		j, err = s.store.Complete(ctx, r, req.GetResult())
+		j, err = s.completer.Complete(ctx, r, req.GetResult())
 	} else {
 		msg := req.GetErrorMessage()
 		if msg == "" {

@@ -40,6 +40,10 @@ type SchedulerConfig struct {
 	AssignmentTimeout time.Duration
 	// InstanceID names this server in lock values.
 	InstanceID string
+	// StartDelay is how long delivered jobs wait to be marked RUNNING, so that one jq.start
+	// call covers many and a job finished meanwhile skips it (jq.complete records the start).
+	// Default 20 ms; it must stay far below AssignmentTimeout.
+	StartDelay time.Duration
 }
 
 // SchedulerMetrics are the scheduler's instruments; nil fields are skipped.
@@ -69,6 +73,7 @@ type Scheduler struct {
 	metrics  SchedulerMetrics
 	wake     chan struct{}
 	now      func() time.Time
+	starts   *starter
 }
 
 // NewScheduler returns a scheduler; locker may be nil.
@@ -85,10 +90,15 @@ func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, lo
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = uuid.NewString()
 	}
-	return &Scheduler{
+	if cfg.StartDelay <= 0 {
+		cfg.StartDelay = 20 * time.Millisecond
+	}
+	s := &Scheduler{
 		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,
 		wake: make(chan struct{}, 1), now: time.Now,
 	}
+	s.starts = &starter{sched: s, pending: map[uuid.UUID][]*Job{}}
+	return s
 }
 
 // Wake asks for a cycle as soon as the current one (if any) ends. It never blocks.
@@ -99,7 +109,8 @@ func (s *Scheduler) Wake() {
 	}
 }
 
-// Start runs the scheduling loop until ctx ends or Stop is called.
+// Start runs the scheduling loop until ctx ends or Stop is called; jobs delivered but not yet
+// marked RUNNING are marked before it returns.
 func (s *Scheduler) Start(ctx context.Context) error {
 	ctx, shouldStart, started, stopped := s.StartInit(ctx)
 	if !shouldStart {
@@ -108,12 +119,18 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	go func() {
 		started()
 		defer stopped()
+		defer s.starts.flush(context.WithoutCancel(ctx))
 		ticker := time.NewTicker(s.cfg.Interval)
 		defer ticker.Stop()
+		startTicker := time.NewTicker(s.cfg.StartDelay)
+		defer startTicker.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-startTicker.C:
+				s.starts.flush(ctx)
+				continue
 			case <-ticker.C:
 			case <-s.wake:
 			}
@@ -132,7 +149,8 @@ type CycleResult struct {
 	Released  int
 }
 
-// RunCycle performs one scheduling cycle. Exported for tests and tools; Start calls it.
+// RunCycle performs one scheduling cycle. Exported for tests and tools; Start calls it. The
+// jobs it delivers are marked RUNNING by the next FlushStarts.
 func (s *Scheduler) RunCycle(ctx context.Context) (CycleResult, error) {
 	begin := s.now()
 	var total CycleResult
@@ -219,16 +237,7 @@ func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error)
 			s.metrics.WaitDuration.WithLabelValues(j.Queue).Observe(now.Sub(since).Seconds())
 		}
 	}
-	started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(delivered), c.WorkerID)
-	if err != nil {
-		// The jobs are with the worker; its reports will start them (jq.complete accepts an
-		// ASSIGNED job) or assignment-timeout recovery will requeue them.
-		return res, fmt.Errorf("start: %w", err)
-	}
-	s.unlock(ctx, delivered)
-	for _, j := range started {
-		s.count(j.Queue, StatusRunning, ReasonStarted)
-	}
+	s.starts.add(c.WorkerID, delivered)
 	return res, nil
 }
 
@@ -304,4 +313,37 @@ func jobIDs(jobs []*Job) []uuid.UUID {
 		ids[i] = j.ID
 	}
 	return ids
+}
+
+// FlushStarts marks the delivered jobs RUNNING now (jq.start), for tests and tools; the loop
+// does it every StartDelay.
+func (s *Scheduler) FlushStarts(ctx context.Context) { s.starts.flush(ctx) }
+
+// starter batches the jq.start calls of delivered jobs, per worker. Only the scheduler's
+// goroutine uses it.
+type starter struct {
+	sched   *Scheduler
+	pending map[uuid.UUID][]*Job
+}
+
+func (st *starter) add(workerID uuid.UUID, jobs []*Job) {
+	st.pending[workerID] = append(st.pending[workerID], jobs...)
+}
+
+func (st *starter) flush(ctx context.Context) {
+	s := st.sched
+	for workerID, jobs := range st.pending {
+		delete(st.pending, workerID)
+		started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(jobs), workerID)
+		if err != nil {
+			// The jobs are with the worker; its reports start them (jq.complete accepts an
+			// ASSIGNED job), or assignment-timeout recovery requeues them.
+			s.logger.WarnContext(ctx, "could not mark delivered jobs RUNNING", "worker_id", workerID, "jobs", len(jobs), "error", err)
+			continue
+		}
+		s.unlock(ctx, jobs)
+		for _, j := range started {
+			s.count(j.Queue, StatusRunning, ReasonStarted)
+		}
+	}
 }

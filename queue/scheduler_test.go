@@ -79,6 +79,10 @@ func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Delivered)
 	for _, j := range stream.sent {
+		require.Equal(t, queue.StatusAssigned, b.job(t, j.ID).Status, "marked RUNNING in batches, later")
+	}
+	sched.FlushStarts(b.ctx)
+	for _, j := range stream.sent {
 		require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
 	}
 }
@@ -91,9 +95,11 @@ func TestScheduler_FailedDeliveryGoesBackAtOnce(t *testing.T) {
 	stream := &fakeStream{failAfter: 1}
 	registry.Attach(b.worker, []string{"default"}, 3, stream)
 
-	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
+	sched := newScheduler(b, registry, nil)
+	res, err := sched.RunCycle(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, queue.CycleResult{Claimed: 3, Delivered: 1, Released: 2}, res)
+	sched.FlushStarts(b.ctx)
 	require.Equal(t, queue.StatusRunning, b.job(t, ids[0]).Status)
 	for _, id := range ids[1:] {
 		j := b.job(t, id)
@@ -137,9 +143,11 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
 	registry.Attach(b.worker, []string{"default"}, 5, stream)
-	res, err := newScheduler(b, registry, locker).RunCycle(b.ctx)
+	sched := newScheduler(b, registry, locker)
+	res, err := sched.RunCycle(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Claimed)
+	sched.FlushStarts(b.ctx)
 	require.Len(t, stream.sent, 1)
 	require.Equal(t, free, stream.sent[0].ID)
 	require.Equal(t, queue.StatusAssigned, b.job(t, held).Status, "left for assignment-timeout recovery")

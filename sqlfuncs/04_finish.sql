@@ -30,7 +30,9 @@ BEGIN
         RAISE EXCEPTION 'job % is %, not RUNNING', j.job_id, j.status USING ERRCODE = 'JQ003';
     END IF;
     IF j.status = 'ASSIGNED' THEN
-        UPDATE jq.jobs SET status = 'RUNNING', started_at = now(), updated_at = now()
+        -- The server marks deliveries RUNNING in batches; a fast job can report first. It was
+        -- delivered right after its assignment.
+        UPDATE jq.jobs SET status = 'RUNNING', started_at = coalesce(assigned_at, now()), updated_at = now()
         WHERE job_id = j.job_id RETURNING * INTO j;
         PERFORM jq._event(j, 'ASSIGNED', 'RUNNING', 'STARTED');
     END IF;
@@ -160,7 +162,9 @@ BEGIN
     ), done AS (
         UPDATE jq.jobs j
         SET status = 'DONE', result = c.result, error_message = NULL,
-            started_at = coalesce(j.started_at, now()), completed_at = now(), updated_at = now()
+            -- Not started yet: the server marks deliveries RUNNING in batches, and a fast job
+            -- can finish first. It was delivered right after its assignment.
+            started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
         WHERE j.job_id = c.job_id
         RETURNING j.*, c.old_status

@@ -447,31 +447,44 @@ func (w *Worker) safeHandle(ctx context.Context, job Job) (result []byte, err er
 	return w.handler.Handle(ctx, job)
 }
 
-// reportLoop reports outcomes in order. A report the server cannot take now (it is down, the
-// worker is reconnecting) is retried until it goes through; one the server refuses (the
-// attempt went stale: the job was given to another worker) is dropped with a warning.
+// maxReportsInFlight bounds the ReportResult calls in flight at once. Reports go out
+// concurrently: the server batches them into one statement, so a worker that reported one at
+// a time would wait a batching delay per job.
+const maxReportsInFlight = 256
+
+// reportLoop reports outcomes. A report the server cannot take now (it is down, the worker is
+// reconnecting) is retried until it goes through; one the server refuses (the attempt went
+// stale: the job was given to another worker) is dropped with a warning.
 func (w *Worker) reportLoop(ctx context.Context) {
 	defer w.reporterWG.Done()
+	inFlight := make(chan struct{}, maxReportsInFlight)
+	var wg sync.WaitGroup
 	for r := range w.results {
-		for attempt := 1; ctx.Err() == nil; attempt++ {
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := w.client.ReportResult(rctx, r.req)
-			cancel()
-			if err == nil {
-				break
-			}
-			switch status.Code(err) {
-			case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
-				w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
-					"attempt", r.req.GetAttempt(), "error", err)
-			default:
-				delay := fullJitter(attempt, w.cfg.ReconnectMax)
-				w.logger.Warn("could not report a result; retrying", "job_id", r.req.GetJobId(), "error", err,
-					"in", delay.Round(time.Millisecond).String())
-				serviceutil.CancellableSleep(ctx, delay)
-				continue
-			}
-			break
+		inFlight <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			w.deliver(ctx, r)
+		})
+	}
+	wg.Wait()
+}
+
+func (w *Worker) deliver(ctx context.Context, r report) {
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := w.client.ReportResult(rctx, r.req)
+		cancel()
+		switch status.Code(err) {
+		case codes.OK:
+			return
+		case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
+			w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
+				"attempt", r.req.GetAttempt(), "error", err)
+			return
 		}
+		delay := fullJitter(attempt, w.cfg.ReconnectMax)
+		w.logger.Warn("could not report a result; retrying", "job_id", r.req.GetJobId(), "error", err,
+			"in", delay.Round(time.Millisecond).String())
+		serviceutil.CancellableSleep(ctx, delay)
 	}
 }

@@ -1,35 +1,31 @@
-// Command jq-ctl is the jq operator CLI.
+// Command jq-ctl is the jq operator CLI: it submits, inspects, cancels and retries jobs,
+// manages queues, drains workers and checks the system's health, over jq-server's gRPC API.
+// docs/jq-ctl.md describes every command, the output formats and the exit codes.
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
-
-	"github.com/jqhq/jq/internal/cli"
-	"github.com/jqhq/jq/internal/config"
+	"os"
+	"os/signal"
+	"syscall"
 )
 
-var program = cli.Program{
-	Service: config.ServiceCtl,
-	Summary: "the jq operator CLI",
-	Usage:   []string{"jq-ctl [flags] COMMAND"},
-	Bound: []cli.Bound{
-		{Flag: "server-addr", Path: "worker.server_addr"},
-	},
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func main() { cli.Main(program.Service, run) }
-
-func run(args []string, stdout, _ io.Writer) error {
-	setup, err := program.Parse(args, stdout)
-	if err != nil {
-		return err
+// run runs jq-ctl with args (without the program name) and returns its exit code, having
+// printed any error as one line on stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := newApp(stdin, stdout, stderr).execute(withCorrelationID(ctx), args)
+	code := exitCode(err)
+	if code != exitOK {
+		fmt.Fprintf(stderr, "jq-ctl: %s\n", oneLine(err.Error()))
 	}
-	_ = setup
-	return &cli.UsageError{Err: errNoCommands}
+	return code
 }
-
-var errNoCommands = errorString("no commands yet: job, queue, worker and system arrive with the jq-server API")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

@@ -8,13 +8,19 @@ import (
 	"time"
 )
 
+// breakerPause is how long calls fail fast after Redis failed to answer: one call per pause
+// probes it, the others return ErrUnavailable at once, so an outage costs a scheduler cycle
+// nothing rather than a timeout per call.
+const breakerPause = time.Second
+
 // availability tracks whether Redis answers, to log an outage once per warnEvery rather than on
-// every failed call, and its end once.
+// every failed call, and its end once; and it fails calls fast during an outage.
 type availability struct {
 	logger    *slog.Logger
 	warnEvery time.Duration
 
-	down atomic.Bool // read without mu on every success; written under mu
+	down      atomic.Bool  // read without mu on every success; written under mu
+	nextProbe atomic.Int64 // while down, calls before this time (unix ns) fail fast
 
 	mu         sync.Mutex
 	downSince  time.Time // first failure of the current outage
@@ -27,6 +33,7 @@ type availability struct {
 // than warnEvery ago.
 func (a *availability) failed(ctx context.Context, op operation, err error) {
 	now := time.Now()
+	a.nextProbe.Store(now.Add(breakerPause).UnixNano())
 	a.mu.Lock()
 	if !a.down.Load() {
 		a.down.Store(true)
@@ -47,6 +54,17 @@ func (a *availability) failed(ctx context.Context, op operation, err error) {
 		slog.Int("suppressed", suppressed), // failed calls not logged since the last such line
 		slog.String("log_every", a.warnEvery.String()),
 	)
+}
+
+// allow reports whether a call may go to Redis now: always while it answers; during an
+// outage, one call per breakerPause (the probe).
+func (a *availability) allow() bool {
+	if !a.down.Load() {
+		return true
+	}
+	next := a.nextProbe.Load()
+	now := time.Now().UnixNano()
+	return now >= next && a.nextProbe.CompareAndSwap(next, now+int64(breakerPause))
 }
 
 // succeeded records that Redis answered, and logs the end of an outage that was logged.

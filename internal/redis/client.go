@@ -322,6 +322,9 @@ func (c *Client) do(ctx context.Context, op operation, call func(ctx context.Con
 		// The caller gave up before asking; that says nothing about Redis.
 		return fmt.Errorf("redis %s: %w", op, err)
 	}
+	if op != opPing && !c.health.allow() {
+		return fmt.Errorf("redis %s: %w (failing fast for %s after a failure)", op, ErrUnavailable, breakerPause)
+	}
 	start := time.Now()
 	err := call(ctx)
 	if o := c.observers[op]; o != nil {

@@ -142,9 +142,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		return nil, err
 	}
 	jobs := jqgrpc.NewJobService(s.store, logger, cfg.GRPC.MaxPayloadBytes)
+	completer := queue.NewCompleter(s.store, 500, 0)
+	s.background = append(s.background, completer)
 	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
 		HeartbeatInterval: max(sc.HeartbeatTimeout.Std()/3, time.Second),
 		Retry:             retry,
+		Completer:         completer,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
 	s.grpc = jqgrpc.NewServer(jqgrpc.ServerConfig{

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	grpclib "google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/internal/logging"
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+// client is a connection to jq-server with the per-call deadline of --timeout.
+type client struct {
+	conn    *grpclib.ClientConn
+	jobs    jqv1.JobServiceClient
+	admin   jqv1.AdminServiceClient
+	addr    string
+	timeout time.Duration
+}
+
+// connect returns a client of the jq-server at --server-addr. Like grpc.NewClient it does not
+// connect: the first call does, and reports an unreachable server.
+func (a *app) connect() (*client, error) {
+	creds, err := jqgrpc.ClientCredentials(a.g.tlsCA, a.g.tlsCert, a.g.tlsKey, a.g.tlsServerName)
+	if err != nil {
+		return nil, failf(exitInvalid, "%v", err)
+	}
+	conn, err := jqgrpc.Dial(a.g.serverAddr, creds, grpclib.WithChainUnaryInterceptor(a.logCall))
+	if err != nil {
+		return nil, failf(exitInvalid, "--server-addr %q: %v", a.g.serverAddr, err)
+	}
+	return &client{
+		conn:    conn,
+		jobs:    jqv1.NewJobServiceClient(conn),
+		admin:   jqv1.NewAdminServiceClient(conn),
+		addr:    a.g.serverAddr,
+		timeout: a.g.timeout,
+	}, nil
+}
+
+func (c *client) Close() { _ = c.conn.Close() }
+
+// call makes one RPC within --timeout and turns its error into jq-ctl's message and exit code.
+func call[Req, Resp any](ctx context.Context, c *client, rpc func(context.Context, Req, ...grpclib.CallOption) (Resp, error), req Req) (Resp, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	resp, err := rpc(ctx, req)
+	if err != nil {
+		var zero Resp
+		return zero, rpcError(err, c.addr, c.timeout)
+	}
+	return resp, nil
+}
+
+// withCorrelationID tags every call of this invocation with one id, which jq-server logs with
+// each line about the request: --log-level debug prints it.
+func withCorrelationID(ctx context.Context) context.Context {
+	return logging.WithCorrelationID(ctx, uuid.NewString())
+}
+
+// logCall logs each RPC at debug level.
+func (a *app) logCall(ctx context.Context, method string, req, reply any, cc *grpclib.ClientConn, invoker grpclib.UnaryInvoker, opts ...grpclib.CallOption) error {
+	start := time.Now()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	a.logger.DebugContext(ctx, "rpc", "method", method, "code", status.Code(err).String(),
+		"duration", time.Since(start).Round(time.Microsecond), "server", cc.Target(),
+		"correlation_id", logging.CorrelationID(ctx))
+	return err
+}

@@ -1,0 +1,571 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+// waitPollInterval is how often job submit --wait asks for the job's status.
+const waitPollInterval = 200 * time.Millisecond
+
+// parseJobID checks a job id before it is sent, so that a typo is exit 4 with a clear message.
+func parseJobID(s string) (string, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return "", failf(exitInvalid, "job id %q is not a UUID", s)
+	}
+	return id.String(), nil
+}
+
+// jobSubmitCommand is `jq-ctl job submit`.
+type jobSubmitCommand struct {
+	app            *app
+	queue          string
+	priority       int
+	maxRetries     *int32
+	delay          time.Duration
+	notBefore      string
+	idempotencyKey string
+	timeoutSeconds int
+	payload        string
+	payloadFile    string
+	env            []string
+	wait           bool
+	waitTimeout    time.Duration
+}
+
+func (c *jobSubmitCommand) spec() spec {
+	return spec{
+		name:  "submit",
+		short: "submit a job: a command to run, or any JSON payload",
+		usage: []string{
+			"jq-ctl job submit [flags] -- COMMAND [ARG...]",
+			"jq-ctl job submit [flags] --payload JSON",
+			"jq-ctl job submit [flags] --payload-file FILE|-",
+		},
+		long: `The payload is a JSON document. After --, the command becomes {"command": [COMMAND, ARG...]},
+which jq-worker runs as a subprocess (no shell); --env and --timeout-seconds add "env" and
+"timeout_seconds" to it (also to a --payload object). Put jq-ctl's flags before the command.
+
+Prints the job id (JSON {"job_id", "deduplicated"} with -o json/yaml). With --wait, waits until
+the job is DONE and prints its result (the command's stdout) as it is, or the job with -o
+json/yaml; a dead-lettered job prints its error on stderr and exits 7, and --wait-timeout
+elapsing exits 8.`,
+		examples: []string{
+			"jq-ctl job submit -q default -- echo hi",
+			"jq-ctl job submit --env GREETING=hello --timeout-seconds 30 -- sh -c 'echo $GREETING'",
+			`jq-ctl job submit --priority 9 --max-retries 5 --payload '{"command": ["make", "report"]}'`,
+			"generate-payload | jq-ctl job submit -q emails --payload-file - --delay 10m",
+			"jq-ctl job submit --idempotency-key order-42 --not-before 2026-12-01T09:00:00Z -- ./bill 42",
+			"out=$(jq-ctl job submit --wait --wait-timeout 5m -- date)",
+		},
+		verbatim: true,
+		flags: func(f *flagSet) {
+			f.String(&c.queue, "q,queue", "NAME", "default", "queue to submit to")
+			f.Int(&c.priority, "priority", "N", 0, "0 (lowest) to 9 (highest)")
+			f.OptionalInt(&c.maxRetries, "max-retries", "N", "retries after a failed attempt (default: the queue's)")
+			f.Duration(&c.delay, "delay", "DURATION", 0, "run no sooner than this from now, e.g. 90s or 2h", "")
+			f.String(&c.notBefore, "not-before", "TIME", "", "run no sooner than this RFC 3339 time")
+			f.String(&c.idempotencyKey, "idempotency-key", "KEY", "", "a second submit with the same key on the same queue returns the first job")
+			f.Int(&c.timeoutSeconds, "timeout-seconds", "N", 0, `kill the command after N seconds (payload "timeout_seconds"; 0: the worker's default)`)
+			f.String(&c.payload, "payload", "JSON", "", "the payload, a JSON document")
+			f.String(&c.payloadFile, "payload-file", "FILE", "", "read the payload from FILE; - reads stdin")
+			f.List(&c.env, "env", "KEY=VALUE", `environment variable of the command (payload "env"); repeat for more`)
+			f.Bool(&c.wait, "wait", "wait until the job is finished; print its result")
+			f.Duration(&c.waitTimeout, "wait-timeout", "DURATION", 0, "give up waiting after this long (exit 8); 0 waits for ever", "0")
+		},
+	}
+}
+
+const submitPath = "job submit"
+
+func (c *jobSubmitCommand) Run(ctx context.Context, args []string) error {
+	req, err := c.request(args)
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.jobs.SubmitJob, req)
+	if err != nil {
+		return err
+	}
+	if resp.GetDeduplicated() {
+		fmt.Fprintf(c.app.stderr, "jq-ctl: note: idempotency key %q matched job %s; nothing new was submitted\n", req.GetIdempotencyKey(), resp.GetJobId())
+	}
+	if c.wait {
+		return c.waitFor(ctx, cl, resp.GetJobId())
+	}
+	return c.app.emit(submitView{JobID: resp.GetJobId(), Deduplicated: resp.GetDeduplicated()}, func(w io.Writer) {
+		fmt.Fprintln(w, resp.GetJobId())
+	})
+}
+
+// submitView is job submit's document.
+type submitView struct {
+	JobID        string `json:"job_id"`
+	Deduplicated bool   `json:"deduplicated"`
+}
+
+// request checks the flags and builds the SubmitJob request.
+func (c *jobSubmitCommand) request(args []string) (*jqv1.SubmitJobRequest, error) {
+	if c.priority < 0 || c.priority > 9 {
+		return nil, failf(exitInvalid, "--priority %d is outside 0-9", c.priority)
+	}
+	if c.maxRetries != nil && *c.maxRetries < 0 {
+		return nil, failf(exitInvalid, "--max-retries %d is negative", *c.maxRetries)
+	}
+	if c.timeoutSeconds < 0 {
+		return nil, failf(exitInvalid, "--timeout-seconds %d is negative", c.timeoutSeconds)
+	}
+	if c.waitTimeout < 0 {
+		return nil, failf(exitInvalid, "--wait-timeout %s is negative", c.waitTimeout)
+	}
+	payload, err := c.buildPayload(args)
+	if err != nil {
+		return nil, err
+	}
+	req := &jqv1.SubmitJobRequest{
+		QueueName:      c.queue,
+		Payload:        payload,
+		Priority:       int32(c.priority),
+		MaxRetries:     c.maxRetries,
+		IdempotencyKey: c.idempotencyKey,
+	}
+	switch {
+	case c.delay != 0 && c.notBefore != "":
+		return nil, usagef(submitPath, "give --delay or --not-before, not both")
+	case c.delay < 0:
+		return nil, failf(exitInvalid, "--delay %s is negative", c.delay)
+	case c.delay > 0:
+		req.NotBefore = timestamppb.New(c.app.now().Add(c.delay))
+	case c.notBefore != "":
+		t, err := time.Parse(time.RFC3339Nano, c.notBefore)
+		if err != nil {
+			return nil, failf(exitInvalid, "--not-before %q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", c.notBefore)
+		}
+		req.NotBefore = timestamppb.New(t)
+	}
+	return req, nil
+}
+
+// buildPayload makes the payload from --payload, --payload-file or the command, with --env
+// and --timeout-seconds added.
+func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
+	var sources []string
+	if c.payload != "" {
+		sources = append(sources, "--payload")
+	}
+	if c.payloadFile != "" {
+		sources = append(sources, "--payload-file")
+	}
+	if len(args) > 0 {
+		sources = append(sources, "a command")
+	}
+	switch len(sources) {
+	case 0:
+		return nil, usagef(submitPath, "missing payload: give a command after --, --payload or --payload-file")
+	case 1:
+	default:
+		return nil, usagef(submitPath, "give one payload, not %s", strings.Join(sources, " and "))
+	}
+
+	var raw []byte
+	var from string
+	switch {
+	case len(args) > 0:
+		command, _ := json.Marshal(args)
+		raw = []byte(`{"command":` + string(command) + `}`)
+	case c.payload != "":
+		raw, from = []byte(c.payload), "--payload"
+	default:
+		var err error
+		if raw, err = c.readPayloadFile(); err != nil {
+			return nil, err
+		}
+		from = "--payload-file " + c.payloadFile
+	}
+	if !json.Valid(raw) {
+		return nil, failf(exitInvalid, "%s is not valid JSON", from)
+	}
+	if len(c.env) == 0 && c.timeoutSeconds == 0 {
+		return raw, nil
+	}
+
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return nil, failf(exitInvalid, "--env and --timeout-seconds need a payload that is a JSON object")
+	}
+	if len(c.env) > 0 {
+		env := map[string]string{}
+		if old, ok := doc["env"]; ok {
+			_ = json.Unmarshal(old, &env) // a non-object "env" is replaced
+		}
+		for _, kv := range c.env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, failf(exitInvalid, "--env %q is not KEY=VALUE", kv)
+			}
+			env[k] = v
+		}
+		doc["env"], _ = json.Marshal(env)
+	}
+	if c.timeoutSeconds > 0 {
+		doc["timeout_seconds"], _ = json.Marshal(c.timeoutSeconds)
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, failf(exitFailure, "payload: %v", err)
+	}
+	return out, nil
+}
+
+func (c *jobSubmitCommand) readPayloadFile() ([]byte, error) {
+	if c.payloadFile == "-" {
+		b, err := io.ReadAll(c.app.stdin)
+		if err != nil {
+			return nil, failf(exitFailure, "read payload from stdin: %v", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(c.payloadFile)
+	if err != nil {
+		return nil, failf(exitInvalid, "--payload-file: %v", err)
+	}
+	return b, nil
+}
+
+// waitFor polls the job until it is DONE or DEAD_LETTERED, or --wait-timeout elapses.
+func (c *jobSubmitCommand) waitFor(ctx context.Context, cl *client, id string) error {
+	var deadline <-chan time.Time
+	if c.waitTimeout > 0 {
+		t := time.NewTimer(c.waitTimeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(waitPollInterval)
+	defer tick.Stop()
+	for {
+		resp, err := call(ctx, cl, cl.jobs.GetJobStatus, &jqv1.GetJobStatusRequest{JobId: id})
+		if err != nil {
+			return err
+		}
+		job := resp.GetJob()
+		switch job.GetStatus() {
+		case jqv1.JobStatus_JOB_STATUS_DONE:
+			if c.app.g.output == outputTable {
+				if _, err := c.app.stdout.Write(job.GetResult()); err != nil {
+					return failf(exitFailure, "write result: %v", err)
+				}
+				return nil
+			}
+			return c.app.emit(newJobView(job), nil)
+		case jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED:
+			if c.app.g.output != outputTable {
+				if err := c.app.emit(newJobView(job), nil); err != nil {
+					return err
+				}
+			}
+			return failf(exitDeadLettered, "job %s dead-lettered: %s", id, dash(job.GetErrorMessage()))
+		}
+		select {
+		case <-ctx.Done():
+			return failf(exitInterrupted, "interrupted while waiting for job %s (%s)", id, jobStatusName(job.GetStatus()))
+		case <-deadline:
+			return failf(exitWaitTimeout, "job %s is still %s after --wait-timeout %s", id, jobStatusName(job.GetStatus()), c.waitTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// jobStatusCommand is `jq-ctl job status`.
+type jobStatusCommand struct{ app *app }
+
+func (c *jobStatusCommand) spec() spec {
+	return spec{
+		name:  "status",
+		args:  "JOB_ID",
+		short: "show a job: status, attempts, times, payload, result, error",
+		examples: []string{
+			"jq-ctl job status 0191e3a0-7c1d-7000-8000-000000000001",
+			"jq-ctl job status -o json 0191e3a0-7c1d-7000-8000-000000000001 | jq -r .result",
+		},
+	}
+}
+
+func (c *jobStatusCommand) Run(ctx context.Context, args []string) error {
+	if err := wantArgs("job status", args, "JOB_ID"); err != nil {
+		return err
+	}
+	id, err := parseJobID(args[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.jobs.GetJobStatus, &jqv1.GetJobStatusRequest{JobId: id})
+	if err != nil {
+		return err
+	}
+	return c.app.emit(newJobView(resp.GetJob()), func(w io.Writer) { c.app.jobTable(w, resp.GetJob()) })
+}
+
+// jobCancelCommand is `jq-ctl job cancel`.
+type jobCancelCommand struct{ app *app }
+
+func (c *jobCancelCommand) spec() spec {
+	return spec{
+		name:  "cancel",
+		args:  "JOB_ID",
+		short: "cancel a PENDING or ASSIGNED job (it is dead-lettered, reason CANCELLED)",
+		long:  "A job that is running, finished or dead-lettered cannot be cancelled: exit 6.",
+		examples: []string{
+			"jq-ctl job cancel 0191e3a0-7c1d-7000-8000-000000000001",
+		},
+	}
+}
+
+func (c *jobCancelCommand) Run(ctx context.Context, args []string) error {
+	if err := wantArgs("job cancel", args, "JOB_ID"); err != nil {
+		return err
+	}
+	id, err := parseJobID(args[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.jobs.CancelJob, &jqv1.CancelJobRequest{JobId: id})
+	if err != nil {
+		return err
+	}
+	return c.app.emit(newJobView(resp.GetJob()), func(w io.Writer) {
+		fmt.Fprintf(w, "job %s cancelled (%s)\n", id, jobStatusName(resp.GetJob().GetStatus()))
+	})
+}
+
+// jobRetryCommand is `jq-ctl job retry`.
+type jobRetryCommand struct{ app *app }
+
+func (c *jobRetryCommand) spec() spec {
+	return spec{
+		name:  "retry",
+		args:  "JOB_ID",
+		short: "make a FAILED or DEAD_LETTERED job PENDING again, its retry count reset",
+		long:  "A job in any other state cannot be retried: exit 6.",
+		examples: []string{
+			"jq-ctl job retry 0191e3a0-7c1d-7000-8000-000000000001",
+			"jq-ctl job list --status dead_lettered -o json | jq -r '.[].job_id' | xargs -n1 jq-ctl job retry",
+		},
+	}
+}
+
+func (c *jobRetryCommand) Run(ctx context.Context, args []string) error {
+	if err := wantArgs("job retry", args, "JOB_ID"); err != nil {
+		return err
+	}
+	id, err := parseJobID(args[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.jobs.RetryJob, &jqv1.RetryJobRequest{JobId: id})
+	if err != nil {
+		return err
+	}
+	return c.app.emit(newJobView(resp.GetJob()), func(w io.Writer) {
+		fmt.Fprintf(w, "job %s is %s again\n", id, jobStatusName(resp.GetJob().GetStatus()))
+	})
+}
+
+// jobListCommand is `jq-ctl job list`.
+type jobListCommand struct {
+	app       *app
+	queue     string
+	status    string
+	limit     int
+	all       bool
+	pageToken string
+}
+
+// maxPage is the most jobs ListJobs returns at once.
+const maxPage = 100
+
+func (c *jobListCommand) spec() spec {
+	return spec{
+		name:  "list",
+		short: "list jobs, newest first",
+		long: `Lists --limit jobs (all of them with --all), fetching pages of 100 as needed. When more
+remain, stderr says which --page-token continues the list.`,
+		examples: []string{
+			"jq-ctl job list",
+			"jq-ctl job list -q emails --status running",
+			"jq-ctl job list --status dead_lettered --all -o json",
+		},
+		flags: func(f *flagSet) {
+			f.String(&c.queue, "q,queue", "NAME", "", "only jobs of this queue (default: every queue)")
+			f.String(&c.status, "status", "STATUS", "", "only jobs in this status: pending, assigned, running, done, failed, dead_lettered")
+			f.Int(&c.limit, "limit", "N", 20, "list at most N jobs")
+			f.Bool(&c.all, "all", "list every job (ignores --limit)")
+			f.String(&c.pageToken, "page-token", "TOKEN", "", "continue a previous list")
+		},
+	}
+}
+
+func (c *jobListCommand) Run(ctx context.Context, args []string) error {
+	if err := wantArgs("job list", args); err != nil {
+		return err
+	}
+	status, err := parseJobStatus(c.status)
+	if err != nil {
+		return err
+	}
+	if c.limit < 1 && !c.all {
+		return failf(exitInvalid, "--limit %d: want at least 1", c.limit)
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var jobs []*jqv1.Job
+	token := c.pageToken
+	for {
+		size := maxPage
+		if !c.all {
+			size = min(c.limit-len(jobs), maxPage)
+		}
+		resp, err := call(ctx, cl, cl.jobs.ListJobs, &jqv1.ListJobsRequest{
+			QueueName: c.queue, Status: status, Limit: int32(size), PageToken: token,
+		})
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, resp.GetJobs()...)
+		token = resp.GetNextPageToken()
+		if token == "" || (!c.all && len(jobs) >= c.limit) {
+			break
+		}
+	}
+	err = c.app.emit(jobViews(jobs), func(w io.Writer) {
+		now := c.app.now()
+		row(w, "JOB ID", "QUEUE", "STATUS", "PRIORITY", "ATTEMPT", "CREATED", "UPDATED", "WORKER")
+		for _, j := range jobs {
+			row(w, j.GetJobId(), j.GetQueueName(), jobStatusName(j.GetStatus()), j.GetPriority(), j.GetAttempt(),
+				ago(tsTime(j.GetCreatedAt()), now), ago(tsTime(j.GetUpdatedAt()), now), dash(j.GetWorkerId()))
+		}
+	})
+	if err == nil && token != "" {
+		fmt.Fprintf(c.app.stderr, "jq-ctl: more jobs: add --page-token %s for the next ones\n", token)
+	}
+	return err
+}
+
+// parseJobStatus reads a --status filter: "dead_lettered", "DEAD-LETTERED" or "JOB_STATUS_DONE".
+func parseJobStatus(s string) (jqv1.JobStatus, error) {
+	if s == "" {
+		return jqv1.JobStatus_JOB_STATUS_UNSPECIFIED, nil
+	}
+	name := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", "_"))
+	name = strings.TrimPrefix(name, "JOB_STATUS_")
+	v, ok := jqv1.JobStatus_value["JOB_STATUS_"+name]
+	if !ok || v == 0 {
+		return 0, failf(exitInvalid, "--status %q is not one of pending, assigned, running, done, failed, dead_lettered", s)
+	}
+	return jqv1.JobStatus(v), nil
+}
+
+// jobLogsCommand is `jq-ctl job logs`.
+type jobLogsCommand struct{ app *app }
+
+func (c *jobLogsCommand) spec() spec {
+	return spec{
+		name:  "logs",
+		args:  "JOB_ID",
+		short: "show a job's transitions, oldest first",
+		long:  "One line per state change: submitted, claimed, started, completed, retried, cancelled, ...",
+		examples: []string{
+			"jq-ctl job logs 0191e3a0-7c1d-7000-8000-000000000001",
+		},
+	}
+}
+
+// eventView is a job event in --output json and yaml.
+type eventView struct {
+	ID           int64   `json:"id"`
+	JobID        string  `json:"job_id"`
+	FromStatus   *string `json:"from_status"` // null for the submission
+	ToStatus     string  `json:"to_status"`
+	Reason       string  `json:"reason"`
+	Attempt      int32   `json:"attempt"`
+	WorkerID     string  `json:"worker_id"`
+	ErrorMessage string  `json:"error_message"`
+	OccurredAt   *string `json:"occurred_at"`
+}
+
+func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
+	if err := wantArgs("job logs", args, "JOB_ID"); err != nil {
+		return err
+	}
+	id, err := parseJobID(args[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.jobs.GetJobLogs, &jqv1.GetJobLogsRequest{JobId: id})
+	if err != nil {
+		return err
+	}
+	events := resp.GetEvents()
+	views := make([]eventView, 0, len(events))
+	for _, e := range events {
+		v := eventView{
+			ID: e.GetId(), JobID: e.GetJobId(), ToStatus: jobStatusName(e.GetToStatus()), Reason: e.GetReason(),
+			Attempt: e.GetAttempt(), WorkerID: e.GetWorkerId(), ErrorMessage: e.GetErrorMessage(), OccurredAt: rfc3339(e.GetOccurredAt()),
+		}
+		if e.GetFromStatus() != jqv1.JobStatus_JOB_STATUS_UNSPECIFIED {
+			from := jobStatusName(e.GetFromStatus())
+			v.FromStatus = &from
+		}
+		views = append(views, v)
+	}
+	return c.app.emit(views, func(w io.Writer) {
+		now := c.app.now()
+		row(w, "WHEN", "FROM", "TO", "REASON", "ATTEMPT", "WORKER", "ERROR")
+		for i, v := range views {
+			from := "-"
+			if v.FromStatus != nil {
+				from = *v.FromStatus
+			}
+			row(w, ago(tsTime(events[i].GetOccurredAt()), now), from, v.ToStatus, v.Reason, v.Attempt, dash(v.WorkerID),
+				summary([]byte(v.ErrorMessage), 120))
+		}
+	})
+}
