@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,28 +23,35 @@ import (
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
-// serverProcess is a jq-server run as a real process.
-type serverProcess struct {
-	cmd        *exec.Cmd
-	grpcAddr   string
-	healthAddr string
-	lines      chan map[string]any
-	exited     chan struct{} // closed when the process has exited
-	exitErr    error         // valid once exited is closed
+// process is a jq binary run as a real process, with its JSON log lines.
+type process struct {
+	cmd     *exec.Cmd
+	started map[string]any // the "… started" log line
+	lines   chan map[string]any
+	exited  chan struct{} // closed when the process has exited
+	exitErr error         // valid once exited is closed
 }
 
-// startServerProcess runs jq-server with free ports and waits for its "started" line.
-func startServerProcess(t *testing.T, env ...string) *serverProcess {
+// serverProcess is a jq-server process.
+type serverProcess struct {
+	*process
+	grpcAddr   string
+	healthAddr string
+}
+
+// startProcess runs a jq binary and waits for its "<binary> started" log line.
+func startProcess(t *testing.T, binary string, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t, "jq-server"), "--grpc-port", "0", "--health-port", "0", "--metrics-port", "0")
-	cmd.Env = append(os.Environ(), append([]string{"JQ_GRPC_HOST=127.0.0.1", "JQ_HEALTH_HOST=127.0.0.1", "JQ_METRICS_HOST=127.0.0.1"}, env...)...)
+	cmd := exec.Command(testbin.Path(t, binary), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
-	p := &serverProcess{cmd: cmd, lines: make(chan map[string]any, 1000), exited: make(chan struct{})}
+	p := &process{cmd: cmd, lines: make(chan map[string]any, 10000), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
@@ -60,20 +68,49 @@ func startServerProcess(t *testing.T, env ...string) *serverProcess {
 		_ = cmd.Process.Kill()
 		<-p.exited
 	})
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for {
 		select {
 		case m := <-p.lines:
-			if m["message"] == "jq-server started" {
-				p.grpcAddr, _ = m["grpc"].(string)
-				p.healthAddr, _ = m["health"].(string)
+			if m["message"] == binary+" started" {
+				p.started = m
 				return p
 			}
 		case <-p.exited:
-			t.Fatalf("jq-server exited before starting: %v", p.exitErr)
+			t.Fatalf("%s exited before starting: %v", binary, p.exitErr)
 		case <-deadline:
-			t.Fatal("jq-server did not start within 30 s")
+			t.Fatalf("%s did not start within 60 s", binary)
 		}
+	}
+}
+
+// startServerProcess runs jq-server with free ports (or the given gRPC port) and waits for it.
+func startServerProcess(t *testing.T, env ...string) *serverProcess {
+	t.Helper()
+	port := "0"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "JQ_GRPC_PORT="); ok {
+			port = v
+		}
+	}
+	p := startProcess(t, "jq-server", append([]string{"JQ_GRPC_HOST=127.0.0.1", "JQ_HEALTH_HOST=127.0.0.1", "JQ_METRICS_HOST=127.0.0.1"}, env...),
+		"--grpc-port", port, "--health-port", "0", "--metrics-port", "0")
+	s := &serverProcess{process: p}
+	s.grpcAddr, _ = p.started["grpc"].(string)
+	s.healthAddr, _ = p.started["health"].(string)
+	return s
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (p *process) stop(t *testing.T) error {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.exited:
+		return p.exitErr
+	case <-time.After(60 * time.Second):
+		t.Fatal("the process did not exit within 60 s of SIGTERM")
+		return nil
 	}
 }
 

@@ -508,6 +508,7 @@ CREATE TABLE jq.workers (
     concurrency integer NOT NULL,
     active_job_count integer DEFAULT 0 NOT NULL,
     queues text[] DEFAULT '{}'::text[] NOT NULL,
+    incarnation text DEFAULT ''::text NOT NULL,
     shutdown_requested boolean DEFAULT false NOT NULL,
     last_heartbeat timestamp with time zone DEFAULT now() NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -842,15 +843,17 @@ COMMENT ON FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay inter
 
 
 --
--- Name: register_worker(uuid, text, integer, text[]); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: register_worker(uuid, text, integer, text[], text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]) RETURNS jq.workers
+CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text DEFAULT ''::text) RETURNS jq.workers
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
+    previous text;
+    j jq.jobs;
 BEGIN
     IF register_worker.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
@@ -861,24 +864,37 @@ BEGIN
     IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
         RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
     END IF;
-    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, last_heartbeat)
+    SELECT x.incarnation INTO previous FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat)
     VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
-            register_worker.queues, now())
+            register_worker.queues, coalesce(register_worker.incarnation, ''), now())
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
-        active_job_count = 0, queues = excluded.queues, shutdown_requested = false,
-        last_heartbeat = now(), updated_at = now()
+        active_job_count = 0, queues = excluded.queues, incarnation = excluded.incarnation,
+        shutdown_requested = false, last_heartbeat = now(), updated_at = now()
     RETURNING * INTO w;
+    IF previous IS NOT NULL AND previous <> '' AND previous IS DISTINCT FROM w.incarnation THEN
+        FOR j IN
+            SELECT * FROM jq.jobs
+            WHERE jobs.worker_id = w.worker_id AND status IN ('ASSIGNED', 'RUNNING')
+            ORDER BY job_id
+            FOR UPDATE
+        LOOP
+            PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
+                format('worker %s restarted (a new process took its id)', w.worker_id),
+                '1 second', '5 minutes', false);
+        END LOOP;
+    END IF;
     RETURN w;
 END
 $$;
 
 
 --
--- Name: FUNCTION register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[]) IS 'Register (upsert) a worker as ONLINE.';
+COMMENT ON FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text) IS 'Register (upsert) a worker as ONLINE; a new incarnation retries the jobs the previous process held.';
 
 
 --

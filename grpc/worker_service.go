@@ -112,8 +112,12 @@ func (s *WorkerService) RegisterWorker(ctx context.Context, req *jqv1.RegisterWo
 	if err := validateQueues(req.GetQueues()); err != nil {
 		return nil, err
 	}
+	if len(req.GetIncarnation()) > 128 {
+		return nil, invalid("incarnation is %d bytes, over the limit of 128", len(req.GetIncarnation()))
+	}
 	w, err := s.store.RegisterWorker(ctx, queue.RegisterWorkerParams{
 		ID: id, Hostname: req.GetHostname(), Concurrency: int(req.GetConcurrency()), Queues: req.GetQueues(),
+		Incarnation: req.GetIncarnation(),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
@@ -182,19 +186,23 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
-	ws := &workerStream{stream: stream, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan string, 1)}
+	ws := &workerStream{stream: stream, incarnation: w.Incarnation, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "server shutting down")
 	}
 	if old, ok := s.streams[id]; ok {
-		old.end() // a reconnect replaces the previous stream
+		if old.incarnation == w.Incarnation {
+			old.end() // a reconnect replaces the process's previous stream
+		} else {
+			old.End(queue.EndSuperseded, "another process registered as worker "+id.String()+"; give each worker its own id")
+		}
 	}
 	s.streams[id] = ws
 	s.mu.Unlock()
 
-	detach := s.registry.Attach(id, queues, free, ws)
+	detach := s.registry.Attach(id, w.Incarnation, queues, free, ws)
 	s.setActiveGauge()
 	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
 	if w.Status == queue.WorkerDraining {
@@ -211,8 +219,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	case <-s.closing:
 		goodbye = true // the server stops; the worker will reconnect and keep its jobs
 		result = status.Error(codes.Unavailable, "server shutting down; reconnect")
-	case reason := <-ws.kicked:
-		result = status.Error(codes.FailedPrecondition, reason)
+	case result = <-ws.kicked:
 	}
 	ws.close()
 	detach(goodbye)
@@ -334,14 +341,15 @@ func truncate(s string, n int) string {
 // workerStream is one worker's StreamJobs call as the registry's queue.Stream. Sends are
 // serialised: gRPC streams do not allow concurrent Send.
 type workerStream struct {
-	stream jqv1.WorkerService_StreamJobsServer
-	ttls   *queueTTLs
+	stream      jqv1.WorkerService_StreamJobsServer
+	incarnation string
+	ttls        *queueTTLs
 
 	mu      sync.Mutex
 	closed  bool
 	goodbye chan struct{}
 	ended   sync.Once
-	kicked  chan string // End's reason: the handler ends with FAILED_PRECONDITION
+	kicked  chan error // End's status: the handler ends with it
 }
 
 var errStreamClosed = errors.New("stream closed")
@@ -374,10 +382,15 @@ func (w *workerStream) close() {
 	w.mu.Unlock()
 }
 
-// End makes the handler return FAILED_PRECONDITION: the worker registers again.
-func (w *workerStream) End(reason string) {
+// End makes the handler return: FAILED_PRECONDITION makes the worker register again, ABORTED
+// makes it stop (another process took its id).
+func (w *workerStream) End(how queue.EndReason, message string) {
+	code := codes.FailedPrecondition
+	if how == queue.EndSuperseded {
+		code = codes.Aborted
+	}
 	select {
-	case w.kicked <- reason:
+	case w.kicked <- status.Error(code, message):
 	default:
 	}
 }

@@ -18,9 +18,21 @@ type Stream interface {
 	// Drain tells the worker to take no new jobs and finish the ones it runs; with shutdown,
 	// to exit afterwards.
 	Drain(ctx context.Context, reason string, shutdown bool) error
-	// End closes the stream with an error that makes the worker register again and reconnect.
-	End(reason string)
+	// End closes the stream: with EndReregister the worker registers again and reconnects;
+	// with EndSuperseded it stops (another process took its worker id).
+	End(how EndReason, message string)
 }
+
+// EndReason says why the registry ends a stream.
+type EndReason int
+
+// The reasons a stream is ended.
+const (
+	// EndReregister: the worker was declared lost; it must register again.
+	EndReregister EndReason = iota
+	// EndSuperseded: another process registered under the same worker id.
+	EndSuperseded
+)
 
 // ErrNotConnected: the worker has no open stream on this server.
 var ErrNotConnected = errors.New("worker not connected to this server")
@@ -40,11 +52,12 @@ type Registry struct {
 }
 
 type connectedWorker struct {
-	id       uuid.UUID
-	queues   []string
-	capacity int
-	inflight map[uuid.UUID]int // job id -> attempt
-	draining bool
+	id          uuid.UUID
+	incarnation string
+	queues      []string
+	capacity    int
+	inflight    map[uuid.UUID]int // job id -> attempt
+	draining    bool
 	// What the worker was told: a drain notice is sent once, and again only to add shutdown.
 	drainSent, shutdownSent bool
 	stream                  Stream
@@ -81,24 +94,29 @@ func NewRegistry(changed func(), detached func(workerID uuid.UUID)) *Registry {
 	return &Registry{workers: map[uuid.UUID]*connectedWorker{}, changed: changed, detached: detached}
 }
 
-// Attach registers a worker's open stream with the jobs it can take now. A stream already open
-// for the same worker (a reconnect racing the old stream's end) is replaced. The returned
-// function detaches it; call it when the stream ends, with goodbye true when the worker
-// deregistered (so it is not treated as lost).
-func (r *Registry) Attach(workerID uuid.UUID, queues []string, freeSlots int, stream Stream) (detach func(goodbye bool)) {
+// Attach registers a worker process's open stream with the jobs it can take now. A stream
+// already open for the same worker is replaced: from the same incarnation it is a reconnect
+// racing the old stream's end, and the jobs it delivered still count; from another
+// incarnation, another process took the worker id, and the old stream is ended with
+// EndSuperseded. The returned function detaches the stream; call it when the stream ends,
+// with goodbye true when the worker deregistered (so it is not treated as lost).
+func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []string, freeSlots int, stream Stream) (detach func(goodbye bool)) {
 	r.mu.Lock()
 	r.gen++
 	gen := r.gen
 	w := &connectedWorker{
-		id:       workerID,
-		queues:   slices.Clone(queues),
-		capacity: max(freeSlots, 0),
-		inflight: map[uuid.UUID]int{},
-		stream:   stream,
-		gen:      gen,
+		id:          workerID,
+		incarnation: incarnation,
+		queues:      slices.Clone(queues),
+		capacity:    max(freeSlots, 0),
+		inflight:    map[uuid.UUID]int{},
+		stream:      stream,
+		gen:         gen,
 	}
-	if old, ok := r.workers[workerID]; ok {
-		// Jobs delivered on the old stream are still the worker's: keep counting them.
+	old, replaced := r.workers[workerID]
+	superseded := replaced && old.incarnation != incarnation
+	if replaced && !superseded {
+		// Jobs delivered on the old stream are still the process's: keep counting them.
 		for id, attempt := range old.inflight {
 			w.inflight[id] = attempt
 		}
@@ -106,6 +124,9 @@ func (r *Registry) Attach(workerID uuid.UUID, queues []string, freeSlots int, st
 	}
 	r.workers[workerID] = w
 	r.mu.Unlock()
+	if superseded {
+		old.stream.End(EndSuperseded, "another process registered as worker "+workerID.String()+"; give each worker its own id")
+	}
 	r.changed()
 
 	var once sync.Once
@@ -241,7 +262,7 @@ func (r *Registry) End(workerID uuid.UUID, reason string) error {
 	if !ok {
 		return ErrNotConnected
 	}
-	w.stream.End(reason)
+	w.stream.End(EndReregister, reason)
 	return nil
 }
 

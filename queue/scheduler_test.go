@@ -37,7 +37,7 @@ func (f *fakeStream) Send(_ context.Context, j *queue.Job) error {
 	return nil
 }
 
-func (f *fakeStream) End(string) {
+func (f *fakeStream) End(queue.EndReason, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ended++
@@ -64,7 +64,7 @@ func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
 	}
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, []string{"default"}, 3, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 3, stream)
 	sched := newScheduler(b, registry, nil)
 
 	res, err := sched.RunCycle(b.ctx)
@@ -93,7 +93,7 @@ func TestScheduler_FailedDeliveryGoesBackAtOnce(t *testing.T) {
 	ids := []uuid.UUID{b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{})}
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: 1}
-	registry.Attach(b.worker, []string{"default"}, 3, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 3, stream)
 
 	sched := newScheduler(b, registry, nil)
 	res, err := sched.RunCycle(b.ctx)
@@ -118,7 +118,7 @@ func TestScheduler_DrainedWorkerIsToldAndSkipped(t *testing.T) {
 	b.submit(t, queue.SubmitParams{})
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, []string{"default"}, 1, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
 	_, err := b.store.ShutdownWorker(b.ctx, b.worker) // e.g. by an operator through another server
 	require.NoError(t, err)
 
@@ -142,7 +142,7 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, []string{"default"}, 5, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 5, stream)
 	sched := newScheduler(b, registry, locker)
 	res, err := sched.RunCycle(b.ctx)
 	require.NoError(t, err)
@@ -168,7 +168,7 @@ func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
 	b.submit(t, queue.SubmitParams{})
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, []string{"default"}, 1, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
 	_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
 	require.NoError(t, err)
 

@@ -14,13 +14,13 @@ import (
 // Workers, queues and maintenance.
 
 const workerColumns = `worker_id, hostname, status::text, concurrency, active_job_count, queues,
-	shutdown_requested, last_heartbeat, registered_at, updated_at`
+	incarnation, shutdown_requested, last_heartbeat, registered_at, updated_at`
 
 func scanWorker(row pgx.Row) (*Worker, error) {
 	var w Worker
 	var status string
 	err := row.Scan(&w.ID, &w.Hostname, &status, &w.Concurrency, &w.ActiveJobCount, &w.Queues,
-		&w.ShutdownRequested, &w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
+		&w.Incarnation, &w.ShutdownRequested, &w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
 	w.Status = WorkerStatus(status)
 	return &w, err
 }
@@ -41,12 +41,15 @@ type RegisterWorkerParams struct {
 	Hostname    string
 	Concurrency int
 	Queues      []string
+	// Incarnation is random per worker process; a new one retries the jobs the previous
+	// process under this id held.
+	Incarnation string
 }
 
 // RegisterWorker upserts a worker as ONLINE (jq.register_worker).
 func (s *Store) RegisterWorker(ctx context.Context, p RegisterWorkerParams) (*Worker, error) {
-	return s.queryWorker(ctx, "register_worker", `SELECT `+workerColumns+` FROM jq.register_worker($1, $2, $3, $4)`,
-		p.ID, p.Hostname, p.Concurrency, p.Queues)
+	return s.queryWorker(ctx, "register_worker", `SELECT `+workerColumns+` FROM jq.register_worker($1, $2, $3, $4, $5)`,
+		p.ID, p.Hostname, p.Concurrency, p.Queues, p.Incarnation)
 }
 
 // Heartbeat refreshes a worker's liveness (jq.heartbeat); activeJobs < 0 leaves its job count

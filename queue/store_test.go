@@ -886,3 +886,33 @@ func TestStore_ShutdownAndSilentRelease(t *testing.T) {
 	require.False(t, again.ShutdownRequested, "a fresh registration clears it")
 	require.Equal(t, queue.WorkerOnline, again.Status)
 }
+
+func TestStore_NewIncarnationRetriesThePreviousProcessJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := uuid.New()
+	register := func(incarnation string) {
+		_, err := b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{
+			ID: id, Hostname: "pod-7", Concurrency: 2, Queues: []string{"default"}, Incarnation: incarnation,
+		})
+		require.NoError(t, err)
+	}
+	register("process-1")
+	job := b.submit(t, queue.SubmitParams{})
+	claimed, err := b.store.Claim(b.ctx, []string{"default"}, 1, id)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+
+	register("process-1") // a reconnect of the same process keeps its jobs
+	require.Equal(t, queue.StatusAssigned, b.job(t, job).Status)
+
+	register("process-2") // the pod restarted: process-1's job is lost
+	j := b.job(t, job)
+	require.Equal(t, queue.StatusPending, j.Status)
+	require.Equal(t, 1, j.RetryCount)
+	trail := b.trail(t, job)
+	require.Equal(t, []string{"ASSIGNED>FAILED:WORKER_RESTARTED", "FAILED>PENDING:RETRY"}, trail[len(trail)-2:])
+	w, err := b.store.GetWorker(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "process-2", w.Incarnation)
+}

@@ -63,6 +63,7 @@ const (
 	ReasonManualRetry       = "MANUAL_RETRY"
 	ReasonAssignmentTimeout = "ASSIGNMENT_TIMEOUT"
 	ReasonDeliveryFailed    = "DELIVERY_FAILED"
+	ReasonWorkerRestarted   = "WORKER_RESTARTED"
 )
 
 // Job is one unit of work. Zero times mean "not set".
@@ -104,6 +105,8 @@ type Worker struct {
 	Concurrency    int
 	ActiveJobCount int
 	Queues         []string
+	// Incarnation identifies the process registered under this id (random per start).
+	Incarnation string
 	// ShutdownRequested: once drained, the worker should exit (AdminService.ShutdownWorker).
 	ShutdownRequested bool
 	LastHeartbeat     time.Time

@@ -1,17 +1,22 @@
 -- Worker registry: registration, heartbeats, draining and loss.
 
 -- register_worker upserts a worker as ONLINE with a fresh heartbeat. Registering again (after
--- a restart or a reconnect) keeps registered_at and replaces the rest.
+-- a reconnect) keeps registered_at and replaces the rest. A new incarnation (a new process
+-- under the same worker_id, e.g. a restarted pod) means the jobs the previous process held
+-- are lost: they fail through the retry rule at once (reason WORKER_RESTARTED).
 CREATE OR REPLACE FUNCTION jq.register_worker(
     worker_id uuid,
     hostname text,
     concurrency integer,
-    queues text[]
+    queues text[],
+    incarnation text DEFAULT ''
 ) RETURNS jq.workers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
+    previous text;
+    j jq.jobs;
 BEGIN
     IF register_worker.worker_id IS NULL THEN
         RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
@@ -22,19 +27,33 @@ BEGIN
     IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
         RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
     END IF;
-    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, last_heartbeat)
+    SELECT x.incarnation INTO previous FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat)
     VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
-            register_worker.queues, now())
+            register_worker.queues, coalesce(register_worker.incarnation, ''), now())
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
-        active_job_count = 0, queues = excluded.queues, shutdown_requested = false,
-        last_heartbeat = now(), updated_at = now()
+        active_job_count = 0, queues = excluded.queues, incarnation = excluded.incarnation,
+        shutdown_requested = false, last_heartbeat = now(), updated_at = now()
     RETURNING * INTO w;
+    IF previous IS NOT NULL AND previous <> '' AND previous IS DISTINCT FROM w.incarnation THEN
+        FOR j IN
+            SELECT * FROM jq.jobs
+            WHERE jobs.worker_id = w.worker_id AND status IN ('ASSIGNED', 'RUNNING')
+            ORDER BY job_id
+            FOR UPDATE
+        LOOP
+            PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
+                format('worker %s restarted (a new process took its id)', w.worker_id),
+                '1 second', '5 minutes', false);
+        END LOOP;
+    END IF;
     RETURN w;
 END
 $$;
 
-COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[]) IS 'Register (upsert) a worker as ONLINE.';
+COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[], text) IS
+    'Register (upsert) a worker as ONLINE; a new incarnation retries the jobs the previous process held.';
 
 -- heartbeat refreshes a worker's last_heartbeat (and, when given, its running job count).
 -- An unknown worker raises JQ006; an OFFLINE one (declared lost) raises JQ003 and must

@@ -94,14 +94,15 @@ func (c *Config) defaults() {
 
 // Worker runs jobs for one jq-server.
 type Worker struct {
-	cfg      Config
-	handler  Handler
-	id       uuid.UUID
-	name     string
-	hostname string
-	logger   *slog.Logger
-	conn     *grpclib.ClientConn
-	client   jqv1.WorkerServiceClient
+	cfg         Config
+	handler     Handler
+	id          uuid.UUID
+	name        string
+	hostname    string
+	incarnation string // random per process: tells the server a restart from a reconnect
+	logger      *slog.Logger
+	conn        *grpclib.ClientConn
+	client      jqv1.WorkerServiceClient
 
 	slots   chan struct{} // one token per running job
 	running sync.WaitGroup
@@ -117,6 +118,8 @@ type Worker struct {
 	drainOnce sync.Once
 	drained   chan struct{} // closed when a drain begins
 	ready     atomic.Bool
+
+	superseded chan error // receives the error when another process took the worker id
 }
 
 // reportGrace bounds how long a stopping worker keeps trying to report outcomes to a server
@@ -146,9 +149,10 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 	}
 	jobsCtx, kill := context.WithCancel(context.Background())
 	w := &Worker{
-		cfg: cfg, handler: handler, id: id, name: name, hostname: host,
-		logger: cfg.Logger.With("worker_id", id.String()),
-		conn:   conn, client: jqv1.NewWorkerServiceClient(conn),
+		cfg: cfg, handler: handler, id: id, name: name, hostname: host, incarnation: uuid.NewString(),
+		superseded: make(chan error, 1),
+		logger:     cfg.Logger.With("worker_id", id.String()),
+		conn:       conn, client: jqv1.NewWorkerServiceClient(conn),
 		slots:   make(chan struct{}, cfg.Concurrency),
 		jobsCtx: jobsCtx, killJobs: kill,
 		results: make(chan report, 4*cfg.Concurrency+16),
@@ -187,6 +191,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	select {
+	case err := <-w.superseded:
+		// The server already retried this process's jobs; they are not ours to report.
+		w.logger.Error("another process registered with this worker id; stopping", "error", err)
+		endSession() // their outcomes are not ours to report any more
+		w.killJobs()
+		w.running.Wait()
+		close(w.results)
+		w.reporterWG.Wait()
+		<-sessionDone
+		return fmt.Errorf("worker id %s is in use by another process: give each worker its own id (--worker-id): %w", w.id, err)
 	case <-ctx.Done():
 		w.logger.Info("shutting down: finishing running jobs", "running", w.Active(), "grace", w.cfg.ShutdownGrace.String())
 	case <-w.drained:
@@ -247,6 +261,10 @@ func (w *Worker) connectLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if status.Code(err) == codes.Aborted {
+			w.superseded <- err
+			return
+		}
 		if streamed {
 			attempt = 0
 		}
@@ -271,7 +289,7 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	resp, err := w.client.RegisterWorker(rctx, &jqv1.RegisterWorkerRequest{
 		WorkerId: w.id.String(), Hostname: w.hostname, Concurrency: int32(w.cfg.Concurrency),
-		Queues: w.cfg.Queues, Version: buildinfo.Version,
+		Queues: w.cfg.Queues, Version: buildinfo.Version, Incarnation: w.incarnation,
 	})
 	rcancel()
 	if err != nil {

@@ -312,3 +312,40 @@ func splitPort(addr string) (string, int, error) {
 	port, err := strconv.Atoi(p)
 	return host, port, err
 }
+
+func TestWorker_SecondProcessWithTheSameIDSupersedesTheFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := uuid.NewString()
+	release := make(chan struct{})
+	first, err := worker.New(worker.Config{ServerAddr: b.srv.GRPCAddr().String(), ID: id, Concurrency: 1, ReconnectMax: 100 * time.Millisecond},
+		worker.HandlerFunc(func(ctx context.Context, _ worker.Job) ([]byte, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, ctx.Err()
+		}))
+	require.NoError(t, err)
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Run(context.Background()) }()
+	require.Eventually(t, first.Ready, 10*time.Second, 10*time.Millisecond)
+	held := b.submit(t, `{}`)
+	b.waitStatus(t, held, queue.StatusRunning, 10*time.Second)
+
+	// The same id again: a restarted pod, or a second process by mistake.
+	second, _ := b.run(t, worker.HandlerFunc(func(context.Context, worker.Job) ([]byte, error) { return []byte("second"), nil }),
+		func(c *worker.Config) { c.ID = id })
+	select {
+	case err := <-firstDone:
+		require.ErrorContains(t, err, "in use by another process")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the superseded process did not stop")
+	}
+	close(release)
+	require.Equal(t, first.ID(), second.ID())
+	// The first process's job was retried at once, by the process that now holds the id.
+	j := b.waitStatus(t, held, queue.StatusDone, 15*time.Second)
+	require.Equal(t, "second", string(j.Result))
+	require.Equal(t, 2, j.Attempt)
+}

@@ -24,6 +24,8 @@ CREATE TABLE jq.workers (
     concurrency      integer          NOT NULL CONSTRAINT workers_concurrency_positive CHECK (concurrency > 0),
     active_job_count integer          NOT NULL DEFAULT 0,
     queues           text[]           NOT NULL DEFAULT '{}',
+    -- Random per worker process; a new one at registration means the previous process is gone.
+    incarnation      text             NOT NULL DEFAULT '',
     -- Set by jq.shutdown_worker: once drained, the worker exits. It learns this in-band from
     -- the server holding its stream, or from its next heartbeat.
     shutdown_requested boolean        NOT NULL DEFAULT false,

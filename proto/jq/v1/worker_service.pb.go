@@ -33,7 +33,11 @@ type RegisterWorkerRequest struct {
 	// Queues it takes jobs from.
 	Queues []string `protobuf:"bytes,4,rep,name=queues,proto3" json:"queues,omitempty"`
 	// jq-worker build version, for operators.
-	Version       string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// Random per process start. A registration with a new incarnation means the previous
+	// process under this worker_id is gone: the jobs it held are retried at once, and its
+	// stream, if still open, ends with ABORTED (another process now uses this worker_id).
+	Incarnation   string `protobuf:"bytes,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -99,6 +103,13 @@ func (x *RegisterWorkerRequest) GetQueues() []string {
 func (x *RegisterWorkerRequest) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *RegisterWorkerRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
 	}
 	return ""
 }
@@ -777,13 +788,14 @@ var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ajq/v1/worker_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xa4\x01\n" +
+	"\x1ajq/v1/worker_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xc6\x01\n" +
 	"\x15RegisterWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12 \n" +
 	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\x12\x16\n" +
 	"\x06queues\x18\x04 \x03(\tR\x06queues\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\"\x89\x01\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12 \n" +
+	"\vincarnation\x18\x06 \x01(\tR\vincarnation\"\x89\x01\n" +
 	"\x16RegisterWorkerResponse\x12%\n" +
 	"\x06worker\x18\x01 \x01(\v2\r.jq.v1.WorkerR\x06worker\x12H\n" +
 	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"u\n" +

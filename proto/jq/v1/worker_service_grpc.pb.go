@@ -40,7 +40,9 @@ type WorkerServiceClient interface {
 	RegisterWorker(ctx context.Context, in *RegisterWorkerRequest, opts ...grpc.CallOption) (*RegisterWorkerResponse, error)
 	// Heartbeat refreshes the worker's liveness. NOT_FOUND for an unknown worker.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
-	// StreamJobs delivers jobs (and drain notices) to the worker until it disconnects.
+	// StreamJobs delivers jobs (and drain notices) to the worker until it disconnects. It ends
+	// with ABORTED when another process registered under the same worker_id; that process
+	// keeps the id, and this one must stop.
 	StreamJobs(ctx context.Context, in *StreamJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamJobsResponse], error)
 	// ReportResult records the outcome of one attempt. FAILED_PRECONDITION (and no change) when the
 	// attempt is stale: the job was reassigned since.
@@ -130,7 +132,9 @@ type WorkerServiceServer interface {
 	RegisterWorker(context.Context, *RegisterWorkerRequest) (*RegisterWorkerResponse, error)
 	// Heartbeat refreshes the worker's liveness. NOT_FOUND for an unknown worker.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
-	// StreamJobs delivers jobs (and drain notices) to the worker until it disconnects.
+	// StreamJobs delivers jobs (and drain notices) to the worker until it disconnects. It ends
+	// with ABORTED when another process registered under the same worker_id; that process
+	// keeps the id, and this one must stop.
 	StreamJobs(*StreamJobsRequest, grpc.ServerStreamingServer[StreamJobsResponse]) error
 	// ReportResult records the outcome of one attempt. FAILED_PRECONDITION (and no change) when the
 	// attempt is stale: the job was reassigned since.
