@@ -35,7 +35,8 @@ type Leader struct {
 	onChange   func(leading bool)
 
 	leading atomic.Bool
-	conn    *pgx.Conn // holds the advisory lock while leading without Redis
+	since   atomic.Int64 // unix ns when leadership was won
+	conn    *pgx.Conn    // holds the advisory lock while leading without Redis
 }
 
 // NewLeader returns a Leader that renews every ttl/3. lease may be nil (no Redis). onChange
@@ -49,6 +50,14 @@ func NewLeader(lease Lease, connString string, ttl time.Duration, logger *slog.L
 
 // Leading reports whether this instance is the leader now.
 func (l *Leader) Leading() bool { return l.leading.Load() }
+
+// LeadingFor is how long this instance has been the leader; 0 when it is not.
+func (l *Leader) LeadingFor() time.Duration {
+	if !l.leading.Load() {
+		return 0
+	}
+	return time.Since(time.Unix(0, l.since.Load()))
+}
 
 // Start campaigns until ctx ends or Stop is called, then steps down.
 func (l *Leader) Start(ctx context.Context) error {
@@ -117,6 +126,9 @@ func (l *Leader) dropAdvisory(ctx context.Context) {
 }
 
 func (l *Leader) set(ctx context.Context, leading bool) {
+	if leading && !l.leading.Load() {
+		l.since.Store(time.Now().UnixNano())
+	}
 	if l.leading.Swap(leading) != leading {
 		l.logger.InfoContext(ctx, "maintenance leadership changed", "leader", leading)
 		l.onChange(leading)

@@ -38,22 +38,23 @@ type Maintenance struct {
 	startstop.BaseStartStop
 
 	store   MaintenanceStore
-	leading func() bool
+	leading func() time.Duration // how long this instance has led; 0 when it does not
 	cfg     MaintenanceConfig
 	logger  *slog.Logger
 	rows    *prometheus.CounterVec // {task}; may be nil
 	wake    func()                 // scheduler wake-up when jobs became runnable
 }
 
-// NewMaintenance returns the maintenance loops; they act only while leading() is true.
-func NewMaintenance(store MaintenanceStore, leading func() bool, cfg MaintenanceConfig, logger *slog.Logger, rows *prometheus.CounterVec, wake func()) *Maintenance {
+// NewMaintenance returns the maintenance loops; they act only while leadingFor() is positive
+// (see Leader.LeadingFor).
+func NewMaintenance(store MaintenanceStore, leadingFor func() time.Duration, cfg MaintenanceConfig, logger *slog.Logger, rows *prometheus.CounterVec, wake func()) *Maintenance {
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 10_000
 	}
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Maintenance{store: store, leading: leading, cfg: cfg, logger: logger, rows: rows, wake: wake}
+	return &Maintenance{store: store, leading: leadingFor, cfg: cfg, logger: logger, rows: rows, wake: wake}
 }
 
 type task struct {
@@ -61,23 +62,28 @@ type task struct {
 	interval time.Duration
 	run      func(ctx context.Context) (int, error)
 	batched  bool // returns BatchRows when there may be more
+	// settle is how long an instance must have led before the task runs.
+	settle time.Duration
 }
 
 func (m *Maintenance) tasks() []task {
 	c := m.cfg
 	return []task{
+		// A new leader (often a server that just started) waits a heartbeat timeout before
+		// reaping: while no server ran, no worker could heartbeat, and live workers need
+		// that long to reconnect and prove it.
 		{"reap_workers", c.ReapInterval, func(ctx context.Context) (int, error) {
 			return m.store.ReapWorkers(ctx, c.HeartbeatTimeout, c.Retry)
-		}, false},
+		}, false, c.HeartbeatTimeout},
 		{"expire_ttl", c.ExpireInterval, func(ctx context.Context) (int, error) {
 			return m.store.ExpireTTL(ctx, c.BatchRows)
-		}, true},
+		}, true, 0},
 		{"requeue_unstarted", c.ExpireInterval, func(ctx context.Context) (int, error) {
 			return m.store.RequeueUnstarted(ctx, c.AssignmentTimeout, c.BatchRows)
-		}, true},
+		}, true, 0},
 		{"prune", c.PruneInterval, func(ctx context.Context) (int, error) {
 			return m.store.Prune(ctx, c.Retention, c.BatchRows)
-		}, true},
+		}, true, 0},
 	}
 }
 
@@ -114,7 +120,7 @@ func (m *Maintenance) loop(ctx context.Context, t task) {
 			return
 		case <-ticker.C:
 		}
-		if m.leading() {
+		if led := m.leading(); led > 0 && led >= t.settle {
 			m.RunTask(ctx, t.name)
 		}
 	}

@@ -142,6 +142,7 @@ func TestCluster_LeaderHandover(t *testing.T) {
 			var srvs []*bundle
 			for range 2 {
 				cfg := testConfig(dbURL)
+				cfg.Scheduler.HeartbeatTimeout = config.Duration(time.Second) // a new leader reaps after this long
 				if tc.redis {
 					cfg.Redis.Addr, cfg.Redis.KeyPrefix = testredis.Addr(), prefix
 				}

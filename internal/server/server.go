@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 			m.LeaderStatus.Set(0)
 		}
 	})
-	maintenance := queue.NewMaintenance(s.store, s.leader.Leading, queue.MaintenanceConfig{
+	maintenance := queue.NewMaintenance(s.store, s.leader.LeadingFor, queue.MaintenanceConfig{
 		ReapInterval:      sc.ReapInterval.Std(),
 		HeartbeatTimeout:  sc.HeartbeatTimeout.Std(),
 		ExpireInterval:    sc.ExpireInterval.Std(),
