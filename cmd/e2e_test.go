@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,9 +132,19 @@ func TestE2E_JobLifecycle(t *testing.T) {
 	hello := c.submit("-q", "default", "--", "echo", "hello", "world")
 	require.Equal(t, "PENDING", c.job(hello).Status)
 
-	c.worker(4)
+	w := c.worker(4)
 	c.worker(4)
 	j := c.waitStatus(hello, "DONE", 30*time.Second)
+	// The worker is ready once registered and streaming.
+	health, _ := w.started["health"].(string)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + health + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond, "jq-worker /readyz")
 	require.Equal(t, "hello world\n", j.Result)
 	require.Equal(t, []string{"SUBMITTED", "CLAIMED", "STARTED", "COMPLETED"}, c.reasons(hello))
 
