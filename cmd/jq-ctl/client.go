@@ -74,3 +74,25 @@ func (a *app) logCall(ctx context.Context, method string, req, reply any, cc *gr
 		"correlation_id", logging.CorrelationID(ctx))
 	return err
 }
+
+// callOnID runs the one RPC of a command that takes exactly one id (`jq-ctl job status ID`):
+// it checks the argument, parses it, connects, and calls rpc with it.
+func callOnID[Resp any](ctx context.Context, a *app, path, argName string, args []string,
+	parse func(string) (string, error), rpc func(ctx context.Context, cl *client, id string) (Resp, error),
+) (string, Resp, error) {
+	var zero Resp
+	if err := wantArgs(path, args, argName); err != nil {
+		return "", zero, err
+	}
+	id, err := parse(args[0])
+	if err != nil {
+		return "", zero, err
+	}
+	cl, err := a.connect()
+	if err != nil {
+		return "", zero, err
+	}
+	defer cl.Close()
+	resp, err := rpc(ctx, cl, id)
+	return id, resp, err
+}

@@ -307,19 +307,10 @@ func (c *jobStatusCommand) spec() spec {
 }
 
 func (c *jobStatusCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("job status", args, "JOB_ID"); err != nil {
-		return err
-	}
-	id, err := parseJobID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.jobs.GetJobStatus, &jqv1.GetJobStatusRequest{JobId: id})
+	_, resp, err := callOnID(ctx, c.app, "job status", "JOB_ID", args, parseJobID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.GetJobStatusResponse, error) {
+			return call(ctx, cl, cl.jobs.GetJobStatus, &jqv1.GetJobStatusRequest{JobId: id})
+		})
 	if err != nil {
 		return err
 	}
@@ -342,19 +333,10 @@ func (c *jobCancelCommand) spec() spec {
 }
 
 func (c *jobCancelCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("job cancel", args, "JOB_ID"); err != nil {
-		return err
-	}
-	id, err := parseJobID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.jobs.CancelJob, &jqv1.CancelJobRequest{JobId: id})
+	id, resp, err := callOnID(ctx, c.app, "job cancel", "JOB_ID", args, parseJobID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.CancelJobResponse, error) {
+			return call(ctx, cl, cl.jobs.CancelJob, &jqv1.CancelJobRequest{JobId: id})
+		})
 	if err != nil {
 		return err
 	}
@@ -380,19 +362,10 @@ func (c *jobRetryCommand) spec() spec {
 }
 
 func (c *jobRetryCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("job retry", args, "JOB_ID"); err != nil {
-		return err
-	}
-	id, err := parseJobID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.jobs.RetryJob, &jqv1.RetryJobRequest{JobId: id})
+	id, resp, err := callOnID(ctx, c.app, "job retry", "JOB_ID", args, parseJobID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.RetryJobResponse, error) {
+			return call(ctx, cl, cl.jobs.RetryJob, &jqv1.RetryJobRequest{JobId: id})
+		})
 	if err != nil {
 		return err
 	}
@@ -527,19 +500,10 @@ type eventView struct {
 }
 
 func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("job logs", args, "JOB_ID"); err != nil {
-		return err
-	}
-	id, err := parseJobID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.jobs.GetJobLogs, &jqv1.GetJobLogsRequest{JobId: id})
+	_, resp, err := callOnID(ctx, c.app, "job logs", "JOB_ID", args, parseJobID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.GetJobLogsResponse, error) {
+			return call(ctx, cl, cl.jobs.GetJobLogs, &jqv1.GetJobLogsRequest{JobId: id})
+		})
 	if err != nil {
 		return err
 	}

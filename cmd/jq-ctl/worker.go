@@ -117,19 +117,10 @@ func (c *workerDrainCommand) spec() spec {
 }
 
 func (c *workerDrainCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("worker drain", args, "WORKER_ID"); err != nil {
-		return err
-	}
-	id, err := parseWorkerID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.admin.DrainWorker, &jqv1.DrainWorkerRequest{WorkerId: id})
+	id, resp, err := callOnID(ctx, c.app, "worker drain", "WORKER_ID", args, parseWorkerID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.DrainWorkerResponse, error) {
+			return call(ctx, cl, cl.admin.DrainWorker, &jqv1.DrainWorkerRequest{WorkerId: id})
+		})
 	if err != nil {
 		return err
 	}
@@ -153,19 +144,10 @@ func (c *workerShutdownCommand) spec() spec {
 }
 
 func (c *workerShutdownCommand) Run(ctx context.Context, args []string) error {
-	if err := wantArgs("worker shutdown", args, "WORKER_ID"); err != nil {
-		return err
-	}
-	id, err := parseWorkerID(args[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.app.connect()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := call(ctx, cl, cl.admin.ShutdownWorker, &jqv1.ShutdownWorkerRequest{WorkerId: id})
+	id, resp, err := callOnID(ctx, c.app, "worker shutdown", "WORKER_ID", args, parseWorkerID,
+		func(ctx context.Context, cl *client, id string) (*jqv1.ShutdownWorkerResponse, error) {
+			return call(ctx, cl, cl.admin.ShutdownWorker, &jqv1.ShutdownWorkerRequest{WorkerId: id})
+		})
 	if err != nil {
 		return err
 	}
