@@ -3,12 +3,7 @@ package queue_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/jqhq/jq/internal/testleak"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// pgxpool's background health checker ends asynchronously after Close.
-		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
-	)
-}
+func TestMain(m *testing.M) { testleak.VerifyTestMain(m) }

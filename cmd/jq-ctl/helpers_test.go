@@ -18,10 +18,7 @@ import (
 
 	jqgrpc "github.com/jqhq/jq/grpc"
 	"github.com/jqhq/jq/internal/config"
-	"github.com/jqhq/jq/internal/logging"
-	"github.com/jqhq/jq/internal/metrics"
-	"github.com/jqhq/jq/internal/server"
-	"github.com/jqhq/jq/internal/testdb"
+	"github.com/jqhq/jq/internal/testserver"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -63,26 +60,6 @@ func (r result) decodeYAML(t *testing.T, v any) {
 	require.NoError(t, yaml.Unmarshal([]byte(r.stdout), v), "stdout: %s", r.stdout)
 }
 
-// testConfig is a server configuration for tests: free ports on 127.0.0.1, a fast scheduler,
-// short retry delays, the given database.
-func testConfig(dbURL string) *config.Config {
-	cfg := config.Default(config.ServiceServer)
-	cfg.DB.URL = dbURL
-	cfg.DB.MigrateOnStart = false // the test database is a copy of a migrated template
-	cfg.DB.MaxConns = 6
-	cfg.GRPC.Host, cfg.GRPC.Port = "127.0.0.1", 0
-	cfg.Health.Host, cfg.Health.Port = "127.0.0.1", 0
-	cfg.Metrics.Host, cfg.Metrics.Port = "127.0.0.1", 0
-	cfg.GRPC.ShutdownGrace = config.Duration(5 * time.Second)
-	s := &cfg.Scheduler
-	s.Interval = config.Duration(100 * time.Millisecond)
-	s.RetryBaseDelay = config.Duration(50 * time.Millisecond)
-	s.RetryMaxDelay = config.Duration(200 * time.Millisecond)
-	s.StreamGrace = config.Duration(300 * time.Millisecond)
-	s.LeaderLease = config.Duration(time.Second)
-	return cfg
-}
-
 // bundle is a jq-server on its own fresh database, and raw clients to set the scene.
 type bundle struct {
 	addr   string
@@ -94,15 +71,7 @@ type bundle struct {
 
 func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 	t.Helper()
-	ctx := context.Background()
-	cfg := testConfig(testdb.New(t))
-	for _, f := range tweak {
-		f(cfg)
-	}
-	srv, err := server.New(ctx, cfg, logging.Discard(), metrics.NewRegistry())
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(ctx))
-	t.Cleanup(srv.Shutdown)
+	srv := testserver.Start(t, tweak...)
 	addr := srv.GRPCAddr().String()
 	conn, err := jqgrpc.Dial(addr, nil)
 	require.NoError(t, err)
