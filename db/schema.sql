@@ -89,6 +89,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.attempt IS DISTINCT FROM _current_attempt.attempt
         OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
         OR j.status = 'PENDING' THEN
@@ -120,6 +121,23 @@ CREATE FUNCTION jq._event(j jq.jobs, from_status jq.job_status, to_status jq.job
     AS $$
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
     VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+$$;
+
+
+--
+-- Name: _in_order(xid); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
+        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
+    END IF;
+    RETURN true;
+END
 $$;
 
 
@@ -202,6 +220,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
         RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
             USING ERRCODE = 'JQ003';
@@ -252,10 +271,10 @@ BEGIN
     -- call's transaction ends.
     RETURN QUERY
     WITH picked AS (
-        SELECT c.job_id
+        SELECT c.job_id, c.xmin
         FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.priority, j.created_at
+            SELECT j.job_id, j.priority, j.created_at, j.xmin
             FROM jq.jobs j
             WHERE j.queue_name = q.name
               AND j.status = 'PENDING'
@@ -271,7 +290,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -338,10 +357,10 @@ BEGIN
             AS i (job_id, worker_id, attempt, result)
         ORDER BY i.job_id
     ), current AS (
-        SELECT j.job_id, j.status AS old_status, i.result
+        SELECT j.job_id, j.status AS old_status, i.result, j.xmin
         FROM input i
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.attempt, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
@@ -352,7 +371,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id
+        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -632,7 +651,7 @@ DECLARE
     n integer;
 BEGIN
     WITH expired AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq.queues q
         JOIN jq.jobs j ON j.queue_name = q.name
         WHERE q.ttl_seconds IS NOT NULL
@@ -645,7 +664,7 @@ BEGIN
         SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
             completed_at = now(), updated_at = now()
         FROM expired e
-        WHERE j.job_id = e.job_id
+        WHERE j.job_id = e.job_id AND jq._in_order(e.xmin)
         RETURNING j.*
     )
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -737,12 +756,16 @@ BEGIN
     IF prune.older_than IS NULL OR prune.older_than < '0' THEN
         RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
     END IF;
-    WITH victims AS (
-        SELECT job_id FROM jq.jobs
-        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
-        ORDER BY completed_at
+    WITH relayed AS (
+        SELECT min(xid) AS upto FROM jq.relay_cursors
+    ), victims AS (
+        SELECT j.job_id FROM jq.jobs j, relayed r
+        WHERE j.status IN ('DONE', 'DEAD_LETTERED') AND j.completed_at < now() - prune.older_than
+          AND (r.upto IS NULL OR NOT EXISTS (
+                SELECT 1 FROM jq.job_events e WHERE e.job_id = j.job_id AND e.xid >= r.upto))
+        ORDER BY j.completed_at
         LIMIT prune.max_rows
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF j SKIP LOCKED
     ), events AS (
         DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
     )
@@ -880,6 +903,7 @@ BEGIN
             ORDER BY job_id
             FOR UPDATE
         LOOP
+            PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
                 '1 second', '5 minutes', false);
@@ -911,10 +935,10 @@ DECLARE
 BEGIN
     FOR q IN
         WITH picked AS (
-            SELECT j.job_id
+            SELECT j.job_id, j.xmin
             FROM jq._sorted_ids(release.job_ids) AS i (job_id)
             CROSS JOIN LATERAL (
-                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+                SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
             ) AS j
             WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
@@ -922,7 +946,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id
+            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -976,6 +1000,7 @@ BEGIN
         ORDER BY job_id
         FOR UPDATE
     LOOP
+        PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
         PERFORM jq._retry_or_bury(j, release_worker.reason,
             format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
             release_worker.base_delay, release_worker.max_delay, false);
@@ -1010,7 +1035,7 @@ BEGIN
     END IF;
     FOR q IN
         WITH stuck AS (
-            SELECT job_id FROM jq.jobs
+            SELECT job_id, xmin FROM jq.jobs
             WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
             LIMIT requeue_unstarted.max_rows
             FOR UPDATE SKIP LOCKED
@@ -1018,7 +1043,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM stuck s
-            WHERE j.job_id = s.job_id
+            WHERE j.job_id = s.job_id AND jq._in_order(s.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1057,6 +1082,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
         RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
             USING ERRCODE = 'JQ003';
@@ -1117,10 +1143,10 @@ CREATE FUNCTION jq.start(job_ids uuid[], worker_id uuid) RETURNS SETOF jq.jobs
 BEGIN
     RETURN QUERY
     WITH picked AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq._sorted_ids(start.job_ids) AS i (job_id)
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
@@ -1128,7 +1154,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1282,6 +1308,18 @@ ALTER SEQUENCE jq.job_events_id_seq OWNED BY jq.job_events.id;
 
 
 --
+-- Name: relay_cursors; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.relay_cursors (
+    name text NOT NULL,
+    xid xid8 NOT NULL,
+    id bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: jq; Owner: -
 --
 
@@ -1322,6 +1360,14 @@ ALTER TABLE ONLY jq.queues
 
 
 --
+-- Name: relay_cursors relay_cursors_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.relay_cursors
+    ADD CONSTRAINT relay_cursors_pkey PRIMARY KEY (name);
+
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
 --
 
@@ -1349,6 +1395,13 @@ CREATE INDEX job_events_failed_idx ON jq.job_events USING btree (occurred_at) WH
 --
 
 CREATE INDEX job_events_job_id_idx ON jq.job_events USING btree (job_id, id);
+
+
+--
+-- Name: job_events_xid_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX job_events_xid_idx ON jq.job_events USING btree (xid);
 
 
 --

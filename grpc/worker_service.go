@@ -46,6 +46,13 @@ type WorkerServiceConfig struct {
 	Retry             queue.RetryPolicy
 	// Completer batches completions; nil completes each report on its own.
 	Completer Completer
+	// Heartbeats receives every accepted heartbeat (to publish it to Kafka); may be nil.
+	Heartbeats HeartbeatSink
+}
+
+// HeartbeatSink is told about each worker heartbeat.
+type HeartbeatSink interface {
+	Heartbeat(ctx context.Context, w *queue.Worker)
 }
 
 // WorkerMetrics are the instruments of job outcomes; nil fields are skipped.
@@ -148,6 +155,9 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	}
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
+	}
+	if s.cfg.Heartbeats != nil {
+		s.cfg.Heartbeats.Heartbeat(ctx, w)
 	}
 	return &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}, nil
 }

@@ -91,3 +91,9 @@ func interpretError(err error) error {
 	}
 	return err
 }
+
+// retryable reports whether PostgreSQL rolled the call back and asked for it to be retried.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}

@@ -42,10 +42,19 @@ func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
 // Pool returns the underlying pool, for health checks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// observe runs fn as the query called name, timing it and interpreting its error.
+// maxRetries bounds the retries of a call PostgreSQL asked to retry (40001, 40P01).
+const maxRetries = 5
+
+// observe runs fn as the query called name, timing it, retrying it when PostgreSQL says a
+// retry will do (a serialization failure: jq._in_order, or a deadlock; the call changed
+// nothing), and interpreting its error.
 func (s *Store) observe(ctx context.Context, name string, fn func(ctx context.Context) error) error {
 	start := time.Now()
 	err := fn(ctx)
+	for attempt := 1; attempt <= maxRetries && retryable(err) && ctx.Err() == nil; attempt++ {
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
+		err = fn(ctx)
+	}
 	if s.queryDuration != nil {
 		s.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -915,4 +916,35 @@ func TestStore_NewIncarnationRetriesThePreviousProcessJobs(t *testing.T) {
 	w, err := b.store.GetWorker(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "process-2", w.Incarnation)
+}
+
+// TestStore_EventOrderGuard: a transaction that took its id before another one changed a job
+// must not write that job's next event (the relay publishes in transaction-id order). It is
+// refused with 40001, and the store retries it.
+func TestStore_EventOrderGuard(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	first := b.running(t, queue.SubmitParams{})
+	second := b.running(t, queue.SubmitParams{})
+
+	// An old transaction: its id is taken now (it writes something unrelated)...
+	old, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer old.Rollback(b.ctx)
+	_, err = old.Exec(b.ctx, `UPDATE jq.queues SET updated_at = now() WHERE name = 'default'`)
+	require.NoError(t, err)
+	// ...then a newer one changes the job and commits.
+	_, err = b.store.Complete(b.ctx, report(first), nil)
+	require.NoError(t, err)
+	// The old transaction may not write the job's next event.
+	_, err = old.Exec(b.ctx, `SELECT jq.retry($1)`, first.ID)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "40001", pgErr.Code)
+	require.NoError(t, old.Rollback(b.ctx))
+
+	// Through the store, calls are their own transactions: they succeed.
+	_, err = b.store.Complete(b.ctx, report(second), nil)
+	require.NoError(t, err)
+	require.Equal(t, queue.StatusDone, b.job(t, first.ID).Status, "the refused call changed nothing")
 }

@@ -5,6 +5,7 @@
 --   JQ002 unknown job          JQ006 unknown worker
 --   JQ003 wrong state          JQ007 queue already exists
 --   JQ004 stale attempt        JQ008 queue still has unfinished jobs
+-- and 40001 (serialization_failure) when a call must simply be retried (see _in_order).
 
 -- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds (RFC 9562
 -- version 7). Job ids made this way are inserted at the right edge of the primary-key index
@@ -59,4 +60,21 @@ $$;
 CREATE OR REPLACE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
+$$;
+
+-- _in_order guards the order of a job's events in the outbox. The Kafka relay publishes
+-- jq.job_events in transaction-id order (the only order PostgreSQL can prove gapless), so the
+-- transactions that change one job must have increasing ids. A transaction that took its id
+-- before another one changed the job (a batch that locked other rows first, then waited for
+-- this one) would break that: it fails with 40001 instead, and the caller retries it with a
+-- fresh id. row_xmin is the xmin of the job row it locked (the last transaction to change it).
+CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
+        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
+    END IF;
+    RETURN true;
+END
 $$;

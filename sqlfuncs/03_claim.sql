@@ -33,10 +33,10 @@ BEGIN
     -- call's transaction ends.
     RETURN QUERY
     WITH picked AS (
-        SELECT c.job_id
+        SELECT c.job_id, c.xmin
         FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.priority, j.created_at
+            SELECT j.job_id, j.priority, j.created_at, j.xmin
             FROM jq.jobs j
             WHERE j.queue_name = q.name
               AND j.status = 'PENDING'
@@ -52,7 +52,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -85,10 +85,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
     WITH picked AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq._sorted_ids(start.job_ids) AS i (job_id)
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
@@ -96,7 +96,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -124,10 +124,10 @@ DECLARE
 BEGIN
     FOR q IN
         WITH picked AS (
-            SELECT j.job_id
+            SELECT j.job_id, j.xmin
             FROM jq._sorted_ids(release.job_ids) AS i (job_id)
             CROSS JOIN LATERAL (
-                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+                SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
             ) AS j
             WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
@@ -135,7 +135,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id
+            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

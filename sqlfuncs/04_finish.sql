@@ -19,6 +19,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.attempt IS DISTINCT FROM _current_attempt.attempt
         OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
         OR j.status = 'PENDING' THEN
@@ -152,10 +153,10 @@ BEGIN
             AS i (job_id, worker_id, attempt, result)
         ORDER BY i.job_id
     ), current AS (
-        SELECT j.job_id, j.status AS old_status, i.result
+        SELECT j.job_id, j.status AS old_status, i.result, j.xmin
         FROM input i
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.attempt, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
@@ -166,7 +167,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id
+        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

@@ -13,6 +13,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
         RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
             USING ERRCODE = 'JQ003';
@@ -41,6 +42,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
         RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
             USING ERRCODE = 'JQ003';

@@ -43,6 +43,7 @@ BEGIN
             ORDER BY job_id
             FOR UPDATE
         LOOP
+            PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
                 '1 second', '5 minutes', false);
@@ -157,6 +158,7 @@ BEGIN
         ORDER BY job_id
         FOR UPDATE
     LOOP
+        PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
         PERFORM jq._retry_or_bury(j, release_worker.reason,
             format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
             release_worker.base_delay, release_worker.max_delay, false);

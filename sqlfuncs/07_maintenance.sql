@@ -10,7 +10,7 @@ DECLARE
     n integer;
 BEGIN
     WITH expired AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq.queues q
         JOIN jq.jobs j ON j.queue_name = q.name
         WHERE q.ttl_seconds IS NOT NULL
@@ -23,7 +23,7 @@ BEGIN
         SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
             completed_at = now(), updated_at = now()
         FROM expired e
-        WHERE j.job_id = e.job_id
+        WHERE j.job_id = e.job_id AND jq._in_order(e.xmin)
         RETURNING j.*
     )
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -85,7 +85,7 @@ BEGIN
     END IF;
     FOR q IN
         WITH stuck AS (
-            SELECT job_id FROM jq.jobs
+            SELECT job_id, xmin FROM jq.jobs
             WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
             LIMIT requeue_unstarted.max_rows
             FOR UPDATE SKIP LOCKED
@@ -93,7 +93,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM stuck s
-            WHERE j.job_id = s.job_id
+            WHERE j.job_id = s.job_id AND jq._in_order(s.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -112,7 +112,9 @@ COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
     'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
 
 -- prune deletes DONE and DEAD_LETTERED jobs that finished before now() - older_than, with
--- their events, at most max_rows per call (call it again while it returns max_rows).
+-- their events, at most max_rows per call (call it again while it returns max_rows). While an
+-- event relay runs (jq.relay_cursors has a row), jobs with events it has not published yet
+-- are kept.
 CREATE OR REPLACE FUNCTION jq.prune(
     older_than interval,
     max_rows integer DEFAULT 10000
@@ -125,12 +127,16 @@ BEGIN
     IF prune.older_than IS NULL OR prune.older_than < '0' THEN
         RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
     END IF;
-    WITH victims AS (
-        SELECT job_id FROM jq.jobs
-        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
-        ORDER BY completed_at
+    WITH relayed AS (
+        SELECT min(xid) AS upto FROM jq.relay_cursors
+    ), victims AS (
+        SELECT j.job_id FROM jq.jobs j, relayed r
+        WHERE j.status IN ('DONE', 'DEAD_LETTERED') AND j.completed_at < now() - prune.older_than
+          AND (r.upto IS NULL OR NOT EXISTS (
+                SELECT 1 FROM jq.job_events e WHERE e.job_id = j.job_id AND e.xid >= r.upto))
+        ORDER BY j.completed_at
         LIMIT prune.max_rows
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF j SKIP LOCKED
     ), events AS (
         DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
     )

@@ -214,6 +214,11 @@ func (a *app) tree() *ffcli.Command {
 			a.leaf("system", &systemStatusCommand{app: a}),
 			a.leaf("system", &systemVersionCommand{app: a}),
 		),
+		a.group("events", "follow the job lifecycle events jq publishes to Kafka", "", []string{
+			"jq-ctl events tail --kafka-brokers kafka:9092",
+		},
+			a.leaf("events", &eventsTailCommand{app: a}),
+		),
 	)
 }
 

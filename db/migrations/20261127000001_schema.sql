@@ -124,6 +124,10 @@ CREATE TABLE jq.job_events (
 
 CREATE INDEX job_events_job_id_idx ON jq.job_events (job_id, id);
 
+-- The Kafka relay reads events in transaction-id order from its cursor. Events of one
+-- transaction share their xid, which btree deduplication stores once: the index costs little.
+CREATE INDEX job_events_xid_idx ON jq.job_events (xid);
+
 -- Recent failures for queue statistics; failures are rare, so the index stays small.
 CREATE INDEX job_events_failed_idx ON jq.job_events (occurred_at) WHERE to_status = 'FAILED';
 
@@ -133,10 +137,21 @@ ALTER TABLE jq.job_events SET (
     autovacuum_vacuum_scale_factor = 0.05
 );
 
+-- Where each event relay has got to: every event with (xid, id) <= (xid, id) here is published.
+-- The relay reads only events of finished transactions (xid below the snapshot's xmin), in
+-- (xid, id) order, so it never skips an event whose transaction committed late.
+CREATE TABLE jq.relay_cursors (
+    name       text        PRIMARY KEY,
+    xid        xid8        NOT NULL,
+    id         bigint      NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
 INSERT INTO jq.queues (name, max_retries, ttl_seconds) VALUES ('default', 3, NULL);
 
 -- migrate:down
 
+DROP TABLE jq.relay_cursors;
 DROP TABLE jq.job_events;
 DROP TABLE jq.jobs;
 DROP TABLE jq.workers;

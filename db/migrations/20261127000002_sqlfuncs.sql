@@ -13,6 +13,7 @@
 --   JQ002 unknown job          JQ006 unknown worker
 --   JQ003 wrong state          JQ007 queue already exists
 --   JQ004 stale attempt        JQ008 queue still has unfinished jobs
+-- and 40001 (serialization_failure) when a call must simply be retried (see _in_order).
 
 -- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds (RFC 9562
 -- version 7). Job ids made this way are inserted at the right edge of the primary-key index
@@ -67,6 +68,23 @@ $$;
 CREATE OR REPLACE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
+$$;
+
+-- _in_order guards the order of a job's events in the outbox. The Kafka relay publishes
+-- jq.job_events in transaction-id order (the only order PostgreSQL can prove gapless), so the
+-- transactions that change one job must have increasing ids. A transaction that took its id
+-- before another one changed the job (a batch that locked other rows first, then waited for
+-- this one) would break that: it fails with 40001 instead, and the caller retries it with a
+-- fresh id. row_xmin is the xmin of the job row it locked (the last transaction to change it).
+CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
+        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
+    END IF;
+    RETURN true;
+END
 $$;
 
 -- sqlfuncs/02_submit.sql
@@ -248,10 +266,10 @@ BEGIN
     -- call's transaction ends.
     RETURN QUERY
     WITH picked AS (
-        SELECT c.job_id
+        SELECT c.job_id, c.xmin
         FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.priority, j.created_at
+            SELECT j.job_id, j.priority, j.created_at, j.xmin
             FROM jq.jobs j
             WHERE j.queue_name = q.name
               AND j.status = 'PENDING'
@@ -267,7 +285,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -300,10 +318,10 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
     WITH picked AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq._sorted_ids(start.job_ids) AS i (job_id)
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
@@ -311,7 +329,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id
+        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -339,10 +357,10 @@ DECLARE
 BEGIN
     FOR q IN
         WITH picked AS (
-            SELECT j.job_id
+            SELECT j.job_id, j.xmin
             FROM jq._sorted_ids(release.job_ids) AS i (job_id)
             CROSS JOIN LATERAL (
-                SELECT j.job_id, j.status, j.worker_id FROM jq.jobs j WHERE j.job_id = i.job_id
+                SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
             ) AS j
             WHERE j.status = 'ASSIGNED' AND j.worker_id = release.worker_id
@@ -350,7 +368,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id
+            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -392,6 +410,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.attempt IS DISTINCT FROM _current_attempt.attempt
         OR j.worker_id IS DISTINCT FROM _current_attempt.worker_id
         OR j.status = 'PENDING' THEN
@@ -525,10 +544,10 @@ BEGIN
             AS i (job_id, worker_id, attempt, result)
         ORDER BY i.job_id
     ), current AS (
-        SELECT j.job_id, j.status AS old_status, i.result
+        SELECT j.job_id, j.status AS old_status, i.result, j.xmin
         FROM input i
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id, j.attempt FROM jq.jobs j WHERE j.job_id = i.job_id
+            SELECT j.job_id, j.status, j.worker_id, j.attempt, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
         WHERE j.worker_id = i.worker_id AND j.attempt = i.attempt AND j.status IN ('ASSIGNED', 'RUNNING')
@@ -539,7 +558,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id
+        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -576,6 +595,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
         RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
             USING ERRCODE = 'JQ003';
@@ -604,6 +624,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
     END IF;
+    PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
     IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
         RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
             USING ERRCODE = 'JQ003';
@@ -668,6 +689,7 @@ BEGIN
             ORDER BY job_id
             FOR UPDATE
         LOOP
+            PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
                 '1 second', '5 minutes', false);
@@ -782,6 +804,7 @@ BEGIN
         ORDER BY job_id
         FOR UPDATE
     LOOP
+        PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
         PERFORM jq._retry_or_bury(j, release_worker.reason,
             format('worker %s lost (%s)', release_worker.worker_id, release_worker.reason),
             release_worker.base_delay, release_worker.max_delay, false);
@@ -817,7 +840,7 @@ DECLARE
     n integer;
 BEGIN
     WITH expired AS (
-        SELECT j.job_id
+        SELECT j.job_id, j.xmin
         FROM jq.queues q
         JOIN jq.jobs j ON j.queue_name = q.name
         WHERE q.ttl_seconds IS NOT NULL
@@ -830,7 +853,7 @@ BEGIN
         SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
             completed_at = now(), updated_at = now()
         FROM expired e
-        WHERE j.job_id = e.job_id
+        WHERE j.job_id = e.job_id AND jq._in_order(e.xmin)
         RETURNING j.*
     )
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -892,7 +915,7 @@ BEGIN
     END IF;
     FOR q IN
         WITH stuck AS (
-            SELECT job_id FROM jq.jobs
+            SELECT job_id, xmin FROM jq.jobs
             WHERE status = 'ASSIGNED' AND assigned_at < now() - requeue_unstarted.assignment_timeout
             LIMIT requeue_unstarted.max_rows
             FOR UPDATE SKIP LOCKED
@@ -900,7 +923,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM stuck s
-            WHERE j.job_id = s.job_id
+            WHERE j.job_id = s.job_id AND jq._in_order(s.xmin)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -919,7 +942,9 @@ COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
     'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
 
 -- prune deletes DONE and DEAD_LETTERED jobs that finished before now() - older_than, with
--- their events, at most max_rows per call (call it again while it returns max_rows).
+-- their events, at most max_rows per call (call it again while it returns max_rows). While an
+-- event relay runs (jq.relay_cursors has a row), jobs with events it has not published yet
+-- are kept.
 CREATE OR REPLACE FUNCTION jq.prune(
     older_than interval,
     max_rows integer DEFAULT 10000
@@ -932,12 +957,16 @@ BEGIN
     IF prune.older_than IS NULL OR prune.older_than < '0' THEN
         RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
     END IF;
-    WITH victims AS (
-        SELECT job_id FROM jq.jobs
-        WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at < now() - prune.older_than
-        ORDER BY completed_at
+    WITH relayed AS (
+        SELECT min(xid) AS upto FROM jq.relay_cursors
+    ), victims AS (
+        SELECT j.job_id FROM jq.jobs j, relayed r
+        WHERE j.status IN ('DONE', 'DEAD_LETTERED') AND j.completed_at < now() - prune.older_than
+          AND (r.upto IS NULL OR NOT EXISTS (
+                SELECT 1 FROM jq.job_events e WHERE e.job_id = j.job_id AND e.xid >= r.upto))
+        ORDER BY j.completed_at
         LIMIT prune.max_rows
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF j SKIP LOCKED
     ), events AS (
         DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
     )
@@ -1103,6 +1132,7 @@ DROP FUNCTION IF EXISTS jq.claim;
 DROP FUNCTION IF EXISTS jq.submit_many;
 DROP FUNCTION IF EXISTS jq.submit;
 DROP FUNCTION IF EXISTS jq.enqueue;
+DROP FUNCTION IF EXISTS jq._in_order;
 DROP FUNCTION IF EXISTS jq._sorted_ids;
 DROP FUNCTION IF EXISTS jq._event;
 DROP FUNCTION IF EXISTS jq.backoff;

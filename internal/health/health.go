@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ const (
 	ResultOK = "ok"
 	// ResultTimeout reports a check that did not answer within its timeout.
 	ResultTimeout = "timeout"
+	// degradedPrefix marks a failed optional check: reported, but the process stays ready.
+	degradedPrefix = "degraded: "
 )
 
 // reasonShuttingDown is the reason /readyz gives once SetShuttingDown was called.
@@ -54,7 +57,8 @@ type Health struct {
 
 	mu        sync.Mutex
 	checks    map[string]Check
-	lastReady *bool // readiness last reported, to log only its changes
+	optional  map[string]bool // checks whose failure degrades rather than fails readiness
+	lastReady *bool           // readiness last reported, to log only its changes
 }
 
 // New returns a Health with no checks, which is ready until a check is added or
@@ -64,9 +68,10 @@ func New(logger *slog.Logger, opts ...Option) *Health {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Health{
-		logger:  logger,
-		timeout: DefaultTimeout,
-		checks:  make(map[string]Check),
+		logger:   logger,
+		timeout:  DefaultTimeout,
+		checks:   make(map[string]Check),
+		optional: make(map[string]bool),
 	}
 	for _, opt := range opts {
 		opt(h)
@@ -80,6 +85,17 @@ func (h *Health) Add(name string, check Check) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.checks[name] = check
+	delete(h.optional, name)
+}
+
+// AddOptional registers a check of a dependency the process works without (e.g. Kafka: events
+// wait, jobs still run). When it fails, /readyz still answers 200, with status "degraded" and
+// the check's result prefixed "degraded: ".
+func (h *Health) AddOptional(name string, check Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks[name] = check
+	h.optional[name] = true
 }
 
 // SetShuttingDown makes the process unready for good, so that traffic drains away from it
@@ -108,6 +124,7 @@ func (h *Health) ready(ctx context.Context) (ok, shuttingDown bool, results map[
 
 	h.mu.Lock()
 	checks := maps.Clone(h.checks)
+	optional := maps.Clone(h.optional)
 	h.mu.Unlock()
 
 	results = make(map[string]string, len(checks))
@@ -126,8 +143,12 @@ func (h *Health) ready(ctx context.Context) (ok, shuttingDown bool, results map[
 	wg.Wait()
 
 	ok = true
-	for _, result := range results {
-		if result != ResultOK {
+	for name, result := range results {
+		switch {
+		case result == ResultOK:
+		case optional[name]:
+			results[name] = degradedPrefix + result
+		default:
 			ok = false
 		}
 	}
@@ -218,6 +239,11 @@ func (h *Health) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	ok, shuttingDown, results := h.ready(r.Context())
 	resp := readyResponse{Status: "ok", Checks: results}
 	code := http.StatusOK
+	for _, result := range results {
+		if strings.HasPrefix(result, degradedPrefix) {
+			resp.Status = "degraded"
+		}
+	}
 	if !ok {
 		resp.Status = "unavailable"
 		code = http.StatusServiceUnavailable

@@ -263,3 +263,27 @@ func TestHandler(t *testing.T) {
 		require.Equal(t, "ok", body.Status)
 	})
 }
+
+func TestReadyz_OptionalCheckDegradesWithoutFailing(t *testing.T) {
+	t.Parallel()
+	h := health.New(nil)
+	h.Add("postgresql", func(context.Context) error { return nil })
+	h.AddOptional("kafka", func(context.Context) error { return errors.New("no brokers answer") })
+
+	rec := httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	require.Equal(t, http.StatusOK, rec.Code, "an optional dependency down keeps the process ready")
+	var body struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	require.Equal(t, "degraded", body.Status)
+	require.Equal(t, "degraded: no brokers answer", body.Checks["kafka"])
+	require.Equal(t, "ok", body.Checks["postgresql"])
+
+	h.Add("kafka", func(context.Context) error { return errors.New("down") }) // now required
+	rec = httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+}

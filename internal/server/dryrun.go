@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/kafka"
+	"github.com/jqhq/jq/internal/metrics"
 	jqredis "github.com/jqhq/jq/internal/redis"
 )
 
@@ -52,15 +53,12 @@ func DryRun(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return cfg.Redis.Addr, c.Ping(ctx)
 	})
 	check("kafka", len(cfg.Kafka.Brokers) > 0, func(ctx context.Context) (string, error) {
-		var d net.Dialer
-		for _, b := range cfg.Kafka.Brokers {
-			conn, err := d.DialContext(ctx, "tcp", b)
-			if err == nil {
-				_ = conn.Close()
-				return "broker " + b + " answers", nil
-			}
+		p, err := kafka.NewProducer(kafkaOptions(cfg.Kafka, slog.New(slog.DiscardHandler), metrics.New(nil)))
+		if err != nil {
+			return "", err
 		}
-		return "", fmt.Errorf("no broker of %v answers", cfg.Kafka.Brokers)
+		defer p.Close()
+		return fmt.Sprint(cfg.Kafka.Brokers), p.Ping(ctx)
 	})
 	return errors.Join(errs...)
 }

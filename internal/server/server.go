@@ -21,8 +21,10 @@ import (
 	"github.com/jqhq/jq/db"
 	jqgrpc "github.com/jqhq/jq/grpc"
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/events"
 	"github.com/jqhq/jq/internal/health"
 	"github.com/jqhq/jq/internal/httpserve"
+	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/internal/metrics"
 	jqredis "github.com/jqhq/jq/internal/redis"
 	"github.com/jqhq/jq/queue"
@@ -37,7 +39,9 @@ type Server struct {
 	pool  *pgxpool.Pool
 	store *queue.Store
 	redis *jqredis.Client // nil when Redis is off
+	kafka *kafka.Producer // nil when events are off
 
+	relay       *queue.Relay // nil when events are off
 	registry    *queue.Registry
 	scheduler   *queue.Scheduler
 	lost        *queue.LostWorkers
@@ -81,7 +85,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		}, logger, m.RedisOperationDuration)
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
-		logger.WarnContext(ctx, "kafka.brokers is set, but this version does not relay events to Kafka yet; ignoring it")
+		s.kafka, err = kafka.NewProducer(kafkaOptions(cfg.Kafka, logger, m))
+		if err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 
 	sc := cfg.Scheduler
@@ -131,6 +139,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	}, logger, m.MaintenanceRows, s.scheduler.Wake)
 	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger)
 	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
+	var heartbeats jqgrpc.HeartbeatSink
+	if s.kafka != nil {
+		s.relay = queue.NewRelay(s.store, events.NewSink(s.kafka), s.leader.Leading, queue.RelayConfig{},
+			logger, queue.RelayMetrics{LagEvents: m.RelayLagEvents, LagSeconds: m.RelayLagSeconds})
+		s.background = append(s.background, s.relay)
+		heartbeats = events.NewHeartbeats(s.kafka, 30*time.Second)
+	}
 	if sc.Notify {
 		s.background = append(s.background, queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger))
 	}
@@ -148,6 +163,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		HeartbeatInterval: max(sc.HeartbeatTimeout.Std()/3, time.Second),
 		Retry:             retry,
 		Completer:         completer,
+		Heartbeats:        heartbeats,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
 	s.grpc = jqgrpc.NewServer(jqgrpc.ServerConfig{
@@ -160,6 +176,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
 	if s.redis != nil {
 		s.health.Add("redis", s.redis.Ping)
+	}
+	if s.kafka != nil {
+		// Optional: with Kafka down, events wait in the outbox and jobs still run.
+		s.health.AddOptional("kafka", s.kafka.Ping)
 	}
 	s.httpHealth = httpserve.New(config.Address(cfg.Health.Host, cfg.Health.Port), s.health.Handler(), logger)
 	if cfg.Metrics.Enabled {
@@ -194,13 +214,19 @@ func (s *Server) components() []jqgrpc.Component {
 	if s.redis != nil {
 		redisComp.Check = func(ctx context.Context) (string, error) { return "", s.redis.Ping(ctx) }
 	}
-	kafka := jqgrpc.Component{Name: "kafka", Configured: len(s.cfg.Kafka.Brokers) > 0}
-	if kafka.Configured {
-		kafka.Check = func(context.Context) (string, error) {
-			return "", errors.New("event relay not built in this version")
+	kafkaComp := jqgrpc.Component{Name: "kafka", Configured: s.kafka != nil}
+	if s.kafka != nil {
+		kafkaComp.Check = func(ctx context.Context) (string, error) {
+			if err := s.kafka.Ping(ctx); err != nil {
+				return "", err
+			}
+			if s.relay != nil && s.relay.Failing() {
+				return "", errors.New("brokers answer, but the event relay's last publish failed")
+			}
+			return "", nil
 		}
 	}
-	return append(comps, redisComp, kafka)
+	return append(comps, redisComp, kafkaComp)
 }
 
 // Start serves gRPC, /metrics and /healthz+/readyz, and starts the scheduler, the NOTIFY
@@ -241,6 +267,13 @@ func (s *Server) Shutdown() {
 	s.scheduler.Stop()
 	s.grpc.Shutdown(s.cfg.GRPC.ShutdownGrace.Std())
 	startstop.StopAllParallel(s.background...)
+	if s.kafka != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.kafka.Flush(ctx); err != nil {
+			s.logger.Warn("kafka: records not delivered before shutdown", "error", err)
+		}
+		cancel()
+	}
 	s.httpHealth.Stop()
 	if s.httpMetrics != nil {
 		s.httpMetrics.Stop()
@@ -255,6 +288,9 @@ func (s *Server) close() {
 	}
 	if s.redis != nil {
 		_ = s.redis.Close()
+	}
+	if s.kafka != nil {
+		s.kafka.Close()
 	}
 	s.pool.Close()
 }
@@ -285,4 +321,12 @@ func instanceID() string {
 		host = "jq-server"
 	}
 	return host + "-" + uuid.NewString()[:8]
+}
+
+func kafkaOptions(c config.KafkaConfig, logger *slog.Logger, m *metrics.Metrics) kafka.Options {
+	return kafka.Options{
+		Brokers: c.Brokers, ClientID: c.ClientID, TLS: c.TLS,
+		SASLMechanism: c.SASLMechanism, SASLUsername: c.SASLUsername, SASLPassword: c.SASLPassword,
+		Logger: logger, PublishErrors: m.KafkaPublishErrors, Published: m.KafkaEventsPublished,
+	}
 }
