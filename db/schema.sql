@@ -129,14 +129,22 @@ $$;
 --
 
 CREATE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
+$$;
+
+
+--
+-- Name: _order_violation(); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._order_violation() RETURNS boolean
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
-        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
-            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
-    END IF;
-    RETURN true;
+    RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+        USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
 END
 $$;
 
@@ -290,7 +298,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -371,7 +379,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
+        WHERE j.job_id = c.job_id AND (age(c.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -664,7 +672,7 @@ BEGIN
         SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
             completed_at = now(), updated_at = now()
         FROM expired e
-        WHERE j.job_id = e.job_id AND jq._in_order(e.xmin)
+        WHERE j.job_id = e.job_id AND (age(e.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     )
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -946,7 +954,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+            WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1043,7 +1051,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM stuck s
-            WHERE j.job_id = s.job_id AND jq._in_order(s.xmin)
+            WHERE j.job_id = s.job_id AND (age(s.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1154,7 +1162,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

@@ -68,13 +68,18 @@ $$;
 -- before another one changed the job (a batch that locked other rows first, then waited for
 -- this one) would break that: it fails with 40001 instead, and the caller retries it with a
 -- fresh id. row_xmin is the xmin of the job row it locked (the last transaction to change it).
-CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+-- The batch functions inline the test as
+--   age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
+-- to spare a function call per row.
+CREATE OR REPLACE FUNCTION jq._order_violation() RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
-        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
-            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
-    END IF;
-    RETURN true;
+    RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+        USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
 END
+$$;
+
+CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
 $$;

@@ -52,7 +52,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -96,7 +96,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -135,7 +135,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+            WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

@@ -167,7 +167,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
+        WHERE j.job_id = c.job_id AND (age(c.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)

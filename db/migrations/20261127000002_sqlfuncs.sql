@@ -76,15 +76,20 @@ $$;
 -- before another one changed the job (a batch that locked other rows first, then waited for
 -- this one) would break that: it fails with 40001 instead, and the caller retries it with a
 -- fresh id. row_xmin is the xmin of the job row it locked (the last transaction to change it).
-CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+-- The batch functions inline the test as
+--   age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
+-- to spare a function call per row.
+CREATE OR REPLACE FUNCTION jq._order_violation() RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF age(row_xmin) < age(pg_current_xact_id()::xid) THEN
-        RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
-            USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
-    END IF;
-    RETURN true;
+    RAISE EXCEPTION 'a newer transaction changed a job this one locked; retry'
+        USING ERRCODE = '40001', HINT = 'the jq functions are safe to retry: they changed nothing';
 END
+$$;
+
+CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
 $$;
 
 -- sqlfuncs/02_submit.sql
@@ -285,7 +290,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -329,7 +334,7 @@ BEGIN
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
         FROM picked
-        WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -368,7 +373,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM picked
-            WHERE j.job_id = picked.job_id AND jq._in_order(picked.xmin)
+            WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -558,7 +563,7 @@ BEGIN
             -- can finish first. It was delivered right after its assignment.
             started_at = coalesce(j.started_at, j.assigned_at, now()), completed_at = now(), updated_at = now()
         FROM current c
-        WHERE j.job_id = c.job_id AND jq._in_order(c.xmin)
+        WHERE j.job_id = c.job_id AND (age(c.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*, c.old_status
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -853,7 +858,7 @@ BEGIN
         SET status = 'DEAD_LETTERED', error_message = 'TTL expired before the job started',
             completed_at = now(), updated_at = now()
         FROM expired e
-        WHERE j.job_id = e.job_id AND jq._in_order(e.xmin)
+        WHERE j.job_id = e.job_id AND (age(e.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     )
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -923,7 +928,7 @@ BEGIN
             UPDATE jq.jobs j
             SET status = 'PENDING', assigned_at = NULL, updated_at = now()
             FROM stuck s
-            WHERE j.job_id = s.job_id AND jq._in_order(s.xmin)
+            WHERE j.job_id = s.job_id AND (age(s.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1133,6 +1138,7 @@ DROP FUNCTION IF EXISTS jq.submit_many;
 DROP FUNCTION IF EXISTS jq.submit;
 DROP FUNCTION IF EXISTS jq.enqueue;
 DROP FUNCTION IF EXISTS jq._in_order;
+DROP FUNCTION IF EXISTS jq._order_violation;
 DROP FUNCTION IF EXISTS jq._sorted_ids;
 DROP FUNCTION IF EXISTS jq._event;
 DROP FUNCTION IF EXISTS jq.backoff;
