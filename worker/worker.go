@@ -105,7 +105,7 @@ type Worker struct {
 	client      jqv1.WorkerServiceClient
 
 	slots   chan struct{} // one token per running job
-	running sync.WaitGroup
+	running *inflight
 	active  atomic.Int64
 
 	// jobsCtx is the parent of every job's context; cancelling it kills running jobs.
@@ -153,7 +153,7 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 		superseded: make(chan error, 1),
 		logger:     cfg.Logger.With("worker_id", id.String()),
 		conn:       conn, client: jqv1.NewWorkerServiceClient(conn),
-		slots:   make(chan struct{}, cfg.Concurrency),
+		slots: make(chan struct{}, cfg.Concurrency), running: newInflight(),
 		jobsCtx: jobsCtx, killJobs: kill,
 		results: make(chan report, 4*cfg.Concurrency+16),
 		drained: make(chan struct{}),
@@ -196,7 +196,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.logger.Error("another process registered with this worker id; stopping", "error", err)
 		endSession() // their outcomes are not ours to report any more
 		w.killJobs()
-		w.running.Wait()
+		<-w.running.stop()
 		close(w.results)
 		w.reporterWG.Wait()
 		<-sessionDone
@@ -211,15 +211,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.logger.Warn("could not tell the server this worker is draining; it learns when the stream ends", "error", err)
 	}
 
-	finished := make(chan struct{})
-	go func() { w.running.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(w.cfg.ShutdownGrace):
-		w.logger.Warn("grace period over: killing running jobs; they will be retried elsewhere", "running", w.Active())
-		w.killJobs()
-		<-finished
-	}
+	w.finishJobs()
 	close(w.results)
 	reported := make(chan struct{})
 	go func() { w.reporterWG.Wait(); close(reported) }()
@@ -243,6 +235,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.killJobs()
 	w.logger.Info("worker stopped")
 	return nil
+}
+
+// finishJobs lets the running jobs end within ShutdownGrace and kills what is left then. Jobs
+// the server sent before it learnt of the drain still run; once the worker is idle it takes no
+// more, so when finishJobs returns no job will write to results again.
+func (w *Worker) finishJobs() {
+	grace := time.NewTimer(w.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-w.running.idle():
+		select {
+		case <-w.running.stop(): // nothing arrived in between, or it ended within the grace
+			return
+		case <-grace.C:
+		}
+	case <-grace.C:
+	}
+	w.logger.Warn("grace period over: killing running jobs; they will be retried elsewhere", "running", w.Active())
+	w.killJobs()
+	<-w.running.stop()
 }
 
 func (w *Worker) beginDrain() {
@@ -402,11 +414,17 @@ func (w *Worker) start(a *jqv1.JobAssignment) {
 	default:
 		job.Timeout = w.cfg.DefaultTimeout
 	}
-	w.running.Add(1)
+	if !w.running.add() {
+		// The worker has stopped and reported its last outcome; Deregister hands this job
+		// back to the server, which retries it elsewhere.
+		w.logger.Warn("job arrived after the worker stopped taking jobs; the server retries it elsewhere",
+			"job_id", job.ID, "attempt", job.Attempt)
+		return
+	}
 	w.slots <- struct{}{} // the server never sends more than the free slots; this only guards
 	w.setActive(w.active.Add(1))
 	go func() {
-		defer w.running.Done()
+		defer w.running.done()
 		defer func() { <-w.slots; w.setActive(w.active.Add(-1)) }()
 		w.results <- w.execute(job)
 	}()

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
@@ -348,4 +349,45 @@ func TestWorker_SecondProcessWithTheSameIDSupersedesTheFirst(t *testing.T) {
 	j := b.waitStatus(t, held, queue.StatusDone, 15*time.Second)
 	require.Equal(t, "second", string(j.Result))
 	require.Equal(t, 2, j.Attempt)
+}
+
+// TestWorker_StopWhileTheServerStillDelivers stops workers while their queue is busy, so that
+// assignments keep arriving during and after the drain. Run must return cleanly (no send on a
+// closed channel), and every job must end DONE or back in PENDING: none is lost or left held
+// by the stopped worker.
+func TestWorker_StopWhileTheServerStillDelivers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const jobs = 3000
+	payloads := make([]json.RawMessage, jobs)
+	for i := range payloads {
+		payloads[i] = json.RawMessage(`{}`)
+	}
+	_, err := b.store.SubmitMany(b.ctx, "default", payloads, 0)
+	require.NoError(t, err)
+
+	noop := worker.HandlerFunc(func(context.Context, worker.Job) ([]byte, error) { return nil, nil })
+	for round := range 5 {
+		var handled atomic.Int64
+		h := worker.HandlerFunc(func(ctx context.Context, j worker.Job) ([]byte, error) {
+			handled.Add(1)
+			return noop(ctx, j)
+		})
+		ws := make([]func() error, 2)
+		for i := range ws {
+			_, ws[i] = b.run(t, h, func(c *worker.Config) { c.Concurrency = 16 })
+		}
+		require.Eventually(t, func() bool { return handled.Load() >= 100 }, 10*time.Second, time.Millisecond, "round %d: jobs run", round)
+		for _, stop := range ws {
+			require.NoError(t, stop(), "round %d", round)
+		}
+	}
+
+	stats, err := b.store.QueueStats(b.ctx, "default")
+	require.NoError(t, err)
+	require.Len(t, stats, 1)
+	c := stats[0].Counts
+	require.Zero(t, c[queue.StatusAssigned]+c[queue.StatusRunning], "no job is held by a stopped worker: %v", c)
+	require.Zero(t, c[queue.StatusDeadLettered], "%v", c)
+	require.Equal(t, int64(jobs), c[queue.StatusPending]+c[queue.StatusDone], "every job is done or pending again: %v", c)
 }
