@@ -56,6 +56,13 @@ test: tools check-generated ## run the whole test suite (starts PostgreSQL and R
 test-short: ## unit tests only, no services
 	go test -short -count=1 ./...
 
+.PHONY: bench
+bench: ## build jq-bench and jq-worker, run the short standard benchmark set, write bench/results/latest.json
+	@mkdir -p bin
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/jq-bench ./cmd/jq-worker
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
+	bin/jq-bench suite --out bench/results/latest.json
+
 .PHONY: services
 services: ## find or start PostgreSQL and Redis; print the exports to use them
 	@$(LOCAL_SERVICES) env

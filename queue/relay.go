@@ -29,9 +29,12 @@ type RelayStore interface {
 
 var _ RelayStore = (*Store)(nil)
 
+// DefaultRelayName is the cursor of jq-server's Kafka relay in jq.relay_cursors.
+const DefaultRelayName = "kafka"
+
 // RelayConfig tunes a Relay.
 type RelayConfig struct {
-	// Name identifies the cursor in jq.relay_cursors (default "kafka").
+	// Name identifies the cursor in jq.relay_cursors (default DefaultRelayName).
 	Name string
 	// BatchSize caps the events published at once (default 1,000).
 	BatchSize int
@@ -67,7 +70,7 @@ type Relay struct {
 // NewRelay returns a relay that works while leading() is true.
 func NewRelay(store RelayStore, sink EventSink, leading func() bool, cfg RelayConfig, logger *slog.Logger, m RelayMetrics) *Relay {
 	if cfg.Name == "" {
-		cfg.Name = "kafka"
+		cfg.Name = DefaultRelayName
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000

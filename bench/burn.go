@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jqhq/jq/internal/config"
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+)
+
+// Payloads of the drain scenarios.
+var (
+	noopPayload    = []byte(`{}`)
+	truePayload    = []byte(`{"command": ["true"]}`)
+	burnTarget     = 10_000.0 // jobs/s, 1 server + 1 worker process
+	cycleP95Target = 200.0    // ms, under load
+)
+
+// drainParams describe a drain scenario: burn (no-op jobs) or subprocess (["true"]).
+type drainParams struct {
+	jobs    int
+	kind    payloadKind
+	payload []byte
+	tweak   func(*config.Config) // changes the in-process server's configuration, when set
+}
+
+// runDrain fills the queue with jobs, then starts the workers and measures how fast they
+// drain it. Locally the jobs are inserted in bulk before the server starts; against a running
+// server they are submitted through SubmitJob before the workers start.
+func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
+	started := time.Now()
+	if r.o.remote() {
+		if err := r.connectRemote(ctx); err != nil {
+			return nil, err
+		}
+		r.progress("submitting %d jobs to %s through SubmitJob", p.jobs, r.o.ServerAddr)
+		if err := r.submitMany(ctx, p.jobs, p.payload); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := r.createDatabase(ctx, 4); err != nil {
+			return nil, err
+		}
+		r.progress("inserting %d jobs into %s", p.jobs, r.db.name)
+		if err := insertJobs(ctx, r.pool, r.queue, p.jobs, p.payload, 2); err != nil {
+			return nil, err
+		}
+	}
+	insertTime := time.Since(started)
+	if !r.o.remote() {
+		cfg := r.serverConfig()
+		if p.tweak != nil {
+			p.tweak(cfg)
+		}
+		if err := r.startServer(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	before, _, _ := r.cycles(ctx)
+
+	var rec *recorder
+	if p.kind == noopJobs || r.o.Procs == 0 {
+		rec = newRecorder(0)
+	}
+	r.progress("draining with %s", describeWorkers(r.o, p.kind))
+	t0 := time.Now()
+	f, err := r.startFleet(ctx, fleetSpec{
+		kind: p.kind, name: "jq-bench-" + r.id, inProcess: r.o.Workers, procs: r.o.Procs,
+		concurrency: r.o.Concurrency, queue: r.queue, rec: rec,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer r.stopFleet(f)
+	if rec != nil {
+		if err := rec.waitDone(ctx, p.jobs, func() error { return r.deadLettered(ctx) }); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.waitJobsDone(ctx, p.jobs); err != nil {
+		return nil, err
+	}
+	allDone := time.Now()
+	wall := allDone.Sub(t0)
+	cycleP95 := r.cycleP95(ctx, before)
+	r.stopFleet(f)
+
+	window, source := wall, "wall clock: workers started → all DONE seen"
+	rep := r.report(ctx, started, nil)
+	if r.pool != nil {
+		if window, err = drainWindow(ctx, r.pool, 0); err != nil {
+			return nil, err
+		}
+		source = "database: first claim → last completion"
+		var events int
+		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM jq.job_events`).Scan(&events); err != nil {
+			return nil, fmt.Errorf("count events: %w", err)
+		}
+		rep.Extra = map[string]any{"job_events_per_job": round(float64(events)/float64(p.jobs), 2)}
+		rep.Rows = append(rep.Rows, Row{"job_events rows per job", formatNumber(float64(events) / float64(p.jobs))})
+	} else if rec != nil {
+		window = time.Duration(allDone.UnixNano() - rec.first.Load())
+		source = "wall clock: first job started → all DONE seen"
+	}
+	if rep.Extra == nil {
+		rep.Extra = map[string]any{}
+	}
+	jps := float64(p.jobs) / window.Seconds()
+	rep.JobsPerSec = &jps
+	rep.SchedulerCycleP95 = cycleP95
+	rep.PeakRSS = r.peakRSS(f)
+	rep.Extra["jobs"] = p.jobs
+	rep.Extra["drain_s"] = round(window.Seconds(), 3)
+	rep.Extra["drain_measured_by"] = source
+	rep.Extra["wall_s"] = round(wall.Seconds(), 3)
+	rep.Extra["fill_s"] = round(insertTime.Seconds(), 3)
+	rep.Rows = append([]Row{
+		{"jobs", formatNumber(float64(p.jobs))},
+		{"drain time", fmt.Sprintf("%.3f s (%s)", window.Seconds(), source)},
+		{"wall time", fmt.Sprintf("%.3f s (workers started → all DONE seen)", wall.Seconds())},
+		{"queue filled in", fmt.Sprintf("%.2f s", insertTime.Seconds())},
+	}, rep.Rows...)
+	rep.Parameters = r.o.parameters(flagsServer | flagsWorkers)
+	rep.Parameters["jobs"] = p.jobs
+	if cycleP95 != nil {
+		rep.Targets = append(rep.Targets, atMost("scheduler cycle p95 under load", *cycleP95, cycleP95Target, "ms"))
+	}
+	rep.Duration = time.Since(started)
+	return rep, nil
+}
+
+// describeWorkers says which workers a run uses, for progress lines.
+func describeWorkers(o Options, kind payloadKind) string {
+	switch {
+	case o.Procs > 0 && kind == noopJobs:
+		return fmt.Sprintf("%d no-op worker process(es) (jq-bench noop-worker) × concurrency %d", o.Procs, o.Concurrency)
+	case o.Procs > 0:
+		return fmt.Sprintf("%d jq-worker process(es) × concurrency %d", o.Procs, o.Concurrency)
+	case kind == noopJobs:
+		return fmt.Sprintf("%d in-process worker(s) × concurrency %d (no-op Go handler over gRPC)", o.Workers, o.Concurrency)
+	default:
+		return fmt.Sprintf("%d in-process worker(s) × concurrency %d (worker.Exec subprocesses)", o.Workers, o.Concurrency)
+	}
+}
+
+// submitMany submits n jobs through SubmitJob from 32 concurrent callers.
+func (r *run) submitMany(ctx context.Context, n int, payload []byte) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if _, err := r.jobs.SubmitJob(ctx, &jqv1.SubmitJobRequest{QueueName: r.queue, Payload: payload}); err != nil {
+					errs <- fmt.Errorf("submit: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// burnScenario: pre-inserted no-op jobs drained through the whole server.
+func burnScenario(ctx context.Context, r *run, jobs int) (*Report, error) {
+	rep, err := runDrain(ctx, r, drainParams{jobs: jobs, kind: noopJobs, payload: noopPayload})
+	if err != nil {
+		return nil, err
+	}
+	name := "burn jobs/s"
+	if r.o.Procs == 1 {
+		name = "burn jobs/s (1 server + 1 worker process)"
+	} else {
+		rep.Notes = append(rep.Notes, "the burn target is defined for 1 server + 1 worker process (--procs 1)")
+	}
+	rep.Targets = append([]Target{atLeast(name, *rep.JobsPerSec, burnTarget, "jobs/s")}, rep.Targets...)
+	return rep, nil
+}
+
+// subprocessScenario: burn with real subprocess payloads, the fork/exec bound.
+func subprocessScenario(ctx context.Context, r *run, jobs int) (*Report, error) {
+	rep, err := runDrain(ctx, r, drainParams{jobs: jobs, kind: commandJobs, payload: truePayload})
+	if err != nil {
+		return nil, err
+	}
+	rep.Parameters["payload"] = string(truePayload)
+	rep.Notes = append(rep.Notes, "each job forks and execs `true`: this is the fork/exec bound of a worker, not the server's")
+	return rep, nil
+}

@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+// StandardSet is the short standard set `make bench` runs (jq-bench suite), each run within
+// 30 s on 2 cores. bench/README.md quotes it.
+var StandardSet = [][]string{
+	{"burn", "--jobs", "50000", "--procs", "1"},
+	{"steady", "--rate", "1000", "--duration", "10s"},
+	{"steady", "--rate", "1000", "--duration", "10s", "--notify=false"},
+	{"subprocess", "--jobs", "5000"},
+	{"sql", "--jobs", "50000"},
+	{"backlog", "--backlogs", "10k,100k", "--measure", "20k"},
+	{"recovery", "--jobs", "16"},
+	{"events", "--jobs", "20000", "--procs", "1"},
+}
+
+// suiteCommand is `jq-bench suite`: the standard set, written as one JSON array.
+func (c *cli) suiteCommand() *ffcli.Command {
+	fs := c.flagSet("jq-bench suite")
+	out := fs.String("out", "", "write the reports as one JSON array to this file (default: stdout)")
+	only := fs.String("only", "", "comma-separated scenarios of the set to run (default: all)")
+	var o Options
+	o.LogLevel = "error"
+	fs.StringVar(&o.DBURL, "db-url", "", "PostgreSQL server to create the runs' databases on (env JQ_DB_URL)")
+	fs.StringVar(&o.WorkerBin, "worker-bin", "", "jq-worker binary (default: next to jq-bench, else on PATH)")
+	fs.StringVar(&o.BenchBin, "bench-bin", "", "jq-bench binary for no-op worker processes (default: this one)")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "level of the server's and workers' logs on stderr")
+	var lines []string
+	for _, args := range StandardSet {
+		lines = append(lines, "  jq-bench "+strings.Join(args, " "))
+	}
+	return &ffcli.Command{
+		Name:       "suite",
+		ShortUsage: "jq-bench suite [flags]",
+		ShortHelp:  "run the short standard set (what make bench runs) and write one JSON array",
+		LongHelp: `suite runs the standard set, one scenario after another, prints each table on stderr and a
+summary of the targets on stdout, and writes every report as one JSON array to --out (stdout
+by default). A run that fails is recorded in the array with its error, and the suite exits 1.
+The set:
+` + strings.Join(lines, "\n") + `
+
+Example:
+  jq-bench suite --out bench/results/latest.json`,
+		FlagSet:   fs,
+		UsageFunc: c.usage,
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return &UsageError{Err: fmt.Errorf("suite takes no arguments, got %q", args)}
+			}
+			return c.runSuite(ctx, o, *out, *only)
+		},
+	}
+}
+
+func (c *cli) runSuite(ctx context.Context, o Options, out, only string) error {
+	want := map[string]bool{}
+	for s := range strings.SplitSeq(only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	var docs []json.RawMessage
+	var reports []*Report
+	failed := 0
+	runs := c.set
+	if runs == nil {
+		runs = StandardSet
+	}
+	for _, set := range runs {
+		if len(want) > 0 && !want[set[0]] {
+			continue
+		}
+		args := append([]string{}, set...)
+		args = append(args, c.passThrough(set[0], o)...)
+		fmt.Fprintf(c.stderr, "=== jq-bench %s\n", strings.Join(set, " "))
+		var rep *Report
+		sub := &cli{stdout: c.stderr, stderr: c.stderr, lookupEnv: c.lookupEnv, onReport: func(r *Report) error {
+			rep = r
+			return nil
+		}}
+		err := sub.run(ctx, args)
+		if err == nil && rep != nil {
+			rep.Command = "jq-bench " + strings.Join(set, " ")
+			if err := rep.WriteTable(c.stderr); err != nil {
+				return err
+			}
+			doc, err := json.Marshal(rep)
+			if err != nil {
+				return err
+			}
+			docs = append(docs, doc)
+			reports = append(reports, rep)
+			continue
+		}
+		if err == nil {
+			err = errors.New("no report")
+		}
+		failed++
+		fmt.Fprintf(c.stderr, "jq-bench %s failed: %v\n\n", set[0], err)
+		doc, _ := json.Marshal(map[string]any{"scenario": set[0], "command": "jq-bench " + strings.Join(set, " "), "error": err.Error()})
+		docs = append(docs, doc)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+
+	var buf bytes.Buffer
+	all, _ := json.Marshal(docs)
+	if err := json.Indent(&buf, all, "", "  "); err != nil {
+		return fmt.Errorf("suite: %w", err)
+	}
+	buf.WriteByte('\n')
+	if out == "" {
+		if _, err := buf.WriteTo(c.stdout); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return fmt.Errorf("suite: %w", err)
+		}
+		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("suite: %w", err)
+		}
+		if err := writeSummary(c.stdout, reports); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "wrote %d reports to %s\n", len(docs), out)
+	}
+	if failed > 0 {
+		return fmt.Errorf("suite: %d of %d runs failed (see above)", failed, len(docs))
+	}
+	return nil
+}
+
+// passThrough returns the suite's flags that the scenario takes.
+func (c *cli) passThrough(name string, o Options) []string {
+	var s *scenario
+	for _, sc := range scenarios() {
+		if sc.name == name {
+			s = &sc
+		}
+	}
+	if s == nil {
+		return nil
+	}
+	fs := c.scenarioCommand(*s).FlagSet
+	var out []string
+	for flag, v := range map[string]string{"db-url": o.DBURL, "worker-bin": o.WorkerBin, "bench-bin": o.BenchBin, "log-level": o.LogLevel} {
+		if v != "" && fs.Lookup(flag) != nil {
+			out = append(out, "--"+flag, v)
+		}
+	}
+	return out
+}
+
+// writeSummary prints every target of the reports as one table.
+func writeSummary(w interface{ Write([]byte) (int, error) }, reports []*Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tTARGET\tVALUE\tGOAL\t")
+	for _, r := range reports {
+		for _, t := range r.Targets {
+			verdict := "met"
+			if !t.Met {
+				verdict = "MISSED"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\n", strings.TrimPrefix(r.Command, "jq-bench "), t.Name, formatNumber(t.Value), t.Unit, t.Goal, verdict)
+		}
+	}
+	return tw.Flush()
+}
