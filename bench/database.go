@@ -15,6 +15,7 @@ import (
 
 	"github.com/jqhq/jq/db"
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/pgxuuid"
 )
 
 // database is a fresh, migrated database created for one run on the server of the admin URL,
@@ -73,6 +74,7 @@ func (d *database) pool(ctx context.Context, size int) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
 	pc.MaxConns = int32(size)
+	pc.AfterConnect = pgxuuid.Register
 	p, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)

@@ -33,8 +33,10 @@ const maxCorrelationIDLen = 128
 const jqPackagePrefix = "jq.v1."
 
 // quietMethods are polled often enough that logging each call at INFO would drown the rest.
+// ReportResult comes once per job: the job's events record each outcome.
 var quietMethods = map[string]bool{
 	"WorkerService/Heartbeat":     true,
+	"WorkerService/ReportResult":  true,
 	"grpc.health.v1.Health/Check": true,
 }
 
@@ -187,6 +189,10 @@ func (o *observer) observe(ctx context.Context, msg, fullMethod string, start ti
 		}
 	}
 
+	level := logLevel(method, st.Code())
+	if !o.logger.Enabled(ctx, level) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("method", method),
 		slog.String("code", code),
@@ -196,7 +202,7 @@ func (o *observer) observe(ctx context.Context, msg, fullMethod string, start ti
 	if err != nil {
 		attrs = append(attrs, slog.String("error", st.Message()))
 	}
-	o.logger.LogAttrs(ctx, logLevel(method, st.Code()), msg, attrs...)
+	o.logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // methodLabel turns "/jq.v1.JobService/SubmitJob" into "JobService/SubmitJob". Services of other

@@ -27,6 +27,10 @@ type ServerConfig struct {
 	MaxRecvMsgBytes int
 }
 
+// streamWorkers is the number of goroutines kept to run calls: about the ReportResult calls a
+// busy worker has in flight.
+const streamWorkers = 256
+
 // Server is jq-server's gRPC transport: the three jq services, the standard health service
 // and server reflection (so grpcurl, grpc-health-probe and ghz work without our .proto
 // files), behind the interceptor chain.
@@ -47,6 +51,9 @@ func NewServer(cfg ServerConfig, logger *slog.Logger, requestDuration prometheus
 ) *Server {
 	opts := ServerOptions(logger, requestDuration)
 	opts = append(opts, ServerKeepalive()...)
+	// Reuse handler goroutines (their stacks are already grown) instead of starting one per
+	// call; calls beyond the pool still get their own goroutine.
+	opts = append(opts, grpclib.NumStreamWorkers(streamWorkers))
 	if cfg.Creds != nil {
 		opts = append(opts, grpclib.Creds(cfg.Creds))
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/jqhq/jq/internal/httpserve"
 	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/internal/metrics"
+	"github.com/jqhq/jq/internal/pgxuuid"
 	jqredis "github.com/jqhq/jq/internal/redis"
 	"github.com/jqhq/jq/queue"
 )
@@ -195,6 +196,7 @@ func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
 	}
 	pc.MaxConns = int32(c.MaxConns)
 	pc.ConnConfig.ConnectTimeout = c.ConnectTimeout.Std()
+	pc.AfterConnect = pgxuuid.Register
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jqhq/jq/db"
+	"github.com/jqhq/jq/internal/pgxuuid"
 )
 
 // DefaultURL is used when JQ_DB_URL is not set.
@@ -92,7 +93,12 @@ func New(tb testing.TB) string {
 // Pool returns a pool on a fresh migrated database for tb, closed when tb ends.
 func Pool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), New(tb))
+	pc, err := pgxpool.ParseConfig(New(tb))
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	pc.AfterConnect = pgxuuid.Register // as jq-server's pool
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		tb.Fatalf("testdb: %v", err)
 	}
