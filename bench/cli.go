@@ -18,6 +18,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/jqhq/jq/internal/buildinfo"
+	"github.com/jqhq/jq/internal/config"
 )
 
 // UsageError is a mistake on the command line; jq-bench exits 2 on it.
@@ -473,26 +474,26 @@ Examples:
 A (concurrency K) takes K jobs that sleep 60 s; once all K run on A, jq-worker B connects;
 then A is lost and the time until all K run again (attempt 2) on B is taken. Variants:
   broken-stream      kill -9 A: its connection closes; the server retries its jobs after
-                     --stream-grace, then the retry delay (--retry-base-delay) passes
+                     --stream-grace (runnable at once: a lost worker's jobs get no backoff)
   heartbeat-timeout  SIGSTOP A: its connection stays open, its heartbeats stop; the heartbeat
                      monitor (every --reap-interval) retries its jobs after --heartbeat-timeout
 Each variant runs on its own database and server.
 
 Examples:
   jq-bench recovery
-  jq-bench recovery --jobs 50 --variants broken-stream --stream-grace 5s   # the server's default grace`,
+  jq-bench recovery --jobs 50 --variants broken-stream --stream-grace 5s`,
 			bind: func(o *Options, fs *flag.FlagSet) runner {
 				jobs := countFlag(16)
+				defaults := config.Default(config.ServiceServer).Scheduler
 				p := recoveryParams{
-					heartbeatTimeout: 5 * time.Second, reapInterval: time.Second,
-					streamGrace: time.Second, retryBaseDelay: time.Second,
+					heartbeatTimeout: 5 * time.Second, // the default, 30 s, makes a long run
+					reapInterval:     defaults.ReapInterval.Std(), streamGrace: defaults.StreamGrace.Std(),
 				}
 				variants := variantList{variantBrokenStream, variantHeartbeat}
 				fs.Var(&jobs, "jobs", "K: jobs the lost worker holds")
 				fs.DurationVar(&p.heartbeatTimeout, "heartbeat-timeout", p.heartbeatTimeout, "the server's scheduler.heartbeat_timeout")
 				fs.DurationVar(&p.reapInterval, "reap-interval", p.reapInterval, "the server's scheduler.reap_interval")
 				fs.DurationVar(&p.streamGrace, "stream-grace", p.streamGrace, "the server's scheduler.stream_grace")
-				fs.DurationVar(&p.retryBaseDelay, "retry-base-delay", p.retryBaseDelay, "the server's scheduler.retry_base_delay")
 				fs.Var(&variants, "variants", "comma-separated: broken-stream, heartbeat-timeout")
 				fs.StringVar(&o.WorkerBin, "worker-bin", o.WorkerBin, "jq-worker binary (default: next to jq-bench, else on PATH)")
 				return runner{
@@ -503,7 +504,7 @@ Examples:
 						}
 						for name, d := range map[string]time.Duration{
 							"--heartbeat-timeout": p.heartbeatTimeout, "--reap-interval": p.reapInterval,
-							"--stream-grace": p.streamGrace, "--retry-base-delay": p.retryBaseDelay,
+							"--stream-grace": p.streamGrace,
 						} {
 							if d <= 0 {
 								errs = append(errs, fmt.Errorf("%s %s must be positive", name, d))

@@ -41,7 +41,6 @@ type recoveryParams struct {
 	heartbeatTimeout time.Duration
 	reapInterval     time.Duration
 	streamGrace      time.Duration
-	retryBaseDelay   time.Duration
 	variants         []string
 }
 
@@ -77,7 +76,7 @@ func recoveryScenario(ctx context.Context, r *run, p recoveryParams) (*Report, e
 	rep := r.report(ctx, started, map[string]any{
 		"jobs": p.jobs, "variants": strings.Join(p.variants, ","),
 		"heartbeat_timeout_s": p.heartbeatTimeout.Seconds(), "reap_interval_s": p.reapInterval.Seconds(),
-		"stream_grace_s": p.streamGrace.Seconds(), "retry_base_delay_s": p.retryBaseDelay.Seconds(),
+		"stream_grace_s":        p.streamGrace.Seconds(),
 		"scheduler_interval_ms": r.o.SchedulerInterval.Milliseconds(),
 	})
 	workerRSS := 0.0
@@ -91,22 +90,20 @@ func recoveryScenario(ctx context.Context, r *run, p recoveryParams) (*Report, e
 		case variantBrokenStream:
 			rep.Extra["recovery_broken_stream_s"] = res.RecoveredS
 			rep.Rows = append(rep.Rows, Row{"broken stream (kill -9)", fmt.Sprintf(
-				"%.2f s: released after %.2f s (stream_grace %s), then retry delay %s–%s and scheduling",
-				res.RecoveredS, res.ReleasedS, p.streamGrace, p.retryBaseDelay, time.Duration(float64(p.retryBaseDelay)*1.1))})
+				"%.2f s: released after %.2f s (stream_grace %s), then scheduled at once",
+				res.RecoveredS, res.ReleasedS, p.streamGrace)})
 			rep.Targets = append(rep.Targets, atMost("recovery, broken stream", res.RecoveredS, recoveryBrokenStreamTarget, "s"))
 		case variantHeartbeat:
 			rep.Extra["recovery_heartbeat_timeout_s"] = res.RecoveredS
 			rep.Rows = append(rep.Rows, Row{"heartbeat timeout (SIGSTOP)", fmt.Sprintf(
-				"%.2f s: released after %.2f s (heartbeat_timeout %s, reap every %s), then retry delay and scheduling",
+				"%.2f s: released after %.2f s (heartbeat_timeout %s, reap every %s), then scheduled at once",
 				res.RecoveredS, res.ReleasedS, p.heartbeatTimeout, p.reapInterval)})
 			rep.Targets = append(rep.Targets, atMost("recovery, heartbeat timeout", res.RecoveredS,
 				p.heartbeatTimeout.Seconds()+recoveryHeartbeatSlack, "s"))
 		}
 	}
 	rep.Notes = append(rep.Notes, "the heartbeat variant freezes the worker once the server has led for a heartbeat timeout: a new leader waits that long before it reaps")
-	rep.Notes = append(rep.Notes, fmt.Sprintf(
-		"a lost worker's jobs are retried with the retry backoff (retry_base_delay %s plus up to 10 %% jitter) and picked up by the next poll (%s): both add to each figure",
-		p.retryBaseDelay, r.o.SchedulerInterval))
+	rep.Notes = append(rep.Notes, "a lost worker's jobs are runnable again at once (no retry backoff) and the release wakes the scheduler (NOTIFY)")
 	rep.Duration = time.Since(started)
 	return rep, nil
 }
@@ -126,7 +123,6 @@ func (r *run) recoverOnce(ctx context.Context, p recoveryParams, variant string)
 	cfg.Scheduler.HeartbeatTimeout = config.Duration(p.heartbeatTimeout)
 	cfg.Scheduler.ReapInterval = config.Duration(p.reapInterval)
 	cfg.Scheduler.StreamGrace = config.Duration(p.streamGrace)
-	cfg.Scheduler.RetryBaseDelay = config.Duration(p.retryBaseDelay)
 	if err := lr.startServer(ctx, cfg); err != nil {
 		return res, err
 	}
@@ -193,7 +189,7 @@ func (r *run) recoverOnce(ctx context.Context, p recoveryParams, variant string)
 		}
 		defer proc.kill()
 	}
-	limit := 3*p.heartbeatTimeout + p.streamGrace + 10*p.retryBaseDelay + 30*time.Second
+	limit := 3*p.heartbeatTimeout + p.streamGrace + 30*time.Second
 	if err := waitRunning(ctx, lr.pool, bID, 2, p.jobs, limit); err != nil {
 		return res, fmt.Errorf("worker B: %w", err)
 	}

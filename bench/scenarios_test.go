@@ -187,7 +187,7 @@ func TestBacklog(t *testing.T) {
 func TestRecovery(t *testing.T) {
 	t.Parallel()
 	doc := benchJSON(t, "recovery", "--jobs", "2", "--heartbeat-timeout", "2s", "--reap-interval", "200ms",
-		"--stream-grace", "300ms", "--retry-base-delay", "200ms", "--worker-bin", testbin.Path(t, "jq-worker"))
+		"--stream-grace", "300ms", "--worker-bin", testbin.Path(t, "jq-worker"))
 	require.Len(t, doc.Variants, 2)
 	for _, v := range doc.Variants {
 		require.Positive(t, v.ReleasedS, v.Variant)

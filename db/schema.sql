@@ -172,8 +172,12 @@ BEGIN
             not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
             assigned_at = NULL, updated_at = now()
         WHERE job_id = j.job_id RETURNING * INTO res;
-        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
         PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+        -- A job runnable at once (no backoff: its worker was lost) wakes the schedulers; one
+        -- with a backoff is found by the poll once it ends.
+        IF res.not_before <= now() THEN
+            PERFORM pg_notify('jq_job_ready', res.queue_name);
+        END IF;
     END IF;
     RETURN res;
 END
@@ -841,7 +845,7 @@ COMMENT ON FUNCTION jq.queue_stats(queue text) IS 'Per-status job counts, oldest
 -- Name: reap_workers(interval, interval, interval); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval) RETURNS integer
+CREATE FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay interval DEFAULT '00:00:00'::interval, max_delay interval DEFAULT '00:00:00'::interval) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -914,7 +918,7 @@ BEGIN
             PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
-                '1 second', '5 minutes', false);
+                '0', '0', false);
         END LOOP;
     END IF;
     RETURN w;
@@ -982,7 +986,7 @@ COMMENT ON FUNCTION jq.release(job_ids uuid[], worker_id uuid, reason text) IS '
 -- Name: release_worker(uuid, text, interval, interval, timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.release_worker(worker_id uuid, reason text DEFAULT 'WORKER_LOST'::text, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval, silent_since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+CREATE FUNCTION jq.release_worker(worker_id uuid, reason text DEFAULT 'WORKER_LOST'::text, base_delay interval DEFAULT '00:00:00'::interval, max_delay interval DEFAULT '00:00:00'::interval, silent_since timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column

@@ -25,7 +25,8 @@ type MaintenanceConfig struct {
 	AssignmentTimeout time.Duration
 	PruneInterval     time.Duration
 	Retention         time.Duration
-	Retry             RetryPolicy
+	// LostWorkerRetry is the retry policy of a reaped worker's jobs (LostWorkerRetry: none).
+	LostWorkerRetry RetryPolicy
 	// BatchRows caps the rows one call of a maintenance function changes (default 10,000);
 	// a task that hits the cap runs again at once.
 	BatchRows int
@@ -73,7 +74,7 @@ func (m *Maintenance) tasks() []task {
 		// reaping: while no server ran, no worker could heartbeat, and live workers need
 		// that long to reconnect and prove it.
 		{"reap_workers", c.ReapInterval, func(ctx context.Context) (int, error) {
-			return m.store.ReapWorkers(ctx, c.HeartbeatTimeout, c.Retry)
+			return m.store.ReapWorkers(ctx, c.HeartbeatTimeout, c.LostWorkerRetry)
 		}, false, c.HeartbeatTimeout},
 		{"expire_ttl", c.ExpireInterval, func(ctx context.Context) (int, error) {
 			return m.store.ExpireTTL(ctx, c.BatchRows)

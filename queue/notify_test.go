@@ -86,6 +86,37 @@ func TestNotify(t *testing.T) {
 		require.True(t, ok)
 	})
 
+	t.Run("LostWorkerJobsAreRunnableAtOnceAndWake", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		running := b.running(t, queue.SubmitParams{})
+		conn := b.listen(t)
+		n, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.LostWorkerRetry)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		payload, ok := waitNotification(t, conn, 5*time.Second)
+		require.True(t, ok, "the retried job is runnable now: the schedulers must hear of it")
+		require.Equal(t, "default", payload)
+		j := b.job(t, running.ID)
+		require.Equal(t, queue.StatusPending, j.Status)
+		require.Equal(t, 1, j.RetryCount)
+		other := b.registerWorker(t, "default")
+		claimed, err := b.store.Claim(b.ctx, []string{"default"}, 1, other)
+		require.NoError(t, err)
+		require.Len(t, claimed, 1, "claimable at once, no backoff")
+	})
+
+	t.Run("RetryWithBackoffDoesNot", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.running(t, queue.SubmitParams{})
+		conn := b.listen(t)
+		_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy)
+		require.NoError(t, err)
+		_, ok := waitNotification(t, conn, 300*time.Millisecond)
+		require.False(t, ok, "not runnable before its backoff ends; the poll finds it")
+	})
+
 	t.Run("ManualRetryAndReleaseWake", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -232,6 +232,11 @@ type RetryPolicy struct {
 // DefaultRetryPolicy is 1 s doubling up to 5 min.
 var DefaultRetryPolicy = RetryPolicy{BaseDelay: time.Second, MaxDelay: 5 * time.Minute}
 
+// LostWorkerRetry is the policy for the jobs of a lost worker: the attempt did not fail, its
+// worker did, so the job is runnable again at once (its retry count still grows, so a job that
+// takes down every worker it runs on ends dead-lettered).
+var LostWorkerRetry = RetryPolicy{}
+
 // Fail records a failed attempt (jq.fail): the job is retried after a backoff, or
 // dead-lettered when its retries are spent or permanent is set.
 func (s *Store) Fail(ctx context.Context, r Report, message string, permanent bool, policy RetryPolicy) (*Job, error) {

@@ -69,8 +69,12 @@ BEGIN
             not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
             assigned_at = NULL, updated_at = now()
         WHERE job_id = j.job_id RETURNING * INTO res;
-        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
         PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+        -- A job runnable at once (no backoff: its worker was lost) wakes the schedulers; one
+        -- with a backoff is found by the poll once it ends.
+        IF res.not_before <= now() THEN
+            PERFORM pg_notify('jq_job_ready', res.queue_name);
+        END IF;
     END IF;
     RETURN res;
 END

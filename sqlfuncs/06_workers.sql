@@ -46,7 +46,7 @@ BEGIN
             PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
-                '1 second', '5 minutes', false);
+                '0', '0', false);
         END LOOP;
     END IF;
     RETURN w;
@@ -125,13 +125,15 @@ COMMENT ON FUNCTION jq.shutdown_worker(uuid) IS 'Drain a worker and have it exit
 -- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
 -- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
 -- worker is lost (missed heartbeats, a broken stream that did not come back) or deregisters.
--- With silent_since set, it does nothing to a worker whose last heartbeat (or registration)
+-- The attempt did not fail, its worker did: by default the jobs are runnable again at once
+-- (no backoff; the retry count still grows, so a job that takes down every worker it runs on
+-- ends dead-lettered), and the schedulers are woken. With silent_since set, it does nothing to a worker whose last heartbeat (or registration)
 -- is at or after that time.
 CREATE OR REPLACE FUNCTION jq.release_worker(
     worker_id uuid,
     reason text DEFAULT 'WORKER_LOST',
-    base_delay interval DEFAULT '1 second',
-    max_delay interval DEFAULT '5 minutes',
+    base_delay interval DEFAULT '0',
+    max_delay interval DEFAULT '0',
     silent_since timestamptz DEFAULT NULL
 ) RETURNS integer
 LANGUAGE plpgsql AS $$

@@ -37,11 +37,11 @@ COMMENT ON FUNCTION jq.expire_ttl(integer) IS 'Dead-letter PENDING jobs past the
 
 -- reap_workers declares lost the ONLINE or DRAINING workers whose last heartbeat is older than
 -- heartbeat_timeout: each goes OFFLINE and its jobs are failed through the retry rule (reason
--- WORKER_LOST). Returns the number of workers reaped.
+-- WORKER_LOST), by default runnable again at once. Returns the number of workers reaped.
 CREATE OR REPLACE FUNCTION jq.reap_workers(
     heartbeat_timeout interval,
-    base_delay interval DEFAULT '1 second',
-    max_delay interval DEFAULT '5 minutes'
+    base_delay interval DEFAULT '0',
+    max_delay interval DEFAULT '0'
 ) RETURNS integer
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column

@@ -465,8 +465,12 @@ BEGIN
             not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
             assigned_at = NULL, updated_at = now()
         WHERE job_id = j.job_id RETURNING * INTO res;
-        -- No NOTIFY: the job is not runnable before its backoff ends; the poll finds it then.
         PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
+        -- A job runnable at once (no backoff: its worker was lost) wakes the schedulers; one
+        -- with a backoff is found by the poll once it ends.
+        IF res.not_before <= now() THEN
+            PERFORM pg_notify('jq_job_ready', res.queue_name);
+        END IF;
     END IF;
     RETURN res;
 END
@@ -697,7 +701,7 @@ BEGIN
             PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
             PERFORM jq._retry_or_bury(j, 'WORKER_RESTARTED',
                 format('worker %s restarted (a new process took its id)', w.worker_id),
-                '1 second', '5 minutes', false);
+                '0', '0', false);
         END LOOP;
     END IF;
     RETURN w;
@@ -776,13 +780,15 @@ COMMENT ON FUNCTION jq.shutdown_worker(uuid) IS 'Drain a worker and have it exit
 -- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
 -- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
 -- worker is lost (missed heartbeats, a broken stream that did not come back) or deregisters.
--- With silent_since set, it does nothing to a worker whose last heartbeat (or registration)
+-- The attempt did not fail, its worker did: by default the jobs are runnable again at once
+-- (no backoff; the retry count still grows, so a job that takes down every worker it runs on
+-- ends dead-lettered), and the schedulers are woken. With silent_since set, it does nothing to a worker whose last heartbeat (or registration)
 -- is at or after that time.
 CREATE OR REPLACE FUNCTION jq.release_worker(
     worker_id uuid,
     reason text DEFAULT 'WORKER_LOST',
-    base_delay interval DEFAULT '1 second',
-    max_delay interval DEFAULT '5 minutes',
+    base_delay interval DEFAULT '0',
+    max_delay interval DEFAULT '0',
     silent_since timestamptz DEFAULT NULL
 ) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -872,11 +878,11 @@ COMMENT ON FUNCTION jq.expire_ttl(integer) IS 'Dead-letter PENDING jobs past the
 
 -- reap_workers declares lost the ONLINE or DRAINING workers whose last heartbeat is older than
 -- heartbeat_timeout: each goes OFFLINE and its jobs are failed through the retry rule (reason
--- WORKER_LOST). Returns the number of workers reaped.
+-- WORKER_LOST), by default runnable again at once. Returns the number of workers reaped.
 CREATE OR REPLACE FUNCTION jq.reap_workers(
     heartbeat_timeout interval,
-    base_delay interval DEFAULT '1 second',
-    max_delay interval DEFAULT '5 minutes'
+    base_delay interval DEFAULT '0',
+    max_delay interval DEFAULT '0'
 ) RETURNS integer
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column

@@ -86,7 +86,7 @@ type SchedulerConfig struct {
 	AssignmentTimeout    Duration `yaml:"assignment_timeout" env:"JQ_SCHEDULER_ASSIGNMENT_TIMEOUT" help:"an ASSIGNED job not started within this goes back to PENDING"`
 	HeartbeatTimeout     Duration `yaml:"heartbeat_timeout" env:"JQ_SCHEDULER_HEARTBEAT_TIMEOUT" help:"a worker silent this long is lost and its jobs are retried"`
 	StreamGrace          Duration `yaml:"stream_grace" env:"JQ_SCHEDULER_STREAM_GRACE" help:"a worker whose stream broke and did not come back within this loses its jobs"`
-	RetryBaseDelay       Duration `yaml:"retry_base_delay" env:"JQ_SCHEDULER_RETRY_BASE_DELAY" help:"backoff of the first retry; doubles with each retry"`
+	RetryBaseDelay       Duration `yaml:"retry_base_delay" env:"JQ_SCHEDULER_RETRY_BASE_DELAY" help:"backoff of the first retry of a failed job; doubles with each retry (a lost worker's jobs are retried at once)"`
 	RetryMaxDelay        Duration `yaml:"retry_max_delay" env:"JQ_SCHEDULER_RETRY_MAX_DELAY" help:"longest backoff between retries"`
 	ReapInterval         Duration `yaml:"reap_interval" env:"JQ_SCHEDULER_REAP_INTERVAL" help:"how often lost workers are looked for"`
 	ExpireInterval       Duration `yaml:"expire_interval" env:"JQ_SCHEDULER_EXPIRE_INTERVAL" help:"how often TTL expiry and assignment-timeout recovery run"`
@@ -162,10 +162,10 @@ func Default(service Service) *Config {
 			BatchSize:            100,
 			AssignmentTimeout:    Duration(30 * time.Second),
 			HeartbeatTimeout:     Duration(30 * time.Second),
-			StreamGrace:          Duration(5 * time.Second),
+			StreamGrace:          Duration(2 * time.Second),
 			RetryBaseDelay:       Duration(time.Second),
 			RetryMaxDelay:        Duration(5 * time.Minute),
-			ReapInterval:         Duration(10 * time.Second),
+			ReapInterval:         Duration(time.Second),
 			ExpireInterval:       Duration(10 * time.Second),
 			PruneInterval:        Duration(time.Minute),
 			Retention:            Duration(7 * 24 * time.Hour),

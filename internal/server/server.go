@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	retry := queue.RetryPolicy{BaseDelay: sc.RetryBaseDelay.Std(), MaxDelay: sc.RetryMaxDelay.Std()}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.lost = queue.NewLostWorkers(runCtx, s.store, sc.StreamGrace.Std(), retry, logger)
+	s.lost = queue.NewLostWorkers(runCtx, s.store, sc.StreamGrace.Std(), queue.LostWorkerRetry, logger)
 
 	var wake func()
 	s.registry = queue.NewRegistry(func() { wake() }, s.lost.StreamBroke)
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		AssignmentTimeout: sc.AssignmentTimeout.Std(),
 		PruneInterval:     sc.PruneInterval.Std(),
 		Retention:         sc.Retention.Std(),
-		Retry:             retry,
+		LostWorkerRetry:   queue.LostWorkerRetry,
 	}, logger, m.MaintenanceRows, s.scheduler.Wake)
 	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger)
 	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
