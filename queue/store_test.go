@@ -68,7 +68,7 @@ func (b *testBundle) running(t *testing.T, p queue.SubmitParams) *queue.Job {
 	started, err := b.store.Start(b.ctx, []uuid.UUID{id}, b.worker)
 	require.NoError(t, err)
 	require.Len(t, started, 1)
-	return started[0]
+	return b.job(t, id)
 }
 
 func (b *testBundle) job(t *testing.T, id uuid.UUID) *queue.Job {
@@ -308,6 +308,7 @@ func TestStore_Start(t *testing.T) {
 	require.Len(t, started, 2)
 	for _, j := range started {
 		require.Equal(t, queue.StatusRunning, j.Status)
+		require.Equal(t, "default", j.Queue)
 		require.False(t, j.StartedAt.IsZero())
 	}
 	again, err := b.store.Start(b.ctx, []uuid.UUID{a}, b.worker)
@@ -816,7 +817,9 @@ func TestStore_CompleteMany(t *testing.T) {
 	results := map[uuid.UUID]string{}
 	for _, j := range done {
 		require.Equal(t, queue.StatusDone, j.Status)
-		results[j.ID] = string(j.Result)
+		require.Equal(t, "default", j.Queue)
+		require.False(t, j.StartedAt.IsZero(), "the summary holds what the processing-time metric needs")
+		results[j.ID] = string(b.job(t, j.ID).Result)
 	}
 	require.Equal(t, map[uuid.UUID]string{running.ID: "a", assigned[0].ID: "b"}, results)
 	require.Equal(t, []string{">PENDING:SUBMITTED", "PENDING>ASSIGNED:CLAIMED", "ASSIGNED>RUNNING:STARTED", "RUNNING>DONE:COMPLETED"},
