@@ -581,10 +581,10 @@ COMMENT ON FUNCTION jq.drain_worker(worker_id uuid) IS 'Mark a worker DRAINING: 
 
 
 --
--- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text) RETURNS TABLE(job_id uuid, inserted boolean)
+CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true) RETURNS TABLE(job_id uuid, inserted boolean)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -625,7 +625,7 @@ BEGIN
 
         IF new_job.job_id IS NOT NULL THEN
             PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
-            IF new_job.not_before IS NULL OR new_job.not_before <= now() THEN
+            IF enqueue.notify AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
                 PERFORM pg_notify('jq_job_ready', enqueue.queue);
             END IF;
             RETURN QUERY SELECT new_job.job_id, true;
@@ -645,10 +645,10 @@ $$;
 
 
 --
--- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 
 --

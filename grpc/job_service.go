@@ -41,14 +41,23 @@ var _ JobStore = (*queue.Store)(nil)
 type JobService struct {
 	jqv1.UnimplementedJobServiceServer
 
-	store           JobStore
-	logger          *slog.Logger
-	maxPayloadBytes int
+	store  JobStore
+	logger *slog.Logger
+	cfg    JobServiceConfig
 }
 
-// NewJobService returns the JobService; payloads over maxPayloadBytes are refused.
-func NewJobService(store JobStore, logger *slog.Logger, maxPayloadBytes int) *JobService {
-	return &JobService{store: store, logger: logger, maxPayloadBytes: maxPayloadBytes}
+// JobServiceConfig tunes the JobService.
+type JobServiceConfig struct {
+	// MaxPayloadBytes is the largest payload accepted.
+	MaxPayloadBytes int
+	// Announce, when set, is told the queue of each runnable job submitted, after its commit,
+	// and wakes the schedulers (queue.Announcer); the submit itself then sends no NOTIFY.
+	Announce func(queue string)
+}
+
+// NewJobService returns the JobService.
+func NewJobService(store JobStore, logger *slog.Logger, cfg JobServiceConfig) *JobService {
+	return &JobService{store: store, logger: logger, cfg: cfg}
 }
 
 // SubmitJob validates and enqueues a job.
@@ -63,8 +72,8 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	switch {
 	case len(payload) == 0:
 		return nil, invalid("payload is required (a JSON document)")
-	case len(payload) > s.maxPayloadBytes:
-		return nil, invalid("payload is %d bytes, over the limit of %d", len(payload), s.maxPayloadBytes)
+	case len(payload) > s.cfg.MaxPayloadBytes:
+		return nil, invalid("payload is %d bytes, over the limit of %d", len(payload), s.cfg.MaxPayloadBytes)
 	case !json.Valid(payload):
 		return nil, invalid("payload is not valid JSON")
 	}
@@ -73,6 +82,7 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 		Payload:        payload,
 		Priority:       int(req.GetPriority()),
 		IdempotencyKey: req.GetIdempotencyKey(),
+		SkipNotify:     s.cfg.Announce != nil,
 	}
 	if req.MaxRetries != nil {
 		n := int(req.GetMaxRetries())
@@ -93,6 +103,9 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	res, err := s.store.Submit(ctx, p)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
+	}
+	if s.cfg.Announce != nil && res.Inserted && !p.NotBefore.After(time.Now()) {
+		s.cfg.Announce(p.Queue)
 	}
 	return &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}, nil
 }

@@ -117,6 +117,15 @@ func TestNotify(t *testing.T) {
 		require.False(t, ok, "not runnable before its backoff ends; the poll finds it")
 	})
 
+	t.Run("SkipNotifyDoesNot", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		conn := b.listen(t)
+		b.submit(t, queue.SubmitParams{SkipNotify: true})
+		_, ok := waitNotification(t, conn, 300*time.Millisecond)
+		require.False(t, ok, "the caller announces the job itself")
+	})
+
 	t.Run("ManualRetryAndReleaseWake", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -170,6 +170,9 @@ type SubmitParams struct {
 	// NotBefore zero: runnable at once.
 	NotBefore      time.Time
 	IdempotencyKey string
+	// SkipNotify leaves waking the schedulers to the caller (an Announcer): the submitting
+	// transaction then does not NOTIFY.
+	SkipNotify bool
 }
 
 // SubmitResult says which job a submit produced.
@@ -184,11 +187,19 @@ func (s *Store) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error
 	var res SubmitResult
 	notBefore := pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
 	err := s.observe(ctx, "submit", func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6)`,
-			p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey,
+		return s.pool.QueryRow(ctx, `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7)`,
+			p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey, !p.SkipNotify,
 		).Scan(&res.ID, &res.Inserted)
 	})
 	return res, err
+}
+
+// Notify sends NOTIFY jq_job_ready once for each queue, in one short transaction.
+func (s *Store) Notify(ctx context.Context, queues []string) error {
+	return s.observe(ctx, "notify", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify('jq_job_ready', q) FROM unnest($1::text[]) AS q`, queues)
+		return err
+	})
 }
 
 // SubmitMany inserts one PENDING job per payload with one NOTIFY (jq.submit_many) and returns

@@ -98,14 +98,17 @@ $$;
 -- is woken by NOTIFY) when that transaction commits.
 
 -- enqueue is submit that also says whether it inserted (false: the idempotency key matched
--- an existing job, whose id is returned).
+-- an existing job, whose id is returned). notify => false leaves the NOTIFY to the caller:
+-- jq-server sends one per queue for many submits after they commit (see queue.Announcer),
+-- because transactions that NOTIFY serialise their commits on PostgreSQL's notify lock.
 CREATE OR REPLACE FUNCTION jq.enqueue(
     queue text,
     payload jsonb,
     priority integer DEFAULT 0,
     max_retries integer DEFAULT NULL,
     not_before timestamptz DEFAULT NULL,
-    idempotency_key text DEFAULT NULL
+    idempotency_key text DEFAULT NULL,
+    notify boolean DEFAULT true
 ) RETURNS TABLE (job_id uuid, inserted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -146,7 +149,7 @@ BEGIN
 
         IF new_job.job_id IS NOT NULL THEN
             PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
-            IF new_job.not_before IS NULL OR new_job.not_before <= now() THEN
+            IF enqueue.notify AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
                 PERFORM pg_notify('jq_job_ready', enqueue.queue);
             END IF;
             RETURN QUERY SELECT new_job.job_id, true;
@@ -164,7 +167,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text) IS
+COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean) IS
     'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 -- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a

@@ -191,3 +191,31 @@ func TestCluster_LeaderHandover(t *testing.T) {
 		})
 	}
 }
+
+// TestCluster_SubmitWakesTheOtherServersScheduler: a job submitted through one server reaches
+// a worker connected to another within a fraction of the (10 s) poll interval: the submitting
+// server's announcer NOTIFYs every scheduler after the commit.
+func TestCluster_SubmitWakesTheOtherServersScheduler(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.New(t)
+	var servers []*bundle
+	for range 2 {
+		cfg := testConfig(dbURL)
+		cfg.Scheduler.Interval = config.Duration(10 * time.Second)
+		srv, stop := startServer(t, cfg)
+		conn := dial(t, srv.GRPCAddr().String())
+		servers = append(servers, &bundle{ctx: context.Background(), cfg: cfg, srv: srv, stop: stop, conn: conn,
+			jobs: jqv1.NewJobServiceClient(conn)})
+	}
+	w := newTestWorker(t, servers[1].conn, 1)
+	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+
+	for range 3 {
+		start := time.Now()
+		id := servers[0].submit(t, &jqv1.SubmitJobRequest{})
+		a := w.next(2 * time.Second)
+		require.Equal(t, id, a.GetJob().GetJobId())
+		require.Less(t, time.Since(start), time.Second, "with a 10 s poll, only the NOTIFY can deliver this fast")
+		w.mustReport(a, true)
+	}
+}

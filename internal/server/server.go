@@ -157,7 +157,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.close()
 		return nil, err
 	}
-	jobs := jqgrpc.NewJobService(s.store, logger, cfg.GRPC.MaxPayloadBytes)
+	announcer := queue.NewAnnouncer(s.store.Notify, logger)
+	s.background = append(s.background, announcer)
+	jobs := jqgrpc.NewJobService(s.store, logger, jqgrpc.JobServiceConfig{
+		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
+		Announce: func(q string) {
+			announcer.Announce(q)
+			s.scheduler.Wake() // this server's scheduler need not wait for the NOTIFY to come back
+		},
+	})
 	completer := queue.NewCompleter(s.store, 500, 0)
 	s.background = append(s.background, completer)
 	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
