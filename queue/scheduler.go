@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,8 +16,8 @@ import (
 
 // SchedulerStore is what the scheduler needs from the database.
 type SchedulerStore interface {
-	Claim(ctx context.Context, queues []string, max int, workerID uuid.UUID) ([]*Job, error)
-	Start(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID) ([]*Job, error)
+	ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]*Job, error)
+	StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*Job, error)
 	Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error)
 	GetWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error)
 }
@@ -34,7 +36,7 @@ var _ SchedulerStore = (*Store)(nil)
 type SchedulerConfig struct {
 	// Interval is the poll period: the fallback when no wake-up arrives.
 	Interval time.Duration
-	// BatchSize caps the jobs claimed for one worker in one call.
+	// BatchSize caps the jobs one claim takes (for all the workers it serves).
 	BatchSize int
 	// AssignmentTimeout is the TTL of the assignment locks.
 	AssignmentTimeout time.Duration
@@ -55,9 +57,10 @@ type SchedulerMetrics struct {
 }
 
 // Scheduler moves runnable jobs to connected workers. Each cycle it asks the registry which
-// workers can take jobs, claims up to their free slots from their queues (jq.claim), takes
-// the assignment locks, sends the jobs over the workers' streams and marks the delivered ones
-// RUNNING (jq.start); a job it could not deliver goes back to PENDING at once (jq.release).
+// workers can take jobs, claims up to their free slots from their queues (jq.claim_for: one
+// statement for all the workers that take the same queues), takes the assignment locks, sends
+// the jobs over the workers' streams and marks the delivered ones RUNNING (jq.start_for, one
+// call for all workers); a job it could not deliver goes back to PENDING at once (jq.release).
 //
 // Cycles run one at a time, on a tick (Interval) and whenever Wake is called: by the NOTIFY
 // listener, when a worker attaches, when a slot frees. Wake-ups that arrive during a cycle
@@ -97,7 +100,7 @@ func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, lo
 		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,
 		wake: make(chan struct{}, 1), now: time.Now,
 	}
-	s.starts = &starter{sched: s, pending: map[uuid.UUID][]*Job{}}
+	s.starts = &starter{sched: s}
 	return s
 }
 
@@ -156,16 +159,16 @@ func (s *Scheduler) RunCycle(ctx context.Context) (CycleResult, error) {
 	var total CycleResult
 	var errs []error
 	candidates := s.registry.Candidates()
-	// Workers are served one after another, least loaded first; each gets at most its free
-	// slots. Serving them concurrently would need more connections than a 2-core database
-	// wants; a claim costs about a millisecond.
-	for _, c := range candidates {
-		res, err := s.serve(ctx, c)
+	// One claim serves every worker of a queue set (up to BatchSize jobs), least loaded
+	// first; the claims run one after another: serving them concurrently would need more
+	// connections than a 2-core database wants.
+	for _, group := range claimGroups(candidates, s.cfg.BatchSize) {
+		res, err := s.serve(ctx, group)
 		total.Claimed += res.Claimed
 		total.Delivered += res.Delivered
 		total.Released += res.Released
 		if err != nil {
-			errs = append(errs, fmt.Errorf("worker %s: %w", c.WorkerID, err))
+			errs = append(errs, err)
 		}
 		if ctx.Err() != nil {
 			break
@@ -177,18 +180,57 @@ func (s *Scheduler) RunCycle(ctx context.Context) (CycleResult, error) {
 	return total, errors.Join(errs...)
 }
 
-// serve claims and delivers jobs for one worker.
-func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error) {
+// claimGroups splits the candidates into the groups one claim serves: workers that take the
+// same queues, in the candidates' order, at most batchSize slots per group (a worker alone
+// may have up to batchSize).
+func claimGroups(candidates []Candidate, batchSize int) [][]Candidate {
+	var groups [][]Candidate
+	open := map[string]int{} // queue set -> index of its group still filling
+	slots := map[int]int{}   // group index -> slots in it
+	for _, c := range candidates {
+		key := strings.Join(slices.Sorted(slices.Values(c.Queues)), "\x00")
+		free := min(c.Free, batchSize)
+		i, ok := open[key]
+		if !ok || slots[i]+free > batchSize {
+			i = len(groups)
+			groups = append(groups, nil)
+			open[key] = i
+		}
+		groups[i] = append(groups[i], c)
+		slots[i] += free
+	}
+	return groups
+}
+
+// serve claims jobs for a group of workers that take the same queues and delivers them.
+func (s *Scheduler) serve(ctx context.Context, group []Candidate) (CycleResult, error) {
 	var res CycleResult
-	jobs, err := s.store.Claim(ctx, c.Queues, min(c.Free, s.cfg.BatchSize), c.WorkerID)
+	slots := make([]Slot, len(group))
+	for i, c := range group {
+		slots[i] = Slot{WorkerID: c.WorkerID, Max: min(c.Free, s.cfg.BatchSize)}
+	}
+	jobs, err := s.store.ClaimFor(ctx, group[0].Queues, slots)
 	if err != nil {
+		if len(group) > 1 && (errors.Is(err, ErrWrongState) || errors.Is(err, ErrNotFound)) {
+			// One of them was drained or declared lost elsewhere: serve them one by one,
+			// which finds it.
+			var errs []error
+			for _, c := range group {
+				r, err := s.serve(ctx, []Candidate{c})
+				res.Claimed += r.Claimed
+				res.Delivered += r.Delivered
+				res.Released += r.Released
+				errs = append(errs, err)
+			}
+			return res, errors.Join(errs...)
+		}
 		if errors.Is(err, ErrWrongState) {
 			// Drained or declared lost elsewhere (another server, an operator): stop
 			// feeding it and pass the news on in-band.
-			s.stopFeeding(ctx, c.WorkerID)
+			s.stopFeeding(ctx, group[0].WorkerID)
 			return res, nil
 		}
-		return res, err
+		return res, fmt.Errorf("claim for %d worker(s), first %s: %w", len(group), group[0].WorkerID, err)
 	}
 	if len(jobs) == 0 {
 		return res, nil
@@ -201,31 +243,43 @@ func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error)
 	sendable, held := s.lock(ctx, jobs)
 	if len(held) > 0 {
 		// Another instance is still delivering an earlier attempt of these jobs. They stay
-		// ASSIGNED to this worker; requeue_unstarted returns them after the lock's TTL.
+		// ASSIGNED to their workers; requeue_unstarted returns them after the lock's TTL.
 		s.logger.InfoContext(ctx, "jobs locked by another instance; leaving them for assignment-timeout recovery",
-			"worker_id", c.WorkerID, "jobs", len(held))
+			"jobs", len(held))
 	}
+	byWorker := map[uuid.UUID][]*Job{}
+	for _, j := range sendable {
+		byWorker[j.WorkerID] = append(byWorker[j.WorkerID], j)
+	}
+	now := s.now()
+	for _, c := range group {
+		if jobs := byWorker[c.WorkerID]; len(jobs) > 0 {
+			d, r := s.deliver(ctx, c.WorkerID, jobs, now)
+			res.Delivered += d
+			res.Released += r
+		}
+	}
+	return res, nil
+}
 
-	delivered, failed := s.registry.Deliver(ctx, c.WorkerID, sendable)
+// deliver sends a worker the jobs claimed for it, puts back those it could not send and
+// queues the delivered ones for jq.start_for. It returns how many it delivered and released.
+func (s *Scheduler) deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job, now time.Time) (delivered, released int) {
+	sent, failed := s.registry.Deliver(ctx, workerID, jobs)
 	if len(failed) > 0 {
 		ids := jobIDs(failed)
-		n, err := s.store.Release(context.WithoutCancel(ctx), ids, c.WorkerID, ReasonDeliveryFailed)
+		n, err := s.store.Release(context.WithoutCancel(ctx), ids, workerID, ReasonDeliveryFailed)
 		if err != nil {
-			s.logger.ErrorContext(ctx, "could not release undelivered jobs; assignment-timeout recovery will", "worker_id", c.WorkerID, "jobs", len(ids), "error", err)
+			s.logger.ErrorContext(ctx, "could not release undelivered jobs; assignment-timeout recovery will", "worker_id", workerID, "jobs", len(ids), "error", err)
 		}
-		res.Released = n
+		released = n
 		s.unlock(ctx, failed)
 		for _, j := range failed {
 			s.count(j.Queue, StatusPending, ReasonDeliveryFailed)
 		}
 	}
-	if len(delivered) == 0 {
-		return res, nil
-	}
-	res.Delivered = len(delivered)
 	// Counted on delivery: a fast worker may finish a job before jq.start reaches it.
-	now := s.now()
-	for _, j := range delivered {
+	for _, j := range sent {
 		if s.metrics.JobsAssigned != nil {
 			s.metrics.JobsAssigned.WithLabelValues(j.Queue).Inc()
 		}
@@ -237,8 +291,8 @@ func (s *Scheduler) serve(ctx context.Context, c Candidate) (CycleResult, error)
 			s.metrics.WaitDuration.WithLabelValues(j.Queue).Observe(now.Sub(since).Seconds())
 		}
 	}
-	s.starts.add(c.WorkerID, delivered)
-	return res, nil
+	s.starts.add(sent)
+	return len(sent), released
 }
 
 func (s *Scheduler) count(queue string, status JobStatus, reason string) {
@@ -319,31 +373,34 @@ func jobIDs(jobs []*Job) []uuid.UUID {
 // does it every StartDelay.
 func (s *Scheduler) FlushStarts(ctx context.Context) { s.starts.flush(ctx) }
 
-// starter batches the jq.start calls of delivered jobs, per worker. Only the scheduler's
-// goroutine uses it.
+// starter batches the jq.start_for calls of delivered jobs (each job's WorkerID is the worker
+// it was delivered to). Only the scheduler's goroutine uses it.
 type starter struct {
 	sched   *Scheduler
-	pending map[uuid.UUID][]*Job
+	pending []*Job
 }
 
-func (st *starter) add(workerID uuid.UUID, jobs []*Job) {
-	st.pending[workerID] = append(st.pending[workerID], jobs...)
-}
+func (st *starter) add(jobs []*Job) { st.pending = append(st.pending, jobs...) }
 
 func (st *starter) flush(ctx context.Context) {
-	s := st.sched
-	for workerID, jobs := range st.pending {
-		delete(st.pending, workerID)
-		started, err := s.store.Start(context.WithoutCancel(ctx), jobIDs(jobs), workerID)
-		if err != nil {
-			// The jobs are with the worker; its reports start them (jq.complete accepts an
-			// ASSIGNED job), or assignment-timeout recovery requeues them.
-			s.logger.WarnContext(ctx, "could not mark delivered jobs RUNNING", "worker_id", workerID, "jobs", len(jobs), "error", err)
-			continue
-		}
-		s.unlock(ctx, jobs)
-		for _, j := range started {
-			s.count(j.Queue, StatusRunning, ReasonStarted)
-		}
+	if len(st.pending) == 0 {
+		return
+	}
+	s, jobs := st.sched, st.pending
+	st.pending = nil
+	ids, workers := make([]uuid.UUID, len(jobs)), make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		ids[i], workers[i] = j.ID, j.WorkerID
+	}
+	started, err := s.store.StartFor(context.WithoutCancel(ctx), ids, workers)
+	if err != nil {
+		// The jobs are with their workers; their reports start them (jq.complete accepts an
+		// ASSIGNED job), or assignment-timeout recovery requeues them.
+		s.logger.WarnContext(ctx, "could not mark delivered jobs RUNNING", "jobs", len(jobs), "error", err)
+		return
+	}
+	s.unlock(ctx, jobs)
+	for _, j := range started {
+		s.count(j.Queue, StatusRunning, ReasonStarted)
 	}
 }

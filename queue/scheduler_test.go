@@ -178,3 +178,83 @@ func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
 	require.Equal(t, 1, stream.ended, "the stream is ended so the worker registers again")
 	require.Zero(t, stream.drains, "a lost worker is not told to drain (it would exit)")
 }
+
+// TestScheduler_OneClaimServesManyWorkers: workers taking the same queues share a claim; the
+// jobs are dealt out in turn, least loaded first, never over a worker's free slots, and one
+// jq.start_for marks them all RUNNING.
+func TestScheduler_OneClaimServesManyWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 7 {
+		b.submit(t, queue.SubmitParams{})
+	}
+	other := b.registerWorker(t, "default", "emails")
+	registry := queue.NewRegistry(nil, nil)
+	streams := map[uuid.UUID]*fakeStream{b.worker: {failAfter: -1}, other: {failAfter: -1}}
+	registry.Attach(b.worker, "", []string{"default", "emails"}, 2, streams[b.worker])
+	registry.Attach(other, "", []string{"emails", "default"}, 10, streams[other]) // same set, other order
+	claims := &callCounter{Store: b.store}
+	sched := queue.NewScheduler(claims, registry, nil, logging.Discard(), queue.SchedulerConfig{
+		BatchSize: 12, AssignmentTimeout: time.Minute, InstanceID: "test-instance",
+	}, queue.SchedulerMetrics{})
+
+	res, err := sched.RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, queue.CycleResult{Claimed: 7, Delivered: 7}, res)
+	require.Equal(t, 1, claims.claims, "one claim for both workers")
+	require.Len(t, streams[b.worker].sent, 2, "never over its free slots")
+	require.Len(t, streams[other].sent, 5)
+	for id, s := range streams {
+		for _, j := range s.sent {
+			require.Equal(t, id, j.WorkerID)
+			require.Equal(t, id, b.job(t, j.ID).WorkerID)
+		}
+	}
+	sched.FlushStarts(b.ctx)
+	require.Equal(t, 1, claims.starts, "one start for both workers")
+	for _, s := range streams {
+		for _, j := range s.sent {
+			require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
+		}
+	}
+}
+
+// TestScheduler_DrainedWorkerInAGroup: when one worker of a shared claim was drained
+// elsewhere, the others still get their jobs and the drained one is told.
+func TestScheduler_DrainedWorkerInAGroup(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 4 {
+		b.submit(t, queue.SubmitParams{})
+	}
+	drained := b.registerWorker(t, "default")
+	registry := queue.NewRegistry(nil, nil)
+	ok, gone := &fakeStream{failAfter: -1}, &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, "", []string{"default"}, 4, ok)
+	registry.Attach(drained, "", []string{"default"}, 4, gone)
+	_, err := b.store.DrainWorker(b.ctx, drained)
+	require.NoError(t, err)
+
+	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Delivered)
+	require.Len(t, ok.sent, 4)
+	require.Empty(t, gone.sent)
+	require.Equal(t, 1, gone.drains)
+}
+
+// callCounter counts the scheduler's claims and starts.
+type callCounter struct {
+	*queue.Store
+	claims, starts int
+}
+
+func (c *callCounter) ClaimFor(ctx context.Context, queues []string, slots []queue.Slot) ([]*queue.Job, error) {
+	c.claims++
+	return c.Store.ClaimFor(ctx, queues, slots)
+}
+
+func (c *callCounter) StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*queue.Job, error) {
+	c.starts++
+	return c.Store.StartFor(ctx, jobIDs, workerIDs)
+}

@@ -223,10 +223,34 @@ func (s *Store) Claim(ctx context.Context, queues []string, max int, workerID uu
 	return s.queryJobs(ctx, "claim", `SELECT `+jobColumns+` FROM jq.claim($1, $2, $3)`, queues, max, workerID)
 }
 
+// Slot is how many jobs one worker may be given by ClaimFor.
+type Slot struct {
+	WorkerID uuid.UUID
+	Max      int
+}
+
+// ClaimFor assigns runnable PENDING jobs of queues to several workers in one statement
+// (jq.claim_for), up to each slot's Max, dealt out in turn in slot order; each job's WorkerID
+// says whose it is. If one worker is not registered or not ONLINE, nothing is claimed.
+func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]*Job, error) {
+	workers := make([]uuid.UUID, len(slots))
+	maxJobs := make([]int32, len(slots))
+	for i, sl := range slots {
+		workers[i], maxJobs[i] = sl.WorkerID, int32(sl.Max)
+	}
+	return s.queryJobs(ctx, "claim", `SELECT `+jobColumns+` FROM jq.claim_for($1, $2, $3)`, queues, workers, maxJobs)
+}
+
 // Start marks delivered jobs RUNNING (jq.start) and returns those it started, with only ID,
 // Queue, Status and StartedAt set.
 func (s *Store) Start(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID) ([]*Job, error) {
 	return s.queryRows(ctx, "start", collectSummaries, `SELECT `+summaryColumns+` FROM jq.start($1, $2)`, jobIDs, workerID)
+}
+
+// StartFor marks delivered jobs RUNNING, jobIDs[i] delivered to workerIDs[i] (jq.start_for),
+// and returns those it started, with only ID, Queue, Status and StartedAt set.
+func (s *Store) StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*Job, error) {
+	return s.queryRows(ctx, "start", collectSummaries, `SELECT `+summaryColumns+` FROM jq.start_for($1, $2)`, jobIDs, workerIDs)
 }
 
 // Release puts jobs ASSIGNED to a worker back to PENDING at once (jq.release).

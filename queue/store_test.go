@@ -281,6 +281,92 @@ func TestStore_Claim(t *testing.T) {
 	})
 }
 
+func TestStore_ClaimFor(t *testing.T) {
+	t.Parallel()
+
+	t.Run("DealsInTurnUpToEachMax", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		var ids []uuid.UUID
+		for p := range 6 {
+			ids = append(ids, b.submit(t, queue.SubmitParams{Priority: 9 - p}))
+		}
+		w2, w3 := b.registerWorker(t, "default"), b.registerWorker(t, "default")
+		jobs, err := b.store.ClaimFor(b.ctx, []string{"default"}, []queue.Slot{
+			{WorkerID: b.worker, Max: 1}, {WorkerID: w2, Max: 3}, {WorkerID: w3, Max: 10},
+		})
+		require.NoError(t, err)
+		require.Len(t, jobs, 6)
+		got := map[uuid.UUID]uuid.UUID{}
+		for i, j := range jobs {
+			require.Equal(t, ids[i], j.ID, "priority order")
+			require.Equal(t, queue.StatusAssigned, j.Status)
+			require.Equal(t, 1, j.Attempt)
+			got[j.ID] = j.WorkerID
+		}
+		// Deal: slot 1 of each worker, then slot 2 of those with one, and so on.
+		want := []uuid.UUID{b.worker, w2, w3, w2, w3, w2}
+		for i, id := range ids {
+			require.Equal(t, want[i], got[id], "job %d", i)
+			require.Equal(t, want[i], b.job(t, id).WorkerID)
+		}
+		var events int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.job_events e JOIN jq.jobs j USING (job_id)
+			WHERE e.reason = 'CLAIMED' AND e.worker_id = j.worker_id AND e.attempt = 1`).Scan(&events))
+		require.Equal(t, 6, events, "one CLAIMED event per job, naming its worker")
+
+		started, err := b.store.StartFor(b.ctx, []uuid.UUID{ids[0], ids[1], ids[2]}, []uuid.UUID{b.worker, w3, w3})
+		require.NoError(t, err)
+		require.Len(t, started, 2, "ids[1] was not delivered to w3")
+		require.Equal(t, queue.StatusAssigned, b.job(t, ids[1]).Status)
+		require.Equal(t, queue.StatusRunning, b.job(t, ids[2]).Status)
+		_, err = b.store.StartFor(b.ctx, []uuid.UUID{ids[3]}, nil)
+		require.ErrorIs(t, err, queue.ErrInvalid)
+	})
+
+	t.Run("OneWorkerNotOnlineClaimsNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.submit(t, queue.SubmitParams{})
+		drained := b.registerWorker(t, "default")
+		_, err := b.store.DrainWorker(b.ctx, drained)
+		require.NoError(t, err)
+		_, err = b.store.ClaimFor(b.ctx, []string{"default"}, []queue.Slot{{WorkerID: b.worker, Max: 1}, {WorkerID: drained, Max: 1}})
+		require.ErrorIs(t, err, queue.ErrWrongState)
+		require.ErrorContains(t, err, drained.String())
+		unknown := uuid.New()
+		_, err = b.store.ClaimFor(b.ctx, []string{"default"}, []queue.Slot{{WorkerID: b.worker, Max: 1}, {WorkerID: unknown, Max: 1}})
+		require.ErrorIs(t, err, queue.ErrNotFound)
+		require.ErrorContains(t, err, unknown.String())
+		require.Equal(t, queue.StatusPending, b.mustOnlyJob(t).Status)
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for name, slots := range map[string][]queue.Slot{
+			"no workers": nil,
+			"zero":       {{WorkerID: b.worker, Max: 0}},
+			"over 10000": {{WorkerID: b.worker, Max: 6000}, {WorkerID: uuid.New(), Max: 6000}},
+			"twice":      {{WorkerID: b.worker, Max: 1}, {WorkerID: b.worker, Max: 1}},
+			"nil worker": {{WorkerID: uuid.Nil, Max: 1}}, // not NULL: an unknown worker
+		} {
+			_, err := b.store.ClaimFor(b.ctx, []string{"default"}, slots)
+			if name == "nil worker" {
+				require.ErrorIs(t, err, queue.ErrNotFound, name)
+				continue
+			}
+			require.ErrorIs(t, err, queue.ErrInvalid, name)
+		}
+		_, err := b.pool.Exec(b.ctx, `SELECT jq.claim_for('{default}', '{}', '{}')`)
+		require.ErrorContains(t, err, "non-empty arrays of the same length")
+		_, err = b.pool.Exec(b.ctx, `SELECT jq.claim_for('{default}', ARRAY[$1::uuid], '{1,2}')`, b.worker)
+		require.ErrorContains(t, err, "same length")
+		_, err = b.pool.Exec(b.ctx, `SELECT jq.claim_for('{default}', ARRAY[NULL::uuid], '{1}')`)
+		require.ErrorContains(t, err, "not NULL")
+	})
+}
+
 func (b *testBundle) mustOnlyJob(t *testing.T) *queue.Job {
 	t.Helper()
 	jobs, err := b.store.ListJobs(b.ctx, queue.ListJobsParams{Limit: 2})

@@ -1,31 +1,56 @@
 -- Claiming and delivering jobs: PENDING -> ASSIGNED -> RUNNING, or back to PENDING when the
 -- delivery fails.
 
--- claim assigns up to max_jobs runnable PENDING jobs of the given queues to a worker, highest
--- priority first and oldest first within a priority, skipping rows other claimers hold (so any
--- number of servers can claim at once without waiting on each other or taking a job twice).
--- Every claim increments the job's attempt: its fencing token.
-CREATE OR REPLACE FUNCTION jq.claim(
+-- claim_for assigns runnable PENDING jobs of the given queues to several workers at once:
+-- up to max_jobs[i] to worker_ids[i]. Jobs are taken highest priority first and oldest first
+-- within a priority, skipping rows other claimers hold (so any number of servers can claim at
+-- once without waiting on each other or taking a job twice), and dealt out in turn: the first
+-- job to the first worker, the second to the second, and so on, skipping workers that are
+-- full; list the least loaded worker first. One statement (and one commit) serves them all,
+-- where a claim per worker would cost a round trip and a WAL flush each. Every claim
+-- increments the job's attempt: its fencing token. If one of the workers is not registered or
+-- not ONLINE, nothing is claimed.
+CREATE OR REPLACE FUNCTION jq.claim_for(
     queues text[],
-    max_jobs integer,
-    worker_id uuid
+    worker_ids uuid[],
+    max_jobs integer[]
 ) RETURNS SETOF jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    w_status jq.worker_status;
+    total integer;
+    bad record;
 BEGIN
-    IF claim.max_jobs IS NULL OR claim.max_jobs < 1 OR claim.max_jobs > 10000 THEN
-        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(claim.max_jobs::text, 'NULL') USING ERRCODE = 'JQ005';
+    IF cardinality(claim_for.worker_ids) IS DISTINCT FROM cardinality(claim_for.max_jobs)
+        OR coalesce(cardinality(claim_for.worker_ids), 0) = 0 THEN
+        RAISE EXCEPTION 'worker_ids and max_jobs must be non-empty arrays of the same length' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR SHARE: a concurrent reap of this worker waits for the claim (and then fails the jobs
-    -- it claimed) instead of missing them.
-    SELECT w.status INTO w_status FROM jq.workers w WHERE w.worker_id = claim.worker_id FOR SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'worker % is not registered', claim.worker_id USING ERRCODE = 'JQ006';
+    SELECT m INTO bad FROM unnest(claim_for.max_jobs) AS m WHERE m IS NULL OR m < 1 OR m > 10000 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(bad.m::text, 'NULL') USING ERRCODE = 'JQ005';
     END IF;
-    IF w_status <> 'ONLINE' THEN
-        RAISE EXCEPTION 'worker % is %, not ONLINE', claim.worker_id, w_status USING ERRCODE = 'JQ003';
+    total := (SELECT sum(m) FROM unnest(claim_for.max_jobs) AS m);
+    IF total > 10000 THEN
+        RAISE EXCEPTION 'max_jobs add up to %, over 10000', total USING ERRCODE = 'JQ005';
+    END IF;
+    IF (SELECT count(DISTINCT w) FROM unnest(claim_for.worker_ids) AS w) <> cardinality(claim_for.worker_ids)
+        OR array_position(claim_for.worker_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
+    -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
+    SELECT i.worker_id, w.status INTO bad
+    FROM (SELECT w FROM unnest(claim_for.worker_ids) AS w ORDER BY w) AS i (worker_id)
+    LEFT JOIN LATERAL (
+        SELECT w.status FROM jq.workers w WHERE w.worker_id = i.worker_id FOR SHARE
+    ) AS w ON true
+    WHERE w.status IS DISTINCT FROM 'ONLINE'
+    ORDER BY i.worker_id
+    LIMIT 1;
+    IF FOUND AND bad.status IS NULL THEN
+        RAISE EXCEPTION 'worker % is not registered', bad.worker_id USING ERRCODE = 'JQ006';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
     -- One index range scan per queue (jobs_claim_idx), merged by priority and age. A row
@@ -33,26 +58,34 @@ BEGIN
     -- call's transaction ends.
     RETURN QUERY
     WITH picked AS (
-        SELECT c.job_id, c.xmin
-        FROM (SELECT DISTINCT unnest(claim.queues) AS name) AS q
-        CROSS JOIN LATERAL (
-            SELECT j.job_id, j.priority, j.created_at, j.xmin
-            FROM jq.jobs j
-            WHERE j.queue_name = q.name
-              AND j.status = 'PENDING'
-              AND (j.not_before IS NULL OR j.not_before <= now())
-            ORDER BY j.priority DESC, j.created_at
-            LIMIT claim.max_jobs
-            FOR UPDATE SKIP LOCKED
+        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
+        FROM (
+            SELECT c.job_id, c.priority, c.created_at, c.xmin
+            FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name
+                  AND j.status = 'PENDING'
+                  AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
+                LIMIT total
+                FOR UPDATE SKIP LOCKED
+            ) AS c
+            ORDER BY c.priority DESC, c.created_at
+            LIMIT total
         ) AS c
-        ORDER BY c.priority DESC, c.created_at
-        LIMIT claim.max_jobs
+    ), slots AS (
+        -- Slot k of every worker, for k = 1, 2, ...: the deal order.
+        SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+        FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+        CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
     ), claimed AS (
         UPDATE jq.jobs j
-        SET status = 'ASSIGNED', worker_id = claim.worker_id, attempt = j.attempt + 1,
+        SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
-        FROM picked
-        WHERE j.job_id = picked.job_id AND (age(picked.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+        FROM picked p JOIN slots s ON s.n = p.n
+        WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -60,6 +93,20 @@ BEGIN
     )
     SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
 END
+$$;
+
+COMMENT ON FUNCTION jq.claim_for(text[], uuid[], integer[]) IS
+    'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED).';
+
+-- claim assigns up to max_jobs runnable PENDING jobs of the given queues to one worker:
+-- claim_for with a single worker.
+CREATE OR REPLACE FUNCTION jq.claim(
+    queues text[],
+    max_jobs integer,
+    worker_id uuid
+) RETURNS SETOF jq.jobs
+LANGUAGE sql AS $$
+    SELECT * FROM jq.claim_for(queues, ARRAY[worker_id], ARRAY[max_jobs])
 $$;
 
 COMMENT ON FUNCTION jq.claim(text[], integer, uuid) IS
@@ -74,24 +121,32 @@ COMMENT ON FUNCTION jq.claim(text[], integer, uuid) IS
 -- be planned only as a primary-key probe. The sorted order also makes
 -- concurrent batches lock rows in the same order, so they cannot deadlock.
 
--- start marks delivered jobs RUNNING. Jobs no longer ASSIGNED to this worker (cancelled,
--- requeued, or already completed by a fast worker) are skipped; the started ones are returned.
-CREATE OR REPLACE FUNCTION jq.start(
+-- start_for marks delivered jobs RUNNING: job_ids[i] was delivered to worker_ids[i]. Jobs no
+-- longer ASSIGNED to that worker (cancelled, requeued, or already completed by a fast worker)
+-- are skipped; the started ones are returned. One call serves every worker of a scheduler.
+CREATE OR REPLACE FUNCTION jq.start_for(
     job_ids uuid[],
-    worker_id uuid
+    worker_ids uuid[]
 ) RETURNS SETOF jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
+    IF cardinality(start_for.job_ids) IS DISTINCT FROM cardinality(start_for.worker_ids) THEN
+        RAISE EXCEPTION 'job_ids and worker_ids must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
     RETURN QUERY
-    WITH picked AS (
+    WITH input AS (
+        SELECT DISTINCT ON (i.job_id) i.job_id, i.worker_id
+        FROM unnest(start_for.job_ids, start_for.worker_ids) AS i (job_id, worker_id)
+        ORDER BY i.job_id
+    ), picked AS (
         SELECT j.job_id, j.xmin
-        FROM jq._sorted_ids(start.job_ids) AS i (job_id)
+        FROM input i
         CROSS JOIN LATERAL (
             SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
             OFFSET 0 FOR UPDATE
         ) AS j
-        WHERE j.status = 'ASSIGNED' AND j.worker_id = start.worker_id
+        WHERE j.status = 'ASSIGNED' AND j.worker_id = i.worker_id
     ), started AS (
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
@@ -104,6 +159,18 @@ BEGIN
     )
     SELECT * FROM started;
 END
+$$;
+
+COMMENT ON FUNCTION jq.start_for(uuid[], uuid[]) IS
+    'Mark delivered ASSIGNED jobs RUNNING, job_ids[i] delivered to worker_ids[i]; returns the jobs it started.';
+
+-- start marks jobs delivered to one worker RUNNING: start_for with a single worker.
+CREATE OR REPLACE FUNCTION jq.start(
+    job_ids uuid[],
+    worker_id uuid
+) RETURNS SETOF jq.jobs
+LANGUAGE sql AS $$
+    SELECT * FROM jq.start_for(job_ids, array_fill(worker_id, ARRAY[coalesce(cardinality(job_ids), 0)]))
 $$;
 
 COMMENT ON FUNCTION jq.start(uuid[], uuid) IS

@@ -82,7 +82,7 @@ type KafkaConfig struct {
 type SchedulerConfig struct {
 	Interval             Duration `yaml:"interval" env:"JQ_SCHEDULER_INTERVAL" help:"poll interval; the fallback when no NOTIFY arrives"`
 	Notify               bool     `yaml:"notify" env:"JQ_SCHEDULER_NOTIFY" help:"wake on LISTEN jq_job_ready (turn off only to measure the poll fallback)"`
-	BatchSize            int      `yaml:"batch_size" env:"JQ_SCHEDULER_BATCH_SIZE" help:"most jobs claimed by one claim call"`
+	BatchSize            int      `yaml:"batch_size" env:"JQ_SCHEDULER_BATCH_SIZE" help:"most jobs one claim takes (one claim serves every worker of a queue set)"`
 	AssignmentTimeout    Duration `yaml:"assignment_timeout" env:"JQ_SCHEDULER_ASSIGNMENT_TIMEOUT" help:"an ASSIGNED job not started within this goes back to PENDING"`
 	HeartbeatTimeout     Duration `yaml:"heartbeat_timeout" env:"JQ_SCHEDULER_HEARTBEAT_TIMEOUT" help:"a worker silent this long is lost and its jobs are retried"`
 	StreamGrace          Duration `yaml:"stream_grace" env:"JQ_SCHEDULER_STREAM_GRACE" help:"a worker whose stream broke and did not come back within this loses its jobs"`
