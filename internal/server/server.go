@@ -163,7 +163,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
 		Announce: func(q string) {
 			announcer.Announce(q)
-			s.scheduler.Wake() // this server's scheduler need not wait for the NOTIFY to come back
+			if sc.Notify {
+				s.scheduler.Wake() // this server's scheduler need not wait for the NOTIFY to come back
+			}
 		},
 	})
 	completer := queue.NewCompleter(s.store, 500, 0)

@@ -61,6 +61,20 @@ func TestWorker_NotifyWakesTheScheduler(t *testing.T) {
 	t.Logf("submit to delivery: %v", elapsed)
 }
 
+// TestWorker_NotifyOffPollsOnly: with scheduler.notify off, a submit wakes nothing; the job
+// waits for the poll (how jq-bench measures the fallback).
+func TestWorker_NotifyOffPollsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) {
+		c.Scheduler.Interval = config.Duration(10 * time.Second)
+		c.Scheduler.Notify = false
+	})
+	w := newTestWorker(t, b.conn, 1)
+	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	b.submit(t, &jqv1.SubmitJobRequest{})
+	w.none(time.Second)
+}
+
 func TestWorker_NeverHoldsMoreThanItsFreeSlots(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
