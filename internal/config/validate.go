@@ -142,6 +142,10 @@ func (c *Config) validateScheduler(v *validator) {
 		v.add("scheduler.batch_size", "must be between 1 and 10000, got %d", s.BatchSize)
 	}
 	v.positive("scheduler.assignment_timeout", s.AssignmentTimeout)
+	v.positive("scheduler.start_delay", s.StartDelay)
+	if s.StartDelay > s.AssignmentTimeout/10 {
+		v.add("scheduler.start_delay", "%s is over a tenth of scheduler.assignment_timeout %s: delivered jobs would be requeued before they are marked RUNNING", s.StartDelay, s.AssignmentTimeout)
+	}
 	v.positive("scheduler.heartbeat_timeout", s.HeartbeatTimeout)
 	v.positive("scheduler.stream_grace", s.StreamGrace)
 	v.positive("scheduler.retry_base_delay", s.RetryBaseDelay)

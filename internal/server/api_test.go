@@ -308,6 +308,8 @@ func TestServer_HealthReflectionMetricsAndCorrelation(t *testing.T) {
 		`jq_scheduler_jobs_assigned_total{queue="default"} 1`,
 		`jq_job_total{queue="default",reason="COMPLETED",status="DONE"} 1`,
 		`jq_job_total{queue="default",reason="CLAIMED",status="ASSIGNED"} 1`,
+		// Counted on delivery, though the job finished before the batched jq.start_for.
+		`jq_job_total{queue="default",reason="STARTED",status="RUNNING"} 1`,
 		`jq_db_query_duration_seconds_count{query="claim"}`,
 		`jq_job_queue_depth{queue="default",status="PENDING"} 0`,
 		`jq_job_wait_duration_seconds_count{queue="default"} 1`,

@@ -109,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		Interval:          sc.Interval.Std(),
 		BatchSize:         sc.BatchSize,
 		AssignmentTimeout: sc.AssignmentTimeout.Std(),
+		StartDelay:        sc.StartDelay.Std(),
 		InstanceID:        s.instanceID,
 	}, queue.SchedulerMetrics{
 		CycleDuration: m.SchedulerCycleDuration,
