@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -270,15 +271,43 @@ func TestE2E_ServerRestartLosesNothing(t *testing.T) {
 	port := strings.TrimPrefix(c.server.grpcAddr[strings.LastIndex(c.server.grpcAddr, ":"):], ":")
 	c.server = startServerProcess(t, append(e2eServerEnv(c.dbURL), "JQ_GRPC_PORT="+port)...)
 
-	require.Eventually(t, func() bool {
+	if !assert.Eventually(t, func() bool {
 		var done int
 		require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM jq.jobs WHERE status = 'DONE'`).Scan(&done))
 		return done == 60
-	}, 90*time.Second, 200*time.Millisecond)
+	}, 90*time.Second, 200*time.Millisecond) {
+		logTrails(t, conn, `status <> 'DONE'`)
+		t.FailNow()
+	}
 	var reruns, completed int
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT
 		(SELECT count(*) FROM jq.jobs WHERE attempt <> 1),
 		(SELECT count(*) FROM jq.job_events WHERE reason = 'COMPLETED')`).Scan(&reruns, &completed))
+	if reruns != 0 {
+		logTrails(t, conn, `attempt <> 1`)
+	}
 	require.Zero(t, reruns, "no job ran twice")
 	require.Equal(t, 60, completed)
+}
+
+// logTrails logs the events of the jobs matching where (SQL on jq.jobs), to explain a failure.
+func logTrails(t *testing.T, conn *pgx.Conn, where string) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT e.job_id::text, coalesce(e.from_status::text, '-'), e.to_status::text,
+		e.reason, e.attempt, coalesce(e.worker_id::text, '-'), e.occurred_at::text
+		FROM jq.job_events e WHERE e.job_id IN (SELECT job_id FROM jq.jobs WHERE `+where+`) ORDER BY e.id`)
+	if err != nil {
+		t.Logf("events: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var job, from, to, reason, worker, at string
+		var attempt int
+		if err := rows.Scan(&job, &from, &to, &reason, &attempt, &worker, &at); err != nil {
+			t.Logf("events: %v", err)
+			return
+		}
+		t.Logf("job %s %s>%s %s attempt %d worker %s at %s", job, from, to, reason, attempt, worker, at)
+	}
 }

@@ -47,7 +47,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics (optional).
 	Metrics Metrics
-	// ReconnectMax caps the full-jitter backoff between reconnection attempts (default 10 s).
+	// ReconnectMax caps the full-jitter backoff between reconnection attempts (default 10 s;
+	// never more than HeartbeatInterval, so that a worker comes back within about a heartbeat
+	// of the server's return and a server restart shorter than the heartbeat timeout does not
+	// cost it its jobs).
 	ReconnectMax time.Duration
 }
 
@@ -90,6 +93,7 @@ func (c *Config) defaults() {
 	if c.ReconnectMax <= 0 {
 		c.ReconnectMax = 10 * time.Second
 	}
+	c.ReconnectMax = min(c.ReconnectMax, c.HeartbeatInterval)
 }
 
 // Worker runs jobs for one jq-server.
