@@ -33,10 +33,11 @@ const maxCorrelationIDLen = 128
 const jqPackagePrefix = "jq.v1."
 
 // quietMethods are polled often enough that logging each call at INFO would drown the rest.
-// ReportResult comes once per job: the job's events record each outcome.
+// ReportResult(s) come once per job or batch: the job's events record each outcome.
 var quietMethods = map[string]bool{
 	"WorkerService/Heartbeat":     true,
 	"WorkerService/ReportResult":  true,
+	"WorkerService/ReportResults": true,
 	"grpc.health.v1.Health/Check": true,
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -254,6 +255,44 @@ func (s *WorkerService) ReportResult(ctx context.Context, req *jqv1.ReportResult
 	if err != nil {
 		return nil, err
 	}
+	return s.report(ctx, workerID, req)
+}
+
+// maxReportsPerCall bounds ReportResults.
+const maxReportsPerCall = 1000
+
+// ReportResults records a batch of outcomes, each as ReportResult would; the successes join
+// the completer's batch together.
+func (s *WorkerService) ReportResults(ctx context.Context, req *jqv1.ReportResultsRequest) (*jqv1.ReportResultsResponse, error) {
+	workerID, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	results := req.GetResults()
+	if len(results) > maxReportsPerCall {
+		return nil, invalid("%d results in one call; at most %d", len(results), maxReportsPerCall)
+	}
+	outcomes := make([]*jqv1.ReportResultOutcome, len(results))
+	var wg sync.WaitGroup
+	for i, r := range results {
+		wg.Go(func() {
+			var resp *jqv1.ReportResultResponse
+			var err error
+			if id := r.GetWorkerId(); id != "" && id != req.GetWorkerId() {
+				err = invalid("result %d is for worker %q, not %q", i, id, req.GetWorkerId())
+			} else {
+				resp, err = s.report(ctx, workerID, r)
+			}
+			st := status.Convert(err)
+			outcomes[i] = &jqv1.ReportResultOutcome{Code: uint32(st.Code()), Message: st.Message(), Response: resp}
+		})
+	}
+	wg.Wait()
+	return &jqv1.ReportResultsResponse{Outcomes: outcomes}, nil
+}
+
+// report records one outcome for workerID; its errors are gRPC statuses.
+func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv1.ReportResultRequest) (*jqv1.ReportResultResponse, error) {
 	jobID, err := parseID("job_id", req.GetJobId())
 	if err != nil {
 		return nil, err
@@ -315,15 +354,24 @@ func (s *WorkerService) Deregister(ctx context.Context, req *jqv1.DeregisterRequ
 	if err != nil {
 		return nil, err
 	}
+	// Once the row is OFFLINE a scheduler cycle may find it so and end the stream as for a
+	// lost worker (register again); a worker that is leaving gets a clean end instead.
+	s.mu.Lock()
+	ws := s.streams[id]
+	s.mu.Unlock()
+	if ws != nil {
+		ws.leaving.Store(true)
+	}
 	n, err := s.store.DeregisterWorker(ctx, id)
 	if err != nil {
+		if ws != nil {
+			ws.leaving.Store(false)
+		}
 		return nil, toStatus(ctx, s.logger, err)
 	}
-	s.mu.Lock()
-	if ws, ok := s.streams[id]; ok {
+	if ws != nil {
 		ws.end()
 	}
-	s.mu.Unlock()
 	s.logger.InfoContext(ctx, "worker deregistered", "worker_id", id, "jobs_retried", n)
 	return &jqv1.DeregisterResponse{}, nil
 }
@@ -359,7 +407,8 @@ type workerStream struct {
 	closed  bool
 	goodbye chan struct{}
 	ended   sync.Once
-	kicked  chan error // End's status: the handler ends with it
+	kicked  chan error  // End's status: the handler ends with it
+	leaving atomic.Bool // Deregister is under way: End ends cleanly
 }
 
 var errStreamClosed = errors.New("stream closed")
@@ -395,6 +444,10 @@ func (w *workerStream) close() {
 // End makes the handler return: FAILED_PRECONDITION makes the worker register again, ABORTED
 // makes it stop (another process took its id).
 func (w *workerStream) End(how queue.EndReason, message string) {
+	if how == queue.EndReregister && w.leaving.Load() {
+		w.end()
+		return
+	}
 	code := codes.FailedPrecondition
 	if how == queue.EndSuperseded {
 		code = codes.Aborted

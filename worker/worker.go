@@ -136,6 +136,9 @@ type report struct {
 	queue string
 }
 
+// size approximates the bytes the report adds to a ReportResults request.
+func (r report) size() int { return len(r.req.GetResult()) + len(r.req.GetErrorMessage()) + 64 }
+
 // New returns a worker; Run starts it. The connection is made lazily.
 func New(cfg Config, handler Handler) (*Worker, error) {
 	cfg.defaults()
@@ -487,30 +490,121 @@ func (w *Worker) safeHandle(ctx context.Context, job Job) (result []byte, err er
 	return w.handler.Handle(ctx, job)
 }
 
-// maxReportsInFlight bounds the ReportResult calls in flight at once. Reports go out
-// concurrently: the server batches them into one statement, so a worker that reported one at
-// a time would wait a batching delay per job.
-const maxReportsInFlight = 256
+// Reports go out in batches (ReportResults): a reporter takes every outcome queued, up to
+// maxReportBatch outcomes or reportBatchBytes of output, and sends them in one call. A few
+// reporters run at once, so that a batch forms while the previous one waits for the server
+// (which completes the batches of all its workers together in one statement).
+const (
+	reporters        = 4
+	maxReportBatch   = 500
+	reportBatchBytes = 1 << 20
+)
 
 // reportLoop reports outcomes. A report the server cannot take now (it is down, the worker is
 // reconnecting) is retried until it goes through; one the server refuses (the attempt went
 // stale: the job was given to another worker) is dropped with a warning.
-//
-// A fixed set of reporter goroutines share the reports: a goroutine per report would grow a
-// fresh stack for every gRPC call, which cost the worker a seventh of its CPU.
 func (w *Worker) reportLoop(ctx context.Context) {
 	defer w.reporterWG.Done()
 	var wg sync.WaitGroup
-	for range min(maxReportsInFlight, w.cfg.Concurrency) {
+	for range reporters {
 		wg.Go(func() {
-			for r := range w.results {
-				w.deliver(ctx, r)
+			var carry *report
+			for {
+				batch, next, open := w.takeBatch(carry)
+				if len(batch) > 0 {
+					w.deliverBatch(ctx, batch)
+				}
+				carry = next
+				if !open && carry == nil {
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
 }
 
+// takeBatch starts from carry, or waits for an outcome, and adds what else is queued within
+// the batch limits. An outcome over the byte budget comes back as next, to start the next
+// batch. open is false once the results channel is closed and drained.
+func (w *Worker) takeBatch(carry *report) (batch []report, next *report, open bool) {
+	if carry != nil {
+		batch = append(batch, *carry)
+	} else {
+		r, ok := <-w.results
+		if !ok {
+			return nil, nil, false
+		}
+		batch = append(batch, r)
+	}
+	size := batch[0].size()
+	for len(batch) < maxReportBatch {
+		select {
+		case r, ok := <-w.results:
+			if !ok {
+				return batch, nil, false
+			}
+			if size += r.size(); size > reportBatchBytes {
+				return batch, &r, true
+			}
+			batch = append(batch, r)
+		default:
+			return batch, nil, true
+		}
+	}
+	return batch, nil, true
+}
+
+// deliverBatch reports a batch, retrying the outcomes the server could not take now.
+func (w *Worker) deliverBatch(ctx context.Context, batch []report) {
+	pending := batch
+	for attempt := 1; len(pending) > 0 && ctx.Err() == nil; attempt++ {
+		req := &jqv1.ReportResultsRequest{WorkerId: w.id.String(), Results: make([]*jqv1.ReportResultRequest, len(pending))}
+		for i, r := range pending {
+			req.Results[i] = r.req
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := w.client.ReportResults(rctx, req)
+		cancel()
+		if status.Code(err) == codes.Unimplemented { // a server older than ReportResults
+			for _, r := range pending {
+				w.deliver(ctx, r)
+			}
+			return
+		}
+		var retry []report
+		switch {
+		case err != nil:
+			retry = pending
+		case len(resp.GetOutcomes()) != len(pending):
+			err = fmt.Errorf("the server answered %d outcomes for %d results", len(resp.GetOutcomes()), len(pending))
+			retry = pending
+		default:
+			for i, o := range resp.GetOutcomes() {
+				code := codes.Code(o.GetCode())
+				switch code {
+				case codes.OK:
+				case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
+					w.logger.Warn("result refused; the attempt is no longer current", "job_id", pending[i].req.GetJobId(),
+						"attempt", pending[i].req.GetAttempt(), "error", o.GetMessage())
+				default:
+					err = status.Error(code, o.GetMessage())
+					retry = append(retry, pending[i])
+				}
+			}
+		}
+		if len(retry) == 0 {
+			return
+		}
+		pending = retry
+		delay := fullJitter(attempt, w.cfg.ReconnectMax)
+		w.logger.Warn("could not report results; retrying", "results", len(pending), "error", err,
+			"in", delay.Round(time.Millisecond).String())
+		serviceutil.CancellableSleep(ctx, delay)
+	}
+}
+
+// deliver reports one outcome through ReportResult (for servers without ReportResults).
 func (w *Worker) deliver(ctx context.Context, r report) {
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -179,9 +179,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
 	s.grpc = jqgrpc.NewServer(jqgrpc.ServerConfig{
-		Addr:            config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
-		Creds:           creds,
-		MaxRecvMsgBytes: cfg.GRPC.MaxPayloadBytes + 64<<10, // the payload plus the rest of the request
+		Addr:  config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
+		Creds: creds,
+		// A submit's payload plus the rest of the request, and at least gRPC's default 4 MiB:
+		// a worker's report carries up to 1 MiB of output and 1 MiB of error text by default.
+		MaxRecvMsgBytes: max(cfg.GRPC.MaxPayloadBytes+64<<10, 4<<20),
 	}, logger, m.GRPCRequestDuration, jobs, workers, admin)
 
 	s.health = health.New(logger)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -160,6 +161,55 @@ func TestWorker_StaleReportRefused(t *testing.T) {
 	w.mustReport(a, true)
 	_, err = w.report(a, true, "")
 	requireCode(t, err, codes.FailedPrecondition) // a duplicate report
+}
+
+// TestWorker_ReportResults: a batch of outcomes is answered result by result, in order; a
+// refused one changes nothing and does not fail the others.
+func TestWorker_ReportResults(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 3 {
+		b.submit(t, &jqv1.SubmitJobRequest{MaxRetries: proto.Int32(1)})
+	}
+	w := newTestWorker(t, b.conn, 3)
+	as := []*jqv1.JobAssignment{w.next(5 * time.Second), w.next(5 * time.Second), w.next(5 * time.Second)}
+	result := func(a *jqv1.JobAssignment, success bool) *jqv1.ReportResultRequest {
+		return &jqv1.ReportResultRequest{JobId: a.GetJob().GetJobId(), Attempt: a.GetAttempt(), Success: success,
+			Result: []byte("ok"), ErrorMessage: "boom"}
+	}
+	stale := result(as[2], true)
+	stale.Attempt++
+	otherWorker := result(as[2], true)
+	otherWorker.WorkerId = uuid.NewString()
+	resp, err := w.client.ReportResults(b.ctx, &jqv1.ReportResultsRequest{WorkerId: w.id.String(), Results: []*jqv1.ReportResultRequest{
+		result(as[0], true), result(as[1], false), stale, otherWorker, {JobId: "not-a-uuid", Attempt: 1},
+	}})
+	require.NoError(t, err)
+	var got []codes.Code
+	for _, o := range resp.GetOutcomes() {
+		got = append(got, codes.Code(o.GetCode()))
+	}
+	require.Equal(t, []codes.Code{codes.OK, codes.OK, codes.FailedPrecondition, codes.InvalidArgument, codes.InvalidArgument}, got)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, resp.GetOutcomes()[0].GetResponse().GetStatus())
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_PENDING, resp.GetOutcomes()[1].GetResponse().GetStatus(), "retried")
+	require.NotNil(t, resp.GetOutcomes()[1].GetResponse().GetRetryAt())
+	require.Contains(t, resp.GetOutcomes()[3].GetMessage(), "not")
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, b.job(t, as[0].GetJob().GetJobId()).GetStatus())
+	require.Equal(t, "ok", string(b.job(t, as[0].GetJob().GetJobId()).GetResult()))
+	require.Contains(t, []jqv1.JobStatus{jqv1.JobStatus_JOB_STATUS_ASSIGNED, jqv1.JobStatus_JOB_STATUS_RUNNING},
+		b.job(t, as[2].GetJob().GetJobId()).GetStatus(), "refused reports change nothing")
+
+	// The third job's real report still goes through.
+	resp, err = w.client.ReportResults(b.ctx, &jqv1.ReportResultsRequest{WorkerId: w.id.String(),
+		Results: []*jqv1.ReportResultRequest{result(as[2], true)}})
+	require.NoError(t, err)
+	require.Equal(t, uint32(codes.OK), resp.GetOutcomes()[0].GetCode())
+
+	_, err = w.client.ReportResults(b.ctx, &jqv1.ReportResultsRequest{WorkerId: "nope"})
+	requireCode(t, err, codes.InvalidArgument)
+	_, err = w.client.ReportResults(b.ctx, &jqv1.ReportResultsRequest{WorkerId: w.id.String(),
+		Results: make([]*jqv1.ReportResultRequest, 1001)})
+	requireCode(t, err, codes.InvalidArgument)
 }
 
 func TestWorker_BrokenStreamRetriesJobsWithoutWaitingForHeartbeatTimeout(t *testing.T) {

@@ -704,6 +704,169 @@ func (x *ReportResultResponse) GetRetryAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type ReportResultsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// Their worker_id may be left empty; when set it must equal the request's.
+	Results       []*ReportResultRequest `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResultsRequest) Reset() {
+	*x = ReportResultsRequest{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResultsRequest) ProtoMessage() {}
+
+func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResultsRequest.ProtoReflect.Descriptor instead.
+func (*ReportResultsRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReportResultsRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *ReportResultsRequest) GetResults() []*ReportResultRequest {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type ReportResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per result, in the same order.
+	Outcomes      []*ReportResultOutcome `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResultsResponse) Reset() {
+	*x = ReportResultsResponse{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResultsResponse) ProtoMessage() {}
+
+func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResultsResponse.ProtoReflect.Descriptor instead.
+func (*ReportResultsResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReportResultsResponse) GetOutcomes() []*ReportResultOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+// ReportResultOutcome is what ReportResult would have answered for one result.
+type ReportResultOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A gRPC status code: 0 (OK), 9 (FAILED_PRECONDITION: the attempt is stale), 5 (NOT_FOUND),
+	// 3 (INVALID_ARGUMENT), or another code for a failure worth retrying (e.g. 14, UNAVAILABLE).
+	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The error message when code is not OK.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Set when code is OK.
+	Response      *ReportResultResponse `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResultOutcome) Reset() {
+	*x = ReportResultOutcome{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResultOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResultOutcome) ProtoMessage() {}
+
+func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResultOutcome.ProtoReflect.Descriptor instead.
+func (*ReportResultOutcome) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReportResultOutcome) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ReportResultOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ReportResultOutcome) GetResponse() *ReportResultResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
 type DeregisterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -713,7 +876,7 @@ type DeregisterRequest struct {
 
 func (x *DeregisterRequest) Reset() {
 	*x = DeregisterRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +888,7 @@ func (x *DeregisterRequest) String() string {
 func (*DeregisterRequest) ProtoMessage() {}
 
 func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +901,7 @@ func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeregisterRequest) GetWorkerId() string {
@@ -756,7 +919,7 @@ type DeregisterResponse struct {
 
 func (x *DeregisterResponse) Reset() {
 	*x = DeregisterResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +931,7 @@ func (x *DeregisterResponse) String() string {
 func (*DeregisterResponse) ProtoMessage() {}
 
 func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +944,7 @@ func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
 }
 
 var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
@@ -837,16 +1000,26 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\tpermanent\x18\a \x01(\bR\tpermanent\"w\n" +
 	"\x14ReportResultResponse\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.jq.v1.JobStatusR\x06status\x125\n" +
-	"\bretry_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aretryAt\"0\n" +
+	"\bretry_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aretryAt\"i\n" +
+	"\x14ReportResultsRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x124\n" +
+	"\aresults\x18\x02 \x03(\v2\x1a.jq.v1.ReportResultRequestR\aresults\"O\n" +
+	"\x15ReportResultsResponse\x126\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x1a.jq.v1.ReportResultOutcomeR\boutcomes\"|\n" +
+	"\x13ReportResultOutcome\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x127\n" +
+	"\bresponse\x18\x03 \x01(\v2\x1b.jq.v1.ReportResultResponseR\bresponse\"0\n" +
 	"\x11DeregisterRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\x14\n" +
-	"\x12DeregisterResponse2\xef\x02\n" +
+	"\x12DeregisterResponse2\xbb\x03\n" +
 	"\rWorkerService\x12M\n" +
 	"\x0eRegisterWorker\x12\x1c.jq.v1.RegisterWorkerRequest\x1a\x1d.jq.v1.RegisterWorkerResponse\x12>\n" +
 	"\tHeartbeat\x12\x17.jq.v1.HeartbeatRequest\x1a\x18.jq.v1.HeartbeatResponse\x12C\n" +
 	"\n" +
 	"StreamJobs\x12\x18.jq.v1.StreamJobsRequest\x1a\x19.jq.v1.StreamJobsResponse0\x01\x12G\n" +
-	"\fReportResult\x12\x1a.jq.v1.ReportResultRequest\x1a\x1b.jq.v1.ReportResultResponse\x12A\n" +
+	"\fReportResult\x12\x1a.jq.v1.ReportResultRequest\x1a\x1b.jq.v1.ReportResultResponse\x12J\n" +
+	"\rReportResults\x12\x1b.jq.v1.ReportResultsRequest\x1a\x1c.jq.v1.ReportResultsResponse\x12A\n" +
 	"\n" +
 	"Deregister\x12\x18.jq.v1.DeregisterRequest\x1a\x19.jq.v1.DeregisterResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
@@ -862,7 +1035,7 @@ func file_jq_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_worker_service_proto_rawDescData
 }
 
-var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*RegisterWorkerRequest)(nil),  // 0: jq.v1.RegisterWorkerRequest
 	(*RegisterWorkerResponse)(nil), // 1: jq.v1.RegisterWorkerResponse
@@ -874,41 +1047,49 @@ var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*DrainNotice)(nil),            // 7: jq.v1.DrainNotice
 	(*ReportResultRequest)(nil),    // 8: jq.v1.ReportResultRequest
 	(*ReportResultResponse)(nil),   // 9: jq.v1.ReportResultResponse
-	(*DeregisterRequest)(nil),      // 10: jq.v1.DeregisterRequest
-	(*DeregisterResponse)(nil),     // 11: jq.v1.DeregisterResponse
-	(*Worker)(nil),                 // 12: jq.v1.Worker
-	(*durationpb.Duration)(nil),    // 13: google.protobuf.Duration
-	(WorkerStatus)(0),              // 14: jq.v1.WorkerStatus
-	(*Job)(nil),                    // 15: jq.v1.Job
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
-	(JobStatus)(0),                 // 17: jq.v1.JobStatus
+	(*ReportResultsRequest)(nil),   // 10: jq.v1.ReportResultsRequest
+	(*ReportResultsResponse)(nil),  // 11: jq.v1.ReportResultsResponse
+	(*ReportResultOutcome)(nil),    // 12: jq.v1.ReportResultOutcome
+	(*DeregisterRequest)(nil),      // 13: jq.v1.DeregisterRequest
+	(*DeregisterResponse)(nil),     // 14: jq.v1.DeregisterResponse
+	(*Worker)(nil),                 // 15: jq.v1.Worker
+	(*durationpb.Duration)(nil),    // 16: google.protobuf.Duration
+	(WorkerStatus)(0),              // 17: jq.v1.WorkerStatus
+	(*Job)(nil),                    // 18: jq.v1.Job
+	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
+	(JobStatus)(0),                 // 20: jq.v1.JobStatus
 }
 var file_jq_v1_worker_service_proto_depIdxs = []int32{
-	12, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
-	13, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	14, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
+	15, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
+	16, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	17, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
 	6,  // 3: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
 	7,  // 4: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
-	15, // 5: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
-	16, // 6: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
-	13, // 7: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
-	17, // 8: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
-	16, // 9: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
-	0,  // 10: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
-	2,  // 11: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
-	4,  // 12: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
-	8,  // 13: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
-	10, // 14: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
-	1,  // 15: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
-	3,  // 16: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
-	5,  // 17: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
-	9,  // 18: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
-	11, // 19: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	18, // 5: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
+	19, // 6: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
+	16, // 7: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
+	20, // 8: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
+	19, // 9: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
+	8,  // 10: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
+	12, // 11: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
+	9,  // 12: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
+	0,  // 13: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
+	2,  // 14: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
+	4,  // 15: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
+	8,  // 16: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
+	10, // 17: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
+	13, // 18: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
+	1,  // 19: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
+	3,  // 20: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
+	5,  // 21: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
+	9,  // 22: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
+	11, // 23: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
+	14, // 24: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_worker_service_proto_init() }
@@ -927,7 +1108,7 @@ func file_jq_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_worker_service_proto_rawDesc), len(file_jq_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

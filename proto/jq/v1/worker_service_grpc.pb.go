@@ -23,6 +23,7 @@ const (
 	WorkerService_Heartbeat_FullMethodName      = "/jq.v1.WorkerService/Heartbeat"
 	WorkerService_StreamJobs_FullMethodName     = "/jq.v1.WorkerService/StreamJobs"
 	WorkerService_ReportResult_FullMethodName   = "/jq.v1.WorkerService/ReportResult"
+	WorkerService_ReportResults_FullMethodName  = "/jq.v1.WorkerService/ReportResults"
 	WorkerService_Deregister_FullMethodName     = "/jq.v1.WorkerService/Deregister"
 )
 
@@ -47,6 +48,10 @@ type WorkerServiceClient interface {
 	// ReportResult records the outcome of one attempt. FAILED_PRECONDITION (and no change) when the
 	// attempt is stale: the job was reassigned since.
 	ReportResult(ctx context.Context, in *ReportResultRequest, opts ...grpc.CallOption) (*ReportResultResponse, error)
+	// ReportResults records several outcomes in one call (at most 1000), each as ReportResult
+	// would, and answers each in order; one refused report does not fail the others. Workers
+	// report in batches through it: a call per job costs both sides more than the job.
+	ReportResults(ctx context.Context, in *ReportResultsRequest, opts ...grpc.CallOption) (*ReportResultsResponse, error)
 	// Deregister marks the worker OFFLINE and closes its stream.
 	Deregister(ctx context.Context, in *DeregisterRequest, opts ...grpc.CallOption) (*DeregisterResponse, error)
 }
@@ -108,6 +113,16 @@ func (c *workerServiceClient) ReportResult(ctx context.Context, in *ReportResult
 	return out, nil
 }
 
+func (c *workerServiceClient) ReportResults(ctx context.Context, in *ReportResultsRequest, opts ...grpc.CallOption) (*ReportResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportResultsResponse)
+	err := c.cc.Invoke(ctx, WorkerService_ReportResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workerServiceClient) Deregister(ctx context.Context, in *DeregisterRequest, opts ...grpc.CallOption) (*DeregisterResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeregisterResponse)
@@ -139,6 +154,10 @@ type WorkerServiceServer interface {
 	// ReportResult records the outcome of one attempt. FAILED_PRECONDITION (and no change) when the
 	// attempt is stale: the job was reassigned since.
 	ReportResult(context.Context, *ReportResultRequest) (*ReportResultResponse, error)
+	// ReportResults records several outcomes in one call (at most 1000), each as ReportResult
+	// would, and answers each in order; one refused report does not fail the others. Workers
+	// report in batches through it: a call per job costs both sides more than the job.
+	ReportResults(context.Context, *ReportResultsRequest) (*ReportResultsResponse, error)
 	// Deregister marks the worker OFFLINE and closes its stream.
 	Deregister(context.Context, *DeregisterRequest) (*DeregisterResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
@@ -162,6 +181,9 @@ func (UnimplementedWorkerServiceServer) StreamJobs(*StreamJobsRequest, grpc.Serv
 }
 func (UnimplementedWorkerServiceServer) ReportResult(context.Context, *ReportResultRequest) (*ReportResultResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportResult not implemented")
+}
+func (UnimplementedWorkerServiceServer) ReportResults(context.Context, *ReportResultsRequest) (*ReportResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportResults not implemented")
 }
 func (UnimplementedWorkerServiceServer) Deregister(context.Context, *DeregisterRequest) (*DeregisterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deregister not implemented")
@@ -252,6 +274,24 @@ func _WorkerService_ReportResult_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_ReportResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServiceServer).ReportResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerService_ReportResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServiceServer).ReportResults(ctx, req.(*ReportResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WorkerService_Deregister_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeregisterRequest)
 	if err := dec(in); err != nil {
@@ -288,6 +328,10 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportResult",
 			Handler:    _WorkerService_ReportResult_Handler,
+		},
+		{
+			MethodName: "ReportResults",
+			Handler:    _WorkerService_ReportResults_Handler,
 		},
 		{
 			MethodName: "Deregister",
