@@ -150,6 +150,17 @@ $$;
 
 
 --
+-- Name: _queue_lock(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._queue_lock(queue text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT hashtextextended('jq.queue:' || queue, 0)
+$$;
+
+
+--
 -- Name: _retry_or_bury(jq.jobs, text, text, interval, interval, boolean); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -281,38 +292,42 @@ CREATE FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[
     AS $$
 #variable_conflict use_column
 DECLARE
+    n integer;
     total integer;
+    checks record;
     bad record;
 BEGIN
-    IF cardinality(claim_for.worker_ids) IS DISTINCT FROM cardinality(claim_for.max_jobs)
-        OR coalesce(cardinality(claim_for.worker_ids), 0) = 0 THEN
+    -- Checked in one statement each (the fixed cost of a small claim is in its statements).
+    n := coalesce(cardinality(claim_for.worker_ids), 0);
+    SELECT count(DISTINCT w) AS workers, count(w) AS named, count(m) FILTER (WHERE m BETWEEN 1 AND 10000) AS valid,
+        min(m) FILTER (WHERE m IS NULL OR m NOT BETWEEN 1 AND 10000) AS invalid, sum(m) AS total, count(*) AS slots
+    INTO checks
+    FROM unnest(claim_for.worker_ids, claim_for.max_jobs) AS t (w, m);
+    IF n = 0 OR checks.slots <> n THEN
         RAISE EXCEPTION 'worker_ids and max_jobs must be non-empty arrays of the same length' USING ERRCODE = 'JQ005';
-    END IF;
-    SELECT m INTO bad FROM unnest(claim_for.max_jobs) AS m WHERE m IS NULL OR m < 1 OR m > 10000 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(bad.m::text, 'NULL') USING ERRCODE = 'JQ005';
-    END IF;
-    total := (SELECT sum(m) FROM unnest(claim_for.max_jobs) AS m);
-    IF total > 10000 THEN
-        RAISE EXCEPTION 'max_jobs add up to %, over 10000', total USING ERRCODE = 'JQ005';
-    END IF;
-    IF (SELECT count(DISTINCT w) FROM unnest(claim_for.worker_ids) AS w) <> cardinality(claim_for.worker_ids)
-        OR array_position(claim_for.worker_ids, NULL) IS NOT NULL THEN
+    ELSIF checks.valid <> n THEN
+        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(checks.invalid::text, 'NULL') USING ERRCODE = 'JQ005';
+    ELSIF checks.total > 10000 THEN
+        RAISE EXCEPTION 'max_jobs add up to %, over 10000', checks.total USING ERRCODE = 'JQ005';
+    ELSIF checks.named <> n OR checks.workers <> n THEN
         RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
     END IF;
+    total := checks.total;
     -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
     -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
-    SELECT i.worker_id, w.status INTO bad
-    FROM (SELECT w FROM unnest(claim_for.worker_ids) AS w ORDER BY w) AS i (worker_id)
-    LEFT JOIN LATERAL (
-        SELECT w.status FROM jq.workers w WHERE w.worker_id = i.worker_id FOR SHARE
-    ) AS w ON true
-    WHERE w.status IS DISTINCT FROM 'ONLINE'
-    ORDER BY i.worker_id
-    LIMIT 1;
-    IF FOUND AND bad.status IS NULL THEN
-        RAISE EXCEPTION 'worker % is not registered', bad.worker_id USING ERRCODE = 'JQ006';
-    ELSIF FOUND THEN
+    IF (SELECT count(*) FROM (
+            SELECT 1 FROM jq.workers w WHERE w.worker_id = ANY (claim_for.worker_ids) AND w.status = 'ONLINE'
+            ORDER BY w.worker_id FOR SHARE
+        ) AS online) <> n THEN
+        SELECT i.worker_id, w.status INTO bad
+        FROM unnest(claim_for.worker_ids) AS i (worker_id)
+        LEFT JOIN jq.workers w ON w.worker_id = i.worker_id
+        WHERE w.status IS DISTINCT FROM 'ONLINE'
+        ORDER BY i.worker_id
+        LIMIT 1;
+        IF bad.status IS NULL THEN
+            RAISE EXCEPTION 'worker % is not registered', bad.worker_id USING ERRCODE = 'JQ006';
+        END IF;
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
@@ -528,8 +543,9 @@ BEGIN
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR UPDATE conflicts with the key-share lock a submit holds on the queue row, so no job
-    -- can slip into the queue while it is being deleted.
+    -- Waits for the submits in flight and keeps new ones out (they take the lock shared), so
+    -- no job can slip into the queue while it is being deleted.
+    PERFORM pg_advisory_xact_lock(jq._queue_lock(delete_queue.name));
     PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
@@ -653,8 +669,9 @@ BEGIN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
 
-    -- FOR KEY SHARE: the queue cannot be deleted until this transaction ends.
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue FOR KEY SHARE;
+    -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
+    PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
@@ -1293,7 +1310,8 @@ BEGIN
     IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
     END IF;
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue FOR KEY SHARE;
+    PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(submit_many.queue));
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
     END IF;

@@ -1037,3 +1037,53 @@ func TestStore_EventOrderGuard(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, queue.StatusDone, b.job(t, first.ID).Status, "the refused call changed nothing")
 }
+
+// TestStore_DeleteQueueWaitsForSubmitsInFlight: a delete waits for a submit that has not
+// committed and then sees its job; a submit waits for a delete in progress and then finds no
+// queue. Either way no job lands in a deleted queue.
+func TestStore_DeleteQueueWaitsForSubmitsInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	create := func() {
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "reports", MaxRetries: 1})
+		require.NoError(t, err)
+	}
+	create()
+
+	submit, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = submit.Rollback(b.ctx) }()
+	_, err = submit.Exec(b.ctx, `SELECT jq.submit('reports', '{}')`)
+	require.NoError(t, err)
+	deleted := make(chan error, 1)
+	go func() { _, err := b.store.DeleteQueue(b.ctx, "reports"); deleted <- err }()
+	select {
+	case err := <-deleted:
+		t.Fatalf("the delete did not wait for the submit: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, submit.Commit(b.ctx))
+	require.ErrorIs(t, <-deleted, queue.ErrWrongState, "the committed job is unfinished")
+
+	b.exec(t, `UPDATE jq.jobs SET status = 'DONE' WHERE queue_name = 'reports'`) // arrange: finish it
+	del, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = del.Rollback(b.ctx) }()
+	_, err = del.Exec(b.ctx, `SELECT jq.delete_queue('reports')`)
+	require.NoError(t, err)
+	submitted := make(chan error, 1)
+	go func() {
+		_, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "reports", Payload: []byte(`{}`)})
+		submitted <- err
+	}()
+	select {
+	case err := <-submitted:
+		t.Fatalf("the submit did not wait for the delete: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, del.Commit(b.ctx))
+	require.ErrorIs(t, <-submitted, queue.ErrNotFound, "the queue is gone")
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs WHERE queue_name = 'reports'`).Scan(&n))
+	require.Zero(t, n)
+}

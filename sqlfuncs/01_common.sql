@@ -83,3 +83,13 @@ CREATE OR REPLACE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
 $$;
+
+-- _queue_lock is the advisory lock key of a queue: submits hold it shared until they commit,
+-- jq.delete_queue exclusively. (A row lock on the queue would do the same, but every submit
+-- would then write the queue's row — a MultiXact once two submits overlap — and concurrent
+-- submits to one queue would queue on that one page.) Two queues whose names collide in the
+-- hash only make a delete wait for the other queue's submits.
+CREATE OR REPLACE FUNCTION jq._queue_lock(queue text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT hashtextextended('jq.queue:' || queue, 0)
+$$;

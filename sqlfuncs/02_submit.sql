@@ -35,8 +35,9 @@ BEGIN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
 
-    -- FOR KEY SHARE: the queue cannot be deleted until this transaction ends.
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue FOR KEY SHARE;
+    -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
+    PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = enqueue.queue;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', enqueue.queue USING ERRCODE = 'JQ001',
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
@@ -112,7 +113,8 @@ BEGIN
     IF array_position(submit_many.payloads, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'payload % is null', array_position(submit_many.payloads, NULL) USING ERRCODE = 'JQ005';
     END IF;
-    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue FOR KEY SHARE;
+    PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(submit_many.queue));
+    SELECT q.max_retries INTO queue_max_retries FROM jq.queues q WHERE q.name = submit_many.queue;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', submit_many.queue USING ERRCODE = 'JQ001';
     END IF;

@@ -18,38 +18,42 @@ CREATE OR REPLACE FUNCTION jq.claim_for(
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+    n integer;
     total integer;
+    checks record;
     bad record;
 BEGIN
-    IF cardinality(claim_for.worker_ids) IS DISTINCT FROM cardinality(claim_for.max_jobs)
-        OR coalesce(cardinality(claim_for.worker_ids), 0) = 0 THEN
+    -- Checked in one statement each (the fixed cost of a small claim is in its statements).
+    n := coalesce(cardinality(claim_for.worker_ids), 0);
+    SELECT count(DISTINCT w) AS workers, count(w) AS named, count(m) FILTER (WHERE m BETWEEN 1 AND 10000) AS valid,
+        min(m) FILTER (WHERE m IS NULL OR m NOT BETWEEN 1 AND 10000) AS invalid, sum(m) AS total, count(*) AS slots
+    INTO checks
+    FROM unnest(claim_for.worker_ids, claim_for.max_jobs) AS t (w, m);
+    IF n = 0 OR checks.slots <> n THEN
         RAISE EXCEPTION 'worker_ids and max_jobs must be non-empty arrays of the same length' USING ERRCODE = 'JQ005';
-    END IF;
-    SELECT m INTO bad FROM unnest(claim_for.max_jobs) AS m WHERE m IS NULL OR m < 1 OR m > 10000 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(bad.m::text, 'NULL') USING ERRCODE = 'JQ005';
-    END IF;
-    total := (SELECT sum(m) FROM unnest(claim_for.max_jobs) AS m);
-    IF total > 10000 THEN
-        RAISE EXCEPTION 'max_jobs add up to %, over 10000', total USING ERRCODE = 'JQ005';
-    END IF;
-    IF (SELECT count(DISTINCT w) FROM unnest(claim_for.worker_ids) AS w) <> cardinality(claim_for.worker_ids)
-        OR array_position(claim_for.worker_ids, NULL) IS NOT NULL THEN
+    ELSIF checks.valid <> n THEN
+        RAISE EXCEPTION 'max_jobs % is outside 1-10000', coalesce(checks.invalid::text, 'NULL') USING ERRCODE = 'JQ005';
+    ELSIF checks.total > 10000 THEN
+        RAISE EXCEPTION 'max_jobs add up to %, over 10000', checks.total USING ERRCODE = 'JQ005';
+    ELSIF checks.named <> n OR checks.workers <> n THEN
         RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
     END IF;
+    total := checks.total;
     -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
     -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
-    SELECT i.worker_id, w.status INTO bad
-    FROM (SELECT w FROM unnest(claim_for.worker_ids) AS w ORDER BY w) AS i (worker_id)
-    LEFT JOIN LATERAL (
-        SELECT w.status FROM jq.workers w WHERE w.worker_id = i.worker_id FOR SHARE
-    ) AS w ON true
-    WHERE w.status IS DISTINCT FROM 'ONLINE'
-    ORDER BY i.worker_id
-    LIMIT 1;
-    IF FOUND AND bad.status IS NULL THEN
-        RAISE EXCEPTION 'worker % is not registered', bad.worker_id USING ERRCODE = 'JQ006';
-    ELSIF FOUND THEN
+    IF (SELECT count(*) FROM (
+            SELECT 1 FROM jq.workers w WHERE w.worker_id = ANY (claim_for.worker_ids) AND w.status = 'ONLINE'
+            ORDER BY w.worker_id FOR SHARE
+        ) AS online) <> n THEN
+        SELECT i.worker_id, w.status INTO bad
+        FROM unnest(claim_for.worker_ids) AS i (worker_id)
+        LEFT JOIN jq.workers w ON w.worker_id = i.worker_id
+        WHERE w.status IS DISTINCT FROM 'ONLINE'
+        ORDER BY i.worker_id
+        LIMIT 1;
+        IF bad.status IS NULL THEN
+            RAISE EXCEPTION 'worker % is not registered', bad.worker_id USING ERRCODE = 'JQ006';
+        END IF;
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 

@@ -50,8 +50,9 @@ BEGIN
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
-    -- FOR UPDATE conflicts with the key-share lock a submit holds on the queue row, so no job
-    -- can slip into the queue while it is being deleted.
+    -- Waits for the submits in flight and keeps new ones out (they take the lock shared), so
+    -- no job can slip into the queue while it is being deleted.
+    PERFORM pg_advisory_xact_lock(jq._queue_lock(delete_queue.name));
     PERFORM 1 FROM jq.queues WHERE name = delete_queue.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
