@@ -53,10 +53,16 @@ type JobServiceConfig struct {
 	// Announce, when set, is told the queue of each runnable job submitted, after its commit,
 	// and wakes the schedulers (queue.Announcer); the submit itself then sends no NOTIFY.
 	Announce func(queue string)
+	// Submit, when set, inserts the jobs instead of the store's Submit (queue.Inserter, which
+	// batches concurrent submits into one commit).
+	Submit func(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error)
 }
 
 // NewJobService returns the JobService.
 func NewJobService(store JobStore, logger *slog.Logger, cfg JobServiceConfig) *JobService {
+	if cfg.Submit == nil {
+		cfg.Submit = store.Submit
+	}
 	return &JobService{store: store, logger: logger, cfg: cfg}
 }
 
@@ -100,7 +106,7 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 		}
 		p.NotBefore = nb.AsTime()
 	}
-	res, err := s.store.Submit(ctx, p)
+	res, err := s.cfg.Submit(ctx, p)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}

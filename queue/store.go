@@ -1,10 +1,12 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -192,6 +194,47 @@ func (s *Store) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error
 		).Scan(&res.ID, &res.Inserted)
 	})
 	return res, err
+}
+
+// SubmitAll inserts jobs in one round trip and one transaction: one commit for all of them
+// (Submit commits each). They succeed or fail together; a caller that needs each one's own
+// error submits them one by one after a failure. Jobs with an idempotency key are inserted in
+// key order, so that concurrent batches cannot deadlock on each other's keys.
+func (s *Store) SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResult, error) {
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		keyedA, keyedB := ps[a].IdempotencyKey != "", ps[b].IdempotencyKey != ""
+		switch {
+		case keyedA != keyedB: // keyed jobs first
+			if keyedA {
+				return -1
+			}
+			return 1
+		case !keyedA:
+			return 0
+		}
+		return cmp.Or(cmp.Compare(ps[a].Queue, ps[b].Queue), cmp.Compare(ps[a].IdempotencyKey, ps[b].IdempotencyKey))
+	})
+	res := make([]SubmitResult, len(ps))
+	err := s.observe(ctx, "submit", func(ctx context.Context) error {
+		// A batch is one implicit transaction: a statement that fails rolls back the others.
+		batch := &pgx.Batch{}
+		for _, i := range order {
+			p := ps[i]
+			notBefore := pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
+			batch.Queue(`SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7)`,
+				p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey, !p.SkipNotify,
+			).QueryRow(func(row pgx.Row) error { return row.Scan(&res[i].ID, &res[i].Inserted) })
+		}
+		return s.pool.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // Notify sends NOTIFY jq_job_ready once for each queue, in one short transaction.

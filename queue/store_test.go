@@ -1087,3 +1087,30 @@ func TestStore_DeleteQueueWaitsForSubmitsInFlight(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs WHERE queue_name = 'reports'`).Scan(&n))
 	require.Zero(t, n)
 }
+
+// TestStore_SubmitAll: a batch answers each job in its own position (a repeated idempotency
+// key gives the same job, inserted once) and fails as a whole, inserting nothing, when one
+// job cannot be inserted.
+func TestStore_SubmitAll(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p := func(key string, prio int) queue.SubmitParams {
+		return queue.SubmitParams{Queue: "default", Payload: []byte(`{}`), Priority: prio, IdempotencyKey: key}
+	}
+	res, err := b.store.SubmitAll(b.ctx, []queue.SubmitParams{p("", 1), p("b", 2), p("a", 3), p("b", 4)})
+	require.NoError(t, err)
+	require.Len(t, res, 4)
+	require.True(t, res[0].Inserted)
+	require.Equal(t, 1, b.job(t, res[0].ID).Priority, "answers in the order asked")
+	require.Equal(t, 3, b.job(t, res[2].ID).Priority)
+	require.Equal(t, res[1].ID, res[3].ID)
+	require.True(t, res[1].Inserted)
+	require.False(t, res[3].Inserted, "the second submit with key b is the first's job")
+	require.Equal(t, 2, b.job(t, res[1].ID).Priority)
+
+	_, err = b.store.SubmitAll(b.ctx, []queue.SubmitParams{p("", 0), {Queue: "nope", Payload: []byte(`{}`)}})
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs`).Scan(&n))
+	require.Equal(t, 3, n, "the failed batch inserted nothing")
+}

@@ -159,9 +159,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		return nil, err
 	}
 	announcer := queue.NewAnnouncer(s.store.Notify, logger)
-	s.background = append(s.background, announcer)
+	inserter := queue.NewInserter(s.store, 100)
+	s.background = append(s.background, announcer, inserter)
 	jobs := jqgrpc.NewJobService(s.store, logger, jqgrpc.JobServiceConfig{
 		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
+		Submit:          inserter.Submit,
 		Announce: func(q string) {
 			announcer.Announce(q)
 			if sc.Notify {

@@ -1,0 +1,146 @@
+package queue
+
+import (
+	"context"
+
+	"github.com/riverqueue/river/rivershared/startstop"
+)
+
+// InserterStore is what the Inserter needs from the database.
+type InserterStore interface {
+	Submit(ctx context.Context, p SubmitParams) (SubmitResult, error)
+	SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResult, error)
+}
+
+// Inserter turns concurrent submits into batched inserts: one loop takes every submit queued
+// when it is free (up to maxBatch) and inserts them in one round trip and one commit
+// (Store.SubmitAll), so batches grow with the load on their own and a lone submit goes out at
+// once. A batch fails as a whole (e.g. one job names an unknown queue); its submits are then
+// retried one by one, so that each gets its own answer. Submits whose caller gave up while
+// they waited are not inserted.
+type Inserter struct {
+	startstop.BaseStartStop
+
+	store    InserterStore
+	maxBatch int
+	in       chan *insertion
+}
+
+type insertion struct {
+	ctx    context.Context
+	params SubmitParams
+	done   chan inserted
+}
+
+type inserted struct {
+	res SubmitResult
+	err error
+}
+
+// NewInserter returns an Inserter; maxBatch ≤ 0 means 100.
+func NewInserter(store InserterStore, maxBatch int) *Inserter {
+	if maxBatch <= 0 {
+		maxBatch = 100
+	}
+	return &Inserter{store: store, maxBatch: maxBatch, in: make(chan *insertion, 4*maxBatch)}
+}
+
+// Submit inserts a job, batched with others submitted at the same time. It returns what
+// Store.Submit would. Submits wait for the loop: Start it before serving.
+func (i *Inserter) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error) {
+	req := &insertion{ctx: ctx, params: p, done: make(chan inserted, 1)}
+	select {
+	case i.in <- req:
+	case <-ctx.Done():
+		return SubmitResult{}, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The batch may still insert it: the caller cannot tell (an idempotency key can).
+		return SubmitResult{}, ctx.Err()
+	}
+}
+
+// Start runs the batching loop until ctx ends or Stop is called; queued submits are inserted
+// first.
+func (i *Inserter) Start(ctx context.Context) error {
+	ctx, shouldStart, started, stopped := i.StartInit(ctx)
+	if !shouldStart {
+		return nil
+	}
+	go func() {
+		started()
+		defer stopped()
+		for {
+			var first *insertion
+			select {
+			case <-ctx.Done():
+				i.drain()
+				return
+			case first = <-i.in:
+			}
+			i.flush(context.WithoutCancel(ctx), i.collect(first))
+		}
+	}()
+	return nil
+}
+
+// collect gathers the submits queued behind first, without waiting for more.
+func (i *Inserter) collect(first *insertion) []*insertion {
+	batch := []*insertion{first}
+	for len(batch) < i.maxBatch {
+		select {
+		case req := <-i.in:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain inserts what is queued when the loop stops.
+func (i *Inserter) drain() {
+	for {
+		select {
+		case req := <-i.in:
+			i.flush(context.Background(), []*insertion{req})
+		default:
+			return
+		}
+	}
+}
+
+func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
+	live := batch[:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.done <- inserted{err: err}
+			continue
+		}
+		live = append(live, req)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		res, err := i.store.Submit(live[0].ctx, live[0].params)
+		live[0].done <- inserted{res: res, err: err}
+		return
+	}
+	ps := make([]SubmitParams, len(live))
+	for n, req := range live {
+		ps[n] = req.params
+	}
+	results, err := i.store.SubmitAll(ctx, ps)
+	for n, req := range live {
+		if err == nil {
+			req.done <- inserted{res: results[n]}
+			continue
+		}
+		res, err := i.store.Submit(req.ctx, req.params)
+		req.done <- inserted{res: res, err: err}
+	}
+}
