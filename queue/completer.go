@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river/rivershared/startstop"
@@ -17,15 +16,15 @@ type CompleterStore interface {
 // Completer turns concurrent successful reports into batched jq.complete_many calls. One loop
 // takes every report queued when it is free (up to maxBatch) and completes them in one
 // statement, so batches grow with the load on their own: a lone report goes out at once, and
-// reports arriving during a flush form the next batch. maxWait, when set, lingers that long
-// for more. A report the batch skipped (its attempt was not current) is retried alone through
-// jq.complete, which says precisely why it is refused.
+// reports arriving during a flush form the next batch. (Lingering 2 ms for more, or two
+// batches in flight at once, made smaller batches and cost throughput.) A report the batch
+// skipped (its attempt was not current) is retried alone through jq.complete, which says
+// precisely why it is refused.
 type Completer struct {
 	startstop.BaseStartStop
 
 	store    CompleterStore
 	maxBatch int
-	maxWait  time.Duration
 	in       chan *completion
 }
 
@@ -41,12 +40,12 @@ type completed struct {
 	err error
 }
 
-// NewCompleter returns a Completer; maxBatch ≤ 0 means 500; maxWait 0 means no lingering.
-func NewCompleter(store CompleterStore, maxBatch int, maxWait time.Duration) *Completer {
+// NewCompleter returns a Completer; maxBatch ≤ 0 means 500.
+func NewCompleter(store CompleterStore, maxBatch int) *Completer {
 	if maxBatch <= 0 {
 		maxBatch = 500
 	}
-	return &Completer{store: store, maxBatch: maxBatch, maxWait: maxWait, in: make(chan *completion, 4*maxBatch)}
+	return &Completer{store: store, maxBatch: maxBatch, in: make(chan *completion, 4*maxBatch)}
 }
 
 // Complete records a successful attempt, batched with others arriving at the same time. It
@@ -81,56 +80,15 @@ func (c *Completer) Start(ctx context.Context) error {
 			var first *completion
 			select {
 			case <-ctx.Done():
-				c.drain()
+				// What is still queued is completed before the loop ends.
+				drainEach(c.in, func(req *completion) { c.flush(context.Background(), []*completion{req}) })
 				return
 			case first = <-c.in:
 			}
-			batch := c.collect(first)
-			c.flush(context.WithoutCancel(ctx), batch)
+			c.flush(context.WithoutCancel(ctx), takeQueued(first, c.in, c.maxBatch))
 		}
 	}()
 	return nil
-}
-
-// collect gathers the reports queued behind first, lingering up to maxWait if set.
-func (c *Completer) collect(first *completion) []*completion {
-	batch := []*completion{first}
-	var linger <-chan time.Time
-	if c.maxWait > 0 {
-		timer := time.NewTimer(c.maxWait)
-		defer timer.Stop()
-		linger = timer.C
-	}
-	for len(batch) < c.maxBatch {
-		select {
-		case req := <-c.in:
-			batch = append(batch, req)
-			continue
-		default:
-		}
-		if linger == nil {
-			return batch
-		}
-		select {
-		case req := <-c.in:
-			batch = append(batch, req)
-		case <-linger:
-			return batch
-		}
-	}
-	return batch
-}
-
-// drain completes what is queued when the loop stops.
-func (c *Completer) drain() {
-	for {
-		select {
-		case req := <-c.in:
-			c.flush(context.Background(), []*completion{req})
-		default:
-			return
-		}
-	}
 }
 
 func (c *Completer) flush(ctx context.Context, batch []*completion) {

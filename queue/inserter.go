@@ -14,8 +14,7 @@ type InserterStore interface {
 
 // Inserter turns concurrent submits into batched inserts: one loop takes every submit queued
 // when it is free (up to maxBatch) and inserts them in one round trip and one commit
-// (Store.SubmitAll), so batches grow with the load on their own and a lone submit goes out at
-// once. A batch fails as a whole (e.g. one job names an unknown queue); its submits are then
+// (Store.SubmitAll), as the Completer batches reports. A batch fails as a whole (e.g. one job names an unknown queue); its submits are then
 // retried one by one, so that each gets its own answer. Submits whose caller gave up while
 // they waited are not inserted.
 type Inserter struct {
@@ -77,40 +76,15 @@ func (i *Inserter) Start(ctx context.Context) error {
 			var first *insertion
 			select {
 			case <-ctx.Done():
-				i.drain()
+				// What is still queued is inserted before the loop ends.
+				drainEach(i.in, func(req *insertion) { i.flush(context.Background(), []*insertion{req}) })
 				return
 			case first = <-i.in:
 			}
-			i.flush(context.WithoutCancel(ctx), i.collect(first))
+			i.flush(context.WithoutCancel(ctx), takeQueued(first, i.in, i.maxBatch))
 		}
 	}()
 	return nil
-}
-
-// collect gathers the submits queued behind first, without waiting for more.
-func (i *Inserter) collect(first *insertion) []*insertion {
-	batch := []*insertion{first}
-	for len(batch) < i.maxBatch {
-		select {
-		case req := <-i.in:
-			batch = append(batch, req)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// drain inserts what is queued when the loop stops.
-func (i *Inserter) drain() {
-	for {
-		select {
-		case req := <-i.in:
-			i.flush(context.Background(), []*insertion{req})
-		default:
-			return
-		}
-	}
 }
 
 func (i *Inserter) flush(ctx context.Context, batch []*insertion) {

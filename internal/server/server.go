@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 			}
 		},
 	})
-	completer := queue.NewCompleter(s.store, 500, 0)
+	completer := queue.NewCompleter(s.store, 500)
 	s.background = append(s.background, completer)
 	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
 		HeartbeatInterval: max(sc.HeartbeatTimeout.Std()/3, time.Second),

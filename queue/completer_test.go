@@ -1,0 +1,78 @@
+package queue_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/queue"
+)
+
+// heldCompleter holds the first CompleteMany until released, so that the reports behind it
+// queue up and form one batch; it records the batch sizes.
+type heldCompleter struct {
+	*queue.Store
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	batches []int
+}
+
+func (h *heldCompleter) CompleteMany(ctx context.Context, rs []queue.Report, results [][]byte) ([]*queue.Job, error) {
+	h.once.Do(func() { <-h.release })
+	h.mu.Lock()
+	h.batches = append(h.batches, len(rs))
+	h.mu.Unlock()
+	return h.Store.CompleteMany(ctx, rs, results)
+}
+
+// TestCompleter_BatchesAndAnswersEach: reports queued during a flush form one batch; a stale
+// one in it gets its own refusal and the others complete.
+func TestCompleter_BatchesAndAnswersEach(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var jobs []*queue.Job
+	for range 4 {
+		jobs = append(jobs, b.running(t, queue.SubmitParams{}))
+	}
+	h := &heldCompleter{Store: b.store, release: make(chan struct{})}
+	c := queue.NewCompleter(h, 100)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(c.Stop)
+
+	type answer struct {
+		job *queue.Job
+		err error
+	}
+	complete := func(r queue.Report) <-chan answer {
+		out := make(chan answer, 1)
+		go func() {
+			j, err := c.Complete(b.ctx, r, []byte("ok"))
+			out <- answer{j, err}
+		}()
+		return out
+	}
+	first := complete(report(jobs[0])) // held: the others queue behind it
+	time.Sleep(50 * time.Millisecond)
+	stale := report(jobs[3])
+	stale.Attempt++
+	rest := []<-chan answer{complete(report(jobs[1])), complete(report(jobs[2])), complete(stale)}
+	time.Sleep(50 * time.Millisecond)
+	close(h.release)
+
+	require.NoError(t, (<-first).err)
+	for _, a := range rest[:2] {
+		got := <-a
+		require.NoError(t, got.err)
+		require.Equal(t, queue.StatusDone, got.job.Status)
+	}
+	require.ErrorIs(t, (<-rest[2]).err, queue.ErrStaleAttempt)
+	require.Equal(t, queue.StatusRunning, b.job(t, jobs[3].ID).Status, "a refused report changes nothing")
+	require.Equal(t, "ok", string(b.job(t, jobs[1].ID).Result))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Equal(t, []int{1, 3}, h.batches)
+}
