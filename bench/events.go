@@ -61,12 +61,17 @@ func eventsScenario(ctx context.Context, r *run, jobs int) (*Report, error) {
 	rep.SchedulerCycleP95 = on.SchedulerCycleP95
 	rep.PeakRSS = on.PeakRSS
 	ratio := *on.JobsPerSec / *off.JobsPerSec
+	// The relay published every event between the server's start and catching up: the burn
+	// (jobs at the on-rate) and the catch-up after the last completion.
+	relaySecs := float64(jobs) / *on.JobsPerSec + relay.caughtUp.Seconds()
+	eventsPerSec := float64(relay.published) / relaySecs
 	// Three of the four transitions of a job have a topic: SUBMITTED, STARTED, COMPLETED.
 	want := 3 * jobs
 	rep.Extra = map[string]any{
 		"jobs": jobs, "jobs_per_sec_relay_off": round(*off.JobsPerSec, 1), "jobs_per_sec_relay_on": round(*on.JobsPerSec, 1),
 		"ratio_on_to_off": round(ratio, 3), "events_published": relay.published, "events_expected": want,
 		"publish_errors": relay.errors, "relay_caught_up_s": round(relay.caughtUp.Seconds(), 3),
+		"relay_events_per_sec": round(eventsPerSec, 1),
 	}
 	rep.Rows = []Row{
 		{"jobs", formatNumber(float64(jobs))},
@@ -76,6 +81,7 @@ func eventsScenario(ctx context.Context, r *run, jobs int) (*Report, error) {
 		{"events published", fmt.Sprintf("%s of %s (SUBMITTED, STARTED, COMPLETED per job)", formatNumber(float64(relay.published)), formatNumber(float64(want)))},
 		{"publish errors", fmt.Sprintf("%d (job topics)", relay.errors)},
 		{"relay caught up", fmt.Sprintf("%.3f s after the last completion", relay.caughtUp.Seconds())},
+		{"relay throughput", fmt.Sprintf("%s events/s (published ÷ time from the server's start until the relay caught up)", formatNumber(eventsPerSec))},
 	}
 	if relay.published != want {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d events published where %d were expected: each transition must be published exactly once", relay.published, want))

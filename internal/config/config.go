@@ -76,6 +76,7 @@ type KafkaConfig struct {
 	SASLMechanism string   `yaml:"sasl_mechanism" env:"JQ_KAFKA_SASL_MECHANISM" help:"empty, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"`
 	SASLUsername  string   `yaml:"sasl_username" env:"JQ_KAFKA_SASL_USERNAME" secret:"true" help:"SASL user"`
 	SASLPassword  string   `yaml:"sasl_password" env:"JQ_KAFKA_SASL_PASSWORD" secret:"true" help:"SASL password"`
+	RelayBatch    int      `yaml:"relay_batch" env:"JQ_KAFKA_RELAY_BATCH" help:"most events the relay publishes (and waits for) at once"`
 }
 
 // SchedulerConfig tunes jq-server's scheduler and maintenance loops.
@@ -155,7 +156,8 @@ func Default(service Service) *Config {
 			Timeout: Duration(200 * time.Millisecond),
 		},
 		Kafka: KafkaConfig{
-			ClientID: "jq",
+			ClientID:   "jq",
+			RelayBatch: 5000,
 		},
 		Scheduler: SchedulerConfig{
 			Interval:             Duration(500 * time.Millisecond),

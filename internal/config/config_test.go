@@ -299,6 +299,7 @@ func TestValidate_ListsEveryProblem(t *testing.T) {
 	cfg.Scheduler.RetryBaseDelay = config.Duration(time.Hour)
 	cfg.Scheduler.StartDelay = config.Duration(5 * time.Second) // over a tenth of the 30 s assignment timeout
 	cfg.Kafka.SASLMechanism = "PLAIN"
+	cfg.Kafka.RelayBatch = 0
 	cfg.Redis.Addr = "no-port"
 	cfg.GRPC.TLSCertFile = "cert.pem"
 	cfg.Logging.Level = "loud"
@@ -312,7 +313,7 @@ func TestValidate_ListsEveryProblem(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{
 		"grpc.port", "grpc.tls_cert_file", "db.url", "db.max_conns", "redis.addr",
-		"kafka.sasl_mechanism", "scheduler.batch_size", "scheduler.retry_base_delay", "scheduler.start_delay", "logging.level",
+		"kafka.sasl_mechanism", "kafka.relay_batch", "scheduler.batch_size", "scheduler.retry_base_delay", "scheduler.start_delay", "logging.level",
 	}, fields, "problems: %v", problems)
 	require.Contains(t, err.Error(), "invalid configuration:\n  - ")
 }

@@ -119,6 +119,10 @@ func (c *Config) validateRedis(v *validator) {
 }
 
 func (c *Config) validateKafka(v *validator) {
+	if c.Kafka.RelayBatch < 1 || c.Kafka.RelayBatch > 10000 {
+		// The producer buffers at most 10,000 records (internal/kafka).
+		v.add("kafka.relay_batch", "must be between 1 and 10000, got %d", c.Kafka.RelayBatch)
+	}
 	for i, b := range c.Kafka.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			v.add("kafka.brokers", "broker %d: want host:port, got %q", i+1, b)

@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
 	var heartbeats jqgrpc.HeartbeatSink
 	if s.kafka != nil {
-		s.relay = queue.NewRelay(s.store, events.NewSink(s.kafka), s.leader.Leading, queue.RelayConfig{},
+		s.relay = queue.NewRelay(s.store, events.NewSink(s.kafka), s.leader.Leading, queue.RelayConfig{BatchSize: cfg.Kafka.RelayBatch},
 			logger, queue.RelayMetrics{LagEvents: m.RelayLagEvents, LagSeconds: m.RelayLagSeconds})
 		s.background = append(s.background, s.relay)
 		heartbeats = events.NewHeartbeats(s.kafka, 30*time.Second)
