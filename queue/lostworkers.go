@@ -16,14 +16,18 @@ type LostWorkerStore interface {
 
 // LostWorkers fails the jobs of a worker whose stream broke and that did not come back within
 // a grace period, without waiting for the heartbeat timeout. A worker that heartbeats or
-// registers again meanwhile (on this server or another) is left alone, so a reconnect keeps
-// its jobs.
+// registers again meanwhile (on this server or another), or whose new stream is open on this
+// server when the grace ends, is left alone, so a reconnect keeps its jobs.
 type LostWorkers struct {
 	store  LostWorkerStore
 	grace  time.Duration
 	policy RetryPolicy
 	logger *slog.Logger
 	now    func() time.Time
+	// connected says whether the worker has a stream open on this server (nil: unknown). It
+	// covers a reconnect whose registration this server handled before it noticed the old
+	// stream break, which the database cannot tell from silence.
+	connected func(uuid.UUID) bool
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -34,9 +38,11 @@ type LostWorkers struct {
 
 // NewLostWorkers returns a LostWorkers that acts grace after a stream breaks. Its work is
 // bound to ctx: when ctx ends (the server stops), pending checks are dropped, so a server
-// shutting down never fails the jobs of workers that will reconnect elsewhere.
-func NewLostWorkers(ctx context.Context, store LostWorkerStore, grace time.Duration, policy RetryPolicy, logger *slog.Logger) *LostWorkers {
-	return &LostWorkers{store: store, grace: grace, policy: policy, logger: logger, now: time.Now, ctx: ctx, timers: map[uuid.UUID]*time.Timer{}}
+// shutting down never fails the jobs of workers that will reconnect elsewhere. connected
+// (may be nil) says whether a worker has a stream open on this server (Registry.Connected).
+func NewLostWorkers(ctx context.Context, store LostWorkerStore, grace time.Duration, policy RetryPolicy, logger *slog.Logger, connected func(uuid.UUID) bool) *LostWorkers {
+	return &LostWorkers{store: store, grace: grace, policy: policy, logger: logger, now: time.Now, connected: connected,
+		ctx: ctx, timers: map[uuid.UUID]*time.Timer{}}
 }
 
 // StreamBroke schedules the check of a worker whose stream ended without a goodbye. It is the
@@ -58,7 +64,7 @@ func (l *LostWorkers) StreamBroke(workerID uuid.UUID) {
 		delete(l.timers, workerID)
 		ctx := l.ctx
 		l.mu.Unlock()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || (l.connected != nil && l.connected(workerID)) {
 			return
 		}
 		n, err := l.store.ReleaseSilentWorker(ctx, workerID, brokeAt, l.policy)

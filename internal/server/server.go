@@ -97,7 +97,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	retry := queue.RetryPolicy{BaseDelay: sc.RetryBaseDelay.Std(), MaxDelay: sc.RetryMaxDelay.Std()}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.lost = queue.NewLostWorkers(runCtx, s.store, sc.StreamGrace.Std(), queue.LostWorkerRetry, logger)
+	s.lost = queue.NewLostWorkers(runCtx, s.store, sc.StreamGrace.Std(), queue.LostWorkerRetry, logger,
+		func(id uuid.UUID) bool { return s.registry.Connected(id) })
 
 	var wake func()
 	s.registry = queue.NewRegistry(func() { wake() }, s.lost.StreamBroke)
