@@ -193,10 +193,6 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	free := min(int(req.GetFreeSlots()), w.Concurrency)
 
-	// Tell the worker the stream is up before any job is due.
-	if err := stream.SendHeader(nil); err != nil {
-		return err
-	}
 	ws := &workerStream{stream: stream, incarnation: w.Incarnation, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
@@ -212,7 +208,19 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	s.streams[id] = ws
 	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		if s.streams[id] == ws {
+			delete(s.streams, id)
+		}
+		s.mu.Unlock()
+	}
 
+	// Tell the worker the stream is up (once Deregister can find it) before any job is due.
+	if err := stream.SendHeader(nil); err != nil {
+		forget()
+		return err
+	}
 	detach := s.registry.Attach(id, w.Incarnation, queues, free, ws)
 	s.setActiveGauge()
 	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
@@ -234,11 +242,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	ws.close()
 	detach(goodbye)
-	s.mu.Lock()
-	if s.streams[id] == ws {
-		delete(s.streams, id)
-	}
-	s.mu.Unlock()
+	forget()
 	s.setActiveGauge()
 	return result
 }
