@@ -1,8 +1,66 @@
 package queue
 
-// The Completer and the Inserter batch the requests of concurrent callers the same way: one
-// loop takes a request and every other already queued, handles them together, and repeats.
-// Batches thus grow with the load on their own, and a lone request goes out at once.
+import (
+	"context"
+
+	"github.com/riverqueue/river/rivershared/startstop"
+)
+
+// batchLoop is how the Completer and the Inserter batch the requests of concurrent callers:
+// one loop takes a request and every other already queued (up to max), handles them
+// together with flush, and repeats. Batches thus grow with the load on their own, and a lone
+// request goes out at once. When the loop stops, what is still queued is handled, alone.
+type batchLoop[T any] struct {
+	startstop.BaseStartStop
+
+	in    chan T
+	max   int
+	flush func(ctx context.Context, batch []T)
+}
+
+func newBatchLoop[T any](max int, flush func(ctx context.Context, batch []T)) batchLoop[T] {
+	return batchLoop[T]{in: make(chan T, 4*max), max: max, flush: flush}
+}
+
+// enqueue hands req to the loop, unless ctx ends first.
+func (b *batchLoop[T]) enqueue(ctx context.Context, req T) error {
+	select {
+	case b.in <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Start runs the loop until ctx ends or Stop is called. Requests wait for it: start it
+// before serving.
+func (b *batchLoop[T]) Start(ctx context.Context) error {
+	ctx, shouldStart, started, stopped := b.StartInit(ctx)
+	if !shouldStart {
+		return nil
+	}
+	go func() {
+		started()
+		defer stopped()
+		for {
+			var first T
+			select {
+			case <-ctx.Done():
+				for {
+					select {
+					case req := <-b.in:
+						b.flush(context.Background(), []T{req})
+					default:
+						return
+					}
+				}
+			case first = <-b.in:
+			}
+			b.flush(context.WithoutCancel(ctx), takeQueued(first, b.in, b.max))
+		}
+	}()
+	return nil
+}
 
 // takeQueued returns first and the requests queued behind it on in, up to max in all,
 // without waiting for more.
@@ -17,16 +75,4 @@ func takeQueued[T any](first T, in <-chan T, max int) []T {
 		}
 	}
 	return batch
-}
-
-// drainEach hands each request still queued on in to handle, alone, until none is left.
-func drainEach[T any](in <-chan T, handle func(T)) {
-	for {
-		select {
-		case req := <-in:
-			handle(req)
-		default:
-			return
-		}
-	}
 }

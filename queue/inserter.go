@@ -1,10 +1,6 @@
 package queue
 
-import (
-	"context"
-
-	"github.com/riverqueue/river/rivershared/startstop"
-)
+import "context"
 
 // InserterStore is what the Inserter needs from the database.
 type InserterStore interface {
@@ -12,17 +8,14 @@ type InserterStore interface {
 	SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResult, error)
 }
 
-// Inserter turns concurrent submits into batched inserts: one loop takes every submit queued
-// when it is free (up to maxBatch) and inserts them in one round trip and one commit
-// (Store.SubmitAll), as the Completer batches reports. A batch fails as a whole (e.g. one job names an unknown queue); its submits are then
-// retried one by one, so that each gets its own answer. Submits whose caller gave up while
-// they waited are not inserted.
+// Inserter turns concurrent submits into batched inserts (see batchLoop): each batch goes in
+// one round trip and one commit (Store.SubmitAll). A batch fails as a whole (e.g. one job
+// names an unknown queue); its submits are then retried one by one, so that each gets its own
+// answer. Submits whose caller gave up while they waited are not inserted.
 type Inserter struct {
-	startstop.BaseStartStop
+	batchLoop[*insertion]
 
-	store    InserterStore
-	maxBatch int
-	in       chan *insertion
+	store InserterStore
 }
 
 type insertion struct {
@@ -36,22 +29,22 @@ type inserted struct {
 	err error
 }
 
-// NewInserter returns an Inserter; maxBatch ≤ 0 means 100.
+// NewInserter returns an Inserter; maxBatch ≤ 0 means 100. Start it before serving.
 func NewInserter(store InserterStore, maxBatch int) *Inserter {
 	if maxBatch <= 0 {
 		maxBatch = 100
 	}
-	return &Inserter{store: store, maxBatch: maxBatch, in: make(chan *insertion, 4*maxBatch)}
+	ins := &Inserter{store: store}
+	ins.batchLoop = newBatchLoop(maxBatch, ins.flush)
+	return ins
 }
 
 // Submit inserts a job, batched with others submitted at the same time. It returns what
-// Store.Submit would. Submits wait for the loop: Start it before serving.
+// Store.Submit would.
 func (i *Inserter) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error) {
 	req := &insertion{ctx: ctx, params: p, done: make(chan inserted, 1)}
-	select {
-	case i.in <- req:
-	case <-ctx.Done():
-		return SubmitResult{}, ctx.Err()
+	if err := i.enqueue(ctx, req); err != nil {
+		return SubmitResult{}, err
 	}
 	select {
 	case r := <-req.done:
@@ -60,31 +53,6 @@ func (i *Inserter) Submit(ctx context.Context, p SubmitParams) (SubmitResult, er
 		// The batch may still insert it: the caller cannot tell (an idempotency key can).
 		return SubmitResult{}, ctx.Err()
 	}
-}
-
-// Start runs the batching loop until ctx ends or Stop is called; queued submits are inserted
-// first.
-func (i *Inserter) Start(ctx context.Context) error {
-	ctx, shouldStart, started, stopped := i.StartInit(ctx)
-	if !shouldStart {
-		return nil
-	}
-	go func() {
-		started()
-		defer stopped()
-		for {
-			var first *insertion
-			select {
-			case <-ctx.Done():
-				// What is still queued is inserted before the loop ends.
-				drainEach(i.in, func(req *insertion) { i.flush(context.Background(), []*insertion{req}) })
-				return
-			case first = <-i.in:
-			}
-			i.flush(context.WithoutCancel(ctx), takeQueued(first, i.in, i.maxBatch))
-		}
-	}()
-	return nil
 }
 
 func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
