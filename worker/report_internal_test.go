@@ -132,3 +132,45 @@ func TestTakeBatch_Limits(t *testing.T) {
 	require.Nil(t, next)
 	require.False(t, open, "the channel is closed and drained")
 }
+
+// tooLarge refuses any report over limit bytes, as a server does over its message size.
+type tooLarge struct {
+	jqv1.WorkerServiceClient
+	limit int
+	mu    sync.Mutex
+	got   []*jqv1.ReportResultRequest
+}
+
+func (c *tooLarge) ReportResults(_ context.Context, in *jqv1.ReportResultsRequest, _ ...grpc.CallOption) (*jqv1.ReportResultsResponse, error) {
+	return nil, status.Error(codes.ResourceExhausted, "grpc: received message larger than max")
+}
+
+func (c *tooLarge) ReportResult(_ context.Context, in *jqv1.ReportResultRequest, _ ...grpc.CallOption) (*jqv1.ReportResultResponse, error) {
+	if len(in.GetResult())+len(in.GetErrorMessage()) > c.limit {
+		return nil, status.Error(codes.ResourceExhausted, "grpc: received message larger than max")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, in)
+	return &jqv1.ReportResultResponse{Status: jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED}, nil
+}
+
+// TestDeliverBatch_TooLargeIsReportedFailed: an outcome over the server's message limit is
+// not retried forever: the job is reported failed, permanently, saying why; the others of the
+// batch still go through.
+func TestDeliverBatch_TooLargeIsReportedFailed(t *testing.T) {
+	t.Parallel()
+	c := &tooLarge{limit: 64 << 10}
+	batch := append(testReports(1, 1<<20), testReports(1, 10)...)
+	batch[1].req.JobId = "small"
+	reportWorker(c).deliverBatch(context.Background(), batch)
+	require.Len(t, c.got, 2)
+	big, small := c.got[0], c.got[1]
+	require.Equal(t, "job-0", big.GetJobId())
+	require.False(t, big.GetSuccess())
+	require.True(t, big.GetPermanent())
+	require.Empty(t, big.GetResult())
+	require.Contains(t, big.GetErrorMessage(), "over jq-server's message size limit")
+	require.Equal(t, "small", small.GetJobId())
+	require.True(t, small.GetSuccess())
+}

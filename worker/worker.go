@@ -136,6 +136,22 @@ type report struct {
 	queue string
 }
 
+// maxOversizeNote bounds the report that replaces one too large for the server.
+const maxOversizeNote = 4 << 10
+
+// oversized is the permanent failure reported instead of an outcome the server refused as too
+// large.
+func oversized(r report, err error) report {
+	msg := fmt.Sprintf("the job's outcome (%d bytes of output and error text) is over jq-server's message size limit: %v",
+		len(r.req.GetResult())+len(r.req.GetErrorMessage()), status.Convert(err).Message())
+	if len(msg) > maxOversizeNote/2 {
+		msg = msg[:maxOversizeNote/2]
+	}
+	r.req = &jqv1.ReportResultRequest{WorkerId: r.req.GetWorkerId(), JobId: r.req.GetJobId(), Attempt: r.req.GetAttempt(),
+		ErrorMessage: msg, Permanent: true}
+	return r
+}
+
 // size approximates the bytes the report adds to a ReportResults request.
 func (r report) size() int { return len(r.req.GetResult()) + len(r.req.GetErrorMessage()) + 64 }
 
@@ -566,7 +582,10 @@ func (w *Worker) deliverBatch(ctx context.Context, batch []report) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := w.client.ReportResults(rctx, req)
 		cancel()
-		if status.Code(err) == codes.Unimplemented { // a server older than ReportResults
+		switch status.Code(err) {
+		case codes.Unimplemented, // a server older than ReportResults
+			codes.InvalidArgument, codes.ResourceExhausted: // the call as a whole was refused (too large?)
+			// One by one, each outcome gets its own answer.
 			for _, r := range pending {
 				w.deliver(ctx, r)
 			}
@@ -617,6 +636,15 @@ func (w *Worker) deliver(ctx context.Context, r report) {
 			w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
 				"attempt", r.req.GetAttempt(), "error", err)
 			return
+		case codes.ResourceExhausted:
+			if r.size() > maxOversizeNote {
+				// The outcome can never fit the server's message limit (output caps set above
+				// it): report the job failed, for good, with a message that says why.
+				w.logger.Error("outcome too large for jq-server; reporting the job failed", "job_id", r.req.GetJobId(),
+					"bytes", r.size(), "error", err)
+				r = oversized(r, err)
+				continue
+			}
 		}
 		delay := fullJitter(attempt, w.cfg.ReconnectMax)
 		w.logger.Warn("could not report a result; retrying", "job_id", r.req.GetJobId(), "error", err,
