@@ -34,8 +34,9 @@ const (
 // WorkerService is the protocol between jq-worker and jq-server.
 //
 // A worker registers, then opens StreamJobs and keeps it open; the server pushes jobs on it, never
-// more than the free slots the worker stated, and the worker reports each outcome with
-// ReportResult, echoing the attempt it was given. Heartbeats are unary calls, not stream traffic.
+// more than the free slots the worker stated, and the worker reports each outcome, in batches
+// with ReportResults (or one by one with ReportResult), echoing the attempt it was given.
+// Heartbeats are unary calls, not stream traffic.
 type WorkerServiceClient interface {
 	// RegisterWorker upserts the worker as ONLINE.
 	RegisterWorker(ctx context.Context, in *RegisterWorkerRequest, opts ...grpc.CallOption) (*RegisterWorkerResponse, error)
@@ -140,8 +141,9 @@ func (c *workerServiceClient) Deregister(ctx context.Context, in *DeregisterRequ
 // WorkerService is the protocol between jq-worker and jq-server.
 //
 // A worker registers, then opens StreamJobs and keeps it open; the server pushes jobs on it, never
-// more than the free slots the worker stated, and the worker reports each outcome with
-// ReportResult, echoing the attempt it was given. Heartbeats are unary calls, not stream traffic.
+// more than the free slots the worker stated, and the worker reports each outcome, in batches
+// with ReportResults (or one by one with ReportResult), echoing the attempt it was given.
+// Heartbeats are unary calls, not stream traffic.
 type WorkerServiceServer interface {
 	// RegisterWorker upserts the worker as ONLINE.
 	RegisterWorker(context.Context, *RegisterWorkerRequest) (*RegisterWorkerResponse, error)
