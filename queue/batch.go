@@ -2,24 +2,27 @@ package queue
 
 import (
 	"context"
+	"sync"
 
 	"github.com/riverqueue/river/rivershared/startstop"
 )
 
 // batchLoop is how the Completer and the Inserter batch the requests of concurrent callers:
-// one loop takes a request and every other already queued (up to max), handles them
-// together with flush, and repeats. Batches thus grow with the load on their own, and a lone
-// request goes out at once. When the loop stops, what is still queued is handled, alone.
+// one loop takes a request and every other already queued (up to max), hands them to flush
+// together, and repeats. Up to parallel flushes run at once; while all are busy, the queue
+// grows into the next batch. Batches thus grow with the load on their own, and a lone request
+// goes out at once. When the loop stops, what is still queued is handled, alone.
 type batchLoop[T any] struct {
 	startstop.BaseStartStop
 
-	in    chan T
-	max   int
-	flush func(ctx context.Context, batch []T)
+	in       chan T
+	max      int
+	flush    func(ctx context.Context, batch []T)
+	flushing chan struct{} // a token per flush in flight
 }
 
-func newBatchLoop[T any](max int, flush func(ctx context.Context, batch []T)) batchLoop[T] {
-	return batchLoop[T]{in: make(chan T, 4*max), max: max, flush: flush}
+func newBatchLoop[T any](maxBatch, parallel int, flush func(ctx context.Context, batch []T)) batchLoop[T] {
+	return batchLoop[T]{in: make(chan T, 4*maxBatch), max: maxBatch, flush: flush, flushing: make(chan struct{}, max(parallel, 1))}
 }
 
 // enqueue hands req to the loop, unless ctx ends first.
@@ -42,10 +45,12 @@ func (b *batchLoop[T]) Start(ctx context.Context) error {
 	go func() {
 		started()
 		defer stopped()
+		var inflight sync.WaitGroup
 		for {
 			var first T
 			select {
 			case <-ctx.Done():
+				inflight.Wait()
 				for {
 					select {
 					case req := <-b.in:
@@ -56,7 +61,12 @@ func (b *batchLoop[T]) Start(ctx context.Context) error {
 				}
 			case first = <-b.in:
 			}
-			b.flush(context.WithoutCancel(ctx), takeQueued(first, b.in, b.max))
+			b.flushing <- struct{}{} // while every flush is busy, the next batch grows
+			batch := takeQueued(first, b.in, b.max)
+			inflight.Go(func() {
+				defer func() { <-b.flushing }()
+				b.flush(context.WithoutCancel(ctx), batch)
+			})
 		}
 	}()
 	return nil

@@ -41,7 +41,7 @@ func NewCompleter(store CompleterStore, maxBatch int) *Completer {
 		maxBatch = 500
 	}
 	c := &Completer{store: store}
-	c.batchLoop = newBatchLoop(maxBatch, c.flush)
+	c.batchLoop = newBatchLoop(maxBatch, 1, c.flush)
 	return c
 }
 

@@ -16,13 +16,19 @@ import (
 type heldStore struct {
 	*queue.Store
 	release chan struct{}
-	once    sync.Once
 	mu      sync.Mutex
+	held    bool
 	batches []int
 }
 
 func (h *heldStore) Submit(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error) {
-	h.once.Do(func() { <-h.release })
+	h.mu.Lock()
+	first := !h.held
+	h.held = true
+	h.mu.Unlock()
+	if first {
+		<-h.release
+	}
 	return h.Store.Submit(ctx, p)
 }
 
@@ -33,9 +39,9 @@ func (h *heldStore) SubmitAll(ctx context.Context, ps []queue.SubmitParams) ([]q
 	return h.Store.SubmitAll(ctx, ps)
 }
 
-func startInserter(t *testing.T, store queue.InserterStore) *queue.Inserter {
+func startInserter(t *testing.T, store queue.InserterStore, parallel int) *queue.Inserter {
 	t.Helper()
-	ins := queue.NewInserter(store, 100)
+	ins := queue.NewInserter(store, 100, parallel)
 	require.NoError(t, ins.Start(context.Background()))
 	t.Cleanup(ins.Stop)
 	return ins
@@ -48,7 +54,7 @@ func TestInserter_BatchesConcurrentSubmits(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	h := &heldStore{Store: b.store, release: make(chan struct{})}
-	ins := startInserter(t, h)
+	ins := startInserter(t, h, 1)
 
 	type answer struct {
 		res queue.SubmitResult
@@ -102,7 +108,7 @@ func TestInserter_GivenUpIsNotInserted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	h := &heldStore{Store: b.store, release: make(chan struct{})}
-	ins := startInserter(t, h)
+	ins := startInserter(t, h, 1)
 	go func() { _, _ = ins.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)}) }()
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithCancel(b.ctx)
@@ -124,4 +130,34 @@ func TestInserter_GivenUpIsNotInserted(t *testing.T) {
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs WHERE payload @> '{"gave":"up"}'`).Scan(&n))
 	require.Zero(t, n)
+}
+
+// TestInserter_FlushesInParallel: with two batches allowed in flight, a submit does not wait
+// for a slow one; with all in flight busy, the submits behind them form one batch.
+func TestInserter_FlushesInParallel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	h := &heldStore{Store: b.store, release: make(chan struct{})}
+	ins := startInserter(t, h, 2)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	t.Cleanup(release) // runs before the inserter's Stop, which waits for the held flush
+	submit := func() <-chan error {
+		out := make(chan error, 1)
+		go func() {
+			_, err := ins.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)})
+			out <- err
+		}()
+		return out
+	}
+	held := submit() // held in its flush
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-submit():
+		require.NoError(t, err, "went out in the second flush, past the held one")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second submit waited for the first flush")
+	}
+	release()
+	require.NoError(t, <-held)
 }

@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		return nil, err
 	}
 	announcer := queue.NewAnnouncer(s.store.Notify, logger)
-	inserter := queue.NewInserter(s.store, 100)
+	inserter := queue.NewInserter(s.store, 100, 4)
 	s.background = append(s.background, announcer, inserter)
 	jobs := jqgrpc.NewJobService(s.store, logger, jqgrpc.JobServiceConfig{
 		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
