@@ -237,10 +237,10 @@ func (s *Store) SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResul
 	return res, nil
 }
 
-// Notify sends NOTIFY jq_job_ready once for each queue, in one short transaction.
+// Notify sends a NOTIFY on ReadyChannel once for each queue, in one short transaction.
 func (s *Store) Notify(ctx context.Context, queues []string) error {
 	return s.observe(ctx, "notify", func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, `SELECT pg_notify('jq_job_ready', q) FROM unnest($1::text[]) AS q`, queues)
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`, ReadyChannel, queues)
 		return err
 	})
 }
