@@ -48,50 +48,14 @@ func sqlScenario(ctx context.Context, r *run, p sqlParams) (*Report, error) {
 	}
 
 	r.progress("claim → start → complete_many with %d claimers, batches of %d", p.claimers, p.batch)
-	var done, calls atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, p.claimers)
 	begin := time.Now()
-	for _, w := range workers {
-		wg.Go(func() {
-			for {
-				jobs, err := store.Claim(ctx, []string{r.queue}, p.batch, w)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(jobs) == 0 {
-					return
-				}
-				ids := make([]uuid.UUID, len(jobs))
-				reports := make([]queue.Report, len(jobs))
-				results := make([][]byte, len(jobs))
-				for i, j := range jobs {
-					ids[i] = j.ID
-					reports[i] = queue.Report{JobID: j.ID, WorkerID: w, Attempt: j.Attempt}
-				}
-				if _, err := store.Start(ctx, ids, w); err != nil {
-					errs <- err
-					return
-				}
-				completed, err := store.CompleteMany(ctx, reports, results)
-				if err != nil {
-					errs <- err
-					return
-				}
-				done.Add(int64(len(completed)))
-				calls.Add(3)
-			}
-		})
-	}
-	wg.Wait()
+	done, calls, err := Lifecycle(ctx, store, r.queue, workers, p.batch)
 	elapsed := time.Since(begin)
-	close(errs)
-	if err := <-errs; err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("lifecycle: %w", err)
 	}
-	if int(done.Load()) != p.jobs {
-		return nil, fmt.Errorf("lifecycle: %d of %d jobs completed", done.Load(), p.jobs)
+	if int(done) != p.jobs {
+		return nil, fmt.Errorf("lifecycle: %d of %d jobs completed", done, p.jobs)
 	}
 	var events int
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM jq.job_events`).Scan(&events); err != nil {
@@ -105,16 +69,62 @@ func sqlScenario(ctx context.Context, r *run, p sqlParams) (*Report, error) {
 	rep.Extra = map[string]any{
 		"jobs":               p.jobs,
 		"lifecycle_s":        round(elapsed.Seconds(), 3),
-		"sql_calls":          calls.Load(),
+		"sql_calls":          calls,
 		"job_events_per_job": round(float64(events)/float64(p.jobs), 2),
 	}
 	rep.Rows = []Row{
 		{"jobs", formatNumber(float64(p.jobs))},
 		{"lifecycle time", fmt.Sprintf("%.3f s (first claim → last complete)", elapsed.Seconds())},
-		{"SQL calls", fmt.Sprintf("%d (claim, start, complete_many per batch)", calls.Load())},
+		{"SQL calls", fmt.Sprintf("%d (claim, start, complete_many per batch)", calls)},
 		{"job_events rows per job", formatNumber(float64(events) / float64(p.jobs))},
 	}
 	rep.Targets = []Target{atLeast("sql lifecycle jobs/s", jps, sqlTarget, "jobs/s")}
 	rep.Duration = time.Since(started)
 	return rep, nil
+}
+
+// Lifecycle runs the SQL lifecycle of the jobs of queueName: one loop per worker claims batch
+// jobs (jq.claim), starts them (jq.start) and completes them in one jq.complete_many, until
+// none is left. It returns the jobs completed and the SQL calls made. The sql scenario and
+// queue's BenchmarkSQLLifecycle both measure it.
+func Lifecycle(ctx context.Context, store *queue.Store, queueName string, workers []uuid.UUID, batch int) (completed, calls int64, err error) {
+	var done, n atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, len(workers))
+	for _, w := range workers {
+		wg.Go(func() {
+			for {
+				jobs, err := store.Claim(ctx, []string{queueName}, batch, w)
+				if err != nil || len(jobs) == 0 {
+					errs <- err
+					return
+				}
+				ids := make([]uuid.UUID, len(jobs))
+				reports := make([]queue.Report, len(jobs))
+				for i, j := range jobs {
+					ids[i] = j.ID
+					reports[i] = queue.Report{JobID: j.ID, WorkerID: w, Attempt: j.Attempt}
+				}
+				if _, err := store.Start(ctx, ids, w); err != nil {
+					errs <- err
+					return
+				}
+				finished, err := store.CompleteMany(ctx, reports, make([][]byte, len(jobs)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				done.Add(int64(len(finished)))
+				n.Add(3)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		if e != nil {
+			return done.Load(), n.Load(), e
+		}
+	}
+	return done.Load(), n.Load(), nil
 }

@@ -3,14 +3,13 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jqhq/jq/bench"
 	"github.com/jqhq/jq/internal/testdb"
 	"github.com/jqhq/jq/queue"
 )
@@ -55,47 +54,13 @@ func BenchmarkSQLLifecycle(b *testing.B) {
 				workers[i] = w.ID
 			}
 
-			var done atomic.Int64
-			var wg sync.WaitGroup
 			b.ResetTimer()
 			start := time.Now()
-			for _, w := range workers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						jobs, err := store.Claim(ctx, []string{"default"}, tc.batchSize, w)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						if len(jobs) == 0 {
-							return
-						}
-						ids := make([]uuid.UUID, len(jobs))
-						reports := make([]queue.Report, len(jobs))
-						results := make([][]byte, len(jobs))
-						for i, j := range jobs {
-							ids[i] = j.ID
-							reports[i] = queue.Report{JobID: j.ID, WorkerID: w, Attempt: j.Attempt}
-						}
-						if _, err := store.Start(ctx, ids, w); err != nil {
-							b.Error(err)
-							return
-						}
-						completed, err := store.CompleteMany(ctx, reports, results)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						done.Add(int64(len(completed)))
-					}
-				}()
-			}
-			wg.Wait()
+			done, _, err := bench.Lifecycle(ctx, store, "default", workers, tc.batchSize)
 			elapsed := time.Since(start)
 			b.StopTimer()
-			require.Equal(b, int64(b.N), done.Load())
+			require.NoError(b, err)
+			require.Equal(b, int64(b.N), done)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 		})
 	}
