@@ -1,4 +1,6 @@
-// Package pgxuuid makes pgx send and read github.com/google/uuid ids in binary.
+// Package pgxuuid makes pgx send and read github.com/google/uuid ids in binary. Upstream,
+// github.com/jackc/pgx-google-uuid does the same; the module proxy this project builds from
+// does not serve it (403 on 2026-11-27), so this is the small part of it jq needs.
 package pgxuuid
 
 import (
