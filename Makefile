@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# Pinned tool versions (see ../shared/TOOLS.md). Tools are installed with `go install` into a
+# Pinned tool versions, each known to install and work offline on our machines. Tools are installed with `go install` into a
 # per-version folder of TOOLS_DIR, outside the repo, so fresh clones reuse them.
 BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
@@ -34,6 +34,12 @@ export PATH := $(if $(PG_BINDIR),$(PG_BINDIR):)$(PATH)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 LOCAL_SERVICES := deploy/local-services.sh
 
+# Go modules of their own inside this tree: the operations checks, whose heavy dependencies
+# (Kubernetes, Terraform, Prometheus, Compose) stay out of the product's go.mod. make test, lint
+# and test-short run them too. Found, not listed, so a new module cannot be forgotten.
+OPS_MODULES = $(sort $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not -path './.git/*' -not -path '*/node_modules/*')))
+OPS_TEST_FLAGS ?= -count=1 -timeout 10m
+
 .PHONY: help
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,11 +56,13 @@ run: build ## find or start PostgreSQL and Redis, then run jq-server and one jq-
 .PHONY: test
 test: tools check-generated ## run the whole test suite (starts PostgreSQL and Redis when none answer)
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
-	go test $(GO_TEST_FLAGS) ./...
+	go test $(GO_TEST_FLAGS) ./...; \
+	for m in $(OPS_MODULES); do echo "== $$m"; (cd $$m && go test $(OPS_TEST_FLAGS) ./...) || exit 1; done
 
 .PHONY: test-short
 test-short: ## unit tests only, no services
 	go test -short -count=1 ./...
+	@for m in $(OPS_MODULES); do (cd $$m && go test -short -count=1 ./...) || exit 1; done
 
 .PHONY: bench
 bench: ## build jq-bench and jq-worker, run the short standard benchmark set, write bench/results/latest.json
@@ -108,6 +116,7 @@ lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and buf lint
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	go vet ./...
 	$(GOLANGCI_LINT) run ./...
+	@for m in $(OPS_MODULES); do echo "== $$m"; (cd $$m && go vet ./... && $(GOLANGCI_LINT) run ./...) || exit 1; done
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -14,10 +13,8 @@ import (
 
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
+	"github.com/jqhq/jq/queue/queuename"
 )
-
-// queueNamePattern is the shape of a queue name (the SQL API enforces the same).
-var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 const (
 	defaultListLimit     = 20
@@ -220,8 +217,8 @@ func validateQueueName(field, name string) error {
 	if name == "" {
 		return invalid("%s is required", field)
 	}
-	if !queueNamePattern.MatchString(name) {
-		return invalid("%s %q is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)", field, name)
+	if !queuename.Valid(name) {
+		return invalid("%s %q is invalid: use %s", field, name, queuename.Rule)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ const (
 // that belongs in the environment or a secret store, never in the file.
 type Config struct {
 	GRPC      GRPCConfig      `yaml:"grpc"`
+	Auth      AuthConfig      `yaml:"auth"`
 	DB        DBConfig        `yaml:"db"`
 	Redis     RedisConfig     `yaml:"redis"`
 	Kafka     KafkaConfig     `yaml:"kafka"`
@@ -35,13 +36,28 @@ type Config struct {
 
 // GRPCConfig is jq-server's gRPC listener.
 type GRPCConfig struct {
-	Host            string   `yaml:"host" env:"JQ_GRPC_HOST" help:"interface the gRPC server listens on"`
-	Port            int      `yaml:"port" env:"JQ_GRPC_PORT" help:"gRPC port (0 picks a free one)"`
-	TLSCertFile     string   `yaml:"tls_cert_file" env:"JQ_GRPC_TLS_CERT_FILE" help:"server certificate (PEM); enables TLS"`
-	TLSKeyFile      string   `yaml:"tls_key_file" env:"JQ_GRPC_TLS_KEY_FILE" help:"server private key (PEM)"`
-	TLSClientCAFile string   `yaml:"tls_client_ca_file" env:"JQ_GRPC_TLS_CLIENT_CA_FILE" help:"CA that client certificates must chain to; enables mutual TLS"`
-	MaxPayloadBytes int      `yaml:"max_payload_bytes" env:"JQ_GRPC_MAX_PAYLOAD_BYTES" help:"largest job payload SubmitJob accepts"`
-	ShutdownGrace   Duration `yaml:"shutdown_grace" env:"JQ_GRPC_SHUTDOWN_GRACE" help:"how long SIGTERM waits for RPCs and streams to end before closing them"`
+	Host             string   `yaml:"host" env:"JQ_GRPC_HOST" help:"interface the gRPC server listens on"`
+	Port             int      `yaml:"port" env:"JQ_GRPC_PORT" help:"gRPC port (0 picks a free one)"`
+	TLSCertFile      string   `yaml:"tls_cert_file" env:"JQ_GRPC_TLS_CERT_FILE" help:"server certificate (PEM); enables TLS"`
+	TLSKeyFile       string   `yaml:"tls_key_file" env:"JQ_GRPC_TLS_KEY_FILE" help:"server private key (PEM)"`
+	TLSClientCAFile  string   `yaml:"tls_client_ca_file" env:"JQ_GRPC_TLS_CLIENT_CA_FILE" help:"CA that client certificates must chain to; enables mutual TLS"`
+	MaxPayloadBytes  int      `yaml:"max_payload_bytes" env:"JQ_GRPC_MAX_PAYLOAD_BYTES" help:"largest job payload SubmitJob accepts"`
+	MaxResultBytes   int      `yaml:"max_result_bytes" env:"JQ_GRPC_MAX_RESULT_BYTES" help:"longest result or error text a worker may report; longer text is cut on a character boundary"`
+	MaxPageSize      int      `yaml:"max_page_size" env:"JQ_GRPC_MAX_PAGE_SIZE" help:"largest page ListJobs, ListWorkers and GetJobLogs return; a larger page_size is INVALID_ARGUMENT"`
+	MaxStreams       int      `yaml:"max_streams_per_conn" env:"JQ_GRPC_MAX_STREAMS_PER_CONN" help:"most concurrent calls on one client connection"`
+	KeepaliveTime    Duration `yaml:"keepalive_time" env:"JQ_GRPC_KEEPALIVE_TIME" help:"the server pings a connection idle this long"`
+	KeepaliveTimeout Duration `yaml:"keepalive_timeout" env:"JQ_GRPC_KEEPALIVE_TIMEOUT" help:"a connection that does not answer a ping within this is closed"`
+	KeepaliveMin     Duration `yaml:"keepalive_min_time" env:"JQ_GRPC_KEEPALIVE_MIN_TIME" help:"a client pinging more often than this is disconnected (GOAWAY too_many_pings)"`
+	ShutdownGrace    Duration `yaml:"shutdown_grace" env:"JQ_GRPC_SHUTDOWN_GRACE" help:"how long SIGTERM waits for RPCs and streams to end before closing them"`
+}
+
+// AuthConfig is how jq-server authenticates callers and what each may do (docs/security.md).
+type AuthConfig struct {
+	Mode              string   `yaml:"mode" env:"JQ_AUTH_MODE" help:"token (API keys as 'authorization: Bearer KEY'), mtls (client certificates mapped to roles by auth.mtls_roles) or none (local development only)"`
+	InsecureAllowNone bool     `yaml:"insecure_allow_none" env:"JQ_AUTH_INSECURE_ALLOW_NONE" help:"let mode none listen on a non-loopback address, where anyone who reaches the port can run commands on every worker"`
+	KeyCacheTTL       Duration `yaml:"key_cache_ttl" env:"JQ_AUTH_KEY_CACHE_TTL" help:"how long the server caches a key's record; a revoked or expired key stops working within this"`
+	MTLSRoles         []string `yaml:"mtls_roles" env:"JQ_AUTH_MTLS_ROLES" help:"mode mtls: IDENTITY=ROLE or IDENTITY=ROLE:QUEUE;QUEUE per certificate identity (a DNS, URI or email SAN, or the CN); * in IDENTITY matches any run of characters"`
+	MaxWorkersPerKey  int      `yaml:"max_workers_per_key" env:"JQ_AUTH_MAX_WORKERS_PER_KEY" help:"most workers one key (or certificate identity) may have registered and not OFFLINE at once"`
 }
 
 // DBConfig is the PostgreSQL connection. URL, when set, wins over the discrete fields.
@@ -112,6 +128,10 @@ type WorkerConfig struct {
 	TLSCertFile       string   `yaml:"tls_cert_file" env:"JQ_WORKER_TLS_CERT_FILE" help:"client certificate for mutual TLS"`
 	TLSKeyFile        string   `yaml:"tls_key_file" env:"JQ_WORKER_TLS_KEY_FILE" help:"client private key for mutual TLS"`
 	TLSServerName     string   `yaml:"tls_server_name" env:"JQ_WORKER_TLS_SERVER_NAME" help:"expected server name, when it differs from the address"`
+	Token             string   `yaml:"token" env:"JQ_TOKEN" secret:"true" help:"API key (role worker) presented to jq-server"`
+	TokenFile         string   `yaml:"token_file" env:"JQ_TOKEN_FILE" help:"file holding the API key (read at start); wins over worker.token"`
+	AllowedCommands   []string `yaml:"allowed_commands" env:"JQ_WORKER_ALLOWED_COMMANDS" help:"globs a job's program must match (e.g. /usr/bin/*,python3); empty allows any"`
+	AllowedEnv        []string `yaml:"allowed_env" env:"JQ_WORKER_ALLOWED_ENV" help:"payload env names allowed although they change how programs load or run (LD_*, PATH, ...); refused by default"`
 }
 
 // MetricsConfig is the Prometheus /metrics listener.
@@ -137,10 +157,21 @@ type LoggingConfig struct {
 func Default(service Service) *Config {
 	c := &Config{
 		GRPC: GRPCConfig{
-			Host:            "0.0.0.0",
-			Port:            50051,
-			MaxPayloadBytes: 1 << 20,
-			ShutdownGrace:   Duration(30 * time.Second),
+			Host:             "0.0.0.0",
+			Port:             50051,
+			MaxPayloadBytes:  1 << 20,
+			MaxResultBytes:   1 << 20,
+			MaxPageSize:      1000,
+			MaxStreams:       1000,
+			KeepaliveTime:    Duration(30 * time.Second),
+			KeepaliveTimeout: Duration(10 * time.Second),
+			KeepaliveMin:     Duration(5 * time.Second),
+			ShutdownGrace:    Duration(30 * time.Second),
+		},
+		Auth: AuthConfig{
+			Mode:             "token",
+			KeyCacheTTL:      Duration(10 * time.Second),
+			MaxWorkersPerKey: 1000,
 		},
 		DB: DBConfig{
 			Host:           "localhost",

@@ -4,14 +4,16 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
+	"path"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/jqhq/jq/queue/queuename"
 )
 
-// queueNamePattern is the shape of a queue name; the SQL API enforces the same rule.
-var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+// ValidQueueName reports whether s is a valid queue name.
+func ValidQueueName(s string) bool { return queuename.Valid(s) }
 
 // Validate checks the sections a service uses and returns an *Error listing every problem,
 // each prefixed with the field's path, or nil.
@@ -20,6 +22,7 @@ func (c *Config) Validate(service Service) error {
 	switch service {
 	case ServiceServer:
 		c.validateGRPC(v)
+		c.validateAuth(v)
 		c.validateDB(v)
 		c.validateRedis(v)
 		c.validateKafka(v)
@@ -72,7 +75,49 @@ func (c *Config) validateGRPC(v *validator) {
 	if c.GRPC.MaxPayloadBytes < 1 || c.GRPC.MaxPayloadBytes > 64<<20 {
 		v.add("grpc.max_payload_bytes", "must be between 1 and 67108864 (64 MiB), got %d", c.GRPC.MaxPayloadBytes)
 	}
+	if c.GRPC.MaxResultBytes < 1024 || c.GRPC.MaxResultBytes > 16<<20 {
+		v.add("grpc.max_result_bytes", "must be between 1024 and 16777216 (16 MiB), got %d", c.GRPC.MaxResultBytes)
+	}
+	if c.GRPC.MaxPageSize < 1 || c.GRPC.MaxPageSize > 100000 {
+		v.add("grpc.max_page_size", "must be between 1 and 100000, got %d", c.GRPC.MaxPageSize)
+	}
+	if c.GRPC.MaxStreams < 1 {
+		v.add("grpc.max_streams_per_conn", "must be at least 1, got %d", c.GRPC.MaxStreams)
+	}
+	v.positive("grpc.keepalive_time", c.GRPC.KeepaliveTime)
+	v.positive("grpc.keepalive_timeout", c.GRPC.KeepaliveTimeout)
+	v.positive("grpc.keepalive_min_time", c.GRPC.KeepaliveMin)
 	v.positive("grpc.shutdown_grace", c.GRPC.ShutdownGrace)
+}
+
+// AuthModes are the values of auth.mode.
+var AuthModes = []string{"token", "mtls", "none"}
+
+func (c *Config) validateAuth(v *validator) {
+	a := c.Auth
+	if !slices.Contains(AuthModes, a.Mode) {
+		v.add("auth.mode", "%q is not one of %v", a.Mode, AuthModes)
+	}
+	if a.Mode == "mtls" {
+		if c.GRPC.TLSClientCAFile == "" {
+			v.add("auth.mode", "mtls needs grpc.tls_client_ca_file (and grpc.tls_cert_file, grpc.tls_key_file)")
+		}
+		if len(a.MTLSRoles) == 0 {
+			v.add("auth.mtls_roles", "mode mtls needs at least one IDENTITY=ROLE mapping; without one every certificate is refused")
+		}
+	}
+	for _, m := range a.MTLSRoles {
+		if _, err := ParseMTLSRole(m); err != nil {
+			v.add("auth.mtls_roles", "%v", err)
+		}
+	}
+	v.positive("auth.key_cache_ttl", a.KeyCacheTTL)
+	if a.KeyCacheTTL.Std() > 5*time.Minute {
+		v.add("auth.key_cache_ttl", "at most 5m (a revoked key works until its cache entry expires), got %s", a.KeyCacheTTL)
+	}
+	if a.MaxWorkersPerKey < 1 {
+		v.add("auth.max_workers_per_key", "must be at least 1, got %d", a.MaxWorkersPerKey)
+	}
 }
 
 func (c *Config) validateDB(v *validator) {
@@ -183,8 +228,8 @@ func (c *Config) validateWorker(v *validator) {
 		v.add("worker.queues", "at least one queue is required")
 	}
 	for _, q := range w.Queues {
-		if !queueNamePattern.MatchString(q) {
-			v.add("worker.queues", "%q is not a valid queue name (letters, digits, . _ : -; at most 128)", q)
+		if !queuename.Valid(q) {
+			v.add("worker.queues", "%q is not a valid queue name (%s)", q, queuename.Rule)
 		}
 	}
 	v.positive("worker.heartbeat_interval", w.HeartbeatInterval)
@@ -194,6 +239,11 @@ func (c *Config) validateWorker(v *validator) {
 		v.add("worker.max_output_bytes", "must be at least 1024, got %d", w.MaxOutputBytes)
 	}
 	v.pair("worker.tls_cert_file", w.TLSCertFile, "worker.tls_key_file", w.TLSKeyFile)
+	for _, g := range w.AllowedCommands {
+		if _, err := path.Match(g, ""); err != nil {
+			v.add("worker.allowed_commands", "%q is not a valid glob: %v", g, err)
+		}
+	}
 }
 
 func (c *Config) validateListeners(v *validator) {
