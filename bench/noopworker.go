@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -53,7 +54,7 @@ Example:
 			}
 			events := newEventWriter(c.stdout)
 			w, err := worker.New(worker.Config{
-				ServerAddr: *addr, ID: *id, Concurrency: *concurrency, Queues: []string{*queue},
+				ServerAddr: *addr, Token: os.Getenv("JQ_TOKEN"), ID: *id, Concurrency: *concurrency, Queues: []string{*queue},
 				ShutdownGrace: 10 * time.Second,
 				Logger:        logging.New(c.stderr, "jq-bench-noop-worker", logging.Options{Level: lvl}),
 			}, events.handler())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,9 @@ type Options struct {
 	DBURL string
 	// ServerAddr targets a running jq-server instead of starting one (--server-addr).
 	ServerAddr string
+	// Token is the API key (role admin) for --server-addr (--token, else JQ_TOKEN). An
+	// in-process server gets a key of its own.
+	Token string
 	// MetricsURL is that server's /metrics page, read for the scheduler cycle histogram.
 	MetricsURL string
 	// KeepDB keeps the run's database instead of dropping it at the end.
@@ -95,6 +99,7 @@ func (o *Options) register(fs *flag.FlagSet, groups flagGroup) {
 	if groups&flagsRemote != 0 {
 		fs.StringVar(&o.ServerAddr, "server-addr", o.ServerAddr, "target a running jq-server (host:port) instead of starting one")
 		fs.StringVar(&o.MetricsURL, "metrics-url", o.MetricsURL, "with --server-addr: its /metrics URL, for the scheduler cycle p95")
+		fs.StringVar(&o.Token, "token", os.Getenv("JQ_TOKEN"), "with --server-addr: an API key with role admin (default $JQ_TOKEN)")
 	}
 	if groups&flagsWorkers != 0 {
 		fs.IntVar(&o.Workers, "workers", o.Workers, "in-process workers (the worker package over real gRPC)")

@@ -15,13 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	grpclib "google.golang.org/grpc"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/client"
+	"github.com/jqhq/jq/internal/apikey"
 	"github.com/jqhq/jq/internal/buildinfo"
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/logging"
 	"github.com/jqhq/jq/internal/metrics"
 	"github.com/jqhq/jq/internal/server"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
 )
 
 // cycleMetric is the scheduler cycle histogram the reports summarise.
@@ -42,6 +44,7 @@ type run struct {
 	pool   *pgxpool.Pool // on db, for the harness's own queries
 	server *localServer
 	addr   string // gRPC address of the server
+	token  string // API key of every client of the run (role admin)
 	conn   *grpclib.ClientConn
 	jobs   jqv1.JobServiceClient
 	admin  jqv1.AdminServiceClient
@@ -150,12 +153,20 @@ func (r *run) startServer(ctx context.Context, cfg *config.Config) error {
 	}
 	r.server = &localServer{srv: srv, reg: reg, cfg: cfg}
 	r.onClose(r.server.stop)
+	key := apikey.Generate()
+	if _, err := srv.Store().CreateAPIKey(ctx, queue.CreateAPIKeyParams{
+		Name: "jq-bench-" + r.id, Role: apikey.RoleAdmin, Hash: apikey.Hash(key), Prefix: apikey.Display(key), Actor: "jq-bench",
+	}); err != nil {
+		return fmt.Errorf("create the run's API key: %w", err)
+	}
+	r.token = key
 	return r.dial(srv.GRPCAddr().String())
 }
 
 // connectRemote connects the clients to the running server of --server-addr and creates the
 // run's own queue there, deleted at the end (when it holds no unfinished jobs).
 func (r *run) connectRemote(ctx context.Context) error {
+	r.token = r.o.Token
 	if err := r.dial(r.o.ServerAddr); err != nil {
 		return err
 	}
@@ -176,7 +187,7 @@ func (r *run) connectRemote(ctx context.Context) error {
 }
 
 func (r *run) dial(addr string) error {
-	conn, err := jqgrpc.Dial(addr, nil)
+	conn, err := client.Dial(addr, client.Options{Token: r.token})
 	if err != nil {
 		return err
 	}

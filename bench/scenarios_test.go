@@ -114,7 +114,7 @@ func TestBurn_RunningServer(t *testing.T) {
 	t.Parallel()
 	srv := testserver.Start(t)
 	stdout, stderr, err := bench(t, "burn", "--jobs", "300", "--concurrency", "32", "--json",
-		"--server-addr", srv.GRPCAddr().String(), "--metrics-url", "http://"+srv.MetricsAddr()+"/metrics")
+		"--server-addr", srv.GRPCAddr().String(), "--token", srv.AdminKey, "--metrics-url", "http://"+srv.MetricsAddr()+"/metrics")
 	require.NoError(t, err, "stderr:\n%s", stderr)
 	var doc reportDoc
 	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))

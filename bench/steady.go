@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	grpclib "google.golang.org/grpc"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/client"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -61,7 +61,7 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 
 	clients := make([]jqv1.JobServiceClient, steadySubmitConnection)
 	for i := range clients {
-		conn, err := jqgrpc.Dial(r.addr, nil)
+		conn, err := client.Dial(r.addr, client.Options{Token: r.token})
 		if err != nil {
 			return nil, err
 		}

@@ -116,6 +116,7 @@ func (r *run) startInprocWorker(spec fleetSpec, name string) (*inprocWorker, err
 	}
 	w, err := worker.New(worker.Config{
 		ServerAddr:    r.addr,
+		Token:         r.token,
 		ID:            name,
 		Concurrency:   spec.concurrency,
 		Queues:        []string{spec.queue},
@@ -269,7 +270,7 @@ func (r *run) startWorkerProcess(spec fleetSpec, name string) (*workerProcess, e
 		}
 		cmd = exec.Command(bin, "noop-worker", "--server-addr", r.addr, "--worker-id", name,
 			"--concurrency", strconv.Itoa(spec.concurrency), "--queue", spec.queue, "--log-level", r.o.LogLevel)
-		cmd.Env = cleanEnv()
+		cmd.Env = append(cleanEnv(), "JQ_TOKEN="+r.token) // not on the command line, where ps shows it
 	case commandJobs:
 		bin, err := r.workerBin()
 		if err != nil {
@@ -278,6 +279,7 @@ func (r *run) startWorkerProcess(spec fleetSpec, name string) (*workerProcess, e
 		cmd = exec.Command(bin)
 		cmd.Env = append(cleanEnv(),
 			"JQ_SERVER_ADDR="+r.addr,
+			"JQ_TOKEN="+r.token,
 			"JQ_WORKER_ID="+name,
 			"JQ_WORKER_CONCURRENCY="+strconv.Itoa(spec.concurrency),
 			"JQ_WORKER_QUEUES="+spec.queue,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ type result struct {
 func run(t *testing.T, binary string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(testbin.Path(t, binary), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(testEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -34,6 +35,12 @@ func run(t *testing.T, binary string, env []string, args ...string) result {
 		require.NoError(t, err)
 	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// testEnv is the processes' environment: this one, without a user config folder where jq-ctl
+// would find the key of a `make run` on this machine.
+func testEnv() []string {
+	return append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(os.TempDir(), "jq-test-no-config"))
 }
 
 var binaries = []string{"jq-server", "jq-worker", "jq-ctl"}
@@ -143,7 +150,8 @@ func TestServer_Migrate(t *testing.T) {
 	r = run(t, "jq-server", env, "migrate", "down")
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	r = run(t, "jq-server", env, "migrate", "status")
-	require.Contains(t, r.stdout, "[ ] 20261127000002_sqlfuncs.sql")
+	require.Contains(t, r.stdout, "[X] 20261127000002_sqlfuncs.sql")
+	require.Contains(t, r.stdout, "pending: 1", "down rolls back the newest migration only")
 
 	r = run(t, "jq-server", env, "migrate", "sideways")
 	require.Equal(t, 2, r.code)

@@ -36,16 +36,19 @@ func e2eServerEnv(dbURL string) []string {
 }
 
 type cluster struct {
-	t       *testing.T
-	dbURL   string
-	server  *serverProcess
-	workers int
+	t         *testing.T
+	dbURL     string
+	server    *serverProcess
+	workers   int
+	adminKey  string // jq-ctl's
+	workerKey string // the workers'
 }
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dbURL: testdb.New(t)}
 	c.server = startServerProcess(t, e2eServerEnv(c.dbURL)...)
+	c.adminKey, c.workerKey = createKey(t, c.dbURL, "admin"), createKey(t, c.dbURL, "worker")
 	return c
 }
 
@@ -55,6 +58,7 @@ func (c *cluster) worker(concurrency int, env ...string) *process {
 	c.workers++
 	return startProcess(c.t, "jq-worker", append([]string{
 		"JQ_SERVER_ADDR=" + c.server.grpcAddr,
+		"JQ_TOKEN=" + c.workerKey,
 		fmt.Sprintf("JQ_WORKER_ID=e2e-worker-%d", c.workers), // two processes on one host need distinct ids
 		"JQ_WORKER_HEARTBEAT_INTERVAL=500ms",
 		"JQ_WORKER_SHUTDOWN_GRACE=20s",
@@ -65,7 +69,7 @@ func (c *cluster) worker(concurrency int, env ...string) *process {
 // ctl runs jq-ctl against the cluster's server.
 func (c *cluster) ctl(args ...string) result {
 	c.t.Helper()
-	return run(c.t, "jq-ctl", []string{"JQ_SERVER_ADDR=" + c.server.grpcAddr}, args...)
+	return run(c.t, "jq-ctl", []string{"JQ_SERVER_ADDR=" + c.server.grpcAddr, "JQ_TOKEN=" + c.adminKey}, args...)
 }
 
 func (c *cluster) submit(args ...string) string {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/client"
+	"github.com/jqhq/jq/internal/apikey"
 	"github.com/jqhq/jq/internal/testbin"
 	"github.com/jqhq/jq/internal/testdb"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -43,7 +46,7 @@ type serverProcess struct {
 func startProcess(t *testing.T, binary string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(testbin.Path(t, binary), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(testEnv(), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -84,6 +87,19 @@ func startProcess(t *testing.T, binary string, env []string, args ...string) *pr
 	}
 }
 
+// createKey makes an API key with `jq-server auth create-key`, which prints it alone on stdout.
+func createKey(t *testing.T, dbURL, role string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", role, keySeq.Add(1))
+	r := run(t, "jq-server", []string{"JQ_DB_URL=" + dbURL}, "auth", "create-key", "--name", name, "--role", role)
+	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	key := strings.TrimSuffix(r.stdout, "\n")
+	require.NoError(t, apikey.Check(key), "stdout holds the key alone: %q", r.stdout)
+	return key
+}
+
+var keySeq atomic.Int64
+
 // startServerProcess runs jq-server with free ports (or the given gRPC port) and waits for it.
 func startServerProcess(t *testing.T, env ...string) *serverProcess {
 	t.Helper()
@@ -118,8 +134,9 @@ func (p *process) stop(t *testing.T) error {
 // UNAVAILABLE (so workers reconnect, keeping their jobs) and the process exits 0.
 func TestServer_SIGTERMStopsGracefully(t *testing.T) {
 	t.Parallel()
-	p := startServerProcess(t, "JQ_DB_URL="+testdb.New(t))
-	conn, err := jqgrpc.Dial(p.grpcAddr, nil)
+	dbURL := testdb.New(t)
+	p := startServerProcess(t, "JQ_DB_URL="+dbURL)
+	conn, err := client.Dial(p.grpcAddr, client.Options{Token: createKey(t, dbURL, "worker")})
 	require.NoError(t, err)
 	defer conn.Close()
 	ctx := context.Background()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -19,27 +21,54 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the generated sqlfuncs migration and db/schema.sql")
 
-// latestSQLFuncsMigration is the newest migration generated from sqlfuncs/.
-func latestSQLFuncsMigration(t *testing.T) string {
+// sqlFuncsMigrations are the migrations generated from sqlfuncs/, oldest first.
+func sqlFuncsMigrations(t *testing.T) []string {
 	t.Helper()
 	matches, err := filepath.Glob("migrations/*_sqlfuncs.sql")
 	require.NoError(t, err)
 	require.NotEmpty(t, matches, "no *_sqlfuncs.sql migration")
 	sort.Strings(matches)
-	return matches[len(matches)-1]
+	return matches
 }
 
-// TestSQLFuncsMigration_UpToDate fails when sqlfuncs/*.sql changed without the migration being
-// regenerated (make generate).
+// TestSQLFuncsMigration_UpToDate fails when sqlfuncs/*.sql changed without a migration being
+// generated (make generate). With -update it rewrites the newest sqlfuncs migration while that
+// one is not committed yet, and adds a new one otherwise: a committed migration never changes.
 func TestSQLFuncsMigration_UpToDate(t *testing.T) {
-	path := latestSQLFuncsMigration(t)
-	want := sqlfuncs.Migration()
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+	all := sqlFuncsMigrations(t)
+	path := all[len(all)-1]
+	previous := ""
+	if len(all) > 1 {
+		data, err := os.ReadFile(all[len(all)-2])
+		require.NoError(t, err)
+		previous = string(data)
 	}
-	got, err := os.ReadFile(path)
+	if *update {
+		if committed(t, path) && readFile(t, path) != sqlfuncs.Migration(previous) {
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			previous = string(data)
+			path = filepath.Join("migrations", time.Now().UTC().Format("20060102150405")+"_sqlfuncs.sql")
+		}
+		require.NoError(t, os.WriteFile(path, []byte(sqlfuncs.Migration(previous)), 0o644))
+	}
+	require.Equal(t, sqlfuncs.Migration(previous), readFile(t, path), "%s is stale: run `make generate`", path)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, want, string(got), "%s is stale: run `make generate`", path)
+	return string(data)
+}
+
+// committed reports whether path is in git's HEAD unchanged.
+func committed(t *testing.T, path string) bool {
+	t.Helper()
+	if err := exec.Command("git", "ls-files", "--error-unmatch", path).Run(); err != nil {
+		return false
+	}
+	return exec.Command("git", "diff", "--quiet", "HEAD", "--", path).Run() == nil
 }
 
 // TestSchema_UpToDate fails when db/schema.sql differs from what the migrations produce.

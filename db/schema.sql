@@ -17,6 +17,18 @@ CREATE SCHEMA jq;
 
 
 --
+-- Name: api_key_role; Type: TYPE; Schema: jq; Owner: -
+--
+
+CREATE TYPE jq.api_key_role AS ENUM (
+    'admin',
+    'submitter',
+    'worker',
+    'reader'
+);
+
+
+--
 -- Name: job_status; Type: TYPE; Schema: jq; Owner: -
 --
 
@@ -39,6 +51,28 @@ CREATE TYPE jq.worker_status AS ENUM (
     'OFFLINE',
     'DRAINING'
 );
+
+
+--
+-- Name: _actor(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._actor(actor text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(actor, ''), 'sql:' || session_user)
+$$;
+
+
+--
+-- Name: _audit(text, text, text, jsonb); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._audit(actor text, action text, target text, detail jsonb DEFAULT '{}'::jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO jq.audit_log (actor, action, target, detail) VALUES (jq._actor(actor), action, target, coalesce(detail, '{}'))
+$$;
 
 
 SET default_tablespace = '';
@@ -113,14 +147,14 @@ $$;
 
 
 --
--- Name: _event(jq.jobs, jq.job_status, jq.job_status, text, text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: _event(jq.jobs, jq.job_status, jq.job_status, text, text, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq._event(j jq.jobs, from_status jq.job_status, to_status jq.job_status, reason text, error_message text DEFAULT NULL::text) RETURNS void
+CREATE FUNCTION jq._event(j jq.jobs, from_status jq.job_status, to_status jq.job_status, reason text, error_message text DEFAULT NULL::text, actor text DEFAULT NULL::text) RETURNS void
     LANGUAGE sql
     AS $$
-    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
-    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message, actor)
+    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message, actor)
 $$;
 
 
@@ -207,6 +241,54 @@ $$;
 
 
 --
+-- Name: api_keys; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.api_keys (
+    name text NOT NULL,
+    role jq.api_key_role NOT NULL,
+    queues text[] DEFAULT '{}'::text[] NOT NULL,
+    key_hash bytea NOT NULL,
+    key_prefix text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_by text NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    revoked_by text,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_key_hash_length CHECK ((length(key_hash) = 32)),
+    CONSTRAINT api_keys_name_format CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$'::text))
+);
+
+
+--
+-- Name: authenticate(bytea); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.authenticate(key_hash bytea) RETURNS SETOF jq.api_keys
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    UPDATE jq.api_keys SET last_used_at = now()
+    WHERE key_hash = authenticate.key_hash AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    RETURNING *;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM jq.api_keys WHERE key_hash = authenticate.key_hash;
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION authenticate(key_hash bytea); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.authenticate(key_hash bytea) IS 'The API key with this SHA-256 (no row if none); notes its use.';
+
+
+--
 -- Name: backoff(integer, interval, interval, double precision); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -228,10 +310,10 @@ COMMENT ON FUNCTION jq.backoff(retry_count integer, base_delay interval, max_del
 
 
 --
--- Name: cancel(uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: cancel(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.cancel(job_id uuid) RETURNS jq.jobs
+CREATE FUNCTION jq.cancel(job_id uuid, actor text DEFAULT NULL::text) RETURNS jq.jobs
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -252,17 +334,17 @@ BEGIN
     UPDATE jq.jobs
     SET status = 'DEAD_LETTERED', error_message = 'cancelled', completed_at = now(), updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
-    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED');
+    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED', NULL, jq._actor(cancel.actor));
     RETURN j;
 END
 $$;
 
 
 --
--- Name: FUNCTION cancel(job_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION cancel(job_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.cancel(job_id uuid) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED).';
+COMMENT ON FUNCTION jq.cancel(job_id uuid, actor text) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED); actor is recorded in the event.';
 
 
 --
@@ -470,6 +552,65 @@ COMMENT ON FUNCTION jq.complete_many(job_ids uuid[], worker_ids uuid[], attempts
 
 
 --
+-- Name: create_api_key(text, jq.api_key_role, bytea, text, text[], timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.create_api_key(name text, role jq.api_key_role, key_hash bytea, key_prefix text, queues text[] DEFAULT '{}'::text[], expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, actor text DEFAULT NULL::text) RETURNS jq.api_keys
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    k jq.api_keys;
+    q text;
+BEGIN
+    IF create_api_key.name IS NULL OR create_api_key.name !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$' THEN
+        RAISE EXCEPTION 'name % is invalid: use letters, digits and . _ @ - (at most 128, starting with a letter or digit)',
+            coalesce(quote_literal(create_api_key.name), 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_api_key.role IS NULL THEN
+        RAISE EXCEPTION 'role must be admin, submitter, worker or reader' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_api_key.key_hash IS NULL OR length(create_api_key.key_hash) <> 32 THEN
+        RAISE EXCEPTION 'key_hash must be the 32-byte SHA-256 of the key' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_api_key.key_prefix IS NULL OR length(create_api_key.key_prefix) NOT BETWEEN 1 AND 16 THEN
+        RAISE EXCEPTION 'key_prefix must be 1 to 16 characters' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_api_key.queues IS NULL OR array_position(create_api_key.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must be an array of queue names (empty for every queue), without NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    FOREACH q IN ARRAY create_api_key.queues LOOP
+        IF q !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' THEN
+            RAISE EXCEPTION 'queues: % is not a valid queue name', quote_literal(q) USING ERRCODE = 'JQ005';
+        END IF;
+    END LOOP;
+    IF create_api_key.expires_at IS NOT NULL AND create_api_key.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at % is not in the future', create_api_key.expires_at USING ERRCODE = 'JQ005';
+    END IF;
+    INSERT INTO jq.api_keys AS k (name, role, queues, key_hash, key_prefix, created_by, expires_at)
+    VALUES (create_api_key.name, create_api_key.role, create_api_key.queues, create_api_key.key_hash,
+            create_api_key.key_prefix, jq._actor(create_api_key.actor), create_api_key.expires_at)
+    ON CONFLICT DO NOTHING
+    RETURNING * INTO k;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'an API key named % already exists (names are never reused, even after a revoke)', create_api_key.name
+            USING ERRCODE = 'JQ007';
+    END IF;
+    PERFORM jq._audit(create_api_key.actor, 'key.create', k.name,
+        jsonb_build_object('role', k.role, 'queues', k.queues, 'expires_at', k.expires_at));
+    RETURN k;
+END
+$_$;
+
+
+--
+-- Name: FUNCTION create_api_key(name text, role jq.api_key_role, key_hash bytea, key_prefix text, queues text[], expires_at timestamp with time zone, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.create_api_key(name text, role jq.api_key_role, key_hash bytea, key_prefix text, queues text[], expires_at timestamp with time zone, actor text) IS 'Record a new API key (its SHA-256 only); audited with actor.';
+
+
+--
 -- Name: queues; Type: TABLE; Schema: jq; Owner: -
 --
 
@@ -486,10 +627,10 @@ CREATE TABLE jq.queues (
 
 
 --
--- Name: create_queue(text, integer, integer); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: create_queue(text, integer, integer, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.create_queue(name text, max_retries integer DEFAULT 3, ttl_seconds integer DEFAULT NULL::integer) RETURNS jq.queues
+CREATE FUNCTION jq.create_queue(name text, max_retries integer DEFAULT 3, ttl_seconds integer DEFAULT NULL::integer, actor text DEFAULT NULL::text) RETURNS jq.queues
     LANGUAGE plpgsql
     AS $_$
 #variable_conflict use_column
@@ -516,23 +657,25 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % already exists', create_queue.name USING ERRCODE = 'JQ007';
     END IF;
+    PERFORM jq._audit(create_queue.actor, 'queue.create', q.name,
+        jsonb_build_object('max_retries', q.max_retries, 'ttl_seconds', q.ttl_seconds));
     RETURN q;
 END
 $_$;
 
 
 --
--- Name: FUNCTION create_queue(name text, max_retries integer, ttl_seconds integer); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION create_queue(name text, max_retries integer, ttl_seconds integer, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.create_queue(name text, max_retries integer, ttl_seconds integer) IS 'Create a queue (JQ007 if it exists).';
+COMMENT ON FUNCTION jq.create_queue(name text, max_retries integer, ttl_seconds integer, actor text) IS 'Create a queue (JQ007 if it exists); audited with actor.';
 
 
 --
--- Name: delete_queue(text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: delete_queue(text, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.delete_queue(name text) RETURNS integer
+CREATE FUNCTION jq.delete_queue(name text, actor text DEFAULT NULL::text) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -560,34 +703,47 @@ BEGIN
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM jq.queues WHERE name = delete_queue.name;
+    PERFORM jq._audit(delete_queue.actor, 'queue.delete', delete_queue.name, jsonb_build_object('jobs_deleted', n));
     RETURN n;
 END
 $$;
 
 
 --
--- Name: FUNCTION delete_queue(name text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION delete_queue(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.delete_queue(name text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs.';
+COMMENT ON FUNCTION jq.delete_queue(name text, actor text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs; audited with actor.';
 
 
 --
--- Name: deregister_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: deregister_worker(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.deregister_worker(worker_id uuid) RETURNS integer
-    LANGUAGE sql
+CREATE FUNCTION jq.deregister_worker(worker_id uuid, owner text DEFAULT NULL::text) RETURNS integer
+    LANGUAGE plpgsql
     AS $$
-    SELECT jq.release_worker(worker_id, 'DEREGISTERED')
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = deregister_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', deregister_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF deregister_worker.owner IS NOT NULL AND w.owner IS DISTINCT FROM deregister_worker.owner THEN
+        RAISE EXCEPTION 'worker % is registered by another credential', w.worker_id USING ERRCODE = 'JQ009';
+    END IF;
+    RETURN jq.release_worker(w.worker_id, 'DEREGISTERED');
+END
 $$;
 
 
 --
--- Name: FUNCTION deregister_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION deregister_worker(worker_id uuid, owner text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.deregister_worker(worker_id uuid) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere.';
+COMMENT ON FUNCTION jq.deregister_worker(worker_id uuid, owner text) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere. With owner, only the worker''s own credential may.';
 
 
 --
@@ -606,15 +762,16 @@ CREATE TABLE jq.workers (
     last_heartbeat timestamp with time zone DEFAULT now() NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    owner text,
     CONSTRAINT workers_concurrency_positive CHECK ((concurrency > 0))
 );
 
 
 --
--- Name: drain_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: drain_worker(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.drain_worker(worker_id uuid) RETURNS jq.workers
+CREATE FUNCTION jq.drain_worker(worker_id uuid, actor text DEFAULT NULL::text) RETURNS jq.workers
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -630,16 +787,17 @@ BEGIN
     END IF;
     UPDATE jq.workers SET status = 'DRAINING', updated_at = now()
     WHERE worker_id = w.worker_id RETURNING * INTO w;
+    PERFORM jq._audit(drain_worker.actor, 'worker.drain', w.worker_id::text);
     RETURN w;
 END
 $$;
 
 
 --
--- Name: FUNCTION drain_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION drain_worker(worker_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.drain_worker(worker_id uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
+COMMENT ON FUNCTION jq.drain_worker(worker_id uuid, actor text) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
 
 
 --
@@ -785,36 +943,44 @@ COMMENT ON FUNCTION jq.fail(job_id uuid, worker_id uuid, attempt integer, error 
 
 
 --
--- Name: heartbeat(uuid, integer); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: heartbeat(uuid, integer, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer DEFAULT NULL::integer) RETURNS jq.workers
+CREATE FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer DEFAULT NULL::integer, owner text DEFAULT NULL::text) RETURNS jq.workers
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
 BEGIN
+    IF heartbeat.active_job_count < 0 THEN
+        RAISE EXCEPTION 'active_job_count % is negative', heartbeat.active_job_count USING ERRCODE = 'JQ005';
+    END IF;
     UPDATE jq.workers
     SET last_heartbeat = now(), active_job_count = coalesce(heartbeat.active_job_count, active_job_count), updated_at = now()
     WHERE worker_id = heartbeat.worker_id AND status <> 'OFFLINE'
+      AND (heartbeat.owner IS NULL OR owner IS NOT DISTINCT FROM heartbeat.owner)
     RETURNING * INTO w;
     IF FOUND THEN
         RETURN w;
     END IF;
-    IF EXISTS (SELECT 1 FROM jq.workers WHERE worker_id = heartbeat.worker_id) THEN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = heartbeat.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
         RAISE EXCEPTION 'worker % is OFFLINE; register it again', heartbeat.worker_id USING ERRCODE = 'JQ003';
     END IF;
-    RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+    RAISE EXCEPTION 'worker % is registered by another credential', heartbeat.worker_id USING ERRCODE = 'JQ009';
 END
 $$;
 
 
 --
--- Name: FUNCTION heartbeat(worker_id uuid, active_job_count integer); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION heartbeat(worker_id uuid, active_job_count integer, owner text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer) IS 'Refresh a worker''s last_heartbeat.';
+COMMENT ON FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer, owner text) IS 'Refresh a worker''s last_heartbeat (only for its owner, when owner is given).';
 
 
 --
@@ -941,10 +1107,10 @@ COMMENT ON FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay inter
 
 
 --
--- Name: register_worker(uuid, text, integer, text[], text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: register_worker(uuid, text, integer, text[], text, text, integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text DEFAULT ''::text) RETURNS jq.workers
+CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text DEFAULT ''::text, owner text DEFAULT NULL::text, max_per_owner integer DEFAULT NULL::integer) RETURNS jq.workers
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -962,14 +1128,37 @@ BEGIN
     IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
         RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
     END IF;
-    SELECT x.incarnation INTO previous FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
-    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat)
+    IF array_position(register_worker.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    IF length(register_worker.hostname) > 255 THEN
+        RAISE EXCEPTION 'hostname is % characters, over the limit of 255', length(register_worker.hostname) USING ERRCODE = 'JQ005';
+    END IF;
+    IF register_worker.max_per_owner IS NOT NULL AND register_worker.max_per_owner < 1 THEN
+        RAISE EXCEPTION 'max_per_owner % must be positive (NULL for no limit)', register_worker.max_per_owner USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT * INTO w FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
+    IF FOUND THEN
+        previous := w.incarnation;
+        IF w.status <> 'OFFLINE' AND w.owner IS DISTINCT FROM register_worker.owner THEN
+            RAISE EXCEPTION 'worker % is registered by another credential', register_worker.worker_id USING ERRCODE = 'JQ009',
+                HINT = 'give each worker its own id, or wait until the worker is OFFLINE';
+        END IF;
+    END IF;
+    IF register_worker.owner IS NOT NULL AND register_worker.max_per_owner IS NOT NULL
+       AND (SELECT count(*) FROM jq.workers x
+            WHERE x.owner = register_worker.owner AND x.status <> 'OFFLINE' AND x.worker_id <> register_worker.worker_id)
+           >= register_worker.max_per_owner THEN
+        RAISE EXCEPTION '% already has % workers registered, the limit (auth.max_workers_per_key)',
+            register_worker.owner, register_worker.max_per_owner USING ERRCODE = 'JQ010';
+    END IF;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat, owner)
     VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
-            register_worker.queues, coalesce(register_worker.incarnation, ''), now())
+            register_worker.queues, coalesce(register_worker.incarnation, ''), now(), register_worker.owner)
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
         active_job_count = 0, queues = excluded.queues, incarnation = excluded.incarnation,
-        shutdown_requested = false, last_heartbeat = now(), updated_at = now()
+        shutdown_requested = false, last_heartbeat = now(), updated_at = now(), owner = excluded.owner
     RETURNING * INTO w;
     IF previous IS NOT NULL AND previous <> '' AND previous IS DISTINCT FROM w.incarnation THEN
         FOR j IN
@@ -990,10 +1179,10 @@ $$;
 
 
 --
--- Name: FUNCTION register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text, owner text, max_per_owner integer); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text) IS 'Register (upsert) a worker as ONLINE; a new incarnation retries the jobs the previous process held.';
+COMMENT ON FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text, owner text, max_per_owner integer) IS 'Register (upsert) a worker as ONLINE, bound to owner; a new incarnation retries the jobs the previous process held.';
 
 
 --
@@ -1142,10 +1331,10 @@ COMMENT ON FUNCTION jq.requeue_unstarted(assignment_timeout interval, max_rows i
 
 
 --
--- Name: retry(uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: retry(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.retry(job_id uuid) RETURNS jq.jobs
+CREATE FUNCTION jq.retry(job_id uuid, actor text DEFAULT NULL::text) RETURNS jq.jobs
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -1167,7 +1356,7 @@ BEGIN
     SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
         assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
-    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY');
+    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY', NULL, jq._actor(retry.actor));
     PERFORM pg_notify('jq_job_ready', j.queue_name);
     RETURN j;
 END
@@ -1175,36 +1364,76 @@ $$;
 
 
 --
--- Name: FUNCTION retry(job_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION retry(job_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.retry(job_id uuid) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY).';
+COMMENT ON FUNCTION jq.retry(job_id uuid, actor text) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY); actor is recorded in the event.';
 
 
 --
--- Name: shutdown_worker(uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: revoke_api_key(text, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.shutdown_worker(worker_id uuid) RETURNS jq.workers
+CREATE FUNCTION jq.revoke_api_key(name text, actor text DEFAULT NULL::text) RETURNS jq.api_keys
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k jq.api_keys;
+BEGIN
+    SELECT * INTO k FROM jq.api_keys WHERE name = revoke_api_key.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no API key is named %', coalesce(quote_literal(revoke_api_key.name), 'NULL') USING ERRCODE = 'JQ011';
+    END IF;
+    IF k.revoked_at IS NOT NULL THEN
+        RAISE EXCEPTION 'API key % was already revoked at %', k.name, k.revoked_at USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.api_keys SET revoked_at = now(), revoked_by = jq._actor(revoke_api_key.actor)
+    WHERE name = k.name RETURNING * INTO k;
+    PERFORM jq._audit(revoke_api_key.actor, 'key.revoke', k.name);
+    RETURN k;
+END
+$$;
+
+
+--
+-- Name: FUNCTION revoke_api_key(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.revoke_api_key(name text, actor text) IS 'Revoke an API key; audited with actor.';
+
+
+--
+-- Name: shutdown_worker(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.shutdown_worker(worker_id uuid, actor text DEFAULT NULL::text) RETURNS jq.workers
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
 BEGIN
-    w := jq.drain_worker(shutdown_worker.worker_id);
-    UPDATE jq.workers SET shutdown_requested = true, updated_at = now()
+    SELECT * INTO w FROM jq.workers WHERE worker_id = shutdown_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', shutdown_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
+        RAISE EXCEPTION 'worker % is OFFLINE', w.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.workers SET status = 'DRAINING', shutdown_requested = true, updated_at = now()
     WHERE worker_id = w.worker_id RETURNING * INTO w;
+    PERFORM jq._audit(shutdown_worker.actor, 'worker.shutdown', w.worker_id::text);
     RETURN w;
 END
 $$;
 
 
 --
--- Name: FUNCTION shutdown_worker(worker_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION shutdown_worker(worker_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.shutdown_worker(worker_id uuid) IS 'Drain a worker and have it exit once its running jobs are finished.';
+COMMENT ON FUNCTION jq.shutdown_worker(worker_id uuid, actor text) IS 'Drain a worker and have it exit once its running jobs are finished.';
 
 
 --
@@ -1370,6 +1599,34 @@ COMMENT ON FUNCTION jq.uuid_v7() IS 'A time-ordered UUID (version 7), used for j
 
 
 --
+-- Name: audit_log; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.audit_log (
+    id bigint NOT NULL,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    target text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+
+--
+-- Name: audit_log_id_seq; Type: SEQUENCE; Schema: jq; Owner: -
+--
+
+ALTER TABLE jq.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jq.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: job_events; Type: TABLE; Schema: jq; Owner: -
 --
 
@@ -1384,7 +1641,8 @@ CREATE TABLE jq.job_events (
     reason text NOT NULL,
     error_message text,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
-    xid xid8 DEFAULT pg_current_xact_id() NOT NULL
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    actor text
 )
 WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_scale_factor='0.05');
 
@@ -1437,6 +1695,30 @@ ALTER TABLE ONLY jq.job_events ALTER COLUMN id SET DEFAULT nextval('jq.job_event
 
 
 --
+-- Name: api_keys api_keys_key_hash_unique; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.api_keys
+    ADD CONSTRAINT api_keys_key_hash_unique UNIQUE (key_hash);
+
+
+--
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: audit_log audit_log_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: job_events job_events_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
 --
 
@@ -1482,6 +1764,13 @@ ALTER TABLE ONLY jq.schema_migrations
 
 ALTER TABLE ONLY jq.workers
     ADD CONSTRAINT workers_pkey PRIMARY KEY (worker_id);
+
+
+--
+-- Name: audit_log_occurred_at_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX audit_log_occurred_at_idx ON jq.audit_log USING btree (occurred_at);
 
 
 --
@@ -1541,6 +1830,13 @@ CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status);
 
 
 --
+-- Name: workers_owner_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX workers_owner_idx ON jq.workers USING btree (owner) WHERE (status <> 'OFFLINE'::jq.worker_status);
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -1552,4 +1848,6 @@ CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status);
 
 INSERT INTO jq.schema_migrations (version) VALUES
     ('20261127000001'),
-    ('20261127000002');
+    ('20261127000002'),
+    ('20261130000001'),
+    ('20261130120805');

@@ -5,6 +5,11 @@
 #
 # Ports (override with the variables): gRPC JQ_GRPC_PORT (50051), server metrics 9090 and
 # health 8080, worker metrics 9091 and health 8081.
+#
+# API keys: jq-server refuses calls without one. This script keeps two local keys in
+# ${XDG_CONFIG_HOME:-~/.config}/jq: token (role admin, for you: jq-ctl reads it when given no
+# other key) and local-worker.key (role worker, for the local jq-worker). They are made once
+# per database and reused on later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +20,23 @@ export JQ_DB_URL JQ_REDIS_ADDR
 export JQ_GRPC_PORT=${JQ_GRPC_PORT:-50051}
 export JQ_SERVER_ADDR=${JQ_SERVER_ADDR:-localhost:$JQ_GRPC_PORT}
 logs=${JQ_RUN_LOGS:-$(mktemp -d /tmp/jq-run.XXXXXX)}
+
+keys=${XDG_CONFIG_HOME:-$HOME/.config}/jq
+mkdir -p "$keys"
+chmod 700 "$keys"
+# local_key NAME ROLE FILE: FILE holds an active key NAME of this database (made now if need be).
+local_key() {
+	local name=$1 role=$2 file=$3
+	if bin/jq-server auth create-key --name "$name" --role "$role" --out "$file" 2>/dev/null; then
+		return
+	fi
+	# FILE holds a key of another database, or NAME was taken by a key whose file is gone:
+	# keep the old file aside and make a key under a fresh name.
+	[ -e "$file" ] && mv "$file" "$file.$(date +%Y%m%d%H%M%S).old"
+	bin/jq-server auth create-key --name "$name-$(date +%Y%m%d%H%M%S)" --role "$role" --out "$file"
+}
+local_key local-admin admin "$keys/token"
+local_key local-worker worker "$keys/local-worker.key"
 
 pids=()
 cleanup() {
@@ -37,13 +59,15 @@ for _ in $(seq 100); do
 	fi
 	sleep 0.2
 done
-bin/jq-worker --concurrency 4 >"$logs/jq-worker.log" 2>&1 &
+bin/jq-worker --concurrency 4 --token-file "$keys/local-worker.key" >"$logs/jq-worker.log" 2>&1 &
 pids+=($!)
 
 cat <<TXT
 
 jq is running: jq-server on $JQ_SERVER_ADDR (PostgreSQL $(sed -E 's#://[^@]*@#://#' <<<"$JQ_DB_URL")), one jq-worker.
 Logs: $logs/jq-server.log and $logs/jq-worker.log. Ctrl-C stops both.
+Your admin API key is in $keys/token: jq-ctl uses it when given no other key
+(elsewhere: jq-ctl --token-file $keys/token ...).
 
 Try, in another terminal from this directory:
 

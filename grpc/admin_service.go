@@ -19,13 +19,17 @@ import (
 // AdminStore is what AdminService needs from the database.
 type AdminStore interface {
 	CreateQueue(ctx context.Context, p queue.CreateQueueParams) (*queue.Queue, error)
-	DeleteQueue(ctx context.Context, name string) (int, error)
+	DeleteQueue(ctx context.Context, name, actor string) (int, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
 	QueueStats(ctx context.Context, queue string) ([]*queue.QueueStats, error)
 	ListWorkers(ctx context.Context, status queue.WorkerStatus) ([]*queue.Worker, error)
-	DrainWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
-	ShutdownWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
+	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
+	ShutdownWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	QueueDepths(ctx context.Context) ([]queue.Depth, error)
+	CreateAPIKey(ctx context.Context, p queue.CreateAPIKeyParams) (*queue.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]*queue.APIKey, error)
+	RevokeAPIKey(ctx context.Context, name, actor string) (*queue.APIKey, error)
+	ListAudit(ctx context.Context, p queue.ListAuditParams) ([]*queue.AuditEntry, error)
 }
 
 var _ AdminStore = (*queue.Store)(nil)
@@ -75,6 +79,7 @@ func (s *AdminService) CreateQueue(ctx context.Context, req *jqv1.CreateQueueReq
 	}
 	q, err := s.store.CreateQueue(ctx, queue.CreateQueueParams{
 		Name: req.GetName(), MaxRetries: maxRetries, TTL: time.Duration(req.GetTtlSeconds()) * time.Second,
+		Actor: caller(ctx).Name,
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
@@ -88,7 +93,7 @@ func (s *AdminService) DeleteQueue(ctx context.Context, req *jqv1.DeleteQueueReq
 	if err := validateQueueName("name", req.GetName()); err != nil {
 		return nil, err
 	}
-	if _, err := s.store.DeleteQueue(ctx, req.GetName()); err != nil {
+	if _, err := s.store.DeleteQueue(ctx, req.GetName(), caller(ctx).Name); err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
 	return &jqv1.DeleteQueueResponse{}, nil
@@ -101,8 +106,11 @@ func (s *AdminService) ListQueues(ctx context.Context, _ *jqv1.ListQueuesRequest
 		return nil, toStatus(ctx, s.logger, err)
 	}
 	resp := &jqv1.ListQueuesResponse{}
+	p := caller(ctx)
 	for _, q := range queues {
-		resp.Queues = append(resp.Queues, queueToProto(q))
+		if p.MayUse(q.Name) {
+			resp.Queues = append(resp.Queues, queueToProto(q))
+		}
 	}
 	return resp, nil
 }
@@ -114,6 +122,10 @@ func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStat
 			return nil, err
 		}
 	}
+	caller := caller(ctx)
+	if q := req.GetQueueName(); q != "" && !caller.MayUse(q) {
+		return nil, caller.queueDenied(q)
+	}
 	stats, err := s.store.QueueStats(ctx, req.GetQueueName())
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
@@ -121,6 +133,9 @@ func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStat
 	resp := &jqv1.GetQueueStatsResponse{}
 	now := time.Now()
 	for _, st := range stats {
+		if !caller.MayUse(st.Queue) {
+			continue
+		}
 		p := &jqv1.QueueStats{
 			QueueName:           st.Queue,
 			Pending:             st.Counts[queue.StatusPending],
@@ -164,7 +179,7 @@ func (s *AdminService) DrainWorker(ctx context.Context, req *jqv1.DrainWorkerReq
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.store.DrainWorker(ctx, id)
+	w, err := s.store.DrainWorker(ctx, id, caller(ctx).Name)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
@@ -178,7 +193,7 @@ func (s *AdminService) ShutdownWorker(ctx context.Context, req *jqv1.ShutdownWor
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.store.ShutdownWorker(ctx, id)
+	w, err := s.store.ShutdownWorker(ctx, id, caller(ctx).Name)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}

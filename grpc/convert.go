@@ -102,6 +102,7 @@ func workerToProto(w *queue.Worker, connected bool) *jqv1.Worker {
 		Queues:         w.Queues,
 		RegisteredAt:   ts(w.RegisteredAt),
 		Connected:      connected,
+		Owner:          w.Owner,
 	}
 }
 
@@ -117,6 +118,7 @@ func eventToProto(e *queue.Event) *jqv1.JobEvent {
 		OccurredAt:   ts(e.OccurredAt),
 		Attempt:      int32(e.Attempt),
 		ErrorMessage: e.ErrorMessage,
+		Actor:        e.Actor,
 	}
 }
 

@@ -2,10 +2,12 @@ package grpc
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/logging"
 )
 
@@ -68,6 +70,12 @@ func TestServerKeepalive(t *testing.T) {
 	t.Parallel()
 	// The server must allow pings at least as often as Dial's clients send them, or it closes
 	// their connections with GOAWAY "too_many_pings".
-	require.Less(t, serverMinPingInterval, clientKeepaliveTime)
-	require.Len(t, ServerKeepalive(), 2)
+	require.Less(t, DefaultKeepalive.MinTime, client.KeepaliveTime)
+	require.Len(t, ServerKeepalive(DefaultKeepalive), 2)
+
+	auth, err := NewAuthenticator(AuthConfig{Mode: AuthNone}, nil, logging.Discard())
+	require.NoError(t, err)
+	_, err = NewServer(ServerConfig{Auth: auth, Keepalive: Keepalive{Time: time.Minute, Timeout: time.Second, MinTime: client.KeepaliveTime}},
+		logging.Discard(), nil, nil, nil, nil)
+	require.ErrorContains(t, err, "keepalive_min_time")
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,13 +17,13 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/logging"
 )
 
-// CorrelationIDKey is the metadata key that carries a request's correlation id, in both
-// directions: a client may send one, and the server always answers with the one it used in a
-// response header.
-const CorrelationIDKey = "x-correlation-id"
+// CorrelationIDKey is the metadata key that carries a request's correlation id (see
+// client.CorrelationIDKey).
+const CorrelationIDKey = client.CorrelationIDKey
 
 // maxCorrelationIDLen bounds a client-chosen correlation id, which ends up in every log line of
 // the request.
@@ -46,60 +47,35 @@ var quietMethods = map[string]bool{
 //
 //  1. correlation id: adopts the client's x-correlation-id or makes one, puts it in the context
 //     for logging.CorrelationID and returns it in a response header;
-//  2. observation: one log line and one requestDuration sample per RPC (per stream, when it ends);
-//  3. recovery: turns a handler panic into codes.Internal, logged with its stack.
+//  2. observation: one log line (naming the caller once authenticated) and one requestDuration
+//     sample per RPC (per stream, when it ends);
+//  3. authorization (when auth is not nil): the caller's credential and role, see Authenticator;
+//  4. recovery: turns a handler panic into codes.Internal, logged with its stack.
 //
-// Recovery sits inside observation so that a panicking RPC is still logged and counted with the
-// code the client sees. requestDuration, labelled by method and code, may be nil.
-func Interceptors(logger *slog.Logger, requestDuration prometheus.ObserverVec) ([]grpclib.UnaryServerInterceptor, []grpclib.StreamServerInterceptor) {
+// Authorization and recovery sit inside observation so that a refused or panicking RPC is still
+// logged and counted with the code the client sees. requestDuration, labelled by method and
+// code, may be nil.
+func Interceptors(logger *slog.Logger, requestDuration prometheus.ObserverVec, auth *Authenticator) ([]grpclib.UnaryServerInterceptor, []grpclib.StreamServerInterceptor) {
 	if logger == nil {
 		logger = logging.Discard()
 	}
 	o := &observer{logger: logger, requestDuration: requestDuration}
-	unary := []grpclib.UnaryServerInterceptor{
-		correlationUnary,
-		o.unary,
-		recoverUnary(logger),
+	unary := []grpclib.UnaryServerInterceptor{correlationUnary, o.unary}
+	stream := []grpclib.StreamServerInterceptor{correlationStream, o.stream}
+	if auth != nil {
+		u, s := auth.AuthInterceptors()
+		unary, stream = append(unary, u), append(stream, s)
 	}
-	stream := []grpclib.StreamServerInterceptor{
-		correlationStream,
-		o.stream,
-		recoverStream(logger),
-	}
-	return unary, stream
+	return append(unary, recoverUnary(logger)), append(stream, recoverStream(logger))
 }
 
 // ServerOptions returns the options that install the Interceptors chains on a server.
-func ServerOptions(logger *slog.Logger, requestDuration prometheus.ObserverVec) []grpclib.ServerOption {
-	unary, stream := Interceptors(logger, requestDuration)
+func ServerOptions(logger *slog.Logger, requestDuration prometheus.ObserverVec, auth *Authenticator) []grpclib.ServerOption {
+	unary, stream := Interceptors(logger, requestDuration, auth)
 	return []grpclib.ServerOption{
 		grpclib.ChainUnaryInterceptor(unary...),
 		grpclib.ChainStreamInterceptor(stream...),
 	}
-}
-
-// ClientCorrelationInterceptors return client interceptors that send the correlation id carried
-// by the context (logging.WithCorrelationID) as x-correlation-id, so that one id follows a
-// request from the worker or jq-ctl into jq-server's logs. Metadata the caller already set wins.
-func ClientCorrelationInterceptors() (grpclib.UnaryClientInterceptor, grpclib.StreamClientInterceptor) {
-	unary := func(ctx context.Context, method string, req, reply any, cc *grpclib.ClientConn, invoker grpclib.UnaryInvoker, opts ...grpclib.CallOption) error {
-		return invoker(outgoingCorrelationID(ctx), method, req, reply, cc, opts...)
-	}
-	stream := func(ctx context.Context, desc *grpclib.StreamDesc, cc *grpclib.ClientConn, method string, streamer grpclib.Streamer, opts ...grpclib.CallOption) (grpclib.ClientStream, error) {
-		return streamer(outgoingCorrelationID(ctx), desc, cc, method, opts...)
-	}
-	return unary, stream
-}
-
-func outgoingCorrelationID(ctx context.Context) context.Context {
-	id := logging.CorrelationID(ctx)
-	if id == "" {
-		return ctx
-	}
-	if md, ok := metadata.FromOutgoingContext(ctx); ok && len(md.Get(CorrelationIDKey)) > 0 {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, CorrelationIDKey, id)
 }
 
 // incomingCorrelationID returns the client's correlation id when it is one we are willing to
@@ -160,21 +136,39 @@ type observer struct {
 	requestDuration prometheus.ObserverVec
 }
 
+// callInfo is what the inner interceptors learn about a call for the observer's log line.
+type callInfo struct {
+	caller atomic.Pointer[string]
+}
+
+type callInfoKey struct{}
+
+// noteCaller records the authenticated caller's name for the call's log line.
+func noteCaller(ctx context.Context, name string) {
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		ci.caller.Store(&name)
+	}
+}
+
 func (o *observer) unary(ctx context.Context, req any, info *grpclib.UnaryServerInfo, handler grpclib.UnaryHandler) (any, error) {
 	start := time.Now()
+	ci := &callInfo{}
+	ctx = context.WithValue(ctx, callInfoKey{}, ci)
 	resp, err := handler(ctx, req)
-	o.observe(ctx, "rpc finished", info.FullMethod, start, err)
+	o.observe(ctx, ci, "rpc finished", info.FullMethod, start, err)
 	return resp, err
 }
 
 func (o *observer) stream(srv any, ss grpclib.ServerStream, info *grpclib.StreamServerInfo, handler grpclib.StreamHandler) error {
 	start := time.Now()
-	err := handler(srv, ss)
-	o.observe(ss.Context(), "stream finished", info.FullMethod, start, err)
+	ci := &callInfo{}
+	ctx := context.WithValue(ss.Context(), callInfoKey{}, ci)
+	err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	o.observe(ctx, ci, "stream finished", info.FullMethod, start, err)
 	return err
 }
 
-func (o *observer) observe(ctx context.Context, msg, fullMethod string, start time.Time, err error) {
+func (o *observer) observe(ctx context.Context, ci *callInfo, msg, fullMethod string, start time.Time, err error) {
 	elapsed := time.Since(start)
 	method := methodLabel(fullMethod)
 	st := statusOf(err)
@@ -199,6 +193,9 @@ func (o *observer) observe(ctx context.Context, msg, fullMethod string, start ti
 		slog.String("code", code),
 		logging.Since(start),
 		slog.String("peer", peerAddr(ctx)),
+	}
+	if name := ci.caller.Load(); name != nil {
+		attrs = append(attrs, slog.String("caller", *name))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", st.Message()))

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jqhq/jq/client"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	grpclib "google.golang.org/grpc"
@@ -113,6 +115,7 @@ type testServer struct {
 type testServerConfig struct {
 	Creds     credentials.TransportCredentials // nil: plaintext
 	NoMetrics bool                             // pass a nil ObserverVec to the interceptors
+	Auth      *Authenticator                   // nil: no authorization
 }
 
 func startTestServer(t *testing.T, cfg testServerConfig) *testServer {
@@ -129,7 +132,7 @@ func startTestServer(t *testing.T, cfg testServerConfig) *testServer {
 	if cfg.NoMetrics {
 		requestDuration = nil
 	}
-	opts := append(ServerOptions(logger, requestDuration), ServerKeepalive()...)
+	opts := append(ServerOptions(logger, requestDuration, cfg.Auth), ServerKeepalive(DefaultKeepalive)...)
 	if cfg.Creds != nil {
 		opts = append(opts, grpclib.Creds(cfg.Creds))
 	}
@@ -154,7 +157,7 @@ func startTestServer(t *testing.T, cfg testServerConfig) *testServer {
 // dialTest connects to addr with Dial and closes the connection when the test ends.
 func dialTest(t *testing.T, addr string, creds credentials.TransportCredentials) *grpclib.ClientConn {
 	t.Helper()
-	conn, err := Dial(addr, creds)
+	conn, err := client.Dial(addr, client.Options{TLS: creds})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, conn.Close()) })
 	return conn

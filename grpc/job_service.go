@@ -18,18 +18,17 @@ import (
 
 const (
 	defaultListLimit     = 20
-	maxListLimit         = 100
 	maxIdempotencyKeyLen = 255
 )
 
 // JobStore is what JobService needs from the database.
 type JobStore interface {
 	Submit(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error)
-	Cancel(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
+	Cancel(ctx context.Context, jobID uuid.UUID, actor string) (*queue.Job, error)
 	GetJob(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
 	ListJobs(ctx context.Context, p queue.ListJobsParams) ([]*queue.Job, error)
 	JobEvents(ctx context.Context, jobID uuid.UUID) ([]*queue.Event, error)
-	Retry(ctx context.Context, jobID uuid.UUID) (*queue.Job, error)
+	Retry(ctx context.Context, jobID uuid.UUID, actor string) (*queue.Job, error)
 }
 
 var _ JobStore = (*queue.Store)(nil)
@@ -47,6 +46,8 @@ type JobService struct {
 type JobServiceConfig struct {
 	// MaxPayloadBytes is the largest payload accepted.
 	MaxPayloadBytes int
+	// MaxPageSize is the largest page ListJobs returns (grpc.max_page_size).
+	MaxPageSize int
 	// Announce, when set, is told the queue of each runnable job submitted, after its commit,
 	// and wakes the schedulers (queue.Announcer); the submit itself then sends no NOTIFY.
 	Announce func(queue string)
@@ -60,6 +61,9 @@ func NewJobService(store JobStore, logger *slog.Logger, cfg JobServiceConfig) *J
 	if cfg.Submit == nil {
 		cfg.Submit = store.Submit
 	}
+	if cfg.MaxPageSize <= 0 {
+		cfg.MaxPageSize = 1000
+	}
 	return &JobService{store: store, logger: logger, cfg: cfg}
 }
 
@@ -67,6 +71,9 @@ func NewJobService(store JobStore, logger *slog.Logger, cfg JobServiceConfig) *J
 func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) (*jqv1.SubmitJobResponse, error) {
 	if err := validateQueueName("queue_name", req.GetQueueName()); err != nil {
 		return nil, err
+	}
+	if !caller(ctx).MayUse(req.GetQueueName()) {
+		return nil, caller(ctx).queueDenied(req.GetQueueName())
 	}
 	if p := req.GetPriority(); p < 0 || p > 9 {
 		return nil, invalid("priority %d is outside 0-9", p)
@@ -76,7 +83,7 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	case len(payload) == 0:
 		return nil, invalid("payload is required (a JSON document)")
 	case len(payload) > s.cfg.MaxPayloadBytes:
-		return nil, invalid("payload is %d bytes, over the limit of %d", len(payload), s.cfg.MaxPayloadBytes)
+		return nil, invalid("payload is %d bytes, over the limit of %d (grpc.max_payload_bytes)", len(payload), s.cfg.MaxPayloadBytes)
 	case !json.Valid(payload):
 		return nil, invalid("payload is not valid JSON")
 	}
@@ -119,11 +126,14 @@ func (s *JobService) CancelJob(ctx context.Context, req *jqv1.CancelJobRequest) 
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.store.Cancel(ctx, id)
+	if err := s.checkJobQueue(ctx, id); err != nil {
+		return nil, err
+	}
+	j, err := s.store.Cancel(ctx, id, caller(ctx).Name)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
-	return &jqv1.CancelJobResponse{Job: jobToProto(j)}, nil
+	return &jqv1.CancelJobResponse{Job: jobForCaller(ctx, j)}, nil
 }
 
 // GetJobStatus returns one job.
@@ -136,7 +146,10 @@ func (s *JobService) GetJobStatus(ctx context.Context, req *jqv1.GetJobStatusReq
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
-	return &jqv1.GetJobStatusResponse{Job: jobToProto(j)}, nil
+	if p := caller(ctx); !p.MayUse(j.Queue) {
+		return nil, p.queueDenied(j.Queue)
+	}
+	return &jqv1.GetJobStatusResponse{Job: jobForCaller(ctx, j)}, nil
 }
 
 // ListJobs lists jobs newest first, a page at a time.
@@ -147,8 +160,8 @@ func (s *JobService) ListJobs(ctx context.Context, req *jqv1.ListJobsRequest) (*
 		return nil, invalid("limit %d is negative", limit)
 	case limit == 0:
 		limit = defaultListLimit
-	case limit > maxListLimit:
-		limit = maxListLimit
+	case limit > s.cfg.MaxPageSize:
+		return nil, invalid("limit %d is over the largest page, %d (grpc.max_page_size)", limit, s.cfg.MaxPageSize)
 	}
 	status, ok := jobStatusFromProto(req.GetStatus())
 	if !ok {
@@ -158,6 +171,12 @@ func (s *JobService) ListJobs(ctx context.Context, req *jqv1.ListJobsRequest) (*
 		if err := validateQueueName("queue_name", q); err != nil {
 			return nil, err
 		}
+	}
+	if p := caller(ctx); !p.MayUse(req.GetQueueName()) {
+		if req.GetQueueName() == "" {
+			return nil, p.queueRequired()
+		}
+		return nil, p.queueDenied(req.GetQueueName())
 	}
 	p := queue.ListJobsParams{Queue: req.GetQueueName(), Status: status, Limit: limit + 1}
 	if tok := req.GetPageToken(); tok != "" {
@@ -178,7 +197,7 @@ func (s *JobService) ListJobs(ctx context.Context, req *jqv1.ListJobsRequest) (*
 		resp.NextPageToken = encodePageToken(queue.JobCursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	for _, j := range jobs {
-		resp.Jobs = append(resp.Jobs, jobToProto(j))
+		resp.Jobs = append(resp.Jobs, jobForCaller(ctx, j))
 	}
 	return resp, nil
 }
@@ -193,9 +212,17 @@ func (s *JobService) GetJobLogs(ctx context.Context, req *jqv1.GetJobLogsRequest
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
+	p := caller(ctx)
+	if len(events) > 0 && !p.MayUse(events[0].Queue) {
+		return nil, p.queueDenied(events[0].Queue)
+	}
 	resp := &jqv1.GetJobLogsResponse{}
 	for _, e := range events {
-		resp.Events = append(resp.Events, eventToProto(e))
+		pe := eventToProto(e)
+		if !p.seesFencing() {
+			pe.WorkerId, pe.Attempt = "", 0
+		}
+		resp.Events = append(resp.Events, pe)
 	}
 	return resp, nil
 }
@@ -206,11 +233,41 @@ func (s *JobService) RetryJob(ctx context.Context, req *jqv1.RetryJobRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.store.Retry(ctx, id)
+	if err := s.checkJobQueue(ctx, id); err != nil {
+		return nil, err
+	}
+	j, err := s.store.Retry(ctx, id, caller(ctx).Name)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
-	return &jqv1.RetryJobResponse{Job: jobToProto(j)}, nil
+	return &jqv1.RetryJobResponse{Job: jobForCaller(ctx, j)}, nil
+}
+
+// checkJobQueue refuses a caller limited to some queues an action on a job of another queue.
+// Callers free to use every queue pay no extra read.
+func (s *JobService) checkJobQueue(ctx context.Context, id uuid.UUID) error {
+	p := caller(ctx)
+	if !p.scoped() {
+		return nil
+	}
+	j, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return toStatus(ctx, s.logger, err)
+	}
+	if !p.MayUse(j.Queue) {
+		return p.queueDenied(j.Queue)
+	}
+	return nil
+}
+
+// jobForCaller is the job as the caller may see it: without the worker id and attempt (the
+// running attempt's fencing token) for submitters and readers.
+func jobForCaller(ctx context.Context, j *queue.Job) *jqv1.Job {
+	pj := jobToProto(j)
+	if !caller(ctx).seesFencing() {
+		pj.WorkerId, pj.Attempt = "", 0
+	}
+	return pj
 }
 
 func validateQueueName(field, name string) error {

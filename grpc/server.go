@@ -2,6 +2,7 @@ package grpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,8 +13,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/jqhq/jq/client"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -25,7 +28,23 @@ type ServerConfig struct {
 	Creds credentials.TransportCredentials
 	// MaxRecvMsgBytes bounds one request; it must exceed the payload limit.
 	MaxRecvMsgBytes int
+	// MaxConcurrentStreams bounds the calls in flight on one client connection
+	// (grpc.max_streams_per_conn); 0 is grpc-go's default (no limit).
+	MaxConcurrentStreams uint32
+	// Keepalive is how the server pings idle connections and how often clients may ping.
+	Keepalive Keepalive
+	// Auth authorizes every call; required (auth mode none is an Authenticator too).
+	Auth *Authenticator
 }
+
+// Keepalive is the server's keepalive: it pings a connection idle for Time and closes it when
+// no answer comes within Timeout; a client pinging more often than MinTime is disconnected.
+type Keepalive struct {
+	Time, Timeout, MinTime time.Duration
+}
+
+// DefaultKeepalive matches client.Dial's pings (every 30 s): clients may ping every 15 s.
+var DefaultKeepalive = Keepalive{Time: time.Minute, Timeout: 20 * time.Second, MinTime: 15 * time.Second}
 
 // streamWorkers is the number of goroutines kept to run calls: about the ReportResult calls a
 // busy worker has in flight.
@@ -48,9 +67,22 @@ type Server struct {
 // jq_grpc_request_duration_seconds.
 func NewServer(cfg ServerConfig, logger *slog.Logger, requestDuration prometheus.ObserverVec,
 	jobs *JobService, workers *WorkerService, admin *AdminService,
-) *Server {
-	opts := ServerOptions(logger, requestDuration)
-	opts = append(opts, ServerKeepalive()...)
+) (*Server, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("grpc: an Authenticator is required")
+	}
+	if cfg.Keepalive == (Keepalive{}) {
+		cfg.Keepalive = DefaultKeepalive
+	}
+	if cfg.Keepalive.MinTime >= client.KeepaliveTime {
+		return nil, fmt.Errorf("grpc.keepalive_min_time %s must stay below %s, how often jq's clients ping, or the server would disconnect them",
+			cfg.Keepalive.MinTime, client.KeepaliveTime)
+	}
+	opts := ServerOptions(logger, requestDuration, cfg.Auth)
+	opts = append(opts, ServerKeepalive(cfg.Keepalive)...)
+	if cfg.MaxConcurrentStreams > 0 {
+		opts = append(opts, grpclib.MaxConcurrentStreams(cfg.MaxConcurrentStreams))
+	}
 	// Reuse handler goroutines (their stacks are already grown) instead of starting one per
 	// call; calls beyond the pool still get their own goroutine.
 	opts = append(opts, grpclib.NumStreamWorkers(streamWorkers))
@@ -67,7 +99,15 @@ func NewServer(cfg ServerConfig, logger *slog.Logger, requestDuration prometheus
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(srv, h)
 	reflection.Register(srv)
-	return &Server{srv: srv, health: h, workers: workers, logger: logger, cfg: cfg, served: make(chan error, 1)}
+	return &Server{srv: srv, health: h, workers: workers, logger: logger, cfg: cfg, served: make(chan error, 1)}, nil
+}
+
+// ServerKeepalive returns the server options of k.
+func ServerKeepalive(k Keepalive) []grpclib.ServerOption {
+	return []grpclib.ServerOption{
+		grpclib.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: k.MinTime, PermitWithoutStream: true}),
+		grpclib.KeepaliveParams(keepalive.ServerParameters{Time: k.Time, Timeout: k.Timeout}),
+	}
 }
 
 // Listen binds the address (so a port conflict is reported at once) and serves in the

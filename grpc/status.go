@@ -13,7 +13,8 @@ import (
 
 // toStatus maps an error from the queue package to the gRPC status the API documents:
 // NOT_FOUND for unknown ids and queues, INVALID_ARGUMENT for bad input, FAILED_PRECONDITION for
-// a wrong state or a stale attempt, ALREADY_EXISTS, UNAVAILABLE when PostgreSQL is unreachable,
+// a wrong state or a stale attempt, ALREADY_EXISTS, PERMISSION_DENIED for a worker of another
+// credential, RESOURCE_EXHAUSTED for a limit reached, UNAVAILABLE when PostgreSQL is unreachable,
 // INTERNAL otherwise (logged here; the client sees no detail).
 func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	if err == nil {
@@ -36,6 +37,10 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, queue.ErrExists):
 		return status.Error(codes.AlreadyExists, msg)
+	case errors.Is(err, queue.ErrForbidden):
+		return status.Error(codes.PermissionDenied, msg)
+	case errors.Is(err, queue.ErrLimit):
+		return status.Error(codes.ResourceExhausted, msg)
 	case errors.Is(err, queue.ErrUnavailable):
 		return status.Error(codes.Unavailable, "database unavailable; retry later")
 	case errors.Is(err, context.Canceled):

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jqhq/jq/internal/testcerts"
+
+	"github.com/jqhq/jq/client"
+
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -28,7 +32,7 @@ func TestServerCredentials(t *testing.T) {
 
 	t.Run("TLSClientWithCA", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, false)})
 
 		for name, serverName := range map[string]string{"AddressName": "", "ServerNameOverride": "localhost"} {
@@ -43,7 +47,7 @@ func TestServerCredentials(t *testing.T) {
 
 	t.Run("PlaintextClientFails", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, false)})
 
 		requireUnavailable(t, ts.Addr, nil)
@@ -51,15 +55,15 @@ func TestServerCredentials(t *testing.T) {
 
 	t.Run("UntrustedServerFails", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, false)})
 
-		requireUnavailable(t, ts.Addr, clientTLS(t, newTestCerts(t).CAFile, "", "", ""))
+		requireUnavailable(t, ts.Addr, clientTLS(t, testcerts.New(t).CAFile, "", "", ""))
 	})
 
 	t.Run("WrongServerNameFails", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, false)})
 
 		requireUnavailable(t, ts.Addr, clientTLS(t, certs.CAFile, "", "", "jq.example.com"))
@@ -67,7 +71,7 @@ func TestServerCredentials(t *testing.T) {
 
 	t.Run("RejectsTLS11", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, false)})
 
 		conn, err := tls.Dial("tcp", ts.Addr, &tls.Config{
@@ -84,7 +88,7 @@ func TestServerCredentials(t *testing.T) {
 
 	t.Run("MutualTLS", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		ts := startTestServer(t, testServerConfig{Creds: serverTLS(t, certs, true)})
 
 		t.Run("AcceptsCASignedClientCert", func(t *testing.T) {
@@ -99,14 +103,14 @@ func TestServerCredentials(t *testing.T) {
 		})
 		t.Run("RejectsClientCertOfAnotherCA", func(t *testing.T) {
 			t.Parallel()
-			other := newTestCerts(t)
+			other := testcerts.New(t)
 			requireUnavailable(t, ts.Addr, clientTLS(t, certs.CAFile, other.ClientCertFile, other.ClientKeyFile, ""))
 		})
 	})
 
 	t.Run("BadFiles", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		dir := t.TempDir()
 		missing := filepath.Join(dir, "missing.pem")
 		garbage := filepath.Join(dir, "garbage.pem")
@@ -190,19 +194,19 @@ func TestServerCredentials(t *testing.T) {
 	})
 }
 
-func TestClientCredentials(t *testing.T) {
+func TestClientTLS(t *testing.T) {
 	t.Parallel()
 
 	t.Run("AllEmptyIsPlaintext", func(t *testing.T) {
 		t.Parallel()
-		creds, err := ClientCredentials("", "", "", "")
+		creds, err := client.TLS("", "", "", "")
 		require.NoError(t, err)
 		require.Nil(t, creds)
 	})
 
 	t.Run("ServerNameAloneIsTLS", func(t *testing.T) {
 		t.Parallel()
-		creds, err := ClientCredentials("", "", "", "jq.example.com")
+		creds, err := client.TLS("", "", "", "jq.example.com")
 		require.NoError(t, err)
 		require.NotNil(t, creds)
 		require.Equal(t, "tls", creds.Info().SecurityProtocol)
@@ -210,7 +214,7 @@ func TestClientCredentials(t *testing.T) {
 
 	t.Run("BadFiles", func(t *testing.T) {
 		t.Parallel()
-		certs := newTestCerts(t)
+		certs := testcerts.New(t)
 		dir := t.TempDir()
 		missing := filepath.Join(dir, "missing.pem")
 		garbage := filepath.Join(dir, "garbage.pem")
@@ -230,7 +234,7 @@ func TestClientCredentials(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				creds, err := ClientCredentials(tt.caFile, tt.certFile, tt.keyFile, "")
+				creds, err := client.TLS(tt.caFile, tt.certFile, tt.keyFile, "")
 				require.Error(t, err)
 				require.Nil(t, creds)
 				require.Contains(t, err.Error(), tt.want)
@@ -239,7 +243,7 @@ func TestClientCredentials(t *testing.T) {
 	})
 }
 
-func serverTLS(t *testing.T, certs testCerts, mutual bool) credentials.TransportCredentials {
+func serverTLS(t *testing.T, certs *testcerts.Certs, mutual bool) credentials.TransportCredentials {
 	t.Helper()
 	cfg := config.GRPCConfig{TLSCertFile: certs.ServerCertFile, TLSKeyFile: certs.ServerKeyFile}
 	if mutual {
@@ -253,7 +257,7 @@ func serverTLS(t *testing.T, certs testCerts, mutual bool) credentials.Transport
 
 func clientTLS(t *testing.T, caFile, certFile, keyFile, serverName string) credentials.TransportCredentials {
 	t.Helper()
-	creds, err := ClientCredentials(caFile, certFile, keyFile, serverName)
+	creds, err := client.TLS(caFile, certFile, keyFile, serverName)
 	require.NoError(t, err)
 	require.NotNil(t, creds)
 	return creds

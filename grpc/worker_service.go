@@ -24,10 +24,10 @@ const maxErrorMessageBytes = 64 << 10
 // WorkerStore is what WorkerService needs from the database.
 type WorkerStore interface {
 	RegisterWorker(ctx context.Context, p queue.RegisterWorkerParams) (*queue.Worker, error)
-	Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int) (*queue.Worker, error)
+	Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int, owner string) (*queue.Worker, error)
 	GetWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
-	DrainWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
-	DeregisterWorker(ctx context.Context, workerID uuid.UUID) (int, error)
+	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
+	DeregisterWorker(ctx context.Context, workerID uuid.UUID, owner string) (int, error)
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
@@ -49,6 +49,15 @@ type WorkerServiceConfig struct {
 	Completer Completer
 	// Heartbeats receives every accepted heartbeat (to publish it to Kafka); may be nil.
 	Heartbeats HeartbeatSink
+	// MaxWorkersPerOwner bounds the workers one credential may have registered and not OFFLINE
+	// (auth.max_workers_per_key); 0: no limit.
+	MaxWorkersPerOwner int
+	// OwnerCacheTTL is how long a worker's owner is trusted before it is read again, for the
+	// reports of outcomes (default 10 s).
+	OwnerCacheTTL time.Duration
+	// MaxResultBytes bounds the result and the error text of a report (grpc.max_result_bytes):
+	// a longer result is refused, a longer error text is cut (default 1 MiB).
+	MaxResultBytes int
 }
 
 // HeartbeatSink is told about each worker heartbeat.
@@ -75,6 +84,7 @@ type WorkerService struct {
 	cfg       WorkerServiceConfig
 	metrics   WorkerMetrics
 	ttls      *queueTTLs
+	owners    *workerOwners
 
 	mu      sync.Mutex
 	streams map[uuid.UUID]*workerStream
@@ -88,9 +98,16 @@ func NewWorkerService(store WorkerStore, registry *queue.Registry, logger *slog.
 	if completer == nil {
 		completer = store
 	}
+	if cfg.OwnerCacheTTL <= 0 {
+		cfg.OwnerCacheTTL = 10 * time.Second
+	}
+	if cfg.MaxResultBytes <= 0 {
+		cfg.MaxResultBytes = 1 << 20
+	}
 	return &WorkerService{
 		store: store, completer: completer, registry: registry, logger: logger, cfg: cfg, metrics: m,
 		ttls:    &queueTTLs{list: store.ListQueues, maxAge: 30 * time.Second},
+		owners:  newWorkerOwners(store.GetWorker, cfg.OwnerCacheTTL),
 		streams: map[uuid.UUID]*workerStream{},
 		closing: make(chan struct{}),
 	}
@@ -123,13 +140,21 @@ func (s *WorkerService) RegisterWorker(ctx context.Context, req *jqv1.RegisterWo
 	if len(req.GetIncarnation()) > 128 {
 		return nil, invalid("incarnation is %d bytes, over the limit of 128", len(req.GetIncarnation()))
 	}
+	if len(req.GetHostname()) > 255 {
+		return nil, invalid("hostname is %d bytes, over the limit of 255", len(req.GetHostname()))
+	}
+	p := caller(ctx)
+	if err := p.checkQueues(req.GetQueues()); err != nil {
+		return nil, err
+	}
 	w, err := s.store.RegisterWorker(ctx, queue.RegisterWorkerParams{
 		ID: id, Hostname: req.GetHostname(), Concurrency: int(req.GetConcurrency()), Queues: req.GetQueues(),
-		Incarnation: req.GetIncarnation(),
+		Incarnation: req.GetIncarnation(), Owner: p.Name, MaxPerOwner: s.cfg.MaxWorkersPerOwner,
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
+	s.owners.set(id, w.Owner)
 	s.logger.InfoContext(ctx, "worker registered", "worker_id", id, "hostname", w.Hostname,
 		"concurrency", w.Concurrency, "queues", w.Queues, "version", req.GetVersion())
 	return &jqv1.RegisterWorkerResponse{
@@ -144,12 +169,16 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.store.Heartbeat(ctx, id, int(req.GetActiveJobCount()))
+	if req.GetActiveJobCount() < 0 {
+		return nil, invalid("active_job_count %d is negative", req.GetActiveJobCount())
+	}
+	p := caller(ctx)
+	w, err := s.store.Heartbeat(ctx, id, int(req.GetActiveJobCount()), p.Name)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
 	if req.GetDraining() && w.Status == queue.WorkerOnline {
-		if w, err = s.store.DrainWorker(ctx, id); err != nil {
+		if w, err = s.store.DrainWorker(ctx, id, p.Name); err != nil {
 			return nil, toStatus(ctx, s.logger, err)
 		}
 		s.logger.InfoContext(ctx, "worker draining for shutdown", "worker_id", id)
@@ -184,6 +213,10 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if w.Status == queue.WorkerOffline {
 		return status.Errorf(codes.FailedPrecondition, "worker %s is OFFLINE; call RegisterWorker again", id)
 	}
+	p := caller(ctx)
+	if w.Owner != p.Name {
+		return notOwner(p, id)
+	}
 	queues := req.GetQueues()
 	if len(queues) == 0 {
 		queues = w.Queues
@@ -191,9 +224,12 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if err := validateQueues(queues); err != nil {
 		return err
 	}
+	if err := p.checkQueues(queues); err != nil {
+		return err
+	}
 	free := min(int(req.GetFreeSlots()), w.Concurrency)
 
-	ws := &workerStream{stream: stream, incarnation: w.Incarnation, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
+	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -259,7 +295,33 @@ func (s *WorkerService) ReportResult(ctx context.Context, req *jqv1.ReportResult
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.validateReport(req); err != nil {
+		return nil, err
+	}
+	if err := s.checkOwner(ctx, workerID); err != nil {
+		return nil, err
+	}
 	return s.report(ctx, workerID, req)
+}
+
+// checkOwner refuses a report for a worker that another credential registered: the worker id
+// and the attempt are not a secret to whoever can read the job, the credential is.
+func (s *WorkerService) checkOwner(ctx context.Context, workerID uuid.UUID) error {
+	owner, err := s.owners.get(ctx, workerID)
+	if err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			return status.Errorf(codes.NotFound, "worker %s is not registered", workerID)
+		}
+		return toStatus(ctx, s.logger, err)
+	}
+	if p := caller(ctx); owner != p.Name {
+		return notOwner(p, workerID)
+	}
+	return nil
+}
+
+func notOwner(p *Principal, workerID uuid.UUID) error {
+	return status.Errorf(codes.PermissionDenied, "worker %s was registered with another credential; %s may not act for it", workerID, p.Name)
 }
 
 // maxReportsPerCall bounds ReportResults.
@@ -275,6 +337,9 @@ func (s *WorkerService) ReportResults(ctx context.Context, req *jqv1.ReportResul
 	results := req.GetResults()
 	if len(results) > maxReportsPerCall {
 		return nil, invalid("%d results in one call; at most %d", len(results), maxReportsPerCall)
+	}
+	if err := s.checkOwner(ctx, workerID); err != nil {
+		return nil, err
 	}
 	outcomes := make([]*jqv1.ReportResultOutcome, len(results))
 	var wg sync.WaitGroup
@@ -297,12 +362,9 @@ func (s *WorkerService) ReportResults(ctx context.Context, req *jqv1.ReportResul
 
 // report records one outcome for workerID; its errors are gRPC statuses.
 func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv1.ReportResultRequest) (*jqv1.ReportResultResponse, error) {
-	jobID, err := parseID("job_id", req.GetJobId())
+	jobID, err := s.validateReport(req)
 	if err != nil {
 		return nil, err
-	}
-	if req.GetAttempt() < 1 {
-		return nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
 	}
 	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
 	var j *queue.Job
@@ -313,7 +375,7 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		if msg == "" {
 			msg = "failed without a message"
 		}
-		j, err = s.store.Fail(ctx, r, truncate(msg, maxErrorMessageBytes), req.GetPermanent(), s.cfg.Retry)
+		j, err = s.store.Fail(ctx, r, truncate(msg, min(maxErrorMessageBytes, s.cfg.MaxResultBytes)), req.GetPermanent(), s.cfg.Retry)
 	}
 	if err == nil || errors.Is(err, queue.ErrStaleAttempt) || errors.Is(err, queue.ErrWrongState) || errors.Is(err, queue.ErrNotFound) {
 		// Either way the worker is no longer running it: its slot is free.
@@ -328,6 +390,21 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		resp.RetryAt = ts(j.NotBefore)
 	}
 	return resp, nil
+}
+
+// validateReport checks a report's fields and returns its job id.
+func (s *WorkerService) validateReport(req *jqv1.ReportResultRequest) (uuid.UUID, error) {
+	jobID, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if req.GetAttempt() < 1 {
+		return uuid.Nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
+	}
+	if n := len(req.GetResult()); n > s.cfg.MaxResultBytes {
+		return uuid.Nil, invalid("result is %d bytes, over the limit of %d (grpc.max_result_bytes)", n, s.cfg.MaxResultBytes)
+	}
+	return jobID, nil
 }
 
 func (s *WorkerService) observe(j *queue.Job, req *jqv1.ReportResultRequest) {
@@ -363,16 +440,17 @@ func (s *WorkerService) Deregister(ctx context.Context, req *jqv1.DeregisterRequ
 	s.mu.Lock()
 	ws := s.streams[id]
 	s.mu.Unlock()
-	if ws != nil {
+	if ws != nil && ws.owner == caller(ctx).Name {
 		ws.leaving.Store(true)
 	}
-	n, err := s.store.DeregisterWorker(ctx, id)
+	n, err := s.store.DeregisterWorker(ctx, id, caller(ctx).Name)
 	if err != nil {
 		if ws != nil {
 			ws.leaving.Store(false)
 		}
 		return nil, toStatus(ctx, s.logger, err)
 	}
+	s.owners.forget(id)
 	if ws != nil {
 		ws.end()
 	}
@@ -405,6 +483,7 @@ func truncate(s string, n int) string {
 type workerStream struct {
 	stream      jqv1.WorkerService_StreamJobsServer
 	incarnation string
+	owner       string
 	ttls        *queueTTLs
 
 	mu      sync.Mutex
@@ -488,4 +567,59 @@ func (c *queueTTLs) get(ctx context.Context, name string) time.Duration {
 		}
 	}
 	return c.ttls[name]
+}
+
+// workerOwners caches which credential registered each worker, for the reports of outcomes
+// (many per second per worker, where a database read each would double the work). An owner
+// changes only when an OFFLINE worker registers again, and a worker goes OFFLINE only after
+// its jobs were taken from it, so a cached owner can at worst accept a report for a job the
+// worker no longer holds, which the fencing of the attempt refuses.
+type workerOwners struct {
+	read func(ctx context.Context, id uuid.UUID) (*queue.Worker, error)
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	entries map[uuid.UUID]ownerEntry
+}
+
+type ownerEntry struct {
+	owner   string
+	fetched time.Time
+}
+
+// maxCachedOwners bounds the cache; past it, the cache starts over.
+const maxCachedOwners = 100000
+
+func newWorkerOwners(read func(ctx context.Context, id uuid.UUID) (*queue.Worker, error), ttl time.Duration) *workerOwners {
+	return &workerOwners{read: read, ttl: ttl, entries: map[uuid.UUID]ownerEntry{}}
+}
+
+func (o *workerOwners) get(ctx context.Context, id uuid.UUID) (string, error) {
+	o.mu.Lock()
+	e, ok := o.entries[id]
+	o.mu.Unlock()
+	if ok && time.Since(e.fetched) < o.ttl {
+		return e.owner, nil
+	}
+	w, err := o.read(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	o.set(id, w.Owner)
+	return w.Owner, nil
+}
+
+func (o *workerOwners) set(id uuid.UUID, owner string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.entries) >= maxCachedOwners {
+		clear(o.entries)
+	}
+	o.entries[id] = ownerEntry{owner: owner, fetched: time.Now()}
+}
+
+func (o *workerOwners) forget(id uuid.UUID) {
+	o.mu.Lock()
+	delete(o.entries, id)
+	o.mu.Unlock()
 }

@@ -25,6 +25,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrUnavailable: PostgreSQL could not be reached.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrForbidden: the worker belongs to another credential.
+	ErrForbidden = errors.New("forbidden")
+	// ErrLimit: a configured limit is reached.
+	ErrLimit = errors.New("limit reached")
 )
 
 // Error is a refused transition: the human message PostgreSQL raised (naming the job, queue or
@@ -48,6 +52,9 @@ var sqlStateKinds = map[string]error{
 	"JQ006": ErrNotFound,     // unknown worker
 	"JQ007": ErrExists,       // queue exists
 	"JQ008": ErrWrongState,   // queue has unfinished jobs
+	"JQ009": ErrForbidden,    // the worker belongs to another credential
+	"JQ010": ErrLimit,        // a limit is reached
+	"JQ011": ErrNotFound,     // unknown API key
 	"22P02": ErrInvalid,      // invalid_text_representation (e.g. malformed JSON)
 	"22003": ErrInvalid,      // numeric_value_out_of_range
 	"23514": ErrInvalid,      // check_violation

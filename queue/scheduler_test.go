@@ -119,7 +119,7 @@ func TestScheduler_DrainedWorkerIsToldAndSkipped(t *testing.T) {
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
 	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
-	_, err := b.store.ShutdownWorker(b.ctx, b.worker) // e.g. by an operator through another server
+	_, err := b.store.ShutdownWorker(b.ctx, b.worker, "test") // e.g. by an operator through another server
 	require.NoError(t, err)
 
 	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
@@ -232,7 +232,7 @@ func TestScheduler_DrainedWorkerInAGroup(t *testing.T) {
 	ok, gone := &fakeStream{failAfter: -1}, &fakeStream{failAfter: -1}
 	registry.Attach(b.worker, "", []string{"default"}, 4, ok)
 	registry.Attach(drained, "", []string{"default"}, 4, gone)
-	_, err := b.store.DrainWorker(b.ctx, drained)
+	_, err := b.store.DrainWorker(b.ctx, drained, "test")
 	require.NoError(t, err)
 
 	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)

@@ -353,14 +353,15 @@ func (s *Store) Fail(ctx context.Context, r Report, message string, permanent bo
 		r.JobID, r.WorkerID, r.Attempt, message, policy.BaseDelay, policy.MaxDelay, permanent)
 }
 
-// Cancel dead-letters a PENDING or ASSIGNED job (jq.cancel).
-func (s *Store) Cancel(ctx context.Context, jobID uuid.UUID) (*Job, error) {
-	return s.queryJob(ctx, "cancel", `SELECT `+jobColumns+` FROM jq.cancel($1)`, jobID)
+// Cancel dead-letters a PENDING or ASSIGNED job (jq.cancel); actor is recorded in its event.
+func (s *Store) Cancel(ctx context.Context, jobID uuid.UUID, actor string) (*Job, error) {
+	return s.queryJob(ctx, "cancel", `SELECT `+jobColumns+` FROM jq.cancel($1, $2)`, jobID, actor)
 }
 
-// Retry makes a FAILED or DEAD_LETTERED job PENDING again (jq.retry).
-func (s *Store) Retry(ctx context.Context, jobID uuid.UUID) (*Job, error) {
-	return s.queryJob(ctx, "retry", `SELECT `+jobColumns+` FROM jq.retry($1)`, jobID)
+// Retry makes a FAILED or DEAD_LETTERED job PENDING again (jq.retry); actor is recorded in its
+// event.
+func (s *Store) Retry(ctx context.Context, jobID uuid.UUID, actor string) (*Job, error) {
+	return s.queryJob(ctx, "retry", `SELECT `+jobColumns+` FROM jq.retry($1, $2)`, jobID, actor)
 }
 
 // GetJob returns one job.
@@ -407,7 +408,7 @@ func (s *Store) JobEvents(ctx context.Context, jobID uuid.UUID) ([]*Event, error
 	var events []*Event
 	err := s.observe(ctx, "job_events", func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, `SELECT id, job_id, queue_name, coalesce(from_status::text, ''), to_status::text,
-				worker_id, attempt, reason, coalesce(error_message, ''), occurred_at
+				worker_id, attempt, reason, coalesce(error_message, ''), coalesce(actor, ''), occurred_at
 			FROM jq.job_events WHERE job_id = $1 ORDER BY id`, jobID)
 		if err != nil {
 			return err
@@ -416,7 +417,7 @@ func (s *Store) JobEvents(ctx context.Context, jobID uuid.UUID) ([]*Event, error
 			var e Event
 			var from, to string
 			var worker uuid.NullUUID
-			err := r.Scan(&e.ID, &e.JobID, &e.Queue, &from, &to, &worker, &e.Attempt, &e.Reason, &e.ErrorMessage, &e.OccurredAt)
+			err := r.Scan(&e.ID, &e.JobID, &e.Queue, &from, &to, &worker, &e.Attempt, &e.Reason, &e.ErrorMessage, &e.Actor, &e.OccurredAt)
 			e.From, e.To, e.WorkerID = JobStatus(from), JobStatus(to), worker.UUID
 			return &e, err
 		})

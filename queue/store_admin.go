@@ -14,13 +14,13 @@ import (
 // Workers, queues and maintenance.
 
 const workerColumns = `worker_id, hostname, status::text, concurrency, active_job_count, queues,
-	incarnation, shutdown_requested, last_heartbeat, registered_at, updated_at`
+	incarnation, shutdown_requested, coalesce(owner, ''), last_heartbeat, registered_at, updated_at`
 
 func scanWorker(row pgx.Row) (*Worker, error) {
 	var w Worker
 	var status string
 	err := row.Scan(&w.ID, &w.Hostname, &status, &w.Concurrency, &w.ActiveJobCount, &w.Queues,
-		&w.Incarnation, &w.ShutdownRequested, &w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
+		&w.Incarnation, &w.ShutdownRequested, &w.Owner, &w.LastHeartbeat, &w.RegisteredAt, &w.UpdatedAt)
 	w.Status = WorkerStatus(status)
 	return &w, err
 }
@@ -44,29 +44,37 @@ type RegisterWorkerParams struct {
 	// Incarnation is random per worker process; a new one retries the jobs the previous
 	// process under this id held.
 	Incarnation string
+	// Owner is the credential registering it; while the worker is not OFFLINE, no other may
+	// register, stream, heartbeat or report for it (ErrForbidden). Empty: none (SQL use).
+	Owner string
+	// MaxPerOwner bounds the workers Owner has registered and not OFFLINE (ErrLimit); 0: none.
+	MaxPerOwner int
 }
 
 // RegisterWorker upserts a worker as ONLINE (jq.register_worker).
 func (s *Store) RegisterWorker(ctx context.Context, p RegisterWorkerParams) (*Worker, error) {
-	return s.queryWorker(ctx, "register_worker", `SELECT `+workerColumns+` FROM jq.register_worker($1, $2, $3, $4, $5)`,
-		p.ID, p.Hostname, p.Concurrency, p.Queues, p.Incarnation)
+	return s.queryWorker(ctx, "register_worker", `SELECT `+workerColumns+` FROM jq.register_worker($1, $2, $3, $4, $5, $6, $7)`,
+		p.ID, p.Hostname, p.Concurrency, p.Queues, p.Incarnation, nullText(p.Owner),
+		pgtype.Int4{Int32: int32(p.MaxPerOwner), Valid: p.MaxPerOwner > 0})
 }
 
 // Heartbeat refreshes a worker's liveness (jq.heartbeat); activeJobs < 0 leaves its job count
-// as it is. An OFFLINE worker gets ErrWrongState and must register again.
-func (s *Store) Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int) (*Worker, error) {
+// as it is. An OFFLINE worker gets ErrWrongState and must register again; with owner set, a
+// worker registered by another credential gets ErrForbidden.
+func (s *Store) Heartbeat(ctx context.Context, workerID uuid.UUID, activeJobs int, owner string) (*Worker, error) {
 	active := pgtype.Int4{Int32: int32(activeJobs), Valid: activeJobs >= 0}
-	return s.queryWorker(ctx, "heartbeat", `SELECT `+workerColumns+` FROM jq.heartbeat($1, $2)`, workerID, active)
+	return s.queryWorker(ctx, "heartbeat", `SELECT `+workerColumns+` FROM jq.heartbeat($1, $2, $3)`, workerID, active, nullText(owner))
 }
 
-// DrainWorker marks a worker DRAINING (jq.drain_worker).
-func (s *Store) DrainWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error) {
-	return s.queryWorker(ctx, "drain_worker", `SELECT `+workerColumns+` FROM jq.drain_worker($1)`, workerID)
+// DrainWorker marks a worker DRAINING (jq.drain_worker), audited with actor.
+func (s *Store) DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*Worker, error) {
+	return s.queryWorker(ctx, "drain_worker", `SELECT `+workerColumns+` FROM jq.drain_worker($1, $2)`, workerID, actor)
 }
 
-// ShutdownWorker drains a worker and asks it to exit once drained (jq.shutdown_worker).
-func (s *Store) ShutdownWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error) {
-	return s.queryWorker(ctx, "shutdown_worker", `SELECT `+workerColumns+` FROM jq.shutdown_worker($1)`, workerID)
+// ShutdownWorker drains a worker and asks it to exit once drained (jq.shutdown_worker),
+// audited with actor.
+func (s *Store) ShutdownWorker(ctx context.Context, workerID uuid.UUID, actor string) (*Worker, error) {
+	return s.queryWorker(ctx, "shutdown_worker", `SELECT `+workerColumns+` FROM jq.shutdown_worker($1, $2)`, workerID, actor)
 }
 
 // ReleaseWorker marks a worker OFFLINE and fails the jobs it holds through the retry rule
@@ -84,9 +92,10 @@ func (s *Store) ReleaseSilentWorker(ctx context.Context, workerID uuid.UUID, sil
 		workerID, ReasonWorkerLost, policy.BaseDelay, policy.MaxDelay, silentSince)
 }
 
-// DeregisterWorker marks a worker OFFLINE; jobs it still holds are retried elsewhere.
-func (s *Store) DeregisterWorker(ctx context.Context, workerID uuid.UUID) (int, error) {
-	return s.queryInt(ctx, "deregister_worker", `SELECT jq.deregister_worker($1)`, workerID)
+// DeregisterWorker marks a worker OFFLINE; jobs it still holds are retried elsewhere. With
+// owner set, a worker registered by another credential gets ErrForbidden.
+func (s *Store) DeregisterWorker(ctx context.Context, workerID uuid.UUID, owner string) (int, error) {
+	return s.queryInt(ctx, "deregister_worker", `SELECT jq.deregister_worker($1, $2)`, workerID, nullText(owner))
 }
 
 // GetWorker returns one worker.
@@ -152,6 +161,8 @@ type CreateQueueParams struct {
 	Name       string
 	MaxRetries int
 	TTL        time.Duration // 0: no TTL; rounded down to whole seconds
+	// Actor is audited as the one who created it.
+	Actor string
 }
 
 // CreateQueue creates a queue (jq.create_queue).
@@ -160,17 +171,17 @@ func (s *Store) CreateQueue(ctx context.Context, p CreateQueueParams) (*Queue, e
 	var q *Queue
 	err := s.observe(ctx, "create_queue", func(ctx context.Context) error {
 		var err error
-		q, err = scanQueue(s.pool.QueryRow(ctx, `SELECT `+queueColumns+` FROM jq.create_queue($1, $2, $3)`,
-			p.Name, p.MaxRetries, ttl))
+		q, err = scanQueue(s.pool.QueryRow(ctx, `SELECT `+queueColumns+` FROM jq.create_queue($1, $2, $3, $4)`,
+			p.Name, p.MaxRetries, ttl, p.Actor))
 		return err
 	})
 	return q, err
 }
 
 // DeleteQueue deletes a queue and its finished jobs (jq.delete_queue); ErrWrongState while it
-// has unfinished jobs. It returns how many jobs were deleted.
-func (s *Store) DeleteQueue(ctx context.Context, name string) (int, error) {
-	return s.queryInt(ctx, "delete_queue", `SELECT jq.delete_queue($1)`, name)
+// has unfinished jobs. It returns how many jobs were deleted. Audited with actor.
+func (s *Store) DeleteQueue(ctx context.Context, name, actor string) (int, error) {
+	return s.queryInt(ctx, "delete_queue", `SELECT jq.delete_queue($1, $2)`, name, actor)
 }
 
 // GetQueue returns one queue.
@@ -268,6 +279,9 @@ func (s *Store) QueueDepths(ctx context.Context) ([]Depth, error) {
 	})
 	return out, err
 }
+
+// nullText is SQL NULL for "".
+func nullText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
 
 // ServerVersion returns PostgreSQL's version string, for status reports.
 func (s *Store) ServerVersion(ctx context.Context) (string, error) {

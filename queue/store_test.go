@@ -272,7 +272,7 @@ func TestStore_Claim(t *testing.T) {
 		require.ErrorContains(t, err, "is not registered")
 		_, err = b.store.Claim(b.ctx, []string{"default"}, 0, b.worker)
 		require.ErrorIs(t, err, queue.ErrInvalid)
-		_, err = b.store.DrainWorker(b.ctx, b.worker)
+		_, err = b.store.DrainWorker(b.ctx, b.worker, "test")
 		require.NoError(t, err)
 		_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
 		require.ErrorIs(t, err, queue.ErrWrongState)
@@ -329,7 +329,7 @@ func TestStore_ClaimFor(t *testing.T) {
 		b := setup(t)
 		b.submit(t, queue.SubmitParams{})
 		drained := b.registerWorker(t, "default")
-		_, err := b.store.DrainWorker(b.ctx, drained)
+		_, err := b.store.DrainWorker(b.ctx, drained, "test")
 		require.NoError(t, err)
 		_, err = b.store.ClaimFor(b.ctx, []string{"default"}, []queue.Slot{{WorkerID: b.worker, Max: 1}, {WorkerID: drained, Max: 1}})
 		require.ErrorIs(t, err, queue.ErrWrongState)
@@ -588,41 +588,41 @@ func TestStore_CancelAndRetry(t *testing.T) {
 	b := setup(t)
 
 	pending := b.submit(t, queue.SubmitParams{})
-	c, err := b.store.Cancel(b.ctx, pending)
+	c, err := b.store.Cancel(b.ctx, pending, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.StatusDeadLettered, c.Status)
 	require.Equal(t, "PENDING>DEAD_LETTERED:CANCELLED", b.trail(t, pending)[1])
 
-	_, err = b.store.Cancel(b.ctx, pending)
+	_, err = b.store.Cancel(b.ctx, pending, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
 
 	running := b.running(t, queue.SubmitParams{})
-	_, err = b.store.Cancel(b.ctx, running.ID)
+	_, err = b.store.Cancel(b.ctx, running.ID, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
 	require.ErrorContains(t, err, "RUNNING")
-	_, err = b.store.Cancel(b.ctx, uuid.New())
+	_, err = b.store.Cancel(b.ctx, uuid.New(), "test")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 
 	assigned := b.submit(t, queue.SubmitParams{})
 	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
 	require.NoError(t, err)
-	c, err = b.store.Cancel(b.ctx, assigned)
+	c, err = b.store.Cancel(b.ctx, assigned, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.StatusDeadLettered, c.Status)
 
 	// Manual retry of the cancelled job.
-	r, err := b.store.Retry(b.ctx, pending)
+	r, err := b.store.Retry(b.ctx, pending, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.StatusPending, r.Status)
 	require.Equal(t, 0, r.RetryCount)
 	require.True(t, r.NotBefore.IsZero())
 	require.Equal(t, "DEAD_LETTERED>PENDING:MANUAL_RETRY", b.trail(t, pending)[2])
 
-	_, err = b.store.Retry(b.ctx, pending)
+	_, err = b.store.Retry(b.ctx, pending, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState, "a PENDING job cannot be retried")
-	_, err = b.store.Retry(b.ctx, running.ID)
+	_, err = b.store.Retry(b.ctx, running.ID, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
-	_, err = b.store.Retry(b.ctx, uuid.New())
+	_, err = b.store.Retry(b.ctx, uuid.New(), "test")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 }
 
@@ -681,7 +681,7 @@ func TestStore_ReapWorkers(t *testing.T) {
 		require.Equal(t, "FAILED>PENDING:RETRY", trail[len(trail)-1])
 	}
 
-	_, err = b.store.Heartbeat(b.ctx, b.worker, 0)
+	_, err = b.store.Heartbeat(b.ctx, b.worker, 0, "")
 	require.ErrorIs(t, err, queue.ErrWrongState, "a reaped worker must register again")
 	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
 	require.ErrorIs(t, err, queue.ErrWrongState)
@@ -751,12 +751,12 @@ func TestStore_Workers(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, w.Queues)
 	require.True(t, first.Equal(w.RegisteredAt), "re-registering keeps registered_at")
 
-	hb, err := b.store.Heartbeat(b.ctx, id, 3)
+	hb, err := b.store.Heartbeat(b.ctx, id, 3, "")
 	require.NoError(t, err)
 	require.Equal(t, 3, hb.ActiveJobCount)
 	require.False(t, hb.LastHeartbeat.Before(w.LastHeartbeat))
 
-	_, err = b.store.Heartbeat(b.ctx, uuid.New(), 0)
+	_, err = b.store.Heartbeat(b.ctx, uuid.New(), 0, "")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 
 	for name, p := range map[string]queue.RegisterWorkerParams{
@@ -767,13 +767,13 @@ func TestStore_Workers(t *testing.T) {
 		require.ErrorIs(t, err, queue.ErrInvalid, name)
 	}
 
-	d, err := b.store.DrainWorker(b.ctx, id)
+	d, err := b.store.DrainWorker(b.ctx, id, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.WorkerDraining, d.Status)
 
 	// Deregistering retries what the worker still holds.
 	j := b.running(t, queue.SubmitParams{})
-	n, err := b.store.DeregisterWorker(b.ctx, b.worker)
+	n, err := b.store.DeregisterWorker(b.ctx, b.worker, "")
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, queue.StatusPending, b.job(t, j.ID).Status)
@@ -834,18 +834,18 @@ func TestStore_Queues(t *testing.T) {
 	require.ErrorIs(t, err, queue.ErrNotFound)
 
 	// Delete: refused while unfinished jobs remain, then allowed.
-	_, err = b.store.DeleteQueue(b.ctx, "reports")
+	_, err = b.store.DeleteQueue(b.ctx, "reports", "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
 	require.ErrorContains(t, err, "2 unfinished jobs")
 	b.exec(t, `UPDATE jq.jobs SET status = 'DONE' WHERE queue_name = 'reports'`) // arrange: finish them
-	n, err := b.store.DeleteQueue(b.ctx, "reports")
+	n, err := b.store.DeleteQueue(b.ctx, "reports", "test")
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	_, err = b.store.GetQueue(b.ctx, "reports")
 	require.ErrorIs(t, err, queue.ErrNotFound)
-	_, err = b.store.DeleteQueue(b.ctx, "default")
+	_, err = b.store.DeleteQueue(b.ctx, "default", "test")
 	require.ErrorIs(t, err, queue.ErrInvalid)
-	_, err = b.store.DeleteQueue(b.ctx, "reports")
+	_, err = b.store.DeleteQueue(b.ctx, "reports", "test")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 }
 
@@ -964,11 +964,11 @@ func TestStore_ShutdownAndSilentRelease(t *testing.T) {
 	require.Equal(t, queue.StatusPending, b.job(t, j.ID).Status)
 
 	w := b.registerWorker(t, "default")
-	s, err := b.store.ShutdownWorker(b.ctx, w)
+	s, err := b.store.ShutdownWorker(b.ctx, w, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.WorkerDraining, s.Status)
 	require.True(t, s.ShutdownRequested)
-	hb, err := b.store.Heartbeat(b.ctx, w, 0)
+	hb, err := b.store.Heartbeat(b.ctx, w, 0, "")
 	require.NoError(t, err)
 	require.True(t, hb.ShutdownRequested, "the heartbeat tells the worker")
 	again, err := b.store.RegisterWorker(b.ctx, queue.RegisterWorkerParams{ID: w, Hostname: "h", Concurrency: 1, Queues: []string{"default"}})
@@ -1056,7 +1056,7 @@ func TestStore_DeleteQueueWaitsForSubmitsInFlight(t *testing.T) {
 	_, err = submit.Exec(b.ctx, `SELECT jq.submit('reports', '{}')`)
 	require.NoError(t, err)
 	deleted := make(chan error, 1)
-	go func() { _, err := b.store.DeleteQueue(b.ctx, "reports"); deleted <- err }()
+	go func() { _, err := b.store.DeleteQueue(b.ctx, "reports", "test"); deleted <- err }()
 	select {
 	case err := <-deleted:
 		t.Fatalf("the delete did not wait for the submit: %v", err)

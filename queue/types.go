@@ -109,7 +109,10 @@ type Worker struct {
 	Incarnation string
 	// ShutdownRequested: once drained, the worker should exit (AdminService.ShutdownWorker).
 	ShutdownRequested bool
-	LastHeartbeat     time.Time
+	// Owner is the credential that registered the worker (an API key's name, a certificate
+	// identity); empty for a worker registered from SQL without one.
+	Owner         string
+	LastHeartbeat time.Time
 	RegisteredAt      time.Time
 	UpdatedAt         time.Time
 }
@@ -125,7 +128,9 @@ type Event struct {
 	Attempt      int
 	Reason       string
 	ErrorMessage string
-	OccurredAt   time.Time
+	// Actor asked for the transition (a cancel, a manual retry); empty for the system's own.
+	Actor      string
+	OccurredAt time.Time
 }
 
 // QueueStats summarises one queue.

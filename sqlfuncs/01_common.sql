@@ -5,6 +5,8 @@
 --   JQ002 unknown job          JQ006 unknown worker
 --   JQ003 wrong state          JQ007 queue already exists
 --   JQ004 stale attempt        JQ008 queue still has unfinished jobs
+--   JQ009 the worker belongs to another credential (API key or certificate)
+--   JQ010 a limit is reached   JQ011 unknown API key
 -- and 40001 (serialization_failure) when a call must simply be retried (see _in_order).
 
 -- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds (RFC 9562
@@ -48,11 +50,25 @@ CREATE OR REPLACE FUNCTION jq._event(
     from_status jq.job_status,
     to_status jq.job_status,
     reason text,
-    error_message text DEFAULT NULL
+    error_message text DEFAULT NULL,
+    actor text DEFAULT NULL
 ) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message)
-    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message)
+    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message, actor)
+    VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message, actor)
+$$;
+
+-- _actor names who asked for an operator action: the actor jq-server passes (an API key's
+-- name or a certificate identity), or sql:<role> for a call made from psql.
+CREATE OR REPLACE FUNCTION jq._actor(actor text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(actor, ''), 'sql:' || session_user)
+$$;
+
+-- _audit records an operator action that is not a job transition in jq.audit_log.
+CREATE OR REPLACE FUNCTION jq._audit(actor text, action text, target text, detail jsonb DEFAULT '{}') RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO jq.audit_log (actor, action, target, detail) VALUES (jq._actor(actor), action, target, coalesce(detail, '{}'))
 $$;
 
 -- _sorted_ids returns the distinct ids of an array in ascending order: the driving input of

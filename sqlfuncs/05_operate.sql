@@ -1,8 +1,9 @@
 -- Operator actions on single jobs.
 
 -- cancel dead-letters a job that has not started: PENDING or ASSIGNED -> DEAD_LETTERED
--- (reason CANCELLED). A RUNNING or finished job raises JQ003.
-CREATE OR REPLACE FUNCTION jq.cancel(job_id uuid) RETURNS jq.jobs
+-- (reason CANCELLED). A RUNNING or finished job raises JQ003. actor (see jq._actor) is
+-- recorded in the event.
+CREATE OR REPLACE FUNCTION jq.cancel(job_id uuid, actor text DEFAULT NULL) RETURNS jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -22,16 +23,16 @@ BEGIN
     UPDATE jq.jobs
     SET status = 'DEAD_LETTERED', error_message = 'cancelled', completed_at = now(), updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
-    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED');
+    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED', NULL, jq._actor(cancel.actor));
     RETURN j;
 END
 $$;
 
-COMMENT ON FUNCTION jq.cancel(uuid) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED).';
+COMMENT ON FUNCTION jq.cancel(uuid, text) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED); actor is recorded in the event.';
 
 -- retry makes a FAILED or DEAD_LETTERED job PENDING again, runnable at once, with its retry
--- count reset (reason MANUAL_RETRY).
-CREATE OR REPLACE FUNCTION jq.retry(job_id uuid) RETURNS jq.jobs
+-- count reset (reason MANUAL_RETRY). actor (see jq._actor) is recorded in the event.
+CREATE OR REPLACE FUNCTION jq.retry(job_id uuid, actor text DEFAULT NULL) RETURNS jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -52,10 +53,10 @@ BEGIN
     SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
         assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
-    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY');
+    PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY', NULL, jq._actor(retry.actor));
     PERFORM pg_notify('jq_job_ready', j.queue_name);
     RETURN j;
 END
 $$;
 
-COMMENT ON FUNCTION jq.retry(uuid) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY).';
+COMMENT ON FUNCTION jq.retry(uuid, text) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY); actor is recorded in the event.';

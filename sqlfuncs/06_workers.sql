@@ -4,12 +4,19 @@
 -- a reconnect) keeps registered_at and replaces the rest. A new incarnation (a new process
 -- under the same worker_id, e.g. a restarted pod) means the jobs the previous process held
 -- are lost: they fail through the retry rule at once (reason WORKER_RESTARTED).
+--
+-- owner is the credential registering it (an API key's name or a certificate identity): a
+-- worker that is not OFFLINE belongs to the credential that registered it, and another one
+-- may not take it over (JQ009). max_per_owner, when set, bounds the workers one owner has
+-- registered and not OFFLINE (JQ010).
 CREATE OR REPLACE FUNCTION jq.register_worker(
     worker_id uuid,
     hostname text,
     concurrency integer,
     queues text[],
-    incarnation text DEFAULT ''
+    incarnation text DEFAULT '',
+    owner text DEFAULT NULL,
+    max_per_owner integer DEFAULT NULL
 ) RETURNS jq.workers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -27,14 +34,37 @@ BEGIN
     IF coalesce(cardinality(register_worker.queues), 0) = 0 THEN
         RAISE EXCEPTION 'a worker must take jobs from at least one queue' USING ERRCODE = 'JQ005';
     END IF;
-    SELECT x.incarnation INTO previous FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
-    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat)
+    IF array_position(register_worker.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    IF length(register_worker.hostname) > 255 THEN
+        RAISE EXCEPTION 'hostname is % characters, over the limit of 255', length(register_worker.hostname) USING ERRCODE = 'JQ005';
+    END IF;
+    IF register_worker.max_per_owner IS NOT NULL AND register_worker.max_per_owner < 1 THEN
+        RAISE EXCEPTION 'max_per_owner % must be positive (NULL for no limit)', register_worker.max_per_owner USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT * INTO w FROM jq.workers x WHERE x.worker_id = register_worker.worker_id FOR UPDATE;
+    IF FOUND THEN
+        previous := w.incarnation;
+        IF w.status <> 'OFFLINE' AND w.owner IS DISTINCT FROM register_worker.owner THEN
+            RAISE EXCEPTION 'worker % is registered by another credential', register_worker.worker_id USING ERRCODE = 'JQ009',
+                HINT = 'give each worker its own id, or wait until the worker is OFFLINE';
+        END IF;
+    END IF;
+    IF register_worker.owner IS NOT NULL AND register_worker.max_per_owner IS NOT NULL
+       AND (SELECT count(*) FROM jq.workers x
+            WHERE x.owner = register_worker.owner AND x.status <> 'OFFLINE' AND x.worker_id <> register_worker.worker_id)
+           >= register_worker.max_per_owner THEN
+        RAISE EXCEPTION '% already has % workers registered, the limit (auth.max_workers_per_key)',
+            register_worker.owner, register_worker.max_per_owner USING ERRCODE = 'JQ010';
+    END IF;
+    INSERT INTO jq.workers AS w (worker_id, hostname, status, concurrency, active_job_count, queues, incarnation, last_heartbeat, owner)
     VALUES (register_worker.worker_id, coalesce(register_worker.hostname, ''), 'ONLINE', register_worker.concurrency, 0,
-            register_worker.queues, coalesce(register_worker.incarnation, ''), now())
+            register_worker.queues, coalesce(register_worker.incarnation, ''), now(), register_worker.owner)
     ON CONFLICT (worker_id) DO UPDATE
     SET hostname = excluded.hostname, status = 'ONLINE', concurrency = excluded.concurrency,
         active_job_count = 0, queues = excluded.queues, incarnation = excluded.incarnation,
-        shutdown_requested = false, last_heartbeat = now(), updated_at = now()
+        shutdown_requested = false, last_heartbeat = now(), updated_at = now(), owner = excluded.owner
     RETURNING * INTO w;
     IF previous IS NOT NULL AND previous <> '' AND previous IS DISTINCT FROM w.incarnation THEN
         FOR j IN
@@ -53,39 +83,49 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[], text) IS
-    'Register (upsert) a worker as ONLINE; a new incarnation retries the jobs the previous process held.';
+COMMENT ON FUNCTION jq.register_worker(uuid, text, integer, text[], text, text, integer) IS
+    'Register (upsert) a worker as ONLINE, bound to owner; a new incarnation retries the jobs the previous process held.';
 
 -- heartbeat refreshes a worker's last_heartbeat (and, when given, its running job count).
 -- An unknown worker raises JQ006; an OFFLINE one (declared lost) raises JQ003 and must
--- register again.
+-- register again. With owner set, a worker registered by another credential raises JQ009.
 CREATE OR REPLACE FUNCTION jq.heartbeat(
     worker_id uuid,
-    active_job_count integer DEFAULT NULL
+    active_job_count integer DEFAULT NULL,
+    owner text DEFAULT NULL
 ) RETURNS jq.workers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
 BEGIN
+    IF heartbeat.active_job_count < 0 THEN
+        RAISE EXCEPTION 'active_job_count % is negative', heartbeat.active_job_count USING ERRCODE = 'JQ005';
+    END IF;
     UPDATE jq.workers
     SET last_heartbeat = now(), active_job_count = coalesce(heartbeat.active_job_count, active_job_count), updated_at = now()
     WHERE worker_id = heartbeat.worker_id AND status <> 'OFFLINE'
+      AND (heartbeat.owner IS NULL OR owner IS NOT DISTINCT FROM heartbeat.owner)
     RETURNING * INTO w;
     IF FOUND THEN
         RETURN w;
     END IF;
-    IF EXISTS (SELECT 1 FROM jq.workers WHERE worker_id = heartbeat.worker_id) THEN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = heartbeat.worker_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
         RAISE EXCEPTION 'worker % is OFFLINE; register it again', heartbeat.worker_id USING ERRCODE = 'JQ003';
     END IF;
-    RAISE EXCEPTION 'worker % is not registered', heartbeat.worker_id USING ERRCODE = 'JQ006';
+    RAISE EXCEPTION 'worker % is registered by another credential', heartbeat.worker_id USING ERRCODE = 'JQ009';
 END
 $$;
 
-COMMENT ON FUNCTION jq.heartbeat(uuid, integer) IS 'Refresh a worker''s last_heartbeat.';
+COMMENT ON FUNCTION jq.heartbeat(uuid, integer, text) IS 'Refresh a worker''s last_heartbeat (only for its owner, when owner is given).';
 
--- drain_worker marks an ONLINE worker DRAINING: it gets no new jobs and finishes its own.
-CREATE OR REPLACE FUNCTION jq.drain_worker(worker_id uuid) RETURNS jq.workers
+-- drain_worker marks an ONLINE worker DRAINING: it gets no new jobs and finishes its own. The
+-- action is audited with actor (see jq._actor).
+CREATE OR REPLACE FUNCTION jq.drain_worker(worker_id uuid, actor text DEFAULT NULL) RETURNS jq.workers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -100,27 +140,36 @@ BEGIN
     END IF;
     UPDATE jq.workers SET status = 'DRAINING', updated_at = now()
     WHERE worker_id = w.worker_id RETURNING * INTO w;
+    PERFORM jq._audit(drain_worker.actor, 'worker.drain', w.worker_id::text);
     RETURN w;
 END
 $$;
 
-COMMENT ON FUNCTION jq.drain_worker(uuid) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
+COMMENT ON FUNCTION jq.drain_worker(uuid, text) IS 'Mark a worker DRAINING: no new jobs, it finishes its running ones.';
 
--- shutdown_worker drains a worker and asks it to exit once its running jobs are finished.
-CREATE OR REPLACE FUNCTION jq.shutdown_worker(worker_id uuid) RETURNS jq.workers
+-- shutdown_worker drains a worker and asks it to exit once its running jobs are finished. The
+-- action is audited with actor (see jq._actor).
+CREATE OR REPLACE FUNCTION jq.shutdown_worker(worker_id uuid, actor text DEFAULT NULL) RETURNS jq.workers
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
 BEGIN
-    w := jq.drain_worker(shutdown_worker.worker_id);
-    UPDATE jq.workers SET shutdown_requested = true, updated_at = now()
+    SELECT * INTO w FROM jq.workers WHERE worker_id = shutdown_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', shutdown_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF w.status = 'OFFLINE' THEN
+        RAISE EXCEPTION 'worker % is OFFLINE', w.worker_id USING ERRCODE = 'JQ003';
+    END IF;
+    UPDATE jq.workers SET status = 'DRAINING', shutdown_requested = true, updated_at = now()
     WHERE worker_id = w.worker_id RETURNING * INTO w;
+    PERFORM jq._audit(shutdown_worker.actor, 'worker.shutdown', w.worker_id::text);
     RETURN w;
 END
 $$;
 
-COMMENT ON FUNCTION jq.shutdown_worker(uuid) IS 'Drain a worker and have it exit once its running jobs are finished.';
+COMMENT ON FUNCTION jq.shutdown_worker(uuid, text) IS 'Drain a worker and have it exit once its running jobs are finished.';
 
 -- release_worker marks a worker OFFLINE and fails every job it holds (ASSIGNED or RUNNING)
 -- through the retry rule with the given reason. Returns how many jobs it failed. Used when a
@@ -174,10 +223,23 @@ COMMENT ON FUNCTION jq.release_worker(uuid, text, interval, interval, timestampt
     'Mark a worker OFFLINE and fail its ASSIGNED/RUNNING jobs through the retry rule; returns the number of jobs. With silent_since, only if it has not heartbeated since.';
 
 -- deregister_worker is a worker's clean goodbye: OFFLINE, and any job it still holds is
--- failed through the retry rule (reason DEREGISTERED) so it runs elsewhere.
-CREATE OR REPLACE FUNCTION jq.deregister_worker(worker_id uuid) RETURNS integer
-LANGUAGE sql AS $$
-    SELECT jq.release_worker(worker_id, 'DEREGISTERED')
+-- failed through the retry rule (reason DEREGISTERED) so it runs elsewhere. With owner set, a
+-- worker registered by another credential raises JQ009 and is left alone.
+CREATE OR REPLACE FUNCTION jq.deregister_worker(worker_id uuid, owner text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    w jq.workers;
+BEGIN
+    SELECT * INTO w FROM jq.workers WHERE worker_id = deregister_worker.worker_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'worker % is not registered', deregister_worker.worker_id USING ERRCODE = 'JQ006';
+    END IF;
+    IF deregister_worker.owner IS NOT NULL AND w.owner IS DISTINCT FROM deregister_worker.owner THEN
+        RAISE EXCEPTION 'worker % is registered by another credential', w.worker_id USING ERRCODE = 'JQ009';
+    END IF;
+    RETURN jq.release_worker(w.worker_id, 'DEREGISTERED');
+END
 $$;
 
-COMMENT ON FUNCTION jq.deregister_worker(uuid) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere.';
+COMMENT ON FUNCTION jq.deregister_worker(uuid, text) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere. With owner, only the worker''s own credential may.';

@@ -4,7 +4,8 @@
 CREATE OR REPLACE FUNCTION jq.create_queue(
     name text,
     max_retries integer DEFAULT 3,
-    ttl_seconds integer DEFAULT NULL
+    ttl_seconds integer DEFAULT NULL,
+    actor text DEFAULT NULL
 ) RETURNS jq.queues
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -31,16 +32,18 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'queue % already exists', create_queue.name USING ERRCODE = 'JQ007';
     END IF;
+    PERFORM jq._audit(create_queue.actor, 'queue.create', q.name,
+        jsonb_build_object('max_retries', q.max_retries, 'ttl_seconds', q.ttl_seconds));
     RETURN q;
 END
 $$;
 
-COMMENT ON FUNCTION jq.create_queue(text, integer, integer) IS 'Create a queue (JQ007 if it exists).';
+COMMENT ON FUNCTION jq.create_queue(text, integer, integer, text) IS 'Create a queue (JQ007 if it exists); audited with actor.';
 
 -- delete_queue deletes a queue and its finished jobs. It refuses (JQ008) while the queue holds
 -- jobs that are not DONE or DEAD_LETTERED, and refuses to delete the default queue. Returns
 -- the number of jobs deleted with it.
-CREATE OR REPLACE FUNCTION jq.delete_queue(name text) RETURNS integer
+CREATE OR REPLACE FUNCTION jq.delete_queue(name text, actor text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -67,11 +70,12 @@ BEGIN
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM jq.queues WHERE name = delete_queue.name;
+    PERFORM jq._audit(delete_queue.actor, 'queue.delete', delete_queue.name, jsonb_build_object('jobs_deleted', n));
     RETURN n;
 END
 $$;
 
-COMMENT ON FUNCTION jq.delete_queue(text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs.';
+COMMENT ON FUNCTION jq.delete_queue(text, text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs; audited with actor.';
 
 -- queue_stats counts a queue's jobs per status (every queue when queue is NULL), with the
 -- age of its oldest runnable pending job and the jobs completed and failed in the last minute.

@@ -48,10 +48,13 @@ func ParseExecPayload(payload []byte) (ExecPayload, error) {
 // "timeout_seconds": n}. The command runs without a shell in its own process group; its
 // stdout is the result and its stderr the error text, each capped at MaxOutputBytes. A
 // non-zero exit, a signal or the timeout fail the attempt; the whole process group is killed
-// at the timeout. A malformed payload fails permanently (it could never run).
+// at the timeout. A malformed payload, and one its Guard refuses, fail permanently (they could
+// never run).
 type Exec struct {
 	// MaxOutputBytes caps stdout and stderr, each (default 1 MiB).
 	MaxOutputBytes int
+	// Guard says which programs may run and which variables a payload may not set.
+	Guard Guard
 }
 
 var _ Handler = Exec{}
@@ -60,6 +63,9 @@ var _ Handler = Exec{}
 func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 	p, err := ParseExecPayload(job.Payload)
 	if err != nil {
+		return nil, Permanent(err)
+	}
+	if err := e.Guard.Check(p); err != nil {
 		return nil, Permanent(err)
 	}
 	limit := e.MaxOutputBytes

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/buildinfo"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
@@ -28,8 +28,11 @@ import (
 type Config struct {
 	// ServerAddr is jq-server's host:port.
 	ServerAddr string
-	// Creds enables TLS (see grpc.ClientCredentials); nil is plaintext.
+	// Creds enables TLS (see client.TLS); nil is plaintext.
 	Creds credentials.TransportCredentials
+	// Token is the API key (role worker) the worker presents; the server binds the worker's id
+	// to it.
+	Token string
 	// ID identifies the worker (see ResolveID); empty derives it from the hostname.
 	ID string
 	// Concurrency is how many jobs run at once (default 4).
@@ -166,7 +169,7 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 	}
 	id, name := ResolveID(cfg.ID)
 	host, _ := os.Hostname()
-	conn, err := jqgrpc.Dial(cfg.ServerAddr, cfg.Creds)
+	conn, err := client.Dial(cfg.ServerAddr, client.Options{TLS: cfg.Creds, Token: cfg.Token})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jqhq/jq/internal/apikey"
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/testserver"
 	"github.com/jqhq/jq/queue"
@@ -24,12 +25,13 @@ type bundle struct {
 	ctx   context.Context
 	srv   *testserver.Server
 	store *queue.Store
+	key   string // role worker
 }
 
 func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 	t.Helper()
 	srv := testserver.Start(t, tweak...)
-	return &bundle{ctx: context.Background(), srv: srv, store: srv.Store()}
+	return &bundle{ctx: context.Background(), srv: srv, store: srv.Store(), key: srv.Key(t, apikey.RoleWorker)}
 }
 
 // run starts a worker on the bundle's server; stop cancels its context (SIGTERM) and waits
@@ -37,7 +39,7 @@ func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 func (b *bundle) run(t *testing.T, h worker.Handler, tweak func(*worker.Config)) (w *worker.Worker, stop func() error) {
 	t.Helper()
 	cfg := worker.Config{
-		ServerAddr: b.srv.GRPCAddr().String(), ID: uuid.NewString(), Concurrency: 2,
+		ServerAddr: b.srv.GRPCAddr().String(), Token: b.key, ID: uuid.NewString(), Concurrency: 2,
 		HeartbeatInterval: 200 * time.Millisecond, ShutdownGrace: 5 * time.Second,
 		ReconnectMax: 200 * time.Millisecond, Logger: testserver.Logger().With("service", "jq-worker"),
 	}
@@ -227,7 +229,7 @@ func TestWorker_DrainFromTheServer(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	w, stop := b.run(t, worker.HandlerFunc(func(context.Context, worker.Job) ([]byte, error) { return nil, nil }), nil)
-	_, err := b.store.ShutdownWorker(b.ctx, w.ID()) // as AdminService.ShutdownWorker through any server
+	_, err := b.store.ShutdownWorker(b.ctx, w.ID(), "test") // as AdminService.ShutdownWorker through any server
 	require.NoError(t, err)
 	// The worker learns from its heartbeat (or in-band), drains and stops by itself.
 	require.Eventually(t, func() bool {
@@ -319,7 +321,7 @@ func TestWorker_SecondProcessWithTheSameIDSupersedesTheFirst(t *testing.T) {
 	b := setup(t)
 	id := uuid.NewString()
 	release := make(chan struct{})
-	first, err := worker.New(worker.Config{ServerAddr: b.srv.GRPCAddr().String(), ID: id, Concurrency: 1, ReconnectMax: 100 * time.Millisecond},
+	first, err := worker.New(worker.Config{ServerAddr: b.srv.GRPCAddr().String(), Token: b.key, ID: id, Concurrency: 1, ReconnectMax: 100 * time.Millisecond},
 		worker.HandlerFunc(func(ctx context.Context, _ worker.Job) ([]byte, error) {
 			select {
 			case <-release:

@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	jqclient "github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/logging"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
@@ -25,11 +27,19 @@ type client struct {
 // connect returns a client of the jq-server at --server-addr. Like grpc.NewClient it does not
 // connect: the first call does, and reports an unreachable server.
 func (a *app) connect() (*client, error) {
-	creds, err := jqgrpc.ClientCredentials(a.g.tlsCA, a.g.tlsCert, a.g.tlsKey, a.g.tlsServerName)
+	creds, err := jqclient.TLS(a.g.tlsCA, a.g.tlsCert, a.g.tlsKey, a.g.tlsServerName)
 	if err != nil {
 		return nil, failf(exitInvalid, "%v", err)
 	}
-	conn, err := jqgrpc.Dial(a.g.serverAddr, creds, grpclib.WithChainUnaryInterceptor(a.logCall))
+	tokenFile := a.g.tokenFile
+	if a.g.token == "" && tokenFile == "" {
+		tokenFile = defaultTokenFile()
+	}
+	token, err := jqclient.ReadToken(a.g.token, tokenFile)
+	if err != nil {
+		return nil, failf(exitInvalid, "--token-file: %v", err)
+	}
+	conn, err := jqclient.Dial(a.g.serverAddr, jqclient.Options{TLS: creds, Token: token}, grpclib.WithChainUnaryInterceptor(a.logCall))
 	if err != nil {
 		return nil, failf(exitInvalid, "--server-addr %q: %v", a.g.serverAddr, err)
 	}
@@ -43,6 +53,20 @@ func (a *app) connect() (*client, error) {
 }
 
 func (c *client) Close() { _ = c.conn.Close() }
+
+// defaultTokenFile is the key jq-ctl uses when none is given: $XDG_CONFIG_HOME/jq/token (else
+// ~/.config/jq/token) when that file exists. `make run` keeps its local admin key there.
+func defaultTokenFile() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(dir, "jq", "token")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
 
 // call makes one RPC within --timeout and turns its error into jq-ctl's message and exit code.
 func call[Req, Resp any](ctx context.Context, c *client, rpc func(context.Context, Req, ...grpclib.CallOption) (Resp, error), req Req) (Resp, error) {

@@ -26,7 +26,7 @@ func TestDocs(t *testing.T) {
 		}
 	}
 	for _, code := range []int{exitOK, exitFailure, exitUsage, exitNotFound, exitInvalid, exitUnavailable, exitConflict,
-		exitDeadLettered, exitWaitTimeout, exitInterrupted} {
+		exitDeadLettered, exitWaitTimeout, exitDenied, exitInterrupted} {
 		require.Regexp(t, regexp.MustCompile(`(?m)^\| `+strconv.Itoa(code)+` \| `), doc, "exit code %d", code)
 	}
 	a := newApp(nil, io.Discard, io.Discard)
@@ -62,6 +62,7 @@ func allCommands(a *app) []command {
 		&queueListCommand{app: a}, &queueCreateCommand{app: a}, &queueDeleteCommand{app: a}, &queueStatsCommand{app: a},
 		&workerListCommand{app: a}, &workerDrainCommand{app: a}, &workerShutdownCommand{app: a},
 		&systemStatusCommand{app: a}, &systemVersionCommand{app: a},
+		&keyCreateCommand{app: a}, &keyListCommand{app: a}, &keyRevokeCommand{app: a}, &auditListCommand{app: a},
 	}
 }
 

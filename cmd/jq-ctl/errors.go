@@ -38,6 +38,9 @@ const (
 	exitDeadLettered = 7
 	// exitWaitTimeout: job submit --wait gave up after --wait-timeout.
 	exitWaitTimeout = 8
+	// exitDenied: no API key, an unknown, expired or revoked one, or a role or queue the key may
+	// not use (UNAUTHENTICATED, PERMISSION_DENIED).
+	exitDenied = 9
 	// exitInterrupted: SIGINT or SIGTERM, as a shell reports it (128 + 2).
 	exitInterrupted = 130
 )
@@ -117,7 +120,7 @@ func rpcError(err error, addr string, timeout time.Duration) error {
 	switch st.Code() {
 	case codes.NotFound:
 		return failf(exitNotFound, "%s", msg)
-	case codes.InvalidArgument, codes.OutOfRange:
+	case codes.InvalidArgument, codes.OutOfRange, codes.ResourceExhausted:
 		return failf(exitInvalid, "%s", msg)
 	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
 		return failf(exitConflict, "%s", msg)
@@ -134,7 +137,7 @@ func rpcError(err error, addr string, timeout time.Duration) error {
 	case codes.Canceled:
 		return failf(exitInterrupted, "interrupted")
 	case codes.Unauthenticated, codes.PermissionDenied:
-		return failf(exitFailure, "jq-server at %s refused the request: %s", addr, msg)
+		return failf(exitDenied, "jq-server at %s refused the request: %s", addr, msg)
 	default:
 		return failf(exitFailure, "%s", msg)
 	}

@@ -16,7 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 	grpclib "google.golang.org/grpc"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/testserver"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -62,6 +61,7 @@ func (r result) decodeYAML(t *testing.T, v any) {
 
 // bundle is a jq-server on its own fresh database, and raw clients to set the scene.
 type bundle struct {
+	srv    *testserver.Server
 	addr   string
 	conn   *grpclib.ClientConn
 	jobs   jqv1.JobServiceClient
@@ -73,11 +73,9 @@ func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 	t.Helper()
 	srv := testserver.Start(t, tweak...)
 	addr := srv.GRPCAddr().String()
-	conn, err := jqgrpc.Dial(addr, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := srv.Dial(t, srv.AdminKey)
 	return &bundle{
-		addr: addr, conn: conn,
+		addr: addr, conn: conn, srv: srv,
 		jobs: jqv1.NewJobServiceClient(conn), admin: jqv1.NewAdminServiceClient(conn), worker: jqv1.NewWorkerServiceClient(conn),
 	}
 }
@@ -85,13 +83,13 @@ func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 // ctl runs jq-ctl against the bundle's server.
 func (b *bundle) ctl(t *testing.T, args ...string) result {
 	t.Helper()
-	return ctl(t, "", append([]string{"--server-addr", b.addr}, args...)...)
+	return ctl(t, "", append([]string{"--server-addr", b.addr, "--token", b.srv.AdminKey}, args...)...)
 }
 
 // ctlIn runs jq-ctl against the bundle's server with stdin.
 func (b *bundle) ctlIn(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	return ctl(t, stdin, append([]string{"--server-addr", b.addr}, args...)...)
+	return ctl(t, stdin, append([]string{"--server-addr", b.addr, "--token", b.srv.AdminKey}, args...)...)
 }
 
 // submit submits a job with jq-ctl and returns its id.

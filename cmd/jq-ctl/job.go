@@ -496,6 +496,7 @@ type eventView struct {
 	Attempt      int32   `json:"attempt"`
 	WorkerID     string  `json:"worker_id"`
 	ErrorMessage string  `json:"error_message"`
+	Actor        string  `json:"actor"`
 	OccurredAt   *string `json:"occurred_at"`
 }
 
@@ -512,7 +513,8 @@ func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
 	for _, e := range events {
 		v := eventView{
 			ID: e.GetId(), JobID: e.GetJobId(), ToStatus: jobStatusName(e.GetToStatus()), Reason: e.GetReason(),
-			Attempt: e.GetAttempt(), WorkerID: e.GetWorkerId(), ErrorMessage: e.GetErrorMessage(), OccurredAt: rfc3339(e.GetOccurredAt()),
+			Attempt: e.GetAttempt(), WorkerID: e.GetWorkerId(), ErrorMessage: e.GetErrorMessage(), Actor: e.GetActor(),
+			OccurredAt: rfc3339(e.GetOccurredAt()),
 		}
 		if e.GetFromStatus() != jqv1.JobStatus_JOB_STATUS_UNSPECIFIED {
 			from := jobStatusName(e.GetFromStatus())
@@ -522,14 +524,14 @@ func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
 	}
 	return c.app.emit(views, func(w io.Writer) {
 		now := c.app.now()
-		row(w, "WHEN", "FROM", "TO", "REASON", "ATTEMPT", "WORKER", "ERROR")
+		row(w, "WHEN", "FROM", "TO", "REASON", "ATTEMPT", "WORKER", "BY", "ERROR")
 		for i, v := range views {
 			from := "-"
 			if v.FromStatus != nil {
 				from = *v.FromStatus
 			}
 			row(w, ago(tsTime(events[i].GetOccurredAt()), now), from, v.ToStatus, v.Reason, v.Attempt, dash(v.WorkerID),
-				summary([]byte(v.ErrorMessage), 120))
+				dash(v.Actor), summary([]byte(v.ErrorMessage), 120))
 		}
 	})
 }

@@ -426,9 +426,9 @@ func TestJobLogs(t *testing.T) {
 	r.requireCode(t, exitOK)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 3)
-	require.Regexp(t, `^WHEN\s+FROM\s+TO\s+REASON\s+ATTEMPT\s+WORKER\s+ERROR$`, lines[0])
-	require.Regexp(t, `^`+recent+`\s+-\s+PENDING\s+SUBMITTED\s+0\s+-\s+-$`, lines[1])
-	require.Regexp(t, `^`+recent+`\s+PENDING\s+DEAD_LETTERED\s+CANCELLED\s`, lines[2])
+	require.Regexp(t, `^WHEN\s+FROM\s+TO\s+REASON\s+ATTEMPT\s+WORKER\s+BY\s+ERROR$`, lines[0])
+	require.Regexp(t, `^`+recent+`\s+-\s+PENDING\s+SUBMITTED\s+0\s+-\s+-\s+-$`, lines[1])
+	require.Regexp(t, `^`+recent+`\s+PENDING\s+DEAD_LETTERED\s+CANCELLED\s+0\s+-\s+test-admin-\d+\s`, lines[2], "the cancel names its actor, the admin key")
 
 	r = b.ctl(t, "job", "logs", id, "-o", "json")
 	r.requireCode(t, exitOK)

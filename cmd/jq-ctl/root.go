@@ -44,6 +44,8 @@ type globals struct {
 	tlsCert       string
 	tlsKey        string
 	tlsServerName string
+	token         string
+	tokenFile     string
 	timeout       time.Duration
 	output        string
 	logLevel      string
@@ -77,6 +79,8 @@ func (a *app) registerGlobals(f *flagSet, aliases bool) {
 	f.String(&g.tlsCert, "tls-cert", "FILE", "", "client certificate, for mutual TLS")
 	f.String(&g.tlsKey, "tls-key", "FILE", "", "key of --tls-cert")
 	f.String(&g.tlsServerName, "tls-server-name", "NAME", "", "name the server's certificate must hold, if not the host of --server-addr")
+	f.String(&g.token, "token", "KEY", "", "API key sent to jq-server (prefer --token-file: a command line is visible to other users)")
+	f.String(&g.tokenFile, "token-file", "FILE", "", "file holding the API key; wins over --token (with neither: ~/.config/jq/token, when it exists)")
 	f.Duration(&g.timeout, "timeout", "DURATION", 10*time.Second, "deadline of each call to jq-server; 0 for none", "10s")
 	f.String(&g.output, output, "FORMAT", outputTable, "output format: table, json or yaml")
 	f.String(&g.logLevel, "log-level", "LEVEL", "info", "debug, info, warn or error; debug logs each call to jq-server on stderr")
@@ -214,6 +218,19 @@ func (a *app) tree() *ffcli.Command {
 			a.leaf("system", &systemStatusCommand{app: a}),
 			a.leaf("system", &systemVersionCommand{app: a}),
 		),
+		a.group("key", "create, list and revoke API keys (admin only)", "", []string{
+			"jq-ctl key create ci --role submitter --queues deploys",
+			"jq-ctl key revoke ci",
+		},
+			a.leaf("key", &keyCreateCommand{app: a}),
+			a.leaf("key", &keyListCommand{app: a}),
+			a.leaf("key", &keyRevokeCommand{app: a}),
+		),
+		a.group("audit", "the audit trail of operator actions (admin only)", "", []string{
+			"jq-ctl audit list --action queue.delete",
+		},
+			a.leaf("audit", &auditListCommand{app: a}),
+		),
 		a.group("events", "follow the job lifecycle events jq publishes to Kafka", "", []string{
 			"jq-ctl events tail --kafka-brokers kafka:9092",
 		},
@@ -223,7 +240,9 @@ func (a *app) tree() *ffcli.Command {
 }
 
 const rootLong = `jq-ctl talks to jq-server over gRPC. Global flags go before or after the command
-(jq-ctl -o json job list, jq-ctl job list -o json); every command has its own --help.`
+(jq-ctl -o json job list, jq-ctl job list -o json); every command has its own --help.
+jq-server refuses calls without an API key: give one with --token-file or JQ_TOKEN_FILE (or
+--token, JQ_TOKEN); jq-server auth create-key makes the first admin key.`
 
 // newFlagSet makes the flag set of the command at path, with the global flags.
 func (a *app) newFlagSet(path string) *flagSet {
@@ -416,7 +435,7 @@ func (a *app) leafHelp(path string, s spec, own []flagDef) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-const globalsSummary = "--server-addr, --tls-ca, --tls-cert, --tls-key, --tls-server-name, --timeout,\n" +
+const globalsSummary = "--server-addr, --token, --token-file, --tls-ca, --tls-cert, --tls-key, --tls-server-name, --timeout,\n" +
 	"-o/--output table|json|yaml, --log-level (see jq-ctl --help for their defaults and JQ_* variables)"
 
 const exitCodesHelp = `
@@ -432,6 +451,7 @@ Exit codes:
        create a queue that exists
   7    job submit --wait: the job was dead-lettered
   8    job submit --wait: --wait-timeout elapsed first
+  9    refused: no API key, an unknown, expired or revoked one, or a role or queue it may not use
   130  interrupted (Ctrl-C)
 Errors are one line on stderr: "jq-ctl: <message>".
 `

@@ -16,6 +16,8 @@ var commandPaths = [][]string{
 	{"queue"}, {"queue", "list"}, {"queue", "create"}, {"queue", "delete"}, {"queue", "stats"},
 	{"worker"}, {"worker", "list"}, {"worker", "drain"}, {"worker", "shutdown"},
 	{"system"}, {"system", "status"}, {"system", "version"},
+	{"key"}, {"key", "create"}, {"key", "list"}, {"key", "revoke"},
+	{"audit"}, {"audit", "list"},
 }
 
 func TestHelp_EveryCommand(t *testing.T) {
@@ -193,6 +195,7 @@ func TestUnavailable(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	b := setup(t)
 	t.Setenv("JQ_SERVER_ADDR", b.addr)
+	t.Setenv("JQ_TOKEN", b.srv.AdminKey)
 	t.Setenv("JQ_OUTPUT", "json")
 	t.Setenv("JQ_VERSION", "1.7.1") // the jq JSON tool's installers set this; jq-ctl must ignore it
 

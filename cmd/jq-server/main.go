@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/jqhq/jq/internal/cli"
@@ -23,11 +24,15 @@ var program = cli.Program{
 	Usage: []string{
 		"jq-server [flags]                          run the server (applies pending migrations first)",
 		"jq-server migrate up|down|status [flags]   manage the schema by hand",
+		"jq-server auth create-key --name NAME --role ROLE [--queues a,b] [--expires 720h] [--out FILE]",
+		"jq-server auth list-keys | revoke-key NAME  manage API keys on the database directly",
 	},
 	Bound: []cli.Bound{
 		{Flag: "grpc-port", Path: "grpc.port"},
 		{Flag: "metrics-port", Path: "metrics.port"},
 		{Flag: "health-port", Path: "health.port"},
+		{Flag: "auth-mode", Path: "auth.mode"},
+		{Flag: "insecure-allow-none", Path: "auth.insecure_allow_none"},
 	},
 	Extra: func(fs *flag.FlagSet) {
 		fs.Bool("dry-run", false, "check PostgreSQL (and Redis, Kafka when configured) and exit: 0 if all answer")
@@ -37,14 +42,25 @@ var program = cli.Program{
   JQ_REDIS_ADDR=localhost:6379 jq-server --config /etc/jq/config.yaml --grpc-port 50051
   jq-server --dry-run
   jq-server migrate status
+  jq-server auth create-key --name alice --role admin        # the first admin key, printed once
+  jq-server auth create-key --name pool-a --role worker --out /run/jq/worker.key
+
+Callers present an API key as gRPC metadata "authorization: Bearer KEY" (auth.mode token, the
+default); auth.mode mtls maps client certificates to roles; auth.mode none (no credentials) is
+refused unless grpc.host is a loopback address or --insecure-allow-none is set. See
+docs/security.md.
 
 Signals: SIGTERM or SIGINT stops the server gracefully (workers keep their jobs and reconnect).`,
 }
 
 func main() { cli.Main(program.Service, run) }
 
-func run(args []string, stdout, _ io.Writer) error {
-	setup, err := program.Parse(args, stdout)
+func run(args []string, stdout, stderr io.Writer) error {
+	logs := stdout
+	if slices.Contains(args, "auth") {
+		logs = stderr // the key is printed on stdout, alone
+	}
+	setup, err := program.ParseLogTo(args, stdout, logs)
 	if err != nil {
 		return err
 	}
@@ -52,10 +68,13 @@ func run(args []string, stdout, _ io.Writer) error {
 	defer stop()
 
 	if len(setup.Args) > 0 {
-		if setup.Args[0] != "migrate" {
-			return &cli.UsageError{Err: fmt.Errorf("unknown command %q (see jq-server --help)", setup.Args[0])}
+		switch setup.Args[0] {
+		case "migrate":
+			return runMigrate(ctx, setup, setup.Args[1:], stdout)
+		case "auth":
+			return runAuth(ctx, setup, setup.Args[1:], stdout, stderr)
 		}
-		return runMigrate(ctx, setup, setup.Args[1:], stdout)
+		return &cli.UsageError{Err: fmt.Errorf("unknown command %q (see jq-server --help)", setup.Args[0])}
 	}
 	if setup.Flags.Lookup("dry-run").Value.String() == "true" {
 		return server.DryRun(ctx, setup.Config, setup.Logger)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
+	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/cli"
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/health"
@@ -27,15 +27,23 @@ var program = cli.Program{
 		{Flag: "worker-id", Path: "worker.id"},
 		{Flag: "concurrency", Path: "worker.concurrency"},
 		{Flag: "queues", Path: "worker.queues"},
+		{Flag: "token", Path: "worker.token"},
+		{Flag: "token-file", Path: "worker.token_file"},
 		{Flag: "metrics-port", Path: "metrics.port"},
 		{Flag: "health-port", Path: "health.port"},
 	},
 	Footer: `A job's payload is {"command": ["prog", "arg", ...], "env": {"K": "V"}, "timeout_seconds": n}:
 the command runs without a shell; its stdout is the result, its stderr the error text.
+The worker refuses (a permanent failure) a program outside worker.allowed_commands when that
+is set, and payload env names that change how programs load or run (LD_*, PATH, PYTHONPATH...)
+unless worker.allowed_env names them.
+
+The worker presents an API key with role worker (--token-file, JQ_TOKEN_FILE, --token or
+JQ_TOKEN); jq-server binds the worker's id to that key.
 
 Examples:
   jq-worker --server-addr localhost:50051 --concurrency 8 --queues default,emails
-  JQ_SERVER_ADDR=jq-server:50051 JQ_WORKER_ID=$(hostname) jq-worker
+  JQ_SERVER_ADDR=jq-server:50051 JQ_TOKEN_FILE=/run/secrets/jq-worker-key jq-worker
 
 Signals: SIGTERM or SIGINT drains the worker: it takes no new jobs, lets running ones finish
 within worker.shutdown_grace (then kills them; they are retried elsewhere), deregisters and
@@ -53,9 +61,16 @@ func run(args []string, stdout, _ io.Writer) error {
 	defer stop()
 	cfg, log := setup.Config, setup.Logger
 
-	creds, err := jqgrpc.ClientCredentials(cfg.Worker.TLSCAFile, cfg.Worker.TLSCertFile, cfg.Worker.TLSKeyFile, cfg.Worker.TLSServerName)
+	creds, err := client.TLS(cfg.Worker.TLSCAFile, cfg.Worker.TLSCertFile, cfg.Worker.TLSKeyFile, cfg.Worker.TLSServerName)
 	if err != nil {
 		return err
+	}
+	token, err := client.ReadToken(cfg.Worker.Token, cfg.Worker.TokenFile)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		log.Warn("no API key set (worker.token_file, JQ_TOKEN_FILE, worker.token, JQ_TOKEN): a jq-server in auth mode token will refuse this worker")
 	}
 	reg := metrics.NewRegistry()
 	m := metrics.New(nil) // the worker exports only its own series
@@ -64,6 +79,7 @@ func run(args []string, stdout, _ io.Writer) error {
 	w, err := worker.New(worker.Config{
 		ServerAddr:        cfg.Worker.ServerAddr,
 		Creds:             creds,
+		Token:             token,
 		ID:                cfg.Worker.ID,
 		Concurrency:       cfg.Worker.Concurrency,
 		Queues:            cfg.Worker.Queues,
@@ -75,7 +91,9 @@ func run(args []string, stdout, _ io.Writer) error {
 			JobConcurrency: m.WorkerJobConcurrency, ConfiguredConcurrency: m.WorkerConfiguredConcurrency,
 			JobsRun: m.WorkerJobsRun, ExecutionDuration: m.WorkerExecutionDuration,
 		},
-	}, worker.Exec{MaxOutputBytes: cfg.Worker.MaxOutputBytes})
+	}, worker.Exec{MaxOutputBytes: cfg.Worker.MaxOutputBytes, Guard: worker.Guard{
+		AllowedCommands: cfg.Worker.AllowedCommands, AllowedEnv: cfg.Worker.AllowedEnv,
+	}})
 	if err != nil {
 		return err
 	}

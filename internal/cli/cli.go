@@ -68,6 +68,12 @@ var commonBound = []Bound{{Flag: "log-level", Path: "logging.level"}}
 // (returning ErrExit0), loads and validates the configuration, and builds the logger, which
 // writes to stdout. Configuration warnings are logged at WARN.
 func (p Program) Parse(args []string, stdout io.Writer) (*Setup, error) {
+	return p.ParseLogTo(args, stdout, stdout)
+}
+
+// ParseLogTo is Parse with the logger writing to logs instead of stdout: for commands whose
+// stdout is their result (jq-server auth create-key prints a key there, alone).
+func (p Program) ParseLogTo(args []string, stdout, logs io.Writer) (*Setup, error) {
 	lookup := p.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -129,7 +135,7 @@ func (p Program) Parse(args []string, stdout io.Writer) (*Setup, error) {
 		return nil, err
 	}
 	level, _ := config.ParseLevel(cfg.Logging.Level) // validated above
-	logger := logging.New(stdout, string(p.Service), logging.Options{Level: level, AddSource: cfg.Logging.AddSource})
+	logger := logging.New(logs, string(p.Service), logging.Options{Level: level, AddSource: cfg.Logging.AddSource})
 	for _, w := range warnings {
 		logger.Warn(w)
 	}

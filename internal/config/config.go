@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -264,10 +265,15 @@ func (c DBConfig) ConnString() string {
 	return u.String()
 }
 
-// Redacted returns a connection string with any password replaced, for logs.
+// Redacted returns a connection string with any password replaced, for logs and errors. A
+// string that does not parse as a URL is redacted all the same: a typo in the port must not
+// print the password.
 func Redacted(connString string) string {
 	u, err := url.Parse(connString)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return urlPassword.ReplaceAllString(connString, "${1}xxxxx@")
+	}
+	if u.User == nil {
 		return connString
 	}
 	if _, ok := u.User.Password(); ok {
@@ -275,6 +281,9 @@ func Redacted(connString string) string {
 	}
 	return u.String()
 }
+
+// urlPassword finds "scheme://user:password@" in a string that is not a valid URL.
+var urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)
 
 // Address joins a host and a port.
 func Address(host string, port int) string {

@@ -346,6 +346,10 @@ func TestDBConfig_ConnString(t *testing.T) {
 	require.Equal(t, "postgres://u@h/d", db.ConnString(), "url wins over the discrete fields")
 
 	require.Equal(t, "postgres://jq:xxxxx@h/d", config.Redacted("postgres://jq:secret@h/d"))
+	for _, malformed := range []string{"postgres://jq:secret@h:port/d", "postgres://jq:se cret@[::1/d", "postgresql://jq:secret@h:99999999999/d"} {
+		require.NotContains(t, config.Redacted(malformed), "secret", "a URL that does not parse is redacted too: %s", malformed)
+		require.NotContains(t, config.Redacted(malformed), "cret")
+	}
 }
 
 func TestFields_EveryKindSettable(t *testing.T) {

@@ -3,6 +3,9 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/jqhq/jq/internal/apikey"
+	"github.com/jqhq/jq/queue/queuename"
 )
 
 // MTLSRole is one auth.mtls_roles entry: the role (and optionally the queues) that client
@@ -10,12 +13,9 @@ import (
 type MTLSRole struct {
 	// Identity is a DNS, URI or email SAN, or a CN; '*' matches any run of characters.
 	Identity string
-	Role     string
+	Role     apikey.Role
 	Queues   []string
 }
-
-// Roles are the API key and certificate roles, from most to least powerful.
-var Roles = []string{"admin", "submitter", "worker", "reader"}
 
 // ParseMTLSRole parses IDENTITY=ROLE or IDENTITY=ROLE:QUEUE;QUEUE.
 func ParseMTLSRole(s string) (MTLSRole, error) {
@@ -25,27 +25,19 @@ func ParseMTLSRole(s string) (MTLSRole, error) {
 		return MTLSRole{}, fmt.Errorf("%q: want IDENTITY=ROLE or IDENTITY=ROLE:QUEUE;QUEUE", s)
 	}
 	role, queues, _ := strings.Cut(rest, ":")
-	r := MTLSRole{Identity: ident, Role: strings.TrimSpace(role)}
-	if !validRole(r.Role) {
-		return MTLSRole{}, fmt.Errorf("%q: role %q is not one of %v", s, r.Role, Roles)
+	parsed, err := apikey.ParseRole(strings.TrimSpace(role))
+	if err != nil {
+		return MTLSRole{}, fmt.Errorf("%q: %w", s, err)
 	}
+	r := MTLSRole{Identity: ident, Role: parsed}
 	for q := range strings.SplitSeq(queues, ";") {
 		if q = strings.TrimSpace(q); q == "" {
 			continue
 		}
-		if !ValidQueueName(q) {
+		if !queuename.Valid(q) {
 			return MTLSRole{}, fmt.Errorf("%q: %q is not a valid queue name", s, q)
 		}
 		r.Queues = append(r.Queues, q)
 	}
 	return r, nil
-}
-
-func validRole(r string) bool {
-	for _, x := range Roles {
-		if r == x {
-			return true
-		}
-	}
-	return false
 }

@@ -337,7 +337,7 @@ func TestServer_PostgresUnreachable(t *testing.T) {
 	cfg := testConfig(url)
 	cfg.DB.ConnectTimeout = config.Duration(time.Second)
 	srv, _ := startServer(t, cfg)
-	conn := dial(t, srv.GRPCAddr().String())
+	conn := dial(t, srv)
 	jobs := jqv1.NewJobServiceClient(conn)
 	ctx := context.Background()
 

@@ -41,7 +41,7 @@ func BenchmarkBurn(b *testing.B) {
 
 			b.ResetTimer()
 			start := time.Now()
-			w, err := worker.New(worker.Config{ServerAddr: srv.GRPCAddr().String(), Concurrency: concurrency},
+			w, err := worker.New(worker.Config{ServerAddr: srv.GRPCAddr().String(), Token: srv.AdminKey, Concurrency: concurrency},
 				worker.HandlerFunc(func(context.Context, worker.Job) ([]byte, error) { return nil, nil }))
 			require.NoError(b, err)
 			wctx, cancel := context.WithCancel(ctx)

@@ -70,7 +70,7 @@ func TestCluster_TwoServersRunEveryJobExactlyOnce(t *testing.T) {
 				cfg.Scheduler.HeartbeatTimeout = config.Duration(time.Hour) // the test workers do not heartbeat
 				tc.redis(t, cfg)
 				srv, stop := startServer(t, cfg)
-				conn := dial(t, srv.GRPCAddr().String())
+				conn := dial(t, srv)
 				servers = append(servers, &bundle{ctx: ctx, cfg: cfg, srv: srv, stop: stop, conn: conn,
 					jobs: jqv1.NewJobServiceClient(conn), admin: jqv1.NewAdminServiceClient(conn)})
 			}
@@ -203,7 +203,7 @@ func TestCluster_SubmitWakesTheOtherServersScheduler(t *testing.T) {
 		cfg := testConfig(dbURL)
 		cfg.Scheduler.Interval = config.Duration(10 * time.Second)
 		srv, stop := startServer(t, cfg)
-		conn := dial(t, srv.GRPCAddr().String())
+		conn := dial(t, srv)
 		servers = append(servers, &bundle{ctx: context.Background(), cfg: cfg, srv: srv, stop: stop, conn: conn,
 			jobs: jqv1.NewJobServiceClient(conn)})
 	}

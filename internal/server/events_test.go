@@ -51,7 +51,7 @@ func TestEvents_Soak(t *testing.T) {
 		_, err := store.SubmitMany(ctx, "default", payloads, 0)
 		require.NoError(t, err)
 	}
-	w, err := worker.New(worker.Config{ServerAddr: b.srv.GRPCAddr().String(), Concurrency: 128},
+	w, err := worker.New(worker.Config{ServerAddr: b.srv.GRPCAddr().String(), Token: b.srv.AdminKey, Concurrency: 128},
 		worker.HandlerFunc(func(context.Context, worker.Job) ([]byte, error) { return nil, nil }))
 	require.NoError(t, err)
 	wctx, stop := context.WithCancel(ctx)

@@ -13,9 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	jqgrpc "github.com/jqhq/jq/grpc"
 	"github.com/jqhq/jq/internal/config"
-	"github.com/jqhq/jq/internal/server"
 	"github.com/jqhq/jq/internal/testdb"
 	"github.com/jqhq/jq/internal/testserver"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -25,17 +23,17 @@ import (
 func testConfig(dbURL string) *config.Config { return testserver.Config(dbURL) }
 
 // startServer runs a server on cfg until the test ends (or until the returned stop is called).
-func startServer(t *testing.T, cfg *config.Config) (*server.Server, func()) {
+func startServer(t *testing.T, cfg *config.Config) (*testserver.Server, func()) {
 	t.Helper()
 	s := testserver.StartWith(t, cfg)
-	return s.Server, s.Stop
+	return s, s.Stop
 }
 
 // bundle is a server on its own database with clients.
 type bundle struct {
 	ctx    context.Context
 	cfg    *config.Config
-	srv    *server.Server
+	srv    *testserver.Server
 	stop   func()
 	conn   *grpclib.ClientConn
 	jobs   jqv1.JobServiceClient
@@ -50,19 +48,17 @@ func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 		f(cfg)
 	}
 	srv, stop := startServer(t, cfg)
-	conn := dial(t, srv.GRPCAddr().String())
+	conn := dial(t, srv)
 	return &bundle{
 		ctx: context.Background(), cfg: cfg, srv: srv, stop: stop, conn: conn,
 		jobs: jqv1.NewJobServiceClient(conn), admin: jqv1.NewAdminServiceClient(conn), worker: jqv1.NewWorkerServiceClient(conn),
 	}
 }
 
-func dial(t *testing.T, addr string) *grpclib.ClientConn {
+// dial connects to srv as an admin.
+func dial(t *testing.T, srv *testserver.Server) *grpclib.ClientConn {
 	t.Helper()
-	conn, err := jqgrpc.Dial(addr, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return srv.Dial(t, srv.AdminKey)
 }
 
 func (b *bundle) submit(t *testing.T, req *jqv1.SubmitJobRequest) string {

@@ -159,11 +159,17 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.close()
 		return nil, err
 	}
+	auth, err := newAuthenticator(cfg, creds != nil, s.store, logger)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
 	announcer := queue.NewAnnouncer(s.store.Notify, logger)
 	inserter := queue.NewInserter(s.store, 100, 4)
 	s.background = append(s.background, announcer, inserter)
 	jobs := jqgrpc.NewJobService(s.store, logger, jqgrpc.JobServiceConfig{
 		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
+		MaxPageSize:     cfg.GRPC.MaxPageSize,
 		Submit:          inserter.Submit,
 		Announce: func(q string) {
 			announcer.Announce(q)
@@ -175,19 +181,31 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	completer := queue.NewCompleter(s.store, 500)
 	s.background = append(s.background, completer)
 	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
-		HeartbeatInterval: max(sc.HeartbeatTimeout.Std()/3, time.Second),
-		Retry:             retry,
-		Completer:         completer,
-		Heartbeats:        heartbeats,
+		HeartbeatInterval:  max(sc.HeartbeatTimeout.Std()/3, time.Second),
+		Retry:              retry,
+		Completer:          completer,
+		Heartbeats:         heartbeats,
+		MaxWorkersPerOwner: cfg.Auth.MaxWorkersPerKey,
+		OwnerCacheTTL:      cfg.Auth.KeyCacheTTL.Std(),
+		MaxResultBytes:     cfg.GRPC.MaxResultBytes,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
-	s.grpc = jqgrpc.NewServer(jqgrpc.ServerConfig{
+	s.grpc, err = jqgrpc.NewServer(jqgrpc.ServerConfig{
 		Addr:  config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
 		Creds: creds,
 		// A submit's payload plus the rest of the request, and at least gRPC's default 4 MiB:
 		// a worker's report carries up to 1 MiB of output and 1 MiB of error text by default.
-		MaxRecvMsgBytes: max(cfg.GRPC.MaxPayloadBytes+64<<10, 4<<20),
+		MaxRecvMsgBytes:      max(cfg.GRPC.MaxPayloadBytes+64<<10, 2*cfg.GRPC.MaxResultBytes+64<<10, 4<<20),
+		MaxConcurrentStreams: uint32(cfg.GRPC.MaxStreams),
+		Keepalive: jqgrpc.Keepalive{
+			Time: cfg.GRPC.KeepaliveTime.Std(), Timeout: cfg.GRPC.KeepaliveTimeout.Std(), MinTime: cfg.GRPC.KeepaliveMin.Std(),
+		},
+		Auth: auth,
 	}, logger, m.GRPCRequestDuration, jobs, workers, admin)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
 
 	s.health = health.New(logger)
 	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
@@ -203,6 +221,16 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.httpMetrics = httpserve.New(config.Address(cfg.Metrics.Host, cfg.Metrics.Port), metrics.Handler(reg), logger)
 	}
 	return s, nil
+}
+
+// OpenStore connects to PostgreSQL as the server does, for the commands that talk to the
+// database directly (jq-server auth ...); close releases the pool.
+func OpenStore(ctx context.Context, c config.DBConfig) (store *queue.Store, close func(), err error) {
+	pool, err := newPool(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return queue.NewStore(pool), pool.Close, nil
 }
 
 func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {

@@ -4,12 +4,20 @@ package testserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/jqhq/jq/client"
+	"github.com/jqhq/jq/internal/apikey"
+	"github.com/jqhq/jq/queue"
 
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/logging"
@@ -45,7 +53,9 @@ func Config(dbURL string) *config.Config {
 type Server struct {
 	*server.Server
 	Config *config.Config
-	stop   func()
+	// AdminKey is an API key with role admin, made at start: every test client may use it.
+	AdminKey string
+	stop     func()
 }
 
 // Start runs a server on a fresh database (tweaked by the given functions) until the test ends.
@@ -72,7 +82,41 @@ func StartWith(tb testing.TB, cfg *config.Config) *Server {
 	var once sync.Once
 	s := &Server{Server: srv, Config: cfg, stop: func() { once.Do(srv.Shutdown) }}
 	tb.Cleanup(s.stop)
+	s.AdminKey = s.Key(tb, apikey.RoleAdmin)
 	return s
+}
+
+var keySeq atomic.Int64
+
+// Key makes an API key of role on the server's database, limited to queues when given.
+func (s *Server) Key(tb testing.TB, role apikey.Role, queues ...string) string {
+	tb.Helper()
+	return NewKey(tb, s.Store(), role, queues...)
+}
+
+// NewKey makes an API key of role through store, limited to queues when given.
+func NewKey(tb testing.TB, store *queue.Store, role apikey.Role, queues ...string) string {
+	tb.Helper()
+	key := apikey.Generate()
+	name := fmt.Sprintf("test-%s-%d", role, keySeq.Add(1))
+	if _, err := store.CreateAPIKey(context.Background(), queue.CreateAPIKeyParams{
+		Name: name, Role: role, Queues: queues, Hash: apikey.Hash(key), Prefix: apikey.Display(key), Actor: "testserver",
+	}); err != nil {
+		tb.Fatalf("testserver: create key: %v", err)
+	}
+	return key
+}
+
+// Dial connects to the server with key (empty: none) and closes the connection when the test
+// ends.
+func (s *Server) Dial(tb testing.TB, key string) *grpc.ClientConn {
+	tb.Helper()
+	conn, err := client.Dial(s.GRPCAddr().String(), client.Options{Token: key})
+	if err != nil {
+		tb.Fatalf("testserver: dial: %v", err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 // Stop shuts the server down (as SIGTERM would); later calls do nothing.

@@ -23,6 +23,621 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CreateAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Letters, digits and . _ @ - (at most 128); never reused.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// admin, submitter, worker or reader.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Empty: every queue.
+	Queues []string `protobuf:"bytes,3,rep,name=queues,proto3" json:"queues,omitempty"`
+	// Unset or zero: the key never expires.
+	ExpiresIn     *durationpb.Duration `protobuf:"bytes,4,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyRequest) Reset() {
+	*x = CreateAPIKeyRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyRequest) ProtoMessage() {}
+
+func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateAPIKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetQueues() []string {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
+}
+
+type CreateAPIKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key, shown this once.
+	Key           string  `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Info          *APIKey `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyResponse) Reset() {
+	*x = CreateAPIKeyResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyResponse) ProtoMessage() {}
+
+func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateAPIKeyResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyResponse) GetInfo() *APIKey {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+type ListAPIKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysRequest) Reset() {
+	*x = ListAPIKeysRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysRequest) ProtoMessage() {}
+
+func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+type ListAPIKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*APIKey              `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysResponse) Reset() {
+	*x = ListAPIKeysResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysResponse) ProtoMessage() {}
+
+func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type RevokeAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyRequest) Reset() {
+	*x = RevokeAPIKeyRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyRequest) ProtoMessage() {}
+
+func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeAPIKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RevokeAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *APIKey                `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyResponse) Reset() {
+	*x = RevokeAPIKeyResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyResponse) ProtoMessage() {}
+
+func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeAPIKeyResponse) GetInfo() *APIKey {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// APIKey describes a key, never the key itself.
+type APIKey struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role   string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Queues []string               `protobuf:"bytes,3,rep,name=queues,proto3" json:"queues,omitempty"`
+	// The key's first characters (jqk_ and 8 more), to tell keys apart.
+	Prefix        string                 `protobuf:"bytes,4,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,9,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIKey) Reset() {
+	*x = APIKey{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIKey) ProtoMessage() {}
+
+func (x *APIKey) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
+func (*APIKey) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *APIKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *APIKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *APIKey) GetQueues() []string {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+func (x *APIKey) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *APIKey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *APIKey) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *APIKey) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+func (x *APIKey) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every action (queue.create, queue.delete, worker.drain, worker.shutdown,
+	// key.create, key.revoke).
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// Default 50, at most 1000.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListAuditEventsRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty when there are no more events.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// AuditEvent is one operator action.
+type AuditEvent struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// The API key's name, mtls:<certificate identity>, or sql:<role> for a call from psql.
+	Actor  string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// JSON object with the action's details.
+	Detail        string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AuditEvent) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type CreateQueueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -36,7 +651,7 @@ type CreateQueueRequest struct {
 
 func (x *CreateQueueRequest) Reset() {
 	*x = CreateQueueRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +663,7 @@ func (x *CreateQueueRequest) String() string {
 func (*CreateQueueRequest) ProtoMessage() {}
 
 func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +676,7 @@ func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
 func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateQueueRequest) GetName() string {
@@ -94,7 +709,7 @@ type CreateQueueResponse struct {
 
 func (x *CreateQueueResponse) Reset() {
 	*x = CreateQueueResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +721,7 @@ func (x *CreateQueueResponse) String() string {
 func (*CreateQueueResponse) ProtoMessage() {}
 
 func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +734,7 @@ func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
 func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateQueueResponse) GetQueue() *Queue {
@@ -138,7 +753,7 @@ type DeleteQueueRequest struct {
 
 func (x *DeleteQueueRequest) Reset() {
 	*x = DeleteQueueRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +765,7 @@ func (x *DeleteQueueRequest) String() string {
 func (*DeleteQueueRequest) ProtoMessage() {}
 
 func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +778,7 @@ func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
 func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteQueueRequest) GetName() string {
@@ -181,7 +796,7 @@ type DeleteQueueResponse struct {
 
 func (x *DeleteQueueResponse) Reset() {
 	*x = DeleteQueueResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +808,7 @@ func (x *DeleteQueueResponse) String() string {
 func (*DeleteQueueResponse) ProtoMessage() {}
 
 func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +821,7 @@ func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
 func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 type ListQueuesRequest struct {
@@ -217,7 +832,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +844,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +857,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
 }
 
 type ListQueuesResponse struct {
@@ -254,7 +869,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +881,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +894,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*Queue {
@@ -299,7 +914,7 @@ type GetQueueStatsRequest struct {
 
 func (x *GetQueueStatsRequest) Reset() {
 	*x = GetQueueStatsRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +926,7 @@ func (x *GetQueueStatsRequest) String() string {
 func (*GetQueueStatsRequest) ProtoMessage() {}
 
 func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +939,7 @@ func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetQueueStatsRequest) GetQueueName() string {
@@ -343,7 +958,7 @@ type GetQueueStatsResponse struct {
 
 func (x *GetQueueStatsResponse) Reset() {
 	*x = GetQueueStatsResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +970,7 @@ func (x *GetQueueStatsResponse) String() string {
 func (*GetQueueStatsResponse) ProtoMessage() {}
 
 func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +983,7 @@ func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetQueueStatsResponse) GetStats() []*QueueStats {
@@ -388,7 +1003,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +1015,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +1028,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListWorkersRequest) GetStatus() WorkerStatus {
@@ -432,7 +1047,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +1059,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +1072,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -476,7 +1091,7 @@ type DrainWorkerRequest struct {
 
 func (x *DrainWorkerRequest) Reset() {
 	*x = DrainWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +1103,7 @@ func (x *DrainWorkerRequest) String() string {
 func (*DrainWorkerRequest) ProtoMessage() {}
 
 func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +1116,7 @@ func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DrainWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DrainWorkerRequest) GetWorkerId() string {
@@ -520,7 +1135,7 @@ type DrainWorkerResponse struct {
 
 func (x *DrainWorkerResponse) Reset() {
 	*x = DrainWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +1147,7 @@ func (x *DrainWorkerResponse) String() string {
 func (*DrainWorkerResponse) ProtoMessage() {}
 
 func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +1160,7 @@ func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DrainWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DrainWorkerResponse) GetWorker() *Worker {
@@ -564,7 +1179,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +1191,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +1204,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ShutdownWorkerRequest) GetWorkerId() string {
@@ -608,7 +1223,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +1235,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +1248,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShutdownWorkerResponse) GetWorker() *Worker {
@@ -651,7 +1266,7 @@ type GetSystemStatusRequest struct {
 
 func (x *GetSystemStatusRequest) Reset() {
 	*x = GetSystemStatusRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +1278,7 @@ func (x *GetSystemStatusRequest) String() string {
 func (*GetSystemStatusRequest) ProtoMessage() {}
 
 func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +1291,7 @@ func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 // ComponentStatus is the health of one dependency.
@@ -697,7 +1312,7 @@ type ComponentStatus struct {
 
 func (x *ComponentStatus) Reset() {
 	*x = ComponentStatus{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +1324,7 @@ func (x *ComponentStatus) String() string {
 func (*ComponentStatus) ProtoMessage() {}
 
 func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +1337,7 @@ func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentStatus.ProtoReflect.Descriptor instead.
 func (*ComponentStatus) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ComponentStatus) GetName() string {
@@ -785,7 +1400,7 @@ type GetSystemStatusResponse struct {
 
 func (x *GetSystemStatusResponse) Reset() {
 	*x = GetSystemStatusResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +1412,7 @@ func (x *GetSystemStatusResponse) String() string {
 func (*GetSystemStatusResponse) ProtoMessage() {}
 
 func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +1425,7 @@ func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSystemStatusResponse) GetServerVersion() string {
@@ -880,7 +1495,58 @@ var File_jq_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"\x19jq/v1/admin_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\x7f\n" +
+	"\x19jq/v1/admin_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\x8f\x01\n" +
+	"\x13CreateAPIKeyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
+	"\x06queues\x18\x03 \x03(\tR\x06queues\x128\n" +
+	"\n" +
+	"expires_in\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\"K\n" +
+	"\x14CreateAPIKeyResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\x04info\x18\x02 \x01(\v2\r.jq.v1.APIKeyR\x04info\"\x14\n" +
+	"\x12ListAPIKeysRequest\"8\n" +
+	"\x13ListAPIKeysResponse\x12!\n" +
+	"\x04keys\x18\x01 \x03(\v2\r.jq.v1.APIKeyR\x04keys\")\n" +
+	"\x13RevokeAPIKeyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"9\n" +
+	"\x14RevokeAPIKeyResponse\x12!\n" +
+	"\x04info\x18\x01 \x01(\v2\r.jq.v1.APIKeyR\x04info\"\x8d\x03\n" +
+	"\x06APIKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
+	"\x06queues\x18\x03 \x03(\tR\x06queues\x12\x16\n" +
+	"\x06prefix\x18\x04 \x01(\tR\x06prefix\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\t \x01(\tR\trevokedBy\x12<\n" +
+	"\flast_used_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"e\n" +
+	"\x16ListAuditEventsRequest\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
+	"\x17ListAuditEventsResponse\x12)\n" +
+	"\x06events\x18\x01 \x03(\v2\x11.jq.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb7\x01\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x7f\n" +
 	"\x12CreateQueueRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
 	"\vmax_retries\x18\x02 \x01(\x05H\x00R\n" +
@@ -935,7 +1601,7 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\fpending_jobs\x18\x06 \x01(\x03R\vpendingJobs\x12!\n" +
 	"\frunning_jobs\x18\a \x01(\x03R\vrunningJobs\x12,\n" +
 	"\x12dead_lettered_jobs\x18\b \x01(\x03R\x10deadLetteredJobs\x12\x16\n" +
-	"\x06leader\x18\t \x01(\bR\x06leader2\xd6\x04\n" +
+	"\x06leader\x18\t \x01(\bR\x06leader2\x80\a\n" +
 	"\fAdminService\x12D\n" +
 	"\vCreateQueue\x12\x19.jq.v1.CreateQueueRequest\x1a\x1a.jq.v1.CreateQueueResponse\x12D\n" +
 	"\vDeleteQueue\x12\x19.jq.v1.DeleteQueueRequest\x1a\x1a.jq.v1.DeleteQueueResponse\x12A\n" +
@@ -945,7 +1611,11 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\vListWorkers\x12\x19.jq.v1.ListWorkersRequest\x1a\x1a.jq.v1.ListWorkersResponse\x12D\n" +
 	"\vDrainWorker\x12\x19.jq.v1.DrainWorkerRequest\x1a\x1a.jq.v1.DrainWorkerResponse\x12M\n" +
 	"\x0eShutdownWorker\x12\x1c.jq.v1.ShutdownWorkerRequest\x1a\x1d.jq.v1.ShutdownWorkerResponse\x12P\n" +
-	"\x0fGetSystemStatus\x12\x1d.jq.v1.GetSystemStatusRequest\x1a\x1e.jq.v1.GetSystemStatusResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
+	"\x0fGetSystemStatus\x12\x1d.jq.v1.GetSystemStatusRequest\x1a\x1e.jq.v1.GetSystemStatusResponse\x12G\n" +
+	"\fCreateAPIKey\x12\x1a.jq.v1.CreateAPIKeyRequest\x1a\x1b.jq.v1.CreateAPIKeyResponse\x12D\n" +
+	"\vListAPIKeys\x12\x19.jq.v1.ListAPIKeysRequest\x1a\x1a.jq.v1.ListAPIKeysResponse\x12G\n" +
+	"\fRevokeAPIKey\x12\x1a.jq.v1.RevokeAPIKeyRequest\x1a\x1b.jq.v1.RevokeAPIKeyResponse\x12P\n" +
+	"\x0fListAuditEvents\x12\x1d.jq.v1.ListAuditEventsRequest\x1a\x1e.jq.v1.ListAuditEventsResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
 var (
 	file_jq_v1_admin_service_proto_rawDescOnce sync.Once
@@ -959,64 +1629,92 @@ func file_jq_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_admin_service_proto_rawDescData
 }
 
-var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_jq_v1_admin_service_proto_goTypes = []any{
-	(*CreateQueueRequest)(nil),      // 0: jq.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),     // 1: jq.v1.CreateQueueResponse
-	(*DeleteQueueRequest)(nil),      // 2: jq.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),     // 3: jq.v1.DeleteQueueResponse
-	(*ListQueuesRequest)(nil),       // 4: jq.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),      // 5: jq.v1.ListQueuesResponse
-	(*GetQueueStatsRequest)(nil),    // 6: jq.v1.GetQueueStatsRequest
-	(*GetQueueStatsResponse)(nil),   // 7: jq.v1.GetQueueStatsResponse
-	(*ListWorkersRequest)(nil),      // 8: jq.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),     // 9: jq.v1.ListWorkersResponse
-	(*DrainWorkerRequest)(nil),      // 10: jq.v1.DrainWorkerRequest
-	(*DrainWorkerResponse)(nil),     // 11: jq.v1.DrainWorkerResponse
-	(*ShutdownWorkerRequest)(nil),   // 12: jq.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),  // 13: jq.v1.ShutdownWorkerResponse
-	(*GetSystemStatusRequest)(nil),  // 14: jq.v1.GetSystemStatusRequest
-	(*ComponentStatus)(nil),         // 15: jq.v1.ComponentStatus
-	(*GetSystemStatusResponse)(nil), // 16: jq.v1.GetSystemStatusResponse
-	(*Queue)(nil),                   // 17: jq.v1.Queue
-	(*QueueStats)(nil),              // 18: jq.v1.QueueStats
-	(WorkerStatus)(0),               // 19: jq.v1.WorkerStatus
-	(*Worker)(nil),                  // 20: jq.v1.Worker
-	(*durationpb.Duration)(nil),     // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
+	(*CreateAPIKeyRequest)(nil),     // 0: jq.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),    // 1: jq.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),      // 2: jq.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),     // 3: jq.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),     // 4: jq.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),    // 5: jq.v1.RevokeAPIKeyResponse
+	(*APIKey)(nil),                  // 6: jq.v1.APIKey
+	(*ListAuditEventsRequest)(nil),  // 7: jq.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 8: jq.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 9: jq.v1.AuditEvent
+	(*CreateQueueRequest)(nil),      // 10: jq.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),     // 11: jq.v1.CreateQueueResponse
+	(*DeleteQueueRequest)(nil),      // 12: jq.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),     // 13: jq.v1.DeleteQueueResponse
+	(*ListQueuesRequest)(nil),       // 14: jq.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 15: jq.v1.ListQueuesResponse
+	(*GetQueueStatsRequest)(nil),    // 16: jq.v1.GetQueueStatsRequest
+	(*GetQueueStatsResponse)(nil),   // 17: jq.v1.GetQueueStatsResponse
+	(*ListWorkersRequest)(nil),      // 18: jq.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),     // 19: jq.v1.ListWorkersResponse
+	(*DrainWorkerRequest)(nil),      // 20: jq.v1.DrainWorkerRequest
+	(*DrainWorkerResponse)(nil),     // 21: jq.v1.DrainWorkerResponse
+	(*ShutdownWorkerRequest)(nil),   // 22: jq.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),  // 23: jq.v1.ShutdownWorkerResponse
+	(*GetSystemStatusRequest)(nil),  // 24: jq.v1.GetSystemStatusRequest
+	(*ComponentStatus)(nil),         // 25: jq.v1.ComponentStatus
+	(*GetSystemStatusResponse)(nil), // 26: jq.v1.GetSystemStatusResponse
+	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(*Queue)(nil),                   // 29: jq.v1.Queue
+	(*QueueStats)(nil),              // 30: jq.v1.QueueStats
+	(WorkerStatus)(0),               // 31: jq.v1.WorkerStatus
+	(*Worker)(nil),                  // 32: jq.v1.Worker
 }
 var file_jq_v1_admin_service_proto_depIdxs = []int32{
-	17, // 0: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
-	17, // 1: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
-	18, // 2: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
-	19, // 3: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
-	20, // 4: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
-	20, // 5: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
-	20, // 6: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
-	21, // 7: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
-	22, // 8: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
-	15, // 9: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
-	0,  // 10: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
-	2,  // 11: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
-	4,  // 12: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
-	6,  // 13: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
-	8,  // 14: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
-	10, // 15: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
-	12, // 16: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
-	14, // 17: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
-	1,  // 18: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
-	3,  // 19: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
-	5,  // 20: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
-	7,  // 21: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
-	9,  // 22: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
-	11, // 23: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
-	13, // 24: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
-	16, // 25: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	27, // 0: jq.v1.CreateAPIKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	6,  // 1: jq.v1.CreateAPIKeyResponse.info:type_name -> jq.v1.APIKey
+	6,  // 2: jq.v1.ListAPIKeysResponse.keys:type_name -> jq.v1.APIKey
+	6,  // 3: jq.v1.RevokeAPIKeyResponse.info:type_name -> jq.v1.APIKey
+	28, // 4: jq.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	28, // 5: jq.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 6: jq.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	28, // 7: jq.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	9,  // 8: jq.v1.ListAuditEventsResponse.events:type_name -> jq.v1.AuditEvent
+	28, // 9: jq.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	29, // 10: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
+	29, // 11: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
+	30, // 12: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
+	31, // 13: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
+	32, // 14: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
+	32, // 15: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
+	32, // 16: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
+	27, // 17: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
+	28, // 18: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
+	25, // 19: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
+	10, // 20: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
+	12, // 21: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
+	14, // 22: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
+	16, // 23: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
+	18, // 24: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
+	20, // 25: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
+	22, // 26: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
+	24, // 27: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
+	0,  // 28: jq.v1.AdminService.CreateAPIKey:input_type -> jq.v1.CreateAPIKeyRequest
+	2,  // 29: jq.v1.AdminService.ListAPIKeys:input_type -> jq.v1.ListAPIKeysRequest
+	4,  // 30: jq.v1.AdminService.RevokeAPIKey:input_type -> jq.v1.RevokeAPIKeyRequest
+	7,  // 31: jq.v1.AdminService.ListAuditEvents:input_type -> jq.v1.ListAuditEventsRequest
+	11, // 32: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
+	13, // 33: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
+	15, // 34: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
+	17, // 35: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
+	19, // 36: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
+	21, // 37: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
+	23, // 38: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
+	26, // 39: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
+	1,  // 40: jq.v1.AdminService.CreateAPIKey:output_type -> jq.v1.CreateAPIKeyResponse
+	3,  // 41: jq.v1.AdminService.ListAPIKeys:output_type -> jq.v1.ListAPIKeysResponse
+	5,  // 42: jq.v1.AdminService.RevokeAPIKey:output_type -> jq.v1.RevokeAPIKeyResponse
+	8,  // 43: jq.v1.AdminService.ListAuditEvents:output_type -> jq.v1.ListAuditEventsResponse
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_admin_service_proto_init() }
@@ -1025,14 +1723,14 @@ func file_jq_v1_admin_service_proto_init() {
 		return
 	}
 	file_jq_v1_common_proto_init()
-	file_jq_v1_admin_service_proto_msgTypes[0].OneofWrappers = []any{}
+	file_jq_v1_admin_service_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_admin_service_proto_rawDesc), len(file_jq_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -160,13 +160,15 @@ type Job struct {
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
-	// Worker holding the current or last attempt; empty if none.
+	// Worker holding the current or last attempt; empty if none, and empty for callers whose role
+	// is submitter or reader (with the attempt, it is the fencing token of a running job).
 	WorkerId string `protobuf:"bytes,11,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	Result   []byte `protobuf:"bytes,12,opt,name=result,proto3" json:"result,omitempty"`
 	// The job is not claimed before this time (retry backoff or a delayed submit).
 	NotBefore    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
 	ErrorMessage string                 `protobuf:"bytes,14,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
-	// Number of times the job has been claimed; the fencing token of the current attempt.
+	// Number of times the job has been claimed; the fencing token of the current attempt. Zero
+	// for callers whose role is submitter or reader.
 	Attempt        int32                  `protobuf:"varint,15,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	IdempotencyKey string                 `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
@@ -413,7 +415,10 @@ type Worker struct {
 	Queues         []string               `protobuf:"bytes,7,rep,name=queues,proto3" json:"queues,omitempty"`
 	RegisteredAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
 	// True while the worker holds an open StreamJobs stream on some server.
-	Connected     bool `protobuf:"varint,9,opt,name=connected,proto3" json:"connected,omitempty"`
+	Connected bool `protobuf:"varint,9,opt,name=connected,proto3" json:"connected,omitempty"`
+	// The credential that registered the worker: an API key's name or mtls:<identity>. Only
+	// that credential may stream, heartbeat, report for or deregister it.
+	Owner         string `protobuf:"bytes,10,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +516,13 @@ func (x *Worker) GetConnected() bool {
 	return false
 }
 
+func (x *Worker) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
 // JobEvent is one row of a job's append-only transition log.
 type JobEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -525,7 +537,10 @@ type JobEvent struct {
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	Attempt    int32                  `protobuf:"varint,8,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// Error text of a failed attempt, when there is one.
-	ErrorMessage  string `protobuf:"bytes,9,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ErrorMessage string `protobuf:"bytes,9,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// Who asked for the transition (cancel, manual retry): an API key's name, mtls:<identity>
+	// or sql:<role>; empty for the system's own transitions.
+	Actor         string `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -619,6 +634,13 @@ func (x *JobEvent) GetAttempt() int32 {
 func (x *JobEvent) GetErrorMessage() string {
 	if x != nil {
 		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *JobEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
 	}
 	return ""
 }
@@ -783,7 +805,7 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xf4\x02\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8a\x03\n" +
 	"\x06Worker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12+\n" +
@@ -793,7 +815,9 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\x0elast_heartbeat\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x16\n" +
 	"\x06queues\x18\a \x03(\tR\x06queues\x12?\n" +
 	"\rregistered_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12\x1c\n" +
-	"\tconnected\x18\t \x01(\bR\tconnected\"\xc4\x02\n" +
+	"\tconnected\x18\t \x01(\bR\tconnected\x12\x14\n" +
+	"\x05owner\x18\n" +
+	" \x01(\tR\x05owner\"\xda\x02\n" +
 	"\bJobEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x121\n" +
@@ -805,7 +829,9 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\voccurred_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x18\n" +
 	"\aattempt\x18\b \x01(\x05R\aattempt\x12#\n" +
-	"\rerror_message\x18\t \x01(\tR\ferrorMessage\"\xf7\x02\n" +
+	"\rerror_message\x18\t \x01(\tR\ferrorMessage\x12\x14\n" +
+	"\x05actor\x18\n" +
+	" \x01(\tR\x05actor\"\xf7\x02\n" +
 	"\n" +
 	"QueueStats\x12\x1d\n" +
 	"\n" +
