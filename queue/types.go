@@ -113,8 +113,8 @@ type Worker struct {
 	// identity); empty for a worker registered from SQL without one.
 	Owner         string
 	LastHeartbeat time.Time
-	RegisteredAt      time.Time
-	UpdatedAt         time.Time
+	RegisteredAt  time.Time
+	UpdatedAt     time.Time
 }
 
 // Event is one row of a job's transition log.
