@@ -48,9 +48,9 @@ var cacheTargets = []string{"/go/pkg/mod", "/root/.cache/go-build"}
 var buildTools = []string{"build-essential", "gcc", "g++", "make", "git", "golang", "golang-go", "clang", "cmake"}
 
 var (
-	digestRef = regexp.MustCompile(`^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[0-9a-f]{64}$`)
+	digestRef   = regexp.MustCompile(`^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[0-9a-f]{64}$`)
 	numericUser = regexp.MustCompile(`^([0-9]+)(?::([0-9]+))?$`)
-	varRef    = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	varRef      = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 )
 
 // Problem is one broken rule, at a line of the Dockerfile (0 when it concerns the whole file).
