@@ -19,5 +19,6 @@
 //
 // `cmd/jq-probe` is the health probe the server and worker images run (they have no shell).
 // `deploy/prometheus/prometheus.local.yml`, `deploy/local-services.sh` and `deploy/run-local.sh`
-// live here too; `deploy/k8s/` is a module of its own. docs/deploy.md explains all of it.
+// live here too; the Kubernetes manifests under deploy/k8s are a module of their own, which this
+// one does not include. docs/deploy.md explains all of it.
 package deploy

@@ -1,11 +1,15 @@
 package deploy
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -250,4 +254,85 @@ func TestSmokeTest(t *testing.T) {
 	}
 	out, code := runScript(t, t.TempDir(), "deploy/smoke-test.sh", []string{"JQ_CTL=no-such-jq-ctl"})
 	require.Equal(t, 2, code, out)
+}
+
+func TestNotifySlack(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"jq", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (GitHub's runners have it): notify-slack.sh needs it", tool)
+		}
+	}
+	type message struct {
+		Text        string `json:"text"`
+		Attachments []struct {
+			Color  string `json:"color"`
+			Fields []struct {
+				Title string `json:"title"`
+				Value string `json:"value"`
+			} `json:"fields"`
+		} `json:"attachments"`
+	}
+	received := make(chan message, 1)
+	status := http.StatusOK
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "invalid_payload", http.StatusBadRequest)
+			return
+		}
+		received <- m
+		mu.Lock()
+		defer mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	env := []string{"SLACK_WEBHOOK_URL=" + srv.URL, "GITHUB_SERVER_URL=https://github.example", "GITHUB_REPOSITORY=jqhq/jq", "GITHUB_RUN_ID=42", "GITHUB_ACTOR=octo"}
+
+	// Quotes, a backslash and a newline must arrive as they were: the JSON is built by jq.
+	text := "jq deploy of abc to \"staging\" FAILED \\ rolled back\nsee the run"
+	out, code := runScript(t, t.TempDir(), ".github/scripts/notify-slack.sh", env, "failure", text)
+	require.Equalf(t, 0, code, "output:\n%s", out)
+	m := <-received
+	require.Equal(t, ":x: "+text, m.Text)
+	require.Len(t, m.Attachments, 1)
+	require.Equal(t, "danger", m.Attachments[0].Color)
+	require.Equal(t, "https://github.example/jqhq/jq/actions/runs/42", m.Attachments[0].Fields[0].Value)
+
+	_, code = runScript(t, t.TempDir(), ".github/scripts/notify-slack.sh", env, "success", "live")
+	require.Equal(t, 0, code)
+	m = <-received
+	require.Equal(t, ":white_check_mark: live", m.Text)
+	require.Equal(t, "good", m.Attachments[0].Color)
+
+	mu.Lock()
+	status = http.StatusNotFound // a webhook that was revoked
+	mu.Unlock()
+	out, code = runScript(t, t.TempDir(), ".github/scripts/notify-slack.sh", env, "success", "live")
+	<-received
+	require.Equalf(t, 1, code, "Slack refused the message: want exit 1; output:\n%s", out)
+
+	// No webhook configured: a warning, and the deployment goes on.
+	out, code = runScript(t, t.TempDir(), ".github/scripts/notify-slack.sh", nil, "failure", "x")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "::warning::SLACK_WEBHOOK_URL is not set")
+
+	_, code = runScript(t, t.TempDir(), ".github/scripts/notify-slack.sh", env, "maybe", "x")
+	require.Equal(t, 2, code)
+}
+
+// TestScripts_Shellcheck lints the scripts of this issue with shellcheck where it is installed.
+func TestScripts_Shellcheck(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck is not installed (apt-get install shellcheck): the scripts are not linted")
+	}
+	scripts, err := filepath.Glob(repoPath(t, ".github/scripts/*.sh"))
+	require.NoError(t, err)
+	require.NotEmpty(t, scripts)
+	scripts = append(scripts, repoPath(t, "deploy/smoke-test.sh"))
+	out, err := exec.Command(bin, scripts...).CombinedOutput()
+	require.NoErrorf(t, err, "shellcheck:\n%s", out)
 }
