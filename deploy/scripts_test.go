@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,8 +27,8 @@ func runScript(t *testing.T, dir, script string, env []string, args ...string) (
 	if err == nil {
 		return string(out), 0
 	}
-	exit, ok := err.(*exec.ExitError)
-	require.Truef(t, ok, "run %s: %v", script, err)
+	var exit *exec.ExitError
+	require.Truef(t, errors.As(err, &exit), "run %s: %v", script, err)
 	return string(out), exit.ExitCode()
 }
 
