@@ -15,7 +15,11 @@
 //     `.github/dependabot.yml` and `.github/CODEOWNERS` (workflows_test.go).
 //   - `.github/scripts/` and `deploy/smoke-test.sh`: the PR checks and the post-deploy smoke test,
 //     run against throwaway git repositories and stand-in programs (scripts_test.go).
-//   - `.gitignore` keeps local configuration and keys out of git (gitignore_test.go).
+//   - `config.local.example.yaml` loads and validates for the three binaries and points at the
+//     dev stack (localconfig_test.go); `.gitignore` keeps local configuration and keys out of
+//     git (gitignore_test.go).
+//   - the Makefile's container and compose targets, and `docs/deploy.md`, which must describe
+//     what exists (makefile_test.go, deploydoc_test.go).
 //
 // `cmd/jq-probe` is the health probe the server and worker images run (they have no shell).
 // `deploy/prometheus/prometheus.local.yml`, `deploy/local-services.sh` and `deploy/run-local.sh`
