@@ -177,6 +177,13 @@ func TestCompose_TestStack(t *testing.T) {
 		require.Equal(t, types.VolumeTypeVolume, keysVol.Type, "jq-keys %s: want a named volume", filepath.Dir(out))
 		require.Equal(t, keysVol.Source, workerVol.Source, "jq-worker must mount the volume jq-keys writes to")
 		require.True(t, workerVol.ReadOnly, "jq-worker: mount the keys read-only")
+
+		// The image the key steps run must have that directory, owned by its user, or a fresh
+		// volume mounted there is root's and the step cannot write (images_test.go checks the
+		// built image where Docker answers).
+		df := string(readRepoFile(t, "deploy/docker/Dockerfile.server"))
+		require.Contains(t, df, "/owned"+filepath.Dir(out), "Dockerfile.server: want %s prepared in the rootfs stage", filepath.Dir(out))
+		require.Contains(t, df, "COPY --from=rootfs --chown=1001:1001 /owned/ /", "Dockerfile.server: want it copied owned by uid 1001")
 	})
 
 	t.Run("JqEnvironment", func(t *testing.T) {

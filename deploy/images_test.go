@@ -45,6 +45,13 @@ func TestImages_Build(t *testing.T) {
 			switch img.name {
 			case "jq-server":
 				require.Contains(t, docker(t, "run", "--rm", ref, "--version"), "jq-server image-test")
+				// The compose key steps write to a volume at /keys as uid 1001: Docker gives a
+				// fresh volume the owner of the image's directory.
+				id := docker(t, "create", ref)
+				t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+				listing, err := exec.Command("sh", "-c", "docker export "+id+" | tar -tvf - keys/").Output()
+				require.NoError(t, err)
+				require.Regexp(t, `^drwx------ 1001/1001 .* keys/`, string(listing))
 			case "jq-ctl":
 				require.Contains(t, docker(t, "run", "--rm", ref, "--help"), "jq-ctl")
 			case "jq-worker":
