@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -301,4 +302,19 @@ func flagValue(cmd types.ShellCommand, flag string) string {
 		return cmd[i+1]
 	}
 	return ""
+}
+
+// TestCompose_IndependentOfEnvironment: loaded the way `docker compose` loads them from a
+// developer's shell (the process environment, and a .env file in the project folder if there
+// is one), the stacks are exactly what the tests above checked with an empty environment.
+func TestCompose_IndependentOfEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{devCompose, testCompose} {
+		opts, err := cli.NewProjectOptions([]string{repoPath(t, file)},
+			cli.WithWorkingDirectory(repoRoot(t)), cli.WithOsEnv, cli.WithDotEnv, cli.WithResolvedPaths(true))
+		require.NoError(t, err)
+		withEnv, err := opts.LoadProject(context.Background())
+		require.NoErrorf(t, err, "%s with the process environment", file)
+		require.Equalf(t, loadCompose(t, file).Services, withEnv.Services, "%s depends on the environment it is run from", file)
+	}
 }
