@@ -42,7 +42,7 @@ OPS_TEST_FLAGS ?= -count=1 -timeout 10m
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build the binaries into bin/
@@ -123,3 +123,84 @@ lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and buf lint
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin coverage.out
+
+# ---- Containers, the compose stacks and the CI checks (deploy/docker, docker-compose*.yml, .github/) ----
+# docs/deploy.md explains these targets. The compose targets need a Docker engine and say so in
+# one line when none answers; `make test` and `make lint` never do (the image build test skips).
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT         := $(TOOLS_DIR)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+# The deploy module's tests run the pinned actionlint from here.
+export ACTIONLINT
+
+IMAGES         := jq-server jq-worker jq-ctl
+IMAGE_REGISTRY ?=
+IMAGE_TAG      ?= $(shell git rev-parse HEAD 2>/dev/null || echo dev)
+COMPOSE_FILE   ?= docker-compose.yml
+COMPOSE_TEST   := docker compose -f docker-compose.test.yml
+# The test stack's host ports (docker-compose.test.yml).
+TEST_DB_URL     := postgres://jq:jq@127.0.0.1:15432/jq?sslmode=disable
+TEST_REDIS_ADDR := 127.0.0.1:16379
+TEST_GRPC_ADDR  := 127.0.0.1:15051
+REQUIRE_DOCKER   = docker info >/dev/null 2>&1 || { echo "no Docker engine answers: \`make $@\` needs one"; exit 1; }
+
+$(ACTIONLINT):
+	GOBIN=$(dir $@) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# make test runs the deploy module's checks, which call actionlint; make lint runs them too.
+test: $(ACTIONLINT)
+lint: lint-deploy
+
+.PHONY: lint-deploy
+lint-deploy: $(ACTIONLINT) ## actionlint on the workflows, the Dockerfile policy, the compose validation
+	$(ACTIONLINT)
+	cd deploy && go test -short -count=1 ./...
+
+.PHONY: docker-build
+docker-build: ## build the jq-server, jq-worker and jq-ctl images, tagged with the git SHA (IMAGE_TAG)
+	@$(REQUIRE_DOCKER)
+	@for img in $(IMAGES); do \
+		echo "== $(IMAGE_REGISTRY)$$img:$(IMAGE_TAG)"; \
+		DOCKER_BUILDKIT=1 docker build -f deploy/docker/Dockerfile.$${img#jq-} \
+			--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) \
+			-t $(IMAGE_REGISTRY)$$img:$(IMAGE_TAG) . || exit 1; \
+	done
+
+.PHONY: up
+up: ## start the dev stack (PostgreSQL, Redis, Kafka, Prometheus, Grafana) and wait until healthy
+	@$(REQUIRE_DOCKER)
+	docker compose -f $(COMPOSE_FILE) up -d --wait
+
+.PHONY: down
+down: ## stop the dev stack (its PostgreSQL volume stays; `docker compose down -v` drops it)
+	@$(REQUIRE_DOCKER)
+	docker compose -f $(COMPOSE_FILE) down --remove-orphans
+
+.PHONY: logs
+logs: ## follow the logs of the dev stack
+	@$(REQUIRE_DOCKER)
+	docker compose -f $(COMPOSE_FILE) logs -f --tail=100
+
+.PHONY: test-unit
+test-unit: $(ACTIONLINT) ## unit tests, no services: go test -short with the race detector; coverage in coverage.out
+	go test -short -race -count=1 -covermode=atomic -coverprofile=coverage.out ./...
+	@for m in $(OPS_MODULES); do (cd $$m && go test -short -count=1 ./...) || exit 1; done
+
+.PHONY: test-integration
+test-integration: ## the whole suite against docker-compose.test.yml's PostgreSQL and Redis; tears them down after
+	@$(REQUIRE_DOCKER)
+	@trap '$(COMPOSE_TEST) down -v --remove-orphans' EXIT; \
+	$(COMPOSE_TEST) up -d --wait postgres redis kafka || { $(COMPOSE_TEST) logs --no-color --tail=100; exit 1; }; \
+	JQ_DB_URL='$(TEST_DB_URL)' JQ_REDIS_ADDR='$(TEST_REDIS_ADDR)' go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-e2e
+test-e2e: ## build the images, start the whole docker-compose.test.yml stack, run deploy/smoke-test.sh against it, tear it down
+	@$(REQUIRE_DOCKER)
+	@tmp=$$(mktemp -d); trap '$(COMPOSE_TEST) down -v --remove-orphans; rm -rf "$$tmp"' EXIT; \
+	fail() { $(COMPOSE_TEST) ps -a; $(COMPOSE_TEST) logs --no-color --tail=200; exit 1; }; \
+	$(COMPOSE_TEST) up -d --build --wait --wait-timeout 300 || fail; \
+	$(COMPOSE_TEST) cp jq-server:/keys/admin.key "$$tmp/admin.key" || fail; \
+	go build -o "$$tmp/" ./cmd/jq-ctl; \
+	JQ_CTL="$$tmp/jq-ctl" JQ_SERVER_ADDR=$(TEST_GRPC_ADDR) JQ_TOKEN_FILE="$$tmp/admin.key" deploy/smoke-test.sh || fail
+
+config.local.yaml: ## copy config.local.example.yaml to config.local.yaml (git-ignored; never overwritten)
+	cp config.local.example.yaml $@
