@@ -22,6 +22,7 @@ type workerView struct {
 	Queues        []string `json:"queues"`
 	LastHeartbeat *string  `json:"last_heartbeat"`
 	RegisteredAt  *string  `json:"registered_at"`
+	Owner         string   `json:"owner"`
 }
 
 func newWorkerView(w *jqv1.Worker) workerView {
@@ -32,7 +33,7 @@ func newWorkerView(w *jqv1.Worker) workerView {
 	return workerView{
 		WorkerID: w.GetWorkerId(), Hostname: w.GetHostname(), Status: workerStatusName(w.GetStatus()),
 		Connected: w.GetConnected(), Concurrency: w.GetConcurrency(), ActiveJobs: w.GetActiveJobCount(), Queues: queues,
-		LastHeartbeat: rfc3339(w.GetLastHeartbeat()), RegisteredAt: rfc3339(w.GetRegisteredAt()),
+		LastHeartbeat: rfc3339(w.GetLastHeartbeat()), RegisteredAt: rfc3339(w.GetRegisteredAt()), Owner: w.GetOwner(),
 	}
 }
 
