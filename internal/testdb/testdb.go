@@ -160,6 +160,7 @@ func template(ctx context.Context, admin string) (string, error) {
 		return "", err
 	}
 	if exists {
+		touchTemplate(ctx, conn, name)
 		return name, nil
 	}
 
@@ -183,8 +184,13 @@ func template(ctx context.Context, admin string) (string, error) {
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", pgx.Identifier{building}.Sanitize(), pgx.Identifier{name}.Sanitize())); err != nil {
 		return "", fmt.Errorf("rename template: %w", err)
 	}
-	// Templates of older migrations are dead weight now.
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'jq\\_tmpl\\_%' AND datname <> $1 AND datname NOT LIKE '%\\_building'", name)
+	touchTemplate(ctx, conn, name)
+	// Templates of other migrations are dead weight once nobody has used them for a while: other
+	// checkouts (a branch, a worktree) on this server may still be testing with theirs.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datname LIKE 'jq\_tmpl\_%' AND datname <> $1 AND datname NOT LIKE '%\_building'
+		  AND coalesce(substring(shobj_description(oid, 'pg_database') FROM 'last used ([0-9]+)')::bigint, 0)
+		      < extract(epoch FROM now() - $2::interval)`, name, staleTemplateAge.String())
 	if err == nil {
 		stale, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, s := range stale {
@@ -192,6 +198,15 @@ func template(ctx context.Context, admin string) (string, error) {
 		}
 	}
 	return name, nil
+}
+
+// staleTemplateAge is how long a template of other migrations is kept after its last use.
+const staleTemplateAge = 6 * time.Hour
+
+// touchTemplate notes in the template's comment when it was last used (best effort).
+func touchTemplate(ctx context.Context, conn *pgx.Conn, name string) {
+	_, _ = conn.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS 'jq test template, last used %d'",
+		pgx.Identifier{name}.Sanitize(), time.Now().Unix()))
 }
 
 // migrationsHash identifies the content of the migrations.
