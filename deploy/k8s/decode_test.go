@@ -18,18 +18,18 @@ import (
 // typedKinds maps every kind the manifests may contain to the Go struct it must decode into.
 // A kind that is not here fails the strict check, so adding one is a deliberate choice.
 var typedKinds = map[schema.GroupVersionKind]func() any{
-	corev1.SchemeGroupVersion.WithKind("Namespace"):                   func() any { return &corev1.Namespace{} },
-	corev1.SchemeGroupVersion.WithKind("ConfigMap"):                   func() any { return &corev1.ConfigMap{} },
-	corev1.SchemeGroupVersion.WithKind("Service"):                     func() any { return &corev1.Service{} },
-	corev1.SchemeGroupVersion.WithKind("ServiceAccount"):              func() any { return &corev1.ServiceAccount{} },
-	appsv1.SchemeGroupVersion.WithKind("Deployment"):                  func() any { return &appsv1.Deployment{} },
-	batchv1.SchemeGroupVersion.WithKind("Job"):                        func() any { return &batchv1.Job{} },
+	corev1.SchemeGroupVersion.WithKind("Namespace"):                      func() any { return &corev1.Namespace{} },
+	corev1.SchemeGroupVersion.WithKind("ConfigMap"):                      func() any { return &corev1.ConfigMap{} },
+	corev1.SchemeGroupVersion.WithKind("Service"):                        func() any { return &corev1.Service{} },
+	corev1.SchemeGroupVersion.WithKind("ServiceAccount"):                 func() any { return &corev1.ServiceAccount{} },
+	appsv1.SchemeGroupVersion.WithKind("Deployment"):                     func() any { return &appsv1.Deployment{} },
+	batchv1.SchemeGroupVersion.WithKind("Job"):                           func() any { return &batchv1.Job{} },
 	autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"): func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"):       func() any { return &policyv1.PodDisruptionBudget{} },
-	networkingv1.SchemeGroupVersion.WithKind("Ingress"):               func() any { return &networkingv1.Ingress{} },
-	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"):         func() any { return &networkingv1.NetworkPolicy{} },
-	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"):        func() any { return &monitoringv1.ServiceMonitor{} },
-	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"):        func() any { return &monitoringv1.PrometheusRule{} },
+	policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"):          func() any { return &policyv1.PodDisruptionBudget{} },
+	networkingv1.SchemeGroupVersion.WithKind("Ingress"):                  func() any { return &networkingv1.Ingress{} },
+	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"):            func() any { return &networkingv1.NetworkPolicy{} },
+	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"):           func() any { return &monitoringv1.ServiceMonitor{} },
+	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"):           func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // decodeStrict decodes o into its typed struct the way the API server's strict field

@@ -109,3 +109,32 @@ func lastSegment(arn string) string {
 	return arn[i+1:]
 }
 
+// clusterSecretStore is the store Terraform's eks-addons module creates in every cluster.
+const clusterSecretStore = "../../terraform/modules/eks-addons/charts/cluster-config/templates/clustersecretstore.yaml"
+
+// The ExternalSecrets name the store Terraform really creates.
+func TestExternalSecrets_StoreExistsInTerraform(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(clusterSecretStore)
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^kind: ClusterSecretStore$`, string(data))
+	m := regexp.MustCompile(`(?m)^  name: (\S+)$`).FindStringSubmatch(string(data))
+	require.NotNil(t, m, "the store's name")
+	for _, ov := range overlays {
+		for _, es := range byKind[*externalSecret](renderOverlay(t, ov.Name)) {
+			require.Equal(t, m[1], es.Spec.SecretStoreRef.Name, "%s: ExternalSecret %s", ov.Name, es.Name)
+		}
+	}
+}
+
+// The vendored CRD is the version of the operator Terraform installs.
+func TestExternalSecrets_VendoredCRDMatchesInstalledChart(t *testing.T) {
+	t.Parallel()
+	vars, err := os.ReadFile("../../terraform/modules/eks-addons/variables.tf")
+	require.NoError(t, err)
+	chart := regexp.MustCompile(`external_secrets\s*=\s*"([^"]+)"`).FindStringSubmatch(string(vars))
+	require.NotNil(t, chart, "eks-addons pins the external-secrets chart")
+	crd, err := os.ReadFile(externalSecretCRD)
+	require.NoError(t, err)
+	require.Contains(t, string(crd), "external-secrets/external-secrets v"+chart[1]+",", "testdata CRD and the chart Terraform installs must be the same version")
+}
