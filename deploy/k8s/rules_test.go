@@ -8,6 +8,7 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 
 	"github.com/jqhq/jq/deploy/k8s/rulegen"
 )
@@ -38,12 +39,24 @@ func TestOverlays_PrometheusRuleHasEveryGroup(t *testing.T) {
 	t.Parallel()
 	files, err := rulegen.RuleFiles(rulesDir)
 	require.NoError(t, err)
+	var want []string
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(rulesDir, filepath.FromSlash(f)))
+		require.NoError(t, err)
+		var spec monitoringv1.PrometheusRuleSpec
+		require.NoError(t, yaml.Unmarshal(data, &spec))
+		for _, g := range spec.Groups {
+			want = append(want, g.Name)
+		}
+	}
 	for _, ov := range overlays {
 		rule := named[*monitoringv1.PrometheusRule](t, renderOverlay(t, ov.Name), rulegen.Name)
 		require.Equal(t, ov.Namespace, rule.Namespace)
-		if len(files) == 0 {
-			require.Empty(t, rule.Spec.Groups)
+		var got []string
+		for _, g := range rule.Spec.Groups {
+			got = append(got, g.Name)
 		}
+		require.Equalf(t, want, got, "%s: rule groups deployed vs in rules/ (run `make k8s-rules`)", ov.Name)
 	}
 }
 
