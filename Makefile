@@ -120,6 +120,20 @@ lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and buf lint
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
+# Kubernetes manifests (deploy/k8s) and Terraform (terraform/): their checks are Go modules of
+# their own, which make test runs with the other OPS_MODULES; these targets run them alone.
+.PHONY: k8s-rules
+k8s-rules: ## regenerate deploy/k8s/base/monitoring/prometheusrule.yaml from rules/*.yml
+	cd deploy/k8s && go run ./cmd/gen-prometheusrule -rules ../../rules -out base/monitoring/prometheusrule.yaml
+
+.PHONY: k8s-check
+k8s-check: ## render both Kustomize overlays; strict decoding and policy tests
+	cd deploy/k8s && go test -count=1 ./...
+
+.PHONY: terraform-validate
+terraform-validate: ## terraform fmt -check and validate (needs terraform and an aws provider mirror: TF_PLUGIN_MIRROR=DIR), HCL policy tests
+	cd terraform && go test -count=1 -v -run 'TestTerraform_' ./... && go test -count=1 ./...
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin coverage.out

@@ -1,0 +1,30 @@
+package k8s
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestOverlays_RenderAndDecodeStrictly renders each overlay with the Kustomize API and decodes
+// every object strictly into its typed struct (renderDir does both).
+func TestOverlays_RenderAndDecodeStrictly(t *testing.T) {
+	t.Parallel()
+	for _, ov := range overlays {
+		t.Run(ov.Name, func(t *testing.T) {
+			t.Parallel()
+			objs := renderOverlay(t, ov.Name)
+			kinds := map[string]int{}
+			for _, o := range objs {
+				kinds[o.Kind]++
+			}
+			// What the issue asks each environment to contain.
+			want := map[string]int{
+				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 2, "ExternalSecret": 2,
+				"Deployment": 2, "Service": 2, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2,
+				"Ingress": 1, "Job": 1, "ServiceMonitor": 2, "PrometheusRule": 1, "NetworkPolicy": 5,
+			}
+			require.Equalf(t, want, kinds, "kinds rendered by overlays/%s", ov.Name)
+		})
+	}
+}

@@ -1,0 +1,3 @@
+environment = "production"
+namespace   = "job-queue-prod"
+region      = "eu-west-1"

@@ -1,0 +1,3 @@
+environment = "staging"
+namespace   = "job-queue-staging"
+region      = "eu-west-1"
