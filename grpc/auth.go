@@ -40,6 +40,10 @@ type Principal struct {
 	Queues []string
 }
 
+// Allows reports whether the caller's role may call the gRPC method fullMethod
+// ("/jq.v1.JobService/CancelJob"): the authorization table, for other front doors.
+func (p *Principal) Allows(fullMethod string) bool { return allows(p.Role, fullMethod) }
+
 // MayUse reports whether the caller may act on queue.
 func (p *Principal) MayUse(queue string) bool {
 	return p.Role == apikey.RoleAdmin || len(p.Queues) == 0 || slices.Contains(p.Queues, queue)
@@ -216,6 +220,17 @@ func (a *Authenticator) token(ctx context.Context) (*Principal, error) {
 	key, err := ParseBearer(values[0])
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	return a.AuthenticateKey(ctx, key)
+}
+
+// AuthenticateKey returns the principal of an API key, through the same cache as the gRPC
+// calls, for the other front doors of jq-server (the console). Its errors are gRPC statuses:
+// UNAUTHENTICATED for a malformed, unknown, expired or revoked key, UNAVAILABLE when the
+// database cannot be asked.
+func (a *Authenticator) AuthenticateKey(ctx context.Context, key string) (*Principal, error) {
+	if err := apikey.Check(key); err != nil {
+		return nil, status.Error(codes.Unauthenticated, "malformed API key: "+err.Error())
 	}
 	k, err := a.lookup(ctx, apikey.Hash(key))
 	if err != nil {

@@ -49,6 +49,7 @@ type Server struct {
 	leader      *queue.Leader
 	background  []startstop.Service // notifier, leader, maintenance, depth reporter, scheduler
 	grpc        *jqgrpc.Server
+	auth        *jqgrpc.Authenticator
 	health      *health.Health
 	httpMetrics *httpserve.Server
 	httpHealth  *httpserve.Server
@@ -164,6 +165,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.close()
 		return nil, err
 	}
+	s.auth = auth
 	announcer := queue.NewAnnouncer(s.store.Notify, logger)
 	inserter := queue.NewInserter(s.store, 100, 4)
 	s.background = append(s.background, announcer, inserter)
@@ -354,6 +356,9 @@ func (s *Server) MetricsAddr() string {
 	}
 	return s.httpMetrics.Addr().String()
 }
+
+// Authenticator is the server's gRPC authenticator, for other front doors in the same process.
+func (s *Server) Authenticator() *jqgrpc.Authenticator { return s.auth }
 
 // Store exposes the store, for tests and tools in the same process.
 func (s *Server) Store() *queue.Store { return s.store }
