@@ -58,8 +58,7 @@ func run(args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	reg := metrics.NewRegistry()
-	m := metrics.New(nil) // the worker exports only its own series
-	reg.MustRegister(m.WorkerJobConcurrency, m.WorkerConfiguredConcurrency, m.WorkerJobsRun, m.WorkerExecutionDuration)
+	m := metrics.NewWorker(reg) // the worker exports only its own series
 
 	w, err := worker.New(worker.Config{
 		ServerAddr:        cfg.Worker.ServerAddr,

@@ -188,6 +188,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		// a worker's report carries up to 1 MiB of output and 1 MiB of error text by default.
 		MaxRecvMsgBytes: max(cfg.GRPC.MaxPayloadBytes+64<<10, 4<<20),
 	}, logger, m.GRPCRequestDuration, jobs, workers, admin)
+	s.addObservability(ctx, m, reg)
 
 	s.health = health.New(logger)
 	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
