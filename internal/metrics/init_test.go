@@ -118,6 +118,9 @@ func TestSeriesNames(t *testing.T) {
 	})
 	require.NotContains(t, names, "jq_scheduler_cycle_duration_seconds", "a histogram exports no series under its bare name")
 	require.NotContains(t, names, "jq_job_total_count")
+	summary := prometheus.NewSummary(prometheus.SummaryOpts{Name: "s_seconds", Help: "h"})
+	require.Equal(t, []string{"s_seconds", "s_seconds_count", "s_seconds_sum"}, metrics.SeriesNames(summary),
+		"a summary is told from a histogram by what it collects")
 
 	all := metrics.SeriesNames(m.Collectors()...)
 	for _, n := range metrics.Names() {

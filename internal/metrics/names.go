@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // descName finds the fully-qualified name in a Desc's String(), the only place a Desc shows it.
@@ -17,15 +18,7 @@ var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 func SeriesNames(cs ...prometheus.Collector) []string {
 	var names []string
 	for _, c := range cs {
-		var suffixes []string
-		switch c.(type) {
-		case prometheus.Histogram, *prometheus.HistogramVec:
-			suffixes = []string{"_bucket", "_sum", "_count"}
-		case prometheus.Summary, *prometheus.SummaryVec:
-			suffixes = []string{"", "_sum", "_count"}
-		default:
-			suffixes = []string{""}
-		}
+		suffixes := seriesSuffixes(c)
 		ch := make(chan *prometheus.Desc)
 		go func() { c.Describe(ch); close(ch) }()
 		for d := range ch {
@@ -40,6 +33,33 @@ func SeriesNames(cs ...prometheus.Collector) []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
+}
+
+// seriesSuffixes tells a histogram or a summary from the rest. A vector is known by its type;
+// anything else by the metrics it collects (Histogram and Summary are the same interface, so a
+// type switch cannot tell them apart).
+func seriesSuffixes(c prometheus.Collector) []string {
+	histogram, summary := []string{"_bucket", "_sum", "_count"}, []string{"", "_sum", "_count"}
+	switch c.(type) {
+	case *prometheus.HistogramVec:
+		return histogram
+	case *prometheus.SummaryVec:
+		return summary
+	}
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	suffixes := []string{""}
+	for m := range ch {
+		var pb dto.Metric
+		switch {
+		case m.Write(&pb) != nil:
+		case pb.Histogram != nil:
+			suffixes = histogram
+		case pb.Summary != nil:
+			suffixes = summary
+		}
+	}
+	return suffixes
 }
 
 // Collectors returns every metric of m, as New registers them.

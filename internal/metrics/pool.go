@@ -26,7 +26,8 @@ type PoolCollector struct {
 var _ prometheus.Collector = (*PoolCollector)(nil)
 
 // NewPoolCollector returns a collector of the pool whose statistics stat returns, normally
-// (*pgxpool.Pool).Stat.
+// (*pgxpool.Pool).Stat. With a nil stat it collects nothing but still describes its metrics,
+// which is all SeriesNames needs.
 func NewPoolCollector(stat func() *pgxpool.Stat) *PoolCollector {
 	return &PoolCollector{stat: stat}
 }
@@ -78,6 +79,9 @@ func (c *PoolCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads the pool's statistics once and sends every jq_db_pool_* metric.
 func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.stat == nil {
+		return
+	}
 	s := c.stat()
 	for _, m := range poolMetrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
