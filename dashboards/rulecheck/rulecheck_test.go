@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jqhq/jq/dashboards/internal/promcheck"
+	"github.com/jqhq/jq/internal/metrics"
 	"github.com/jqhq/jq/internal/testbin"
 )
 
@@ -423,4 +425,20 @@ func TestAlertmanager_NoSecretInTheFile(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, receivers, "one PagerDuty and one Slack configuration")
+}
+
+// TestDocs_ObservabilityListsEveryMetric: docs/observability.md names every metric family jq
+// exports, and none that it does not.
+func TestDocs_ObservabilityListsEveryMetric(t *testing.T) {
+	t.Parallel()
+	b, err := promcheck.ReadFile("docs/observability.md")
+	require.NoError(t, err)
+	var documented []string
+	for _, m := range regexp.MustCompile(`jq_[a-z0-9_]*[a-z0-9]`).FindAllString(string(b), -1) {
+		if !slices.Contains(documented, m) {
+			documented = append(documented, m)
+		}
+	}
+	families := append(metrics.Names(), metrics.SeriesNames(metrics.NewPoolCollector(nil))...)
+	require.ElementsMatch(t, families, documented)
 }
