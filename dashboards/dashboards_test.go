@@ -139,7 +139,7 @@ func TestDashboards_Conventions(t *testing.T) {
 			require.Equal(t, []string{"datasource", "namespace", "queue"}, names)
 			require.Equal(t, "datasource", vars["datasource"].Type)
 			require.Equal(t, "prometheus", vars["datasource"].Query)
-			require.Equal(t, map[string]any{"value": "job-queue-prod"}, map[string]any{"value": vars["namespace"].Current.Value}, "namespace defaults to production")
+			require.Equal(t, "job-queue-prod", vars["namespace"].Current.Value, "namespace defaults to production")
 			q := vars["queue"]
 			require.True(t, q.Multi && q.IncludeAll, "queue is a multi-select with All")
 			require.Equal(t, []any{"$__all"}, q.Current.Value, "queue defaults to All")
