@@ -91,6 +91,32 @@ $(PROTOC_GEN_GO_GRPC):
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
+# --- Observability (dashboards/, rules/): pinned promtool and amtool, and the dashboards' JSON ---
+# promtool takes ~7.5 min to build the first time (2 cores); the binaries are cached in TOOLS_DIR.
+# make test installs them and hands their paths to the tests (PROMTOOL, AMTOOL): the rules
+# checks in dashboards/ and the live /metrics checks of internal/server and cmd run them.
+PROMTOOL_VERSION := v0.316.0
+AMTOOL_VERSION   := v0.35.0
+PROMTOOL := $(TOOLS_DIR)/promtool-$(PROMTOOL_VERSION)/promtool
+AMTOOL   := $(TOOLS_DIR)/amtool-$(AMTOOL_VERSION)/amtool
+
+.PHONY: tools-obs
+tools-obs: $(PROMTOOL) $(AMTOOL) ## install the pinned promtool and amtool (promtool builds for ~7 min the first time)
+
+$(PROMTOOL):
+	GOBIN=$(dir $@) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+$(AMTOOL):
+	GOBIN=$(dir $@) go install github.com/prometheus/alertmanager/cmd/amtool@$(AMTOOL_VERSION)
+
+test: tools-obs
+test: export PROMTOOL := $(PROMTOOL)
+test: export AMTOOL := $(AMTOOL)
+generate: dashboards
+
+.PHONY: dashboards
+dashboards: ## regenerate dashboards/json/*.json from the Go code in dashboards/
+	cd dashboards && go run ./cmd/gendashboards -out json
+
 .PHONY: generate
 generate: tools ## regenerate protobuf code, the sqlfuncs migration, db/schema.sql and docs/config.md
 	PATH=$(PROTO_PATH) $(BUF) generate

@@ -74,6 +74,9 @@ const (
 	OutcomeKilled    = "killed"
 )
 
+// outcomes lists every outcome, so that the worker's series start at zero.
+var outcomes = []string{OutcomeSucceeded, OutcomeFailed, OutcomeTimedOut, OutcomeKilled}
+
 func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
@@ -187,6 +190,7 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 	if g := cfg.Metrics.ConfiguredConcurrency; g != nil {
 		g.WithLabelValues(id.String()).Set(float64(cfg.Concurrency))
 	}
+	w.initMetrics()
 	return w, nil
 }
 
@@ -454,6 +458,21 @@ func (w *Worker) start(a *jqv1.JobAssignment) {
 		defer func() { <-w.slots; w.setActive(w.active.Add(-1)) }()
 		w.results <- w.execute(job)
 	}()
+}
+
+// initMetrics creates the worker's series at zero, so that its /metrics holds them before
+// the first job: a dashboard shows 0 rather than "No data", and rate() counts the first job.
+func (w *Worker) initMetrics() {
+	id := w.id.String()
+	w.setActive(0)
+	if c := w.cfg.Metrics.JobsRun; c != nil {
+		for _, o := range outcomes {
+			c.WithLabelValues(id, o)
+		}
+	}
+	if h := w.cfg.Metrics.ExecutionDuration; h != nil {
+		h.WithLabelValues(id)
+	}
 }
 
 func (w *Worker) setActive(n int64) {

@@ -73,8 +73,7 @@ func run(args []string, stdout, _ io.Writer) error {
 		log.Warn("no API key set (worker.token_file, JQ_TOKEN_FILE, worker.token, JQ_TOKEN): a jq-server in auth mode token will refuse this worker")
 	}
 	reg := metrics.NewRegistry()
-	m := metrics.New(nil) // the worker exports only its own series
-	reg.MustRegister(m.WorkerJobConcurrency, m.WorkerConfiguredConcurrency, m.WorkerJobsRun, m.WorkerExecutionDuration)
+	m := metrics.NewWorker(reg) // the worker exports only its own series
 
 	w, err := worker.New(worker.Config{
 		ServerAddr:        cfg.Worker.ServerAddr,

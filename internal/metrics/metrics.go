@@ -31,6 +31,14 @@ const (
 	nameMaintenanceRows             = "jq_maintenance_rows_total"
 	nameWorkerJobsRun               = "jq_worker_jobs_total"
 	nameWorkerExecutionDuration     = "jq_worker_job_execution_seconds"
+	namePGUp                        = "jq_pg_up"
+	namePGTableDeadTuples           = "jq_pg_table_dead_tuples"
+	namePGTableLiveTuples           = "jq_pg_table_live_tuples"
+	namePGTableLastVacuum           = "jq_pg_table_last_vacuum_timestamp_seconds"
+	namePGTableLastAutovacuum       = "jq_pg_table_last_autovacuum_timestamp_seconds"
+	namePGOldestXminAgeSeconds      = "jq_pg_oldest_xmin_age_seconds"
+	namePGOldestXminAgeXIDs         = "jq_pg_oldest_xmin_age_transactions"
+	namePGDatabaseXIDAge            = "jq_pg_database_xid_age_transactions"
 )
 
 // Values of the outcome label of WorkerJobsRun.
@@ -139,6 +147,50 @@ type Metrics struct {
 	// WorkerExecutionDuration is jq_worker_job_execution_seconds{worker_id}: how long a job's
 	// process ran on a worker. Worker-side.
 	WorkerExecutionDuration *prometheus.HistogramVec
+
+	// The PostgreSQL health gauges below are read from the statistics views every
+	// scheduler.depth_refresh_interval by each server instance (queue.PGHealthReporter), so
+	// every instance reports the same numbers: dashboards and rules take max() across them.
+	// They are what keeps a PostgreSQL queue fast: a queue table churns through dead rows, and
+	// only vacuum reclaims them, which it cannot do past the oldest snapshot still open.
+
+	// PGUp is jq_pg_up: 1 when this instance's last read of the PostgreSQL statistics
+	// succeeded, 0 when it failed (the other jq_pg_* series then keep their last values).
+	PGUp prometheus.Gauge
+
+	// PGTableDeadTuples is jq_pg_table_dead_tuples{table}: dead row versions in each table of
+	// the jq schema (pg_stat_user_tables.n_dead_tup), waiting for vacuum.
+	PGTableDeadTuples *prometheus.GaugeVec
+
+	// PGTableLiveTuples is jq_pg_table_live_tuples{table}: live rows in each table of the jq
+	// schema (n_live_tup), the denominator of the dead-tuple ratio.
+	PGTableLiveTuples *prometheus.GaugeVec
+
+	// PGTableLastVacuum is jq_pg_table_last_vacuum_timestamp_seconds{table}: Unix time of the
+	// last manual VACUUM of each table, 0 when never.
+	PGTableLastVacuum *prometheus.GaugeVec
+
+	// PGTableLastAutovacuum is jq_pg_table_last_autovacuum_timestamp_seconds{table}: Unix time
+	// of the last autovacuum of each table, 0 when never.
+	PGTableLastAutovacuum *prometheus.GaugeVec
+
+	// PGOldestXminAgeSeconds is jq_pg_oldest_xmin_age_seconds{holder}: how long the oldest
+	// transaction that holds back vacuum's horizon has been open, by what holds it: "backend"
+	// (a session of this database, pg_stat_activity) or "prepared_xact" (pg_prepared_xacts).
+	// 0 when none holds it. Replication slots have no start time; see PGOldestXminAgeXIDs.
+	// Seeing another role's transaction start needs pg_read_all_stats (or pg_monitor).
+	PGOldestXminAgeSeconds *prometheus.GaugeVec
+
+	// PGOldestXminAgeXIDs is jq_pg_oldest_xmin_age_transactions{holder}: age, in transaction
+	// ids, of the oldest xmin or xid holding back vacuum, by holder ("backend",
+	// "prepared_xact", "replication_slot"); 0 when none holds it.
+	PGOldestXminAgeXIDs *prometheus.GaugeVec
+
+	// PGDatabaseXIDAge is jq_pg_database_xid_age_transactions: age(datfrozenxid) of the jq
+	// database, how far it is from transaction id wraparound (PostgreSQL stops taking writes
+	// near 2^31; autovacuum starts forcing freezes at autovacuum_freeze_max_age, 200 million by
+	// default). A queue burns several transaction ids per job.
+	PGDatabaseXIDAge prometheus.Gauge
 }
 
 // New creates every jq metric and registers it on reg. A nil reg leaves them unregistered,
@@ -233,6 +285,38 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Time a job's process ran on a worker.",
 			Buckets: jobBuckets,
 		}, []string{"worker_id"}),
+		PGUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: namePGUp,
+			Help: "1 when the last read of the PostgreSQL statistics succeeded, else 0.",
+		}),
+		PGTableDeadTuples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGTableDeadTuples,
+			Help: "Dead row versions in each table of the jq schema, waiting for vacuum.",
+		}, []string{"table"}),
+		PGTableLiveTuples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGTableLiveTuples,
+			Help: "Live rows in each table of the jq schema, as PostgreSQL estimates them.",
+		}, []string{"table"}),
+		PGTableLastVacuum: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGTableLastVacuum,
+			Help: "Unix time of the last manual VACUUM of each table of the jq schema, 0 when never.",
+		}, []string{"table"}),
+		PGTableLastAutovacuum: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGTableLastAutovacuum,
+			Help: "Unix time of the last autovacuum of each table of the jq schema, 0 when never.",
+		}, []string{"table"}),
+		PGOldestXminAgeSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGOldestXminAgeSeconds,
+			Help: "How long the oldest transaction holding back vacuum has been open, by holder; 0 when none.",
+		}, []string{"holder"}),
+		PGOldestXminAgeXIDs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: namePGOldestXminAgeXIDs,
+			Help: "Age in transaction ids of the oldest xmin holding back vacuum, by holder; 0 when none.",
+		}, []string{"holder"}),
+		PGDatabaseXIDAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: namePGDatabaseXIDAge,
+			Help: "age(datfrozenxid) of the jq database: transaction ids consumed since its last full freeze.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.collectors()...)
@@ -263,6 +347,14 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.MaintenanceRows,
 		m.WorkerJobsRun,
 		m.WorkerExecutionDuration,
+		m.PGUp,
+		m.PGTableDeadTuples,
+		m.PGTableLiveTuples,
+		m.PGTableLastVacuum,
+		m.PGTableLastAutovacuum,
+		m.PGOldestXminAgeSeconds,
+		m.PGOldestXminAgeXIDs,
+		m.PGDatabaseXIDAge,
 	}
 }
 
@@ -290,6 +382,14 @@ func Names() []string {
 		nameMaintenanceRows,
 		nameWorkerJobsRun,
 		nameWorkerExecutionDuration,
+		namePGUp,
+		namePGTableDeadTuples,
+		namePGTableLiveTuples,
+		namePGTableLastVacuum,
+		namePGTableLastAutovacuum,
+		namePGOldestXminAgeSeconds,
+		namePGOldestXminAgeXIDs,
+		namePGDatabaseXIDAge,
 	}
 	slices.Sort(names)
 	return names

@@ -38,6 +38,14 @@ func touch(m *metrics.Metrics) {
 	m.MaintenanceRows.WithLabelValues(metrics.TaskExpireTTL).Add(7)
 	m.WorkerJobsRun.WithLabelValues("w1", metrics.OutcomeSucceeded).Inc()
 	m.WorkerExecutionDuration.WithLabelValues("w1").Observe(2)
+	m.PGUp.Set(1)
+	m.PGTableDeadTuples.WithLabelValues("jobs").Set(10)
+	m.PGTableLiveTuples.WithLabelValues("jobs").Set(100)
+	m.PGTableLastVacuum.WithLabelValues("jobs").Set(0)
+	m.PGTableLastAutovacuum.WithLabelValues("jobs").Set(1.7e9)
+	m.PGOldestXminAgeSeconds.WithLabelValues("backend").Set(3)
+	m.PGOldestXminAgeXIDs.WithLabelValues("backend").Set(12)
+	m.PGDatabaseXIDAge.Set(1000)
 }
 
 // gatheredJQ returns the label names of every jq_ metric reg gathers, by metric name.
@@ -100,6 +108,15 @@ func TestNew(t *testing.T) {
 			"jq_maintenance_rows_total":           {"task"},
 			"jq_worker_jobs_total":                {"outcome", "worker_id"},
 			"jq_worker_job_execution_seconds":     {"worker_id"},
+
+			"jq_pg_up":                                      nil,
+			"jq_pg_table_dead_tuples":                       {"table"},
+			"jq_pg_table_live_tuples":                       {"table"},
+			"jq_pg_table_last_vacuum_timestamp_seconds":     {"table"},
+			"jq_pg_table_last_autovacuum_timestamp_seconds": {"table"},
+			"jq_pg_oldest_xmin_age_seconds":                 {"holder"},
+			"jq_pg_oldest_xmin_age_transactions":            {"holder"},
+			"jq_pg_database_xid_age_transactions":           nil,
 		}
 		// Gathered label pairs come sorted by name.
 		require.Equal(t, want, gatheredJQ(t, reg))

@@ -208,6 +208,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.close()
 		return nil, err
 	}
+	s.addObservability(ctx, m, reg)
 
 	s.health = health.New(logger)
 	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
