@@ -146,7 +146,7 @@ func (r *run) waitConnected(ctx context.Context, f *fleet, ids ...uuid.UUID) err
 		want[id.String()] = true
 	}
 	for {
-		resp, err := r.admin.ListWorkers(ctx, &jqv1.ListWorkersRequest{})
+		resp, err := r.admin.ListWorkers(ctx, &jqv1.ListWorkersRequest{Status: jqv1.WorkerStatus_WORKER_STATUS_ONLINE, Limit: 1000})
 		if err == nil {
 			n := 0
 			for _, w := range resp.GetWorkers() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,7 +34,13 @@ type process struct {
 	lines   chan map[string]any
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // valid once exited is closed
+
+	mu   sync.Mutex
+	tail []string // the last log lines, printed when the test fails
 }
+
+// maxTail is how many log lines of each process a failed test prints.
+const maxTail = 200
 
 // serverProcess is a jq-server process.
 type serverProcess struct {
@@ -56,6 +63,12 @@ func startProcess(t *testing.T, binary string, env []string, args ...string) *pr
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
+			p.mu.Lock()
+			if len(p.tail) == maxTail {
+				p.tail = p.tail[1:]
+			}
+			p.tail = append(p.tail, sc.Text())
+			p.mu.Unlock()
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
 				select {
@@ -70,6 +83,11 @@ func startProcess(t *testing.T, binary string, env []string, args ...string) *pr
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.exited
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("last log lines of %s (pid %d):\n%s", binary, cmd.Process.Pid, strings.Join(p.tail, "\n"))
+			p.mu.Unlock()
+		}
 	})
 	deadline := time.After(60 * time.Second)
 	for {

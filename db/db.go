@@ -32,6 +32,7 @@ const lockKey = 0x6a71_6d69_6772 // "jqmigr"
 type Migrator struct {
 	connString string
 	log        io.Writer
+	fsys       fs.FS // the migrations: migrations/*.sql
 }
 
 // NewMigrator returns a Migrator for the database at connString (a postgres:// URL). dbmate's
@@ -44,7 +45,7 @@ func NewMigrator(connString string, log io.Writer) (*Migrator, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Migrator{connString: connString, log: log}, nil
+	return &Migrator{connString: connString, log: log, fsys: migrations}, nil
 }
 
 func (m *Migrator) dbmate() *dbmate.DB {
@@ -53,7 +54,7 @@ func (m *Migrator) dbmate() *dbmate.DB {
 		u.Scheme = "postgres"
 	}
 	d := dbmate.New(u)
-	d.FS = migrations
+	d.FS = m.fsys
 	d.MigrationsDir = []string{"migrations"}
 	d.MigrationsTableName = migrationsTable
 	d.AutoDumpSchema = false

@@ -75,6 +75,21 @@ CREATE FUNCTION jq._audit(actor text, action text, target text, detail jsonb DEF
 $$;
 
 
+--
+-- Name: _check_max_rows(integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._check_max_rows(max_rows integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be a positive number, got %', coalesce(max_rows::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+END
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -119,6 +134,12 @@ CREATE FUNCTION jq._current_attempt(job_id uuid, worker_id uuid, attempt integer
 DECLARE
     j jq.jobs;
 BEGIN
+    PERFORM jq._not_null(_current_attempt.job_id, 'job_id');
+    PERFORM jq._not_null(_current_attempt.worker_id, 'worker_id');
+    IF _current_attempt.attempt IS NULL OR _current_attempt.attempt < 1 THEN
+        RAISE EXCEPTION 'attempt must be 1 or more (the attempt of the assignment), got %',
+            coalesce(_current_attempt.attempt::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
     SELECT * INTO j FROM jq.jobs WHERE job_id = _current_attempt.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
@@ -166,6 +187,21 @@ CREATE FUNCTION jq._in_order(row_xmin xid) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
     SELECT age(row_xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation()
+$$;
+
+
+--
+-- Name: _not_null(anyelement, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._not_null(value anyelement, name text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be null', name USING ERRCODE = 'JQ005';
+    END IF;
+END
 $$;
 
 
@@ -270,6 +306,9 @@ CREATE FUNCTION jq.authenticate(key_hash bytea) RETURNS SETOF jq.api_keys
     AS $$
 #variable_conflict use_column
 BEGIN
+    IF authenticate.key_hash IS NULL OR length(authenticate.key_hash) <> 32 THEN
+        RAISE EXCEPTION 'key_hash must be the 32-byte SHA-256 of the key' USING ERRCODE = 'JQ005';
+    END IF;
     RETURN QUERY
     UPDATE jq.api_keys SET last_used_at = now()
     WHERE key_hash = authenticate.key_hash AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
@@ -293,12 +332,20 @@ COMMENT ON FUNCTION jq.authenticate(key_hash bytea) IS 'The API key with this SH
 --
 
 CREATE FUNCTION jq.backoff(retry_count integer, base_delay interval DEFAULT '00:00:01'::interval, max_delay interval DEFAULT '00:05:00'::interval, jitter double precision DEFAULT random()) RETURNS interval
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $$
-    SELECT make_interval(secs => d * (1 + 0.1 * least(greatest(jitter, 0), 1)))
-    FROM (SELECT least(
-              extract(epoch FROM base_delay)::double precision * power(2::double precision, least(greatest(retry_count, 0), 62)),
-              extract(epoch FROM max_delay)::double precision) AS d) AS s
+BEGIN
+    IF retry_count IS NULL OR retry_count < 0 THEN
+        RAISE EXCEPTION 'retry_count must be 0 or more, got %', coalesce(retry_count::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF base_delay IS NULL OR base_delay < '0' OR max_delay IS NULL OR max_delay < '0' THEN
+        RAISE EXCEPTION 'base_delay and max_delay must not be negative or NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN make_interval(secs => least(
+            extract(epoch FROM base_delay)::double precision * power(2::double precision, least(retry_count, 62)),
+            extract(epoch FROM max_delay)::double precision)
+        * (1 + 0.1 * least(greatest(coalesce(jitter, 0), 0), 1)));
+END
 $$;
 
 
@@ -321,6 +368,7 @@ DECLARE
     j jq.jobs;
     from_status jq.job_status;
 BEGIN
+    PERFORM jq._not_null(cancel.job_id, 'job_id');
     SELECT * INTO j FROM jq.jobs WHERE job_id = cancel.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
@@ -379,6 +427,9 @@ DECLARE
     checks record;
     bad record;
 BEGIN
+    IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
+    END IF;
     -- Checked in one statement each (the fixed cost of a small claim is in its statements).
     n := coalesce(cardinality(claim_for.worker_ids), 0);
     SELECT count(DISTINCT w) AS workers, count(w) AS named, count(m) FILTER (WHERE m BETWEEN 1 AND 10000) AS valid,
@@ -504,6 +555,15 @@ BEGIN
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.attempts)
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
         RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
+    IF array_position(complete_many.job_ids, NULL) IS NOT NULL OR array_position(complete_many.worker_ids, NULL) IS NOT NULL
+       OR array_position(complete_many.attempts, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'job_ids, worker_ids and attempts must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    -- One outcome per job: with a job twice, which of its results won would be left to chance.
+    IF (SELECT count(DISTINCT x) FROM unnest(complete_many.job_ids) AS x) <> cardinality(complete_many.job_ids) THEN
+        RAISE EXCEPTION 'job_ids holds job % more than once',
+            (SELECT x FROM unnest(complete_many.job_ids) AS x GROUP BY x HAVING count(*) > 1 LIMIT 1) USING ERRCODE = 'JQ005';
     END IF;
     -- Key lookups driven by the sorted input, as in the batch functions of 03_claim.sql.
     RETURN QUERY
@@ -680,9 +740,11 @@ CREATE FUNCTION jq.delete_queue(name text, actor text DEFAULT NULL::text) RETURN
     AS $$
 #variable_conflict use_column
 DECLARE
+    upto xid8;
     unfinished bigint;
     n integer;
 BEGIN
+    PERFORM jq._not_null(delete_queue.name, 'name');
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
@@ -698,6 +760,14 @@ BEGIN
     IF unfinished > 0 THEN
         RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
             HINT = 'cancel them or wait for them to finish';
+    END IF;
+    -- As jq.prune: while an event relay runs, events it has not published yet stay (they are
+    -- the outbox), and so does the queue, until the relay has passed them.
+    SELECT min(xid) INTO upto FROM jq.relay_cursors;
+    IF upto IS NOT NULL AND EXISTS (
+        SELECT 1 FROM jq.job_events e WHERE e.xid >= upto AND e.queue_name = delete_queue.name) THEN
+        RAISE EXCEPTION 'queue % has job events the Kafka relay has not published yet', delete_queue.name USING ERRCODE = 'JQ008',
+            HINT = 'retry once the relay has caught up; if events are off for good, DELETE FROM jq.relay_cursors';
     END IF;
     DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
@@ -727,6 +797,7 @@ CREATE FUNCTION jq.deregister_worker(worker_id uuid, owner text DEFAULT NULL::te
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(deregister_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = deregister_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', deregister_worker.worker_id USING ERRCODE = 'JQ006';
@@ -778,6 +849,7 @@ CREATE FUNCTION jq.drain_worker(worker_id uuid, actor text DEFAULT NULL::text) R
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(drain_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = drain_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', drain_worker.worker_id USING ERRCODE = 'JQ006';
@@ -801,10 +873,10 @@ COMMENT ON FUNCTION jq.drain_worker(worker_id uuid, actor text) IS 'Mark a worke
 
 
 --
--- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean, uuid); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true) RETURNS TABLE(job_id uuid, inserted boolean)
+CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true, new_job_id uuid DEFAULT NULL::uuid) RETURNS TABLE(job_id uuid, inserted boolean)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -826,6 +898,9 @@ BEGIN
     IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
+    IF length(enqueue.idempotency_key) > 255 THEN
+        RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
+    END IF;
 
     -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
     PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
@@ -839,7 +914,7 @@ BEGIN
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
         INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
-        VALUES (jq.uuid_v7(), enqueue.queue, enqueue.payload, enqueue.priority,
+        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
                 coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
@@ -866,10 +941,10 @@ $$;
 
 
 --
--- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 
 --
@@ -883,6 +958,7 @@ CREATE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
 DECLARE
     n integer;
 BEGIN
+    PERFORM jq._check_max_rows(expire_ttl.max_rows);
     WITH expired AS (
         SELECT j.job_id, j.xmin
         FROM jq.queues q
@@ -953,6 +1029,7 @@ CREATE FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer DEFAULT NU
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(heartbeat.worker_id, 'worker_id');
     IF heartbeat.active_job_count < 0 THEN
         RAISE EXCEPTION 'active_job_count % is negative', heartbeat.active_job_count USING ERRCODE = 'JQ005';
     END IF;
@@ -997,6 +1074,7 @@ BEGIN
     IF prune.older_than IS NULL OR prune.older_than < '0' THEN
         RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_max_rows(prune.max_rows);
     WITH relayed AS (
         SELECT min(xid) AS upto FROM jq.relay_cursors
     ), victims AS (
@@ -1022,6 +1100,42 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.prune(older_than interval, max_rows integer) IS 'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+
+
+--
+-- Name: prune_workers(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.prune_workers(older_than interval, max_rows integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune_workers.older_than IS NULL OR prune_workers.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    PERFORM jq._check_max_rows(prune_workers.max_rows);
+    WITH victims AS (
+        SELECT worker_id FROM jq.workers
+        WHERE status = 'OFFLINE' AND updated_at < now() - prune_workers.older_than
+        ORDER BY updated_at
+        LIMIT prune_workers.max_rows
+        FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM jq.workers w USING victims v WHERE w.worker_id = v.worker_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION prune_workers(older_than interval, max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.prune_workers(older_than interval, max_rows integer) IS 'Delete workers OFFLINE for longer than older_than; returns how many.';
 
 
 --
@@ -1071,6 +1185,46 @@ COMMENT ON FUNCTION jq.queue_stats(queue text) IS 'Per-status job counts, oldest
 
 
 --
+-- Name: reap_orphans(integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.reap_orphans(max_rows integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    n integer := 0;
+BEGIN
+    PERFORM jq._check_max_rows(reap_orphans.max_rows);
+    FOR j IN
+        SELECT x.* FROM jq.jobs x
+        LEFT JOIN jq.workers w ON w.worker_id = x.worker_id
+        WHERE x.status IN ('ASSIGNED', 'RUNNING') AND (w.worker_id IS NULL OR w.status = 'OFFLINE')
+        ORDER BY x.job_id
+        LIMIT reap_orphans.max_rows
+        FOR UPDATE OF x SKIP LOCKED
+    LOOP
+        PERFORM jq._in_order((SELECT y.xmin FROM jq.jobs y WHERE y.job_id = j.job_id));
+        PERFORM jq._retry_or_bury(j, 'WORKER_LOST',
+            format('worker %s is gone (%s) while it held the job', coalesce(j.worker_id::text, 'none'),
+                   CASE WHEN j.worker_id IS NULL THEN 'no worker' ELSE 'OFFLINE or unregistered' END),
+            '0', '0', false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION reap_orphans(max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.reap_orphans(max_rows integer) IS 'Retry (WORKER_LOST) the ASSIGNED/RUNNING jobs whose worker is OFFLINE or unregistered; returns how many.';
+
+
+--
 -- Name: reap_workers(interval, interval, interval); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1084,6 +1238,9 @@ DECLARE
 BEGIN
     IF reap_workers.heartbeat_timeout IS NULL OR reap_workers.heartbeat_timeout <= '0' THEN
         RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'JQ005';
+    END IF;
+    IF reap_workers.base_delay IS NULL OR reap_workers.base_delay < '0' OR reap_workers.max_delay IS NULL OR reap_workers.max_delay < '0' THEN
+        RAISE EXCEPTION 'base_delay and max_delay must not be negative or NULL' USING ERRCODE = 'JQ005';
     END IF;
     FOR w IN
         SELECT worker_id FROM jq.workers
@@ -1107,12 +1264,59 @@ COMMENT ON FUNCTION jq.reap_workers(heartbeat_timeout interval, base_delay inter
 
 
 --
+-- Name: reconcile_worker(uuid, uuid[], interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.reconcile_worker(worker_id uuid, held uuid[], grace interval DEFAULT '00:00:30'::interval) RETURNS TABLE(job_id uuid, attempt integer)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF reconcile_worker.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF reconcile_worker.held IS NULL OR array_position(reconcile_worker.held, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'held must be an array of job ids without NULL (empty: none)' USING ERRCODE = 'JQ005';
+    END IF;
+    IF reconcile_worker.grace IS NULL OR reconcile_worker.grace < '0' THEN
+        RAISE EXCEPTION 'grace must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR j IN
+        SELECT x.* FROM jq.jobs x
+        WHERE x.worker_id = reconcile_worker.worker_id AND x.status IN ('ASSIGNED', 'RUNNING')
+          AND x.assigned_at < now() - reconcile_worker.grace
+          AND x.job_id <> ALL (reconcile_worker.held)
+        ORDER BY x.job_id
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM jq._in_order((SELECT y.xmin FROM jq.jobs y WHERE y.job_id = j.job_id));
+        PERFORM jq._retry_or_bury(j, 'WORKER_LOST',
+            format('worker %s does not hold the job (its heartbeat lists the jobs it holds)', j.worker_id),
+            '0', '0', false);
+        job_id := j.job_id;
+        attempt := j.attempt;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: FUNCTION reconcile_worker(worker_id uuid, held uuid[], grace interval); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.reconcile_worker(worker_id uuid, held uuid[], grace interval) IS 'Retry (WORKER_LOST) the jobs the database gives a worker that the worker says it does not hold; returns the attempts it failed.';
+
+
+--
 -- Name: register_worker(uuid, text, integer, text[], text, text, integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
 CREATE FUNCTION jq.register_worker(worker_id uuid, hostname text, concurrency integer, queues text[], incarnation text DEFAULT ''::text, owner text DEFAULT NULL::text, max_per_owner integer DEFAULT NULL::integer) RETURNS jq.workers
     LANGUAGE plpgsql
-    AS $$
+    AS $_$
 #variable_conflict use_column
 DECLARE
     w jq.workers;
@@ -1130,6 +1334,11 @@ BEGIN
     END IF;
     IF array_position(register_worker.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(register_worker.queues) AS q WHERE q !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$') THEN
+        RAISE EXCEPTION 'queues: % is not a valid queue name',
+            (SELECT quote_literal(q) FROM unnest(register_worker.queues) AS q WHERE q !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' LIMIT 1)
+            USING ERRCODE = 'JQ005';
     END IF;
     IF length(register_worker.hostname) > 255 THEN
         RAISE EXCEPTION 'hostname is % characters, over the limit of 255', length(register_worker.hostname) USING ERRCODE = 'JQ005';
@@ -1175,7 +1384,7 @@ BEGIN
     END IF;
     RETURN w;
 END
-$$;
+$_$;
 
 
 --
@@ -1197,6 +1406,8 @@ DECLARE
     n integer := 0;
     q text;
 BEGIN
+    PERFORM jq._not_null(release.worker_id, 'worker_id');
+    PERFORM jq._not_null(release.reason, 'reason');
     FOR q IN
         WITH picked AS (
             SELECT j.job_id, j.xmin
@@ -1247,6 +1458,8 @@ DECLARE
     w jq.workers;
     n integer := 0;
 BEGIN
+    PERFORM jq._not_null(release_worker.worker_id, 'worker_id');
+    PERFORM jq._not_null(release_worker.reason, 'reason');
     SELECT * INTO w FROM jq.workers WHERE worker_id = release_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
@@ -1297,6 +1510,7 @@ BEGIN
     IF requeue_unstarted.assignment_timeout IS NULL OR requeue_unstarted.assignment_timeout <= '0' THEN
         RAISE EXCEPTION 'assignment_timeout must be positive' USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_max_rows(requeue_unstarted.max_rows);
     FOR q IN
         WITH stuck AS (
             SELECT job_id, xmin FROM jq.jobs
@@ -1342,6 +1556,7 @@ DECLARE
     j jq.jobs;
     from_status jq.job_status;
 BEGIN
+    PERFORM jq._not_null(retry.job_id, 'job_id');
     SELECT * INTO j FROM jq.jobs WHERE job_id = retry.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
@@ -1414,6 +1629,7 @@ CREATE FUNCTION jq.shutdown_worker(worker_id uuid, actor text DEFAULT NULL::text
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(shutdown_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = shutdown_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', shutdown_worker.worker_id USING ERRCODE = 'JQ006';
@@ -1465,6 +1681,9 @@ CREATE FUNCTION jq.start_for(job_ids uuid[], worker_ids uuid[]) RETURNS SETOF jq
 BEGIN
     IF cardinality(start_for.job_ids) IS DISTINCT FROM cardinality(start_for.worker_ids) THEN
         RAISE EXCEPTION 'job_ids and worker_ids must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
+    IF array_position(start_for.job_ids, NULL) IS NOT NULL OR array_position(start_for.worker_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'job_ids and worker_ids must not contain NULL' USING ERRCODE = 'JQ005';
     END IF;
     RETURN QUERY
     WITH input AS (
@@ -1582,12 +1801,12 @@ CREATE FUNCTION jq.uuid_v7() RETURNS uuid
     LANGUAGE sql PARALLEL SAFE
     AS $$
     SELECT encode(
-        set_bit(set_bit(
-            overlay(uuid_send(gen_random_uuid())
-                    PLACING substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-                    FROM 1 FOR 6),
-            52, 1), 53, 1),
+        set_byte(set_byte(
+            overlay(uuid_send(gen_random_uuid()) PLACING substring(int8send(ms) FROM 3) FROM 1 FOR 6),
+            6, 112 | (frac >> 8)), 7, frac & 255),
         'hex')::uuid
+    FROM (SELECT floor(t)::bigint AS ms, floor((t - floor(t)) * 4096)::integer AS frac
+          FROM (SELECT extract(epoch FROM clock_timestamp()) * 1000 AS t) AS now_ms) AS parts
 $$;
 
 
@@ -1802,6 +2021,13 @@ CREATE INDEX jobs_claim_idx ON jq.jobs USING btree (queue_name, priority DESC, c
 
 
 --
+-- Name: jobs_dead_lettered_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_dead_lettered_idx ON jq.jobs USING btree (queue_name) WHERE (status = 'DEAD_LETTERED'::jq.job_status);
+
+
+--
 -- Name: jobs_finished_idx; Type: INDEX; Schema: jq; Owner: -
 --
 
@@ -1837,6 +2063,13 @@ CREATE INDEX workers_owner_idx ON jq.workers USING btree (owner) WHERE (status <
 
 
 --
+-- Name: workers_registered_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX workers_registered_idx ON jq.workers USING btree (registered_at DESC, worker_id DESC);
+
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -1850,4 +2083,6 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261127000001'),
     ('20261127000002'),
     ('20261130000001'),
-    ('20261130120805');
+    ('20261130120805'),
+    ('20261130123246'),
+    ('20261130140000');

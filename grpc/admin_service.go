@@ -22,7 +22,8 @@ type AdminStore interface {
 	DeleteQueue(ctx context.Context, name, actor string) (int, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
 	QueueStats(ctx context.Context, queue string) ([]*queue.QueueStats, error)
-	ListWorkers(ctx context.Context, status queue.WorkerStatus) ([]*queue.Worker, error)
+	ListWorkers(ctx context.Context, p queue.ListWorkersParams) ([]*queue.Worker, error)
+	SystemCounts(ctx context.Context) (queue.SystemCounts, error)
 	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	ShutdownWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	QueueDepths(ctx context.Context) ([]queue.Depth, error)
@@ -51,15 +52,31 @@ type AdminService struct {
 	logger     *slog.Logger
 	components []Component
 	leading    func() bool
+	counts     *systemCounts
+	// maxPageSize bounds ListWorkers pages (grpc.max_page_size).
+	maxPageSize int
 }
 
-// NewAdminService returns the AdminService. leading (may be nil) says whether this instance
-// runs the maintenance loops.
-func NewAdminService(store AdminStore, registry *queue.Registry, logger *slog.Logger, components []Component, leading func() bool) *AdminService {
-	if leading == nil {
-		leading = func() bool { return false }
+// AdminServiceConfig tunes the AdminService.
+type AdminServiceConfig struct {
+	// Components are the dependencies GetSystemStatus checks.
+	Components []Component
+	// Leading (may be nil) says whether this instance runs the maintenance loops.
+	Leading func() bool
+	// MaxPageSize bounds ListWorkers pages (grpc.max_page_size; default 1000).
+	MaxPageSize int
+}
+
+// NewAdminService returns the AdminService.
+func NewAdminService(store AdminStore, registry *queue.Registry, logger *slog.Logger, cfg AdminServiceConfig) *AdminService {
+	if cfg.Leading == nil {
+		cfg.Leading = func() bool { return false }
 	}
-	return &AdminService{store: store, registry: registry, logger: logger, components: components, leading: leading}
+	if cfg.MaxPageSize <= 0 {
+		cfg.MaxPageSize = 1000
+	}
+	return &AdminService{store: store, registry: registry, logger: logger, components: cfg.Components, leading: cfg.Leading,
+		counts: &systemCounts{store: store}, maxPageSize: cfg.MaxPageSize}
 }
 
 // CreateQueue creates a queue.
@@ -155,17 +172,41 @@ func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStat
 	return resp, nil
 }
 
-// ListWorkers lists registered workers, optionally of one status.
+const defaultWorkerPage = 100
+
+// ListWorkers lists registered workers, optionally of one status, a page at a time.
 func (s *AdminService) ListWorkers(ctx context.Context, req *jqv1.ListWorkersRequest) (*jqv1.ListWorkersResponse, error) {
 	status, ok := workerStatusFromProto(req.GetStatus())
 	if !ok {
 		return nil, invalid("status %d is not a worker status", req.GetStatus())
 	}
-	workers, err := s.store.ListWorkers(ctx, status)
+	limit := int(req.GetLimit())
+	switch {
+	case limit < 0:
+		return nil, invalid("limit %d is negative", limit)
+	case limit == 0:
+		limit = defaultWorkerPage
+	case limit > s.maxPageSize:
+		return nil, invalid("limit %d is over the largest page, %d (grpc.max_page_size)", limit, s.maxPageSize)
+	}
+	p := queue.ListWorkersParams{Status: status, Limit: limit + 1}
+	if tok := req.GetPageToken(); tok != "" {
+		c, err := decodePageToken(tok)
+		if err != nil {
+			return nil, err
+		}
+		p.After = &queue.WorkerCursor{RegisteredAt: c.CreatedAt, ID: c.ID}
+	}
+	workers, err := s.store.ListWorkers(ctx, p)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
 	resp := &jqv1.ListWorkersResponse{}
+	if len(workers) > limit {
+		workers = workers[:limit]
+		last := workers[len(workers)-1]
+		resp.NextPageToken = encodePageToken(queue.JobCursor{CreatedAt: last.RegisteredAt, ID: last.ID})
+	}
 	for _, w := range workers {
 		resp.Workers = append(resp.Workers, workerToProto(w, s.registry.Connected(w.ID)))
 	}
@@ -240,24 +281,60 @@ func (s *AdminService) GetSystemStatus(ctx context.Context, _ *jqv1.GetSystemSta
 	}
 	wg.Wait()
 
-	// Counts are best effort: the status must answer even when the database does not.
-	if depths, err := s.store.QueueDepths(ctx); err == nil {
+	c := s.counts.get(ctx)
+	resp.PendingJobs, resp.RunningJobs, resp.OnlineWorkers, resp.DeadLetteredJobs = c.pending, c.running, int32(c.online), c.dead
+	return resp, nil
+}
+
+// countsMaxAge is how long GetSystemStatus reuses its counts: any caller may poll it, and the
+// counts need not be fresher than a dashboard refresh.
+const countsMaxAge = 5 * time.Second
+
+// systemCounts caches the counts of GetSystemStatus; one caller computes them at a time, the
+// others use the previous ones meanwhile.
+type systemCounts struct {
+	store  AdminStore
+	mu     sync.Mutex
+	last   counts
+	at     time.Time
+	active bool
+}
+
+type counts struct{ pending, running, online, dead int64 }
+
+func (c *systemCounts) get(ctx context.Context) counts {
+	c.mu.Lock()
+	if c.active || time.Since(c.at) < countsMaxAge {
+		defer c.mu.Unlock()
+		return c.last
+	}
+	c.active = true
+	c.mu.Unlock()
+	// Best effort: the status must answer even when the database does not.
+	var n counts
+	ok := true
+	if depths, err := c.store.QueueDepths(ctx); err == nil {
 		for _, d := range depths {
 			switch d.Status {
 			case queue.StatusPending:
-				resp.PendingJobs += d.Count
+				n.pending += d.Count
 			case queue.StatusRunning:
-				resp.RunningJobs += d.Count
+				n.running += d.Count
 			}
 		}
+	} else {
+		ok = false
 	}
-	if workers, err := s.store.ListWorkers(ctx, queue.WorkerOnline); err == nil {
-		resp.OnlineWorkers = int32(len(workers))
+	if sc, err := c.store.SystemCounts(ctx); err == nil {
+		n.online, n.dead = sc.OnlineWorkers, sc.DeadLettered
+	} else {
+		ok = false
 	}
-	if stats, err := s.store.QueueStats(ctx, ""); err == nil {
-		for _, st := range stats {
-			resp.DeadLetteredJobs += st.Counts[queue.StatusDeadLettered]
-		}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active = false
+	if ok {
+		c.last, c.at = n, time.Now()
 	}
-	return resp, nil
+	return n
 }

@@ -3,6 +3,7 @@ package grpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/jqhq/jq/internal/safetext"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
 )
@@ -28,6 +30,7 @@ type WorkerStore interface {
 	GetWorker(ctx context.Context, workerID uuid.UUID) (*queue.Worker, error)
 	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	DeregisterWorker(ctx context.Context, workerID uuid.UUID, owner string) (int, error)
+	ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []uuid.UUID, grace time.Duration) ([]queue.Attempt, error)
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
@@ -55,6 +58,9 @@ type WorkerServiceConfig struct {
 	// OwnerCacheTTL is how long a worker's owner is trusted before it is read again, for the
 	// reports of outcomes (default 10 s).
 	OwnerCacheTTL time.Duration
+	// ReconcileGrace: a job given to a worker longer ago than this, which its heartbeat does not
+	// list as held, is retried (scheduler.reconcile_grace; default 30 s).
+	ReconcileGrace time.Duration
 	// MaxResultBytes bounds the result and the error text of a report (grpc.max_result_bytes):
 	// a longer result is refused, a longer error text is cut (default 1 MiB).
 	MaxResultBytes int
@@ -103,6 +109,9 @@ func NewWorkerService(store WorkerStore, registry *queue.Registry, logger *slog.
 	}
 	if cfg.MaxResultBytes <= 0 {
 		cfg.MaxResultBytes = 1 << 20
+	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = 30 * time.Second
 	}
 	return &WorkerService{
 		store: store, completer: completer, registry: registry, logger: logger, cfg: cfg, metrics: m,
@@ -172,6 +181,20 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	if req.GetActiveJobCount() < 0 {
 		return nil, invalid("active_job_count %d is negative", req.GetActiveJobCount())
 	}
+	var held []uuid.UUID
+	if req.GetReportsHeldJobs() {
+		if len(req.GetHeldJobIds()) > maxHeldJobs {
+			return nil, invalid("held_job_ids lists %d jobs; at most %d", len(req.GetHeldJobIds()), maxHeldJobs)
+		}
+		held = make([]uuid.UUID, 0, len(req.GetHeldJobIds()))
+		for _, s := range req.GetHeldJobIds() {
+			jid, err := parseID("held_job_ids", s)
+			if err != nil {
+				return nil, err
+			}
+			held = append(held, jid)
+		}
+	}
 	p := caller(ctx)
 	w, err := s.store.Heartbeat(ctx, id, int(req.GetActiveJobCount()), p.Name)
 	if err != nil {
@@ -186,10 +209,34 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
 	}
+	if held != nil {
+		s.reconcile(ctx, id, held)
+	}
 	if s.cfg.Heartbeats != nil {
 		s.cfg.Heartbeats.Heartbeat(ctx, w)
 	}
 	return &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}, nil
+}
+
+// maxHeldJobs bounds held_job_ids: a worker runs at most 4096 jobs at once, and holds at most
+// a few batches of unreported outcomes besides.
+const maxHeldJobs = 16384
+
+// reconcile retries the jobs the database gives the worker that it does not hold (a delivery
+// lost on the way) and frees their slots here. A failure only delays the repair to the next
+// heartbeat.
+func (s *WorkerService) reconcile(ctx context.Context, id uuid.UUID, held []uuid.UUID) {
+	lost, err := s.store.ReconcileWorker(ctx, id, held, s.cfg.ReconcileGrace)
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not reconcile the worker's jobs; the next heartbeat will", "worker_id", id, "error", err)
+		return
+	}
+	for _, a := range lost {
+		s.registry.Done(id, a.JobID, a.Attempt)
+	}
+	if len(lost) > 0 {
+		s.logger.WarnContext(ctx, "jobs given to the worker that it does not hold were retried", "worker_id", id, "jobs", len(lost))
+	}
 }
 
 // StreamJobs registers the worker's stream and delivers jobs on it until the worker
@@ -368,18 +415,27 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 	}
 	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
 	var j *queue.Job
-	if req.GetSuccess() {
+	switch {
+	case req.GetSuccess() && len(req.GetResult()) > s.cfg.MaxResultBytes:
+		// Refusing the report would leave the job RUNNING with its worker done with it: the
+		// outcome is recorded, as a failure for good that says why.
+		msg := fmt.Sprintf("the job succeeded, but its result (%d bytes) is over grpc.max_result_bytes (%d): failed for good",
+			len(req.GetResult()), s.cfg.MaxResultBytes)
+		j, err = s.store.Fail(ctx, r, msg, true, s.cfg.Retry)
+	case req.GetSuccess():
 		j, err = s.completer.Complete(ctx, r, req.GetResult())
-	} else {
+	default:
 		msg := req.GetErrorMessage()
 		if msg == "" {
 			msg = "failed without a message"
 		}
-		j, err = s.store.Fail(ctx, r, truncate(msg, min(maxErrorMessageBytes, s.cfg.MaxResultBytes)), req.GetPermanent(), s.cfg.Retry)
+		// Whatever bytes the job wrote, stored as valid text (PostgreSQL refuses NUL and
+		// invalid UTF-8, which would leave the job RUNNING).
+		j, err = s.store.Fail(ctx, r, safetext.Clean(msg, min(maxErrorMessageBytes, s.cfg.MaxResultBytes)), req.GetPermanent(), s.cfg.Retry)
 	}
 	if err == nil || errors.Is(err, queue.ErrStaleAttempt) || errors.Is(err, queue.ErrWrongState) || errors.Is(err, queue.ErrNotFound) {
 		// Either way the worker is no longer running it: its slot is free.
-		s.registry.Done(workerID, jobID)
+		s.registry.Done(workerID, jobID, r.Attempt)
 	}
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
@@ -400,9 +456,6 @@ func (s *WorkerService) validateReport(req *jqv1.ReportResultRequest) (uuid.UUID
 	}
 	if req.GetAttempt() < 1 {
 		return uuid.Nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
-	}
-	if n := len(req.GetResult()); n > s.cfg.MaxResultBytes {
-		return uuid.Nil, invalid("result is %d bytes, over the limit of %d (grpc.max_result_bytes)", n, s.cfg.MaxResultBytes)
 	}
 	return jobID, nil
 }
@@ -468,14 +521,6 @@ func validateQueues(queues []string) error {
 		}
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "\n…(truncated)"
-	return s[:n-len(mark)] + mark
 }
 
 // workerStream is one worker's StreamJobs call as the registry's queue.Stream. Sends are
@@ -544,28 +589,47 @@ func (w *workerStream) End(how queue.EndReason, message string) {
 // end makes the handler return (deregistration, replacement by a newer stream).
 func (w *workerStream) end() { w.ended.Do(func() { close(w.goodbye) }) }
 
-// queueTTLs caches the queues' TTLs for the assignments (a worker's default timeout).
+// queueTTLs caches the queues' TTLs for the assignments (a worker's default timeout). It never
+// holds its lock across a query: a stale cache is refreshed by one caller while the others
+// use what it has, and a queue it does not know (new, or a typo in a worker's queues) makes
+// it look again at most once a second, not on every assignment.
 type queueTTLs struct {
 	list   func(ctx context.Context) ([]*queue.Queue, error)
 	maxAge time.Duration
 
-	mu      sync.Mutex
-	ttls    map[string]time.Duration
-	fetched time.Time
+	mu         sync.Mutex
+	ttls       map[string]time.Duration
+	fetched    time.Time
+	refreshing bool
 }
+
+// unknownRetry is how often an unknown queue name may trigger a refresh.
+const unknownRetry = time.Second
 
 func (c *queueTTLs) get(ctx context.Context, name string) time.Duration {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, known := c.ttls[name]; !known || time.Since(c.fetched) > c.maxAge {
-		if queues, err := c.list(ctx); err == nil {
-			c.ttls = make(map[string]time.Duration, len(queues))
-			for _, q := range queues {
-				c.ttls[q.Name] = q.TTL
-			}
-			c.fetched = time.Now()
-		}
+	ttl, known := c.ttls[name]
+	age := time.Since(c.fetched)
+	refresh := !c.refreshing && (age > c.maxAge || (!known && age > unknownRetry))
+	if refresh {
+		c.refreshing = true
 	}
+	c.mu.Unlock()
+	if !refresh {
+		return ttl
+	}
+	queues, err := c.list(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refreshing = false
+	if err != nil {
+		return ttl
+	}
+	c.ttls = make(map[string]time.Duration, len(queues))
+	for _, q := range queues {
+		c.ttls[q.Name] = q.TTL
+	}
+	c.fetched = time.Now()
 	return c.ttls[name]
 }
 

@@ -25,6 +25,9 @@ func newBatchLoop[T any](maxBatch, parallel int, flush func(ctx context.Context,
 	return batchLoop[T]{in: make(chan T, 4*maxBatch), max: maxBatch, flush: flush, flushing: make(chan struct{}, max(parallel, 1))}
 }
 
+// Queued is the number of requests waiting for a flush (tests wait on it).
+func (b *batchLoop[T]) Queued() int { return len(b.in) }
+
 // enqueue hands req to the loop, unless ctx ends first.
 func (b *batchLoop[T]) enqueue(ctx context.Context, req T) error {
 	select {

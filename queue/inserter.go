@@ -1,17 +1,25 @@
 package queue
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+)
 
 // InserterStore is what the Inserter needs from the database.
 type InserterStore interface {
 	Submit(ctx context.Context, p SubmitParams) (SubmitResult, error)
 	SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResult, error)
+	ExistingJobs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // Inserter turns concurrent submits into batched inserts (see batchLoop): each batch goes in
 // one round trip and one commit (Store.SubmitAll). A batch fails as a whole (e.g. one job
 // names an unknown queue); its submits are then retried one by one, so that each gets its own
-// answer. Submits whose caller gave up while they waited are not inserted.
+// answer. The Inserter gives each job its id before the insert, so that a batch whose commit
+// went through but whose answer was lost (the connection broke at that moment) is found again
+// rather than inserted twice. Submits whose caller gave up while they waited are not inserted.
 type Inserter struct {
 	batchLoop[*insertion]
 
@@ -77,16 +85,33 @@ func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
 		return
 	}
 	ps := make([]SubmitParams, len(live))
+	ids := make([]uuid.UUID, len(live))
 	for n, req := range live {
-		ps[n] = req.params
+		if req.params.ID == uuid.Nil {
+			req.params.ID = uuid.Must(uuid.NewV7())
+		}
+		ps[n], ids[n] = req.params, req.params.ID
 	}
 	results, err := i.store.SubmitAll(ctx, ps)
-	for n, req := range live {
-		if err == nil {
+	if err == nil {
+		for n, req := range live {
 			req.done <- inserted{res: results[n]}
-			continue
 		}
-		res, err := i.store.Submit(req.ctx, req.params)
-		req.done <- inserted{res: res, err: err}
+		return
+	}
+	// The batch failed, or its commit's answer was lost: which of its jobs exist?
+	existing, lerr := i.store.ExistingJobs(ctx, ids)
+	for _, req := range live {
+		switch {
+		case lerr != nil:
+			// Whether the batch committed is unknown: answer with the failure rather than risk
+			// inserting a job twice (a client retry with an idempotency key is safe).
+			req.done <- inserted{err: fmt.Errorf("%w (and checking what it inserted: %w)", err, lerr)}
+		case existing[req.params.ID]:
+			req.done <- inserted{res: SubmitResult{ID: req.params.ID, Inserted: true}}
+		default:
+			res, err := i.store.Submit(req.ctx, req.params)
+			req.done <- inserted{res: res, err: err}
+		}
 	}
 }

@@ -36,8 +36,19 @@ type Leader struct {
 
 	leading atomic.Bool
 	since   atomic.Int64 // unix ns when leadership was won
-	conn    *pgx.Conn    // holds the advisory lock while leading without Redis
+	// conn is the session that campaigns for the advisory lock (when Redis is off or failing),
+	// kept between campaigns so that a follower does not connect every ttl/3; holds says
+	// whether it holds the lock.
+	conn  *pgx.Conn
+	holds bool
 }
+
+// LeaderApplicationName names the leader election's session in pg_stat_activity.
+const LeaderApplicationName = "jq-server leader election"
+
+// advisoryTimeout bounds each database call of a campaign: a silent network must not stall
+// the election.
+const advisoryTimeout = 5 * time.Second
 
 // NewLeader returns a Leader that renews every ttl/3. lease may be nil (no Redis). onChange
 // (may be nil) is called from the Leader's goroutine when leadership is won or lost.
@@ -95,33 +106,42 @@ func (l *Leader) campaign(ctx context.Context) bool {
 	return l.advisory(ctx)
 }
 
-// advisory takes or keeps the advisory lock; the lock lives as long as its session.
+// advisory takes or keeps the advisory lock; the lock lives as long as its session, which
+// stays open between campaigns, leading or not.
 func (l *Leader) advisory(ctx context.Context) bool {
-	if l.conn != nil {
-		if err := l.conn.Ping(ctx); err == nil {
-			return true
-		}
-		l.dropAdvisory(ctx) // the session died and the lock with it
-	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, advisoryTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(cctx, l.connString)
-	if err != nil {
+	if l.conn == nil {
+		cfg, err := pgx.ParseConfig(l.connString)
+		if err != nil {
+			return false
+		}
+		cfg.RuntimeParams["application_name"] = LeaderApplicationName
+		conn, err := pgx.ConnectConfig(cctx, cfg)
+		if err != nil {
+			return false
+		}
+		l.conn, l.holds = conn, false
+	}
+	if l.holds {
+		if err := l.conn.Ping(cctx); err != nil {
+			l.dropAdvisory(ctx) // the session died and the lock with it
+			return false
+		}
+		return true
+	}
+	if err := l.conn.QueryRow(cctx, "SELECT pg_try_advisory_lock($1)", leaderLockKey).Scan(&l.holds); err != nil {
+		l.dropAdvisory(ctx)
 		return false
 	}
-	var got bool
-	if err := conn.QueryRow(cctx, "SELECT pg_try_advisory_lock($1)", leaderLockKey).Scan(&got); err != nil || !got {
-		conn.Close(context.WithoutCancel(ctx))
-		return false
-	}
-	l.conn = conn
-	return true
+	return l.holds
 }
 
+// dropAdvisory closes the campaign's session, releasing the lock if it held it.
 func (l *Leader) dropAdvisory(ctx context.Context) {
 	if l.conn != nil {
 		l.conn.Close(context.WithoutCancel(ctx)) // ends the session: the lock is released
-		l.conn = nil
+		l.conn, l.holds = nil, false
 	}
 }
 

@@ -15,7 +15,22 @@ type MaintenanceStore interface {
 	ExpireTTL(ctx context.Context, maxRows int) (int, error)
 	RequeueUnstarted(ctx context.Context, assignmentTimeout time.Duration, maxRows int) (int, error)
 	Prune(ctx context.Context, olderThan time.Duration, maxRows int) (int, error)
+	ReapOrphans(ctx context.Context, maxRows int) (int, error)
+	PruneWorkers(ctx context.Context, olderThan time.Duration, maxRows int) (int, error)
 }
+
+// The maintenance tasks, the values of the task label of jq_maintenance_rows_total.
+const (
+	TaskReapWorkers      = "reap_workers"
+	TaskReapOrphans      = "reap_orphans"
+	TaskExpireTTL        = "expire_ttl"
+	TaskRequeueUnstarted = "requeue_unstarted"
+	TaskPrune            = "prune"
+	TaskPruneWorkers     = "prune_workers"
+)
+
+// MaintenanceTasks lists every maintenance task.
+var MaintenanceTasks = []string{TaskReapWorkers, TaskReapOrphans, TaskExpireTTL, TaskRequeueUnstarted, TaskPrune, TaskPruneWorkers}
 
 // MaintenanceConfig sets the maintenance periods and limits.
 type MaintenanceConfig struct {
@@ -25,6 +40,8 @@ type MaintenanceConfig struct {
 	AssignmentTimeout time.Duration
 	PruneInterval     time.Duration
 	Retention         time.Duration
+	// WorkerRetention is how long an OFFLINE worker's row is kept (default 24 h).
+	WorkerRetention time.Duration
 	// LostWorkerRetry is the retry policy of a reaped worker's jobs (LostWorkerRetry: none).
 	LostWorkerRetry RetryPolicy
 	// BatchRows caps the rows one call of a maintenance function changes (default 10,000);
@@ -33,8 +50,9 @@ type MaintenanceConfig struct {
 }
 
 // Maintenance runs the periodic repairs while this instance leads: the heartbeat monitor
-// (jq.reap_workers), TTL expiry (jq.expire_ttl), assignment-timeout recovery
-// (jq.requeue_unstarted) and retention pruning (jq.prune).
+// (jq.reap_workers) and the sweep of jobs whose worker is gone (jq.reap_orphans), TTL expiry
+// (jq.expire_ttl), assignment-timeout recovery (jq.requeue_unstarted), and retention pruning
+// of jobs (jq.prune) and of OFFLINE workers (jq.prune_workers).
 type Maintenance struct {
 	startstop.BaseStartStop
 
@@ -51,6 +69,9 @@ type Maintenance struct {
 func NewMaintenance(store MaintenanceStore, leadingFor func() time.Duration, cfg MaintenanceConfig, logger *slog.Logger, rows *prometheus.CounterVec, wake func()) *Maintenance {
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 10_000
+	}
+	if cfg.WorkerRetention <= 0 {
+		cfg.WorkerRetention = 24 * time.Hour
 	}
 	if wake == nil {
 		wake = func() {}
@@ -73,17 +94,23 @@ func (m *Maintenance) tasks() []task {
 		// A new leader (often a server that just started) waits a heartbeat timeout before
 		// reaping: while no server ran, no worker could heartbeat, and live workers need
 		// that long to reconnect and prove it.
-		{"reap_workers", c.ReapInterval, func(ctx context.Context) (int, error) {
+		{TaskReapWorkers, c.ReapInterval, func(ctx context.Context) (int, error) {
 			return m.store.ReapWorkers(ctx, c.HeartbeatTimeout, c.LostWorkerRetry)
 		}, false, c.HeartbeatTimeout},
-		{"expire_ttl", c.ExpireInterval, func(ctx context.Context) (int, error) {
+		{TaskReapOrphans, c.ReapInterval, func(ctx context.Context) (int, error) {
+			return m.store.ReapOrphans(ctx, c.BatchRows)
+		}, true, 0},
+		{TaskExpireTTL, c.ExpireInterval, func(ctx context.Context) (int, error) {
 			return m.store.ExpireTTL(ctx, c.BatchRows)
 		}, true, 0},
-		{"requeue_unstarted", c.ExpireInterval, func(ctx context.Context) (int, error) {
+		{TaskRequeueUnstarted, c.ExpireInterval, func(ctx context.Context) (int, error) {
 			return m.store.RequeueUnstarted(ctx, c.AssignmentTimeout, c.BatchRows)
 		}, true, 0},
-		{"prune", c.PruneInterval, func(ctx context.Context) (int, error) {
+		{TaskPrune, c.PruneInterval, func(ctx context.Context) (int, error) {
 			return m.store.Prune(ctx, c.Retention, c.BatchRows)
+		}, true, 0},
+		{TaskPruneWorkers, c.PruneInterval, func(ctx context.Context) (int, error) {
+			return m.store.PruneWorkers(ctx, c.WorkerRetention, c.BatchRows)
 		}, true, 0},
 	}
 }

@@ -29,6 +29,10 @@ func (c *countingStore) RequeueUnstarted(context.Context, time.Duration, int) (i
 	return 0, nil
 }
 func (c *countingStore) Prune(context.Context, time.Duration, int) (int, error) { return 0, nil }
+func (c *countingStore) ReapOrphans(context.Context, int) (int, error)          { return 0, nil }
+func (c *countingStore) PruneWorkers(context.Context, time.Duration, int) (int, error) {
+	return 0, nil
+}
 
 func TestMaintenance_NewLeaderWaitsAHeartbeatTimeoutBeforeReaping(t *testing.T) {
 	t.Parallel()

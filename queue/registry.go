@@ -208,15 +208,18 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 	return delivered, failed
 }
 
-// Done records that a worker reported on a job, freeing its slot. It reports whether the
-// worker held it here.
-func (r *Registry) Done(workerID, jobID uuid.UUID) bool {
+// Done records that a worker reported on attempt of a job, freeing its slot. It reports
+// whether the worker held that attempt here: a late report of an older attempt frees nothing,
+// as the slot now holds the current one.
+func (r *Registry) Done(workerID, jobID uuid.UUID, attempt int) bool {
 	r.mu.Lock()
 	w, ok := r.workers[workerID]
 	held := false
 	if ok {
-		_, held = w.inflight[jobID]
-		delete(w.inflight, jobID)
+		if a, found := w.inflight[jobID]; found && a == attempt {
+			held = true
+			delete(w.inflight, jobID)
+		}
 	}
 	r.mu.Unlock()
 	if held {

@@ -74,7 +74,8 @@ func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.Claimed, "no free slot, no claim")
 
-	require.True(t, registry.Done(b.worker, stream.sent[0].ID))
+	require.False(t, registry.Done(b.worker, stream.sent[0].ID, stream.sent[0].Attempt+1), "another attempt frees nothing")
+	require.True(t, registry.Done(b.worker, stream.sent[0].ID, stream.sent[0].Attempt))
 	res, err = sched.RunCycle(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Delivered)

@@ -164,6 +164,9 @@ func (s *Store) queryInt(ctx context.Context, name, sql string, args ...any) (in
 
 // SubmitParams describe a job to submit.
 type SubmitParams struct {
+	// ID is the new job's id; zero makes one (a UUIDv7). A caller that makes it can tell, after
+	// losing a commit's answer, whether the job exists (see Inserter).
+	ID       uuid.UUID
 	Queue    string
 	Payload  json.RawMessage
 	Priority int
@@ -184,16 +187,51 @@ type SubmitResult struct {
 	Inserted bool
 }
 
+// enqueueSQL calls jq.enqueue with enqueueArgs.
+const enqueueSQL = `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7, $8)`
+
+func enqueueArgs(p SubmitParams) []any {
+	return []any{p.Queue, p.Payload, p.Priority, p.MaxRetries, pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()},
+		p.IdempotencyKey, !p.SkipNotify, uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}}
+}
+
 // Submit inserts a PENDING job (jq.enqueue).
 func (s *Store) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error) {
 	var res SubmitResult
-	notBefore := pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
 	err := s.observe(ctx, "submit", func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7)`,
-			p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey, !p.SkipNotify,
-		).Scan(&res.ID, &res.Inserted)
+		return s.pool.QueryRow(ctx, enqueueSQL, enqueueArgs(p)...).Scan(&res.ID, &res.Inserted)
 	})
 	return res, err
+}
+
+// SubmitTx inserts a PENDING job within the caller's transaction (jq.enqueue): the job exists
+// if and only if tx commits, and the schedulers are woken at that commit. This is how a Go
+// program that shares jq's database makes a job part of its own unit of work (the order saved
+// and its confirmation email queued, or neither).
+func SubmitTx(ctx context.Context, tx pgx.Tx, p SubmitParams) (SubmitResult, error) {
+	var res SubmitResult
+	err := tx.QueryRow(ctx, enqueueSQL, enqueueArgs(p)...).Scan(&res.ID, &res.Inserted)
+	if err = interpretError(err); err != nil {
+		return SubmitResult{}, fmt.Errorf("submit: %w", err)
+	}
+	return res, nil
+}
+
+// ExistingJobs reports which of ids are jobs, for a caller that lost the answer of a commit.
+func (s *Store) ExistingJobs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := make(map[uuid.UUID]bool, len(ids))
+	err := s.observe(ctx, "existing_jobs", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT job_id FROM jq.jobs WHERE job_id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		for _, id := range found {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
 }
 
 // SubmitAll inserts jobs in one round trip and one transaction: one commit for all of them
@@ -223,11 +261,7 @@ func (s *Store) SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResul
 		// A batch is one implicit transaction: a statement that fails rolls back the others.
 		batch := &pgx.Batch{}
 		for _, i := range order {
-			p := ps[i]
-			notBefore := pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
-			batch.Queue(`SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7)`,
-				p.Queue, p.Payload, p.Priority, p.MaxRetries, notBefore, p.IdempotencyKey, !p.SkipNotify,
-			).QueryRow(func(row pgx.Row) error { return row.Scan(&res[i].ID, &res[i].Inserted) })
+			batch.Queue(enqueueSQL, enqueueArgs(ps[i])...).QueryRow(func(row pgx.Row) error { return row.Scan(&res[i].ID, &res[i].Inserted) })
 		}
 		return s.pool.SendBatch(ctx, batch).Close()
 	})
@@ -388,19 +422,21 @@ type ListJobsParams struct {
 }
 
 // ListJobs lists jobs newest first.
+//
+// Newest first is by id: job ids are UUIDv7, time-ordered, so the primary key serves the order
+// and the pages (created_at has no index: one more on every transition would cost the hot path
+// for a listing).
 func (s *Store) ListJobs(ctx context.Context, p ListJobsParams) ([]*Job, error) {
-	var afterTime pgtype.Timestamptz
 	var afterID uuid.NullUUID
 	if p.After != nil {
-		afterTime = pgtype.Timestamptz{Time: p.After.CreatedAt, Valid: true}
 		afterID = uuid.NullUUID{UUID: p.After.ID, Valid: true}
 	}
 	return s.queryJobs(ctx, "list_jobs", `SELECT `+jobColumns+` FROM jq.jobs
 		WHERE ($1 = '' OR queue_name = $1)
 		  AND ($2 = '' OR status = $2::jq.job_status)
-		  AND ($3::timestamptz IS NULL OR (created_at, job_id) < ($3, $4))
-		ORDER BY created_at DESC, job_id DESC
-		LIMIT $5`, p.Queue, string(p.Status), afterTime, afterID, p.Limit)
+		  AND ($3::uuid IS NULL OR job_id < $3)
+		ORDER BY job_id DESC
+		LIMIT $4`, p.Queue, string(p.Status), afterID, p.Limit)
 }
 
 // JobEvents returns a job's transitions, oldest first.

@@ -107,12 +107,37 @@ func (s *Store) GetWorker(ctx context.Context, workerID uuid.UUID) (*Worker, err
 	return w, err
 }
 
-// ListWorkers lists workers, optionally of one status, most recently seen first.
-func (s *Store) ListWorkers(ctx context.Context, status WorkerStatus) ([]*Worker, error) {
+// ListWorkersParams select a page of workers, newest registration first.
+type ListWorkersParams struct {
+	// Status, when set, keeps the workers in that status.
+	Status WorkerStatus
+	// After, when set, starts after this worker (the last of the previous page).
+	After *WorkerCursor
+	Limit int
+}
+
+// WorkerCursor is where a page of workers ends: the order is registered_at, then worker_id,
+// descending, both of which a worker keeps while it is registered.
+type WorkerCursor struct {
+	RegisteredAt time.Time
+	ID           uuid.UUID
+}
+
+// ListWorkers lists a page of workers, optionally of one status, newest registration first.
+func (s *Store) ListWorkers(ctx context.Context, p ListWorkersParams) ([]*Worker, error) {
 	var workers []*Worker
+	var afterTime pgtype.Timestamptz
+	var afterID uuid.NullUUID
+	if p.After != nil {
+		afterTime = pgtype.Timestamptz{Time: p.After.RegisteredAt, Valid: true}
+		afterID = uuid.NullUUID{UUID: p.After.ID, Valid: true}
+	}
 	err := s.observe(ctx, "list_workers", func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, `SELECT `+workerColumns+` FROM jq.workers
-			WHERE $1 = '' OR status = $1::jq.worker_status ORDER BY last_heartbeat DESC, worker_id`, string(status))
+			WHERE ($1 = '' OR status = $1::jq.worker_status)
+			  AND ($2::timestamptz IS NULL OR (registered_at, worker_id) < ($2, $3))
+			ORDER BY registered_at DESC, worker_id DESC
+			LIMIT $4`, string(p.Status), afterTime, afterID, p.Limit)
 		if err != nil {
 			return err
 		}
@@ -120,6 +145,24 @@ func (s *Store) ListWorkers(ctx context.Context, status WorkerStatus) ([]*Worker
 		return err
 	})
 	return workers, err
+}
+
+// SystemCounts are the counts jq-ctl system status shows.
+type SystemCounts struct {
+	OnlineWorkers int64
+	DeadLettered  int64
+}
+
+// SystemCounts counts the ONLINE workers and the DEAD_LETTERED jobs, each through a partial
+// index, so that the answer stays cheap however many jobs are kept.
+func (s *Store) SystemCounts(ctx context.Context) (SystemCounts, error) {
+	var c SystemCounts
+	err := s.observe(ctx, "system_counts", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM jq.workers WHERE status = 'ONLINE'),
+			(SELECT count(*) FROM jq.jobs WHERE status = 'DEAD_LETTERED')`).Scan(&c.OnlineWorkers, &c.DeadLettered)
+	})
+	return c, err
 }
 
 // ExpireTTL dead-letters PENDING jobs past their queue's TTL (jq.expire_ttl).
@@ -138,6 +181,42 @@ func (s *Store) ReapWorkers(ctx context.Context, heartbeatTimeout time.Duration,
 // (jq.requeue_unstarted).
 func (s *Store) RequeueUnstarted(ctx context.Context, assignmentTimeout time.Duration, maxRows int) (int, error) {
 	return s.queryInt(ctx, "requeue_unstarted", `SELECT jq.requeue_unstarted($1, $2)`, assignmentTimeout, maxRows)
+}
+
+// ReapOrphans retries the ASSIGNED and RUNNING jobs whose worker is OFFLINE or unregistered
+// (jq.reap_orphans), at most maxRows per call.
+func (s *Store) ReapOrphans(ctx context.Context, maxRows int) (int, error) {
+	return s.queryInt(ctx, "reap_orphans", `SELECT jq.reap_orphans($1)`, maxRows)
+}
+
+// PruneWorkers deletes workers OFFLINE for longer than olderThan (jq.prune_workers), at most
+// maxRows per call.
+func (s *Store) PruneWorkers(ctx context.Context, olderThan time.Duration, maxRows int) (int, error) {
+	return s.queryInt(ctx, "prune_workers", `SELECT jq.prune_workers($1, $2)`, olderThan, maxRows)
+}
+
+// Attempt names one attempt of a job.
+type Attempt struct {
+	JobID   uuid.UUID
+	Attempt int
+}
+
+// ReconcileWorker retries the jobs the database gives a live worker that the worker says it
+// does not hold (jq.reconcile_worker), assigned longer than grace ago, and returns them.
+func (s *Store) ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []uuid.UUID, grace time.Duration) ([]Attempt, error) {
+	if held == nil {
+		held = []uuid.UUID{}
+	}
+	var out []Attempt
+	err := s.observe(ctx, "reconcile_worker", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT job_id, attempt FROM jq.reconcile_worker($1, $2, $3)`, workerID, held, grace)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Attempt])
+		return err
+	})
+	return out, err
 }
 
 // Prune deletes DONE and DEAD_LETTERED jobs finished more than olderThan ago (jq.prune), at

@@ -461,10 +461,12 @@ func TestStore_Complete(t *testing.T) {
 		j := b.running(t, queue.SubmitParams{})
 
 		stale := report(j)
-		stale.Attempt = j.Attempt - 1
+		stale.Attempt = j.Attempt + 1
 		_, err := b.store.Complete(b.ctx, stale, nil)
 		require.ErrorIs(t, err, queue.ErrStaleAttempt)
 		require.ErrorContains(t, err, j.ID.String())
+		_, err = b.store.Complete(b.ctx, queue.Report{JobID: j.ID, WorkerID: j.WorkerID, Attempt: 0}, nil)
+		require.ErrorIs(t, err, queue.ErrInvalid, "attempts start at 1")
 
 		wrongWorker := report(j)
 		wrongWorker.WorkerID = uuid.New()
@@ -780,13 +782,26 @@ func TestStore_Workers(t *testing.T) {
 	trail := b.trail(t, j.ID)
 	require.Equal(t, "RUNNING>FAILED:DEREGISTERED", trail[3])
 
-	all, err := b.store.ListWorkers(b.ctx, "")
+	all, err := b.store.ListWorkers(b.ctx, queue.ListWorkersParams{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, all, 2)
-	offline, err := b.store.ListWorkers(b.ctx, queue.WorkerOffline)
+	offline, err := b.store.ListWorkers(b.ctx, queue.ListWorkersParams{Status: queue.WorkerOffline, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, offline, 1)
 	require.Equal(t, b.worker, offline[0].ID)
+
+	page1, err := b.store.ListWorkers(b.ctx, queue.ListWorkersParams{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, page1, 1)
+	rest, err := b.store.ListWorkers(b.ctx, queue.ListWorkersParams{Limit: 10,
+		After: &queue.WorkerCursor{RegisteredAt: page1[0].RegisteredAt, ID: page1[0].ID}})
+	require.NoError(t, err)
+	require.Len(t, rest, 1, "the next page holds the other worker")
+	require.NotEqual(t, page1[0].ID, rest[0].ID)
+
+	counts, err := b.store.SystemCounts(b.ctx)
+	require.NoError(t, err)
+	require.Zero(t, counts.OnlineWorkers, "one is DRAINING, the other OFFLINE")
 }
 
 func TestStore_Queues(t *testing.T) {
@@ -1113,4 +1128,78 @@ func TestStore_SubmitAll(t *testing.T) {
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs`).Scan(&n))
 	require.Equal(t, 3, n, "the failed batch inserted nothing")
+}
+
+// TestStore_ReapOrphans: a job ASSIGNED or RUNNING whose worker is OFFLINE (set by hand, or by
+// an older version) is retried; the jobs of a live worker are not.
+func TestStore_ReapOrphans(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	orphan := b.running(t, queue.SubmitParams{})
+	other := b.registerWorker(t, "default")
+	_, err := b.pool.Exec(b.ctx, `UPDATE jq.workers SET status = 'OFFLINE' WHERE worker_id = $1`, b.worker)
+	require.NoError(t, err)
+	alive, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, other)
+	require.NoError(t, err)
+
+	n, err := b.store.ReapOrphans(b.ctx, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	j := b.job(t, orphan.ID)
+	require.Equal(t, queue.StatusPending, j.Status)
+	require.Equal(t, 1, j.RetryCount)
+	require.Equal(t, queue.StatusAssigned, b.job(t, alive.ID).Status, "a live worker's job is left alone")
+	n, err = b.store.ReapOrphans(b.ctx, 100)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestStore_PruneWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gone := b.registerWorker(t, "default")
+	_, err := b.store.DeregisterWorker(b.ctx, gone, "")
+	require.NoError(t, err)
+	n, err := b.store.PruneWorkers(b.ctx, time.Hour, 100)
+	require.NoError(t, err)
+	require.Zero(t, n, "OFFLINE for less than the retention")
+	_, err = b.pool.Exec(b.ctx, `UPDATE jq.workers SET updated_at = now() - interval '2 hours' WHERE worker_id = $1`, gone)
+	require.NoError(t, err)
+	n, err = b.store.PruneWorkers(b.ctx, time.Hour, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.store.GetWorker(b.ctx, gone)
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	_, err = b.store.GetWorker(b.ctx, b.worker)
+	require.NoError(t, err, "an ONLINE worker stays")
+}
+
+// TestStore_DeleteQueueKeepsUnrelayedEvents: while the Kafka relay has not published a queue's
+// events, the queue cannot be deleted (its events are the outbox); once it has, it can.
+func TestStore_DeleteQueueKeepsUnrelayedEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: "relayed", MaxRetries: 3})
+	require.NoError(t, err)
+	res, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "relayed", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	_, err = b.store.Cancel(b.ctx, res.ID, "test")
+	require.NoError(t, err)
+	// A relay whose cursor is before the queue's events.
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO jq.relay_cursors (name, xid, id) VALUES ('kafka', '1', 0)`)
+	require.NoError(t, err)
+
+	_, err = b.store.DeleteQueue(b.ctx, "relayed", "test")
+	require.ErrorIs(t, err, queue.ErrWrongState)
+	require.ErrorContains(t, err, "not published yet")
+	var events int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.job_events WHERE queue_name = 'relayed'`).Scan(&events))
+	require.Equal(t, 2, events, "no event was lost")
+
+	_, err = b.pool.Exec(b.ctx, `UPDATE jq.relay_cursors SET xid = pg_snapshot_xmin(pg_current_snapshot())`)
+	require.NoError(t, err)
+	_, err = b.store.DeleteQueue(b.ctx, "relayed", "test")
+	require.NoError(t, err, "once the relay has passed them")
 }

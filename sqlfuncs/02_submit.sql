@@ -5,6 +5,8 @@
 -- an existing job, whose id is returned). notify => false leaves the NOTIFY to the caller:
 -- jq-server sends one per queue for many submits after they commit (see queue.Announcer),
 -- because transactions that NOTIFY serialise their commits on PostgreSQL's notify lock.
+-- new_job_id, when given, is the new job's id (jq-server makes it before the insert, so that it can
+-- tell, after losing a commit's answer, whether the job exists); NULL makes a UUIDv7.
 CREATE OR REPLACE FUNCTION jq.enqueue(
     queue text,
     payload jsonb,
@@ -12,7 +14,8 @@ CREATE OR REPLACE FUNCTION jq.enqueue(
     max_retries integer DEFAULT NULL,
     not_before timestamptz DEFAULT NULL,
     idempotency_key text DEFAULT NULL,
-    notify boolean DEFAULT true
+    notify boolean DEFAULT true,
+    new_job_id uuid DEFAULT NULL
 ) RETURNS TABLE (job_id uuid, inserted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -34,6 +37,9 @@ BEGIN
     IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
+    IF length(enqueue.idempotency_key) > 255 THEN
+        RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
+    END IF;
 
     -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
     PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
@@ -47,7 +53,7 @@ BEGIN
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
         INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
-        VALUES (jq.uuid_v7(), enqueue.queue, enqueue.payload, enqueue.priority,
+        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
                 coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
@@ -72,7 +78,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean) IS
+COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid) IS
     'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 -- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a

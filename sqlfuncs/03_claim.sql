@@ -23,6 +23,9 @@ DECLARE
     checks record;
     bad record;
 BEGIN
+    IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
+    END IF;
     -- Checked in one statement each (the fixed cost of a small claim is in its statements).
     n := coalesce(cardinality(claim_for.worker_ids), 0);
     SELECT count(DISTINCT w) AS workers, count(w) AS named, count(m) FILTER (WHERE m BETWEEN 1 AND 10000) AS valid,
@@ -138,6 +141,9 @@ BEGIN
     IF cardinality(start_for.job_ids) IS DISTINCT FROM cardinality(start_for.worker_ids) THEN
         RAISE EXCEPTION 'job_ids and worker_ids must have the same length' USING ERRCODE = 'JQ005';
     END IF;
+    IF array_position(start_for.job_ids, NULL) IS NOT NULL OR array_position(start_for.worker_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'job_ids and worker_ids must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
     RETURN QUERY
     WITH input AS (
         SELECT DISTINCT ON (i.job_id) i.job_id, i.worker_id
@@ -193,6 +199,8 @@ DECLARE
     n integer := 0;
     q text;
 BEGIN
+    PERFORM jq._not_null(release.worker_id, 'worker_id');
+    PERFORM jq._not_null(release.reason, 'reason');
     FOR q IN
         WITH picked AS (
             SELECT j.job_id, j.xmin

@@ -15,6 +15,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     j jq.jobs;
 BEGIN
+    PERFORM jq._not_null(_current_attempt.job_id, 'job_id');
+    PERFORM jq._not_null(_current_attempt.worker_id, 'worker_id');
+    IF _current_attempt.attempt IS NULL OR _current_attempt.attempt < 1 THEN
+        RAISE EXCEPTION 'attempt must be 1 or more (the attempt of the assignment), got %',
+            coalesce(_current_attempt.attempt::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
     SELECT * INTO j FROM jq.jobs WHERE job_id = _current_attempt.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', _current_attempt.job_id USING ERRCODE = 'JQ002';
@@ -149,6 +155,15 @@ BEGIN
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.attempts)
         OR cardinality(complete_many.job_ids) <> cardinality(complete_many.results) THEN
         RAISE EXCEPTION 'job_ids, worker_ids, attempts and results must have the same length' USING ERRCODE = 'JQ005';
+    END IF;
+    IF array_position(complete_many.job_ids, NULL) IS NOT NULL OR array_position(complete_many.worker_ids, NULL) IS NOT NULL
+       OR array_position(complete_many.attempts, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'job_ids, worker_ids and attempts must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    -- One outcome per job: with a job twice, which of its results won would be left to chance.
+    IF (SELECT count(DISTINCT x) FROM unnest(complete_many.job_ids) AS x) <> cardinality(complete_many.job_ids) THEN
+        RAISE EXCEPTION 'job_ids holds job % more than once',
+            (SELECT x FROM unnest(complete_many.job_ids) AS x GROUP BY x HAVING count(*) > 1 LIMIT 1) USING ERRCODE = 'JQ005';
     END IF;
     -- Key lookups driven by the sorted input, as in the batch functions of 03_claim.sql.
     RETURN QUERY

@@ -10,6 +10,7 @@ DECLARE
     j jq.jobs;
     from_status jq.job_status;
 BEGIN
+    PERFORM jq._not_null(cancel.job_id, 'job_id');
     SELECT * INTO j FROM jq.jobs WHERE job_id = cancel.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
@@ -39,6 +40,7 @@ DECLARE
     j jq.jobs;
     from_status jq.job_status;
 BEGIN
+    PERFORM jq._not_null(retry.job_id, 'job_id');
     SELECT * INTO j FROM jq.jobs WHERE job_id = retry.job_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';

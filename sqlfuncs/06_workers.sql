@@ -37,6 +37,11 @@ BEGIN
     IF array_position(register_worker.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must not contain NULL' USING ERRCODE = 'JQ005';
     END IF;
+    IF EXISTS (SELECT 1 FROM unnest(register_worker.queues) AS q WHERE q !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$') THEN
+        RAISE EXCEPTION 'queues: % is not a valid queue name',
+            (SELECT quote_literal(q) FROM unnest(register_worker.queues) AS q WHERE q !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' LIMIT 1)
+            USING ERRCODE = 'JQ005';
+    END IF;
     IF length(register_worker.hostname) > 255 THEN
         RAISE EXCEPTION 'hostname is % characters, over the limit of 255', length(register_worker.hostname) USING ERRCODE = 'JQ005';
     END IF;
@@ -99,6 +104,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(heartbeat.worker_id, 'worker_id');
     IF heartbeat.active_job_count < 0 THEN
         RAISE EXCEPTION 'active_job_count % is negative', heartbeat.active_job_count USING ERRCODE = 'JQ005';
     END IF;
@@ -131,6 +137,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(drain_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = drain_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', drain_worker.worker_id USING ERRCODE = 'JQ006';
@@ -155,6 +162,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(shutdown_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = shutdown_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', shutdown_worker.worker_id USING ERRCODE = 'JQ006';
@@ -192,6 +200,8 @@ DECLARE
     w jq.workers;
     n integer := 0;
 BEGIN
+    PERFORM jq._not_null(release_worker.worker_id, 'worker_id');
+    PERFORM jq._not_null(release_worker.reason, 'reason');
     SELECT * INTO w FROM jq.workers WHERE worker_id = release_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', release_worker.worker_id USING ERRCODE = 'JQ006';
@@ -231,6 +241,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     w jq.workers;
 BEGIN
+    PERFORM jq._not_null(deregister_worker.worker_id, 'worker_id');
     SELECT * INTO w FROM jq.workers WHERE worker_id = deregister_worker.worker_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'worker % is not registered', deregister_worker.worker_id USING ERRCODE = 'JQ006';
@@ -243,3 +254,49 @@ END
 $$;
 
 COMMENT ON FUNCTION jq.deregister_worker(uuid, text) IS 'Mark a worker OFFLINE; jobs it still holds are retried elsewhere. With owner, only the worker''s own credential may.';
+
+-- reconcile_worker compares what a live worker says it holds (held: the jobs it runs or has
+-- not finished reporting) with the jobs the database gives it, and fails through the retry rule
+-- (reason WORKER_LOST) those it does not hold: a delivery lost on the way, a process that took
+-- another's id. Jobs assigned within grace are left alone, as their delivery may still be on
+-- its way. Returns the attempts it failed.
+CREATE OR REPLACE FUNCTION jq.reconcile_worker(
+    worker_id uuid,
+    held uuid[],
+    grace interval DEFAULT '30 seconds'
+) RETURNS TABLE (job_id uuid, attempt integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF reconcile_worker.worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF reconcile_worker.held IS NULL OR array_position(reconcile_worker.held, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'held must be an array of job ids without NULL (empty: none)' USING ERRCODE = 'JQ005';
+    END IF;
+    IF reconcile_worker.grace IS NULL OR reconcile_worker.grace < '0' THEN
+        RAISE EXCEPTION 'grace must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    FOR j IN
+        SELECT x.* FROM jq.jobs x
+        WHERE x.worker_id = reconcile_worker.worker_id AND x.status IN ('ASSIGNED', 'RUNNING')
+          AND x.assigned_at < now() - reconcile_worker.grace
+          AND x.job_id <> ALL (reconcile_worker.held)
+        ORDER BY x.job_id
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM jq._in_order((SELECT y.xmin FROM jq.jobs y WHERE y.job_id = j.job_id));
+        PERFORM jq._retry_or_bury(j, 'WORKER_LOST',
+            format('worker %s does not hold the job (its heartbeat lists the jobs it holds)', j.worker_id),
+            '0', '0', false);
+        job_id := j.job_id;
+        attempt := j.attempt;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION jq.reconcile_worker(uuid, uuid[], interval) IS
+    'Retry (WORKER_LOST) the jobs the database gives a worker that the worker says it does not hold; returns the attempts it failed.';

@@ -1,6 +1,17 @@
 -- Maintenance, run periodically by the leader jq-server (or by hand). Each is safe to run
 -- concurrently with claims and with itself: rows are taken with SKIP LOCKED.
 
+-- _check_max_rows refuses a batch size that is not a positive number: NULL would mean no
+-- limit, and one call could then lock and rewrite the whole table.
+CREATE OR REPLACE FUNCTION jq._check_max_rows(max_rows integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be a positive number, got %', coalesce(max_rows::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+END
+$$;
+
 -- expire_ttl dead-letters PENDING jobs older than their queue's ttl_seconds (reason
 -- TTL_EXPIRED), at most max_rows per call. Returns how many.
 CREATE OR REPLACE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
@@ -9,6 +20,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
 BEGIN
+    PERFORM jq._check_max_rows(expire_ttl.max_rows);
     WITH expired AS (
         SELECT j.job_id, j.xmin
         FROM jq.queues q
@@ -52,6 +64,9 @@ BEGIN
     IF reap_workers.heartbeat_timeout IS NULL OR reap_workers.heartbeat_timeout <= '0' THEN
         RAISE EXCEPTION 'heartbeat_timeout must be positive' USING ERRCODE = 'JQ005';
     END IF;
+    IF reap_workers.base_delay IS NULL OR reap_workers.base_delay < '0' OR reap_workers.max_delay IS NULL OR reap_workers.max_delay < '0' THEN
+        RAISE EXCEPTION 'base_delay and max_delay must not be negative or NULL' USING ERRCODE = 'JQ005';
+    END IF;
     FOR w IN
         SELECT worker_id FROM jq.workers
         WHERE status IN ('ONLINE', 'DRAINING') AND last_heartbeat < now() - reap_workers.heartbeat_timeout
@@ -83,6 +98,7 @@ BEGIN
     IF requeue_unstarted.assignment_timeout IS NULL OR requeue_unstarted.assignment_timeout <= '0' THEN
         RAISE EXCEPTION 'assignment_timeout must be positive' USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_max_rows(requeue_unstarted.max_rows);
     FOR q IN
         WITH stuck AS (
             SELECT job_id, xmin FROM jq.jobs
@@ -127,6 +143,7 @@ BEGIN
     IF prune.older_than IS NULL OR prune.older_than < '0' THEN
         RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_max_rows(prune.max_rows);
     WITH relayed AS (
         SELECT min(xid) AS upto FROM jq.relay_cursors
     ), victims AS (
@@ -148,3 +165,65 @@ $$;
 
 COMMENT ON FUNCTION jq.prune(interval, integer) IS
     'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+
+-- reap_orphans fails through the retry rule (reason WORKER_LOST) the ASSIGNED and RUNNING jobs
+-- whose worker is OFFLINE or not registered at all: no live worker will ever report them. The
+-- transitions that take a worker OFFLINE fail its jobs in the same transaction, so this only
+-- mends what was changed by hand or by an older version. At most max_rows per call; returns
+-- how many.
+CREATE OR REPLACE FUNCTION jq.reap_orphans(max_rows integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+    n integer := 0;
+BEGIN
+    PERFORM jq._check_max_rows(reap_orphans.max_rows);
+    FOR j IN
+        SELECT x.* FROM jq.jobs x
+        LEFT JOIN jq.workers w ON w.worker_id = x.worker_id
+        WHERE x.status IN ('ASSIGNED', 'RUNNING') AND (w.worker_id IS NULL OR w.status = 'OFFLINE')
+        ORDER BY x.job_id
+        LIMIT reap_orphans.max_rows
+        FOR UPDATE OF x SKIP LOCKED
+    LOOP
+        PERFORM jq._in_order((SELECT y.xmin FROM jq.jobs y WHERE y.job_id = j.job_id));
+        PERFORM jq._retry_or_bury(j, 'WORKER_LOST',
+            format('worker %s is gone (%s) while it held the job', coalesce(j.worker_id::text, 'none'),
+                   CASE WHEN j.worker_id IS NULL THEN 'no worker' ELSE 'OFFLINE or unregistered' END),
+            '0', '0', false);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.reap_orphans(integer) IS
+    'Retry (WORKER_LOST) the ASSIGNED/RUNNING jobs whose worker is OFFLINE or unregistered; returns how many.';
+
+-- prune_workers deletes the workers OFFLINE since before now() - older_than, at most max_rows
+-- per call. A worker that comes back registers again as a new row.
+CREATE OR REPLACE FUNCTION jq.prune_workers(older_than interval, max_rows integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune_workers.older_than IS NULL OR prune_workers.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    PERFORM jq._check_max_rows(prune_workers.max_rows);
+    WITH victims AS (
+        SELECT worker_id FROM jq.workers
+        WHERE status = 'OFFLINE' AND updated_at < now() - prune_workers.older_than
+        ORDER BY updated_at
+        LIMIT prune_workers.max_rows
+        FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM jq.workers w USING victims v WHERE w.worker_id = v.worker_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION jq.prune_workers(interval, integer) IS 'Delete workers OFFLINE for longer than older_than; returns how many.';

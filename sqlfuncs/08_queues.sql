@@ -47,9 +47,11 @@ CREATE OR REPLACE FUNCTION jq.delete_queue(name text, actor text DEFAULT NULL) R
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
+    upto xid8;
     unfinished bigint;
     n integer;
 BEGIN
+    PERFORM jq._not_null(delete_queue.name, 'name');
     IF delete_queue.name = 'default' THEN
         RAISE EXCEPTION 'the default queue cannot be deleted' USING ERRCODE = 'JQ005';
     END IF;
@@ -65,6 +67,14 @@ BEGIN
     IF unfinished > 0 THEN
         RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
             HINT = 'cancel them or wait for them to finish';
+    END IF;
+    -- As jq.prune: while an event relay runs, events it has not published yet stay (they are
+    -- the outbox), and so does the queue, until the relay has passed them.
+    SELECT min(xid) INTO upto FROM jq.relay_cursors;
+    IF upto IS NOT NULL AND EXISTS (
+        SELECT 1 FROM jq.job_events e WHERE e.xid >= upto AND e.queue_name = delete_queue.name) THEN
+        RAISE EXCEPTION 'queue % has job events the Kafka relay has not published yet', delete_queue.name USING ERRCODE = 'JQ008',
+            HINT = 'retry once the relay has caught up; if events are off for good, DELETE FROM jq.relay_cursors';
     END IF;
     DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;

@@ -92,6 +92,9 @@ CREATE OR REPLACE FUNCTION jq.authenticate(key_hash bytea) RETURNS SETOF jq.api_
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
+    IF authenticate.key_hash IS NULL OR length(authenticate.key_hash) <> 32 THEN
+        RAISE EXCEPTION 'key_hash must be the 32-byte SHA-256 of the key' USING ERRCODE = 'JQ005';
+    END IF;
     RETURN QUERY
     UPDATE jq.api_keys SET last_used_at = now()
     WHERE key_hash = authenticate.key_hash AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')

@@ -56,3 +56,43 @@ func (f *inflight) stop() <-chan struct{} {
 	f.stopped = true
 	return f.zero
 }
+
+// heldJobs are the jobs a worker holds: running, or finished and not yet reported. Its
+// heartbeat lists them, so that the server can retry a job it gave the worker that never
+// arrived (see jq.reconcile_worker). A job is counted once per attempt held: a late outcome of
+// an old attempt must not hide the new attempt of the same job.
+type heldJobs struct {
+	mu   sync.Mutex
+	jobs map[string]int
+}
+
+func newHeldJobs() *heldJobs { return &heldJobs{jobs: map[string]int{}} }
+
+// add counts one attempt of jobID as held.
+func (h *heldJobs) add(jobID string) {
+	h.mu.Lock()
+	h.jobs[jobID]++
+	h.mu.Unlock()
+}
+
+// remove drops one attempt of jobID, once reported (or refused).
+func (h *heldJobs) remove(jobID string) {
+	h.mu.Lock()
+	if h.jobs[jobID] <= 1 {
+		delete(h.jobs, jobID)
+	} else {
+		h.jobs[jobID]--
+	}
+	h.mu.Unlock()
+}
+
+// list returns the held job ids.
+func (h *heldJobs) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.jobs))
+	for id := range h.jobs {
+		out = append(out, id)
+	}
+	return out
+}

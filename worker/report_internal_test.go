@@ -73,7 +73,7 @@ func testReports(n, resultBytes int) []report {
 func reportWorker(client jqv1.WorkerServiceClient) *Worker {
 	return &Worker{
 		id: uuid.New(), client: client, logger: slog.New(slog.DiscardHandler),
-		cfg: Config{ReconnectMax: time.Millisecond}, results: make(chan report, 1024),
+		cfg: Config{ReconnectMax: time.Millisecond}, results: make(chan report, 1024), held: newHeldJobs(),
 	}
 }
 
@@ -173,4 +173,69 @@ func TestDeliverBatch_TooLargeIsReportedFailed(t *testing.T) {
 	require.Contains(t, big.GetErrorMessage(), "over jq-server's message size limit")
 	require.Equal(t, "small", small.GetJobId())
 	require.True(t, small.GetSuccess())
+}
+
+// recordingReports records every ReportResults request and answers from a script.
+type recordingReports struct {
+	jqv1.WorkerServiceClient
+	mu     sync.Mutex
+	answer func(call int, r *jqv1.ReportResultRequest) codes.Code
+	calls  []*jqv1.ReportResultsRequest
+}
+
+func (f *recordingReports) ReportResults(_ context.Context, in *jqv1.ReportResultsRequest, _ ...grpc.CallOption) (*jqv1.ReportResultsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, in)
+	resp := &jqv1.ReportResultsResponse{}
+	for _, r := range in.GetResults() {
+		code := f.answer(len(f.calls), r)
+		resp.Outcomes = append(resp.Outcomes, &jqv1.ReportResultOutcome{Code: uint32(code), Message: code.String()})
+	}
+	return resp, nil
+}
+
+// TestDeliverBatch_MalformedIsReportedFailedNotRetriedForever: an outcome the server refuses as
+// malformed, or keeps failing on, is replaced by a permanent failure of the job that says why,
+// once; if that is refused too, it is dropped.
+func TestDeliverBatch_MalformedIsReportedFailedNotRetriedForever(t *testing.T) {
+	t.Parallel()
+	for name, bad := range map[string]codes.Code{"InvalidArgument": codes.InvalidArgument, "Internal": codes.Internal} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := &recordingReports{answer: func(_ int, r *jqv1.ReportResultRequest) codes.Code {
+				if r.GetPermanent() && r.GetJobId() == "job-0" {
+					return codes.OK
+				}
+				if r.GetJobId() == "job-0" {
+					return bad
+				}
+				return codes.OK
+			}}
+			w := reportWorker(f)
+			done := make(chan struct{})
+			go func() { w.deliverBatch(context.Background(), testReports(2, 10)); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the batch was retried for ever")
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			last := f.calls[len(f.calls)-1].GetResults()
+			require.Len(t, last, 1)
+			require.Equal(t, "job-0", last[0].GetJobId())
+			require.True(t, last[0].GetPermanent(), "the job is failed for good")
+			require.False(t, last[0].GetSuccess())
+			require.Contains(t, last[0].GetErrorMessage(), "refused this job's report")
+			require.LessOrEqual(t, len(f.calls), maxInternalErrors+1)
+		})
+	}
+	t.Run("RefusedTwiceIsDropped", func(t *testing.T) {
+		t.Parallel()
+		f := &recordingReports{answer: func(int, *jqv1.ReportResultRequest) codes.Code { return codes.InvalidArgument }}
+		w := reportWorker(f)
+		w.deliverBatch(context.Background(), testReports(1, 10))
+		require.Len(t, f.calls, 2, "the outcome, then its replacement; nothing after")
+	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/buildinfo"
+	"github.com/jqhq/jq/internal/safetext"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -33,7 +34,7 @@ type Config struct {
 	// Token is the API key (role worker) the worker presents; the server binds the worker's id
 	// to it.
 	Token string
-	// ID identifies the worker (see ResolveID); empty derives it from the hostname.
+	// ID identifies the worker (see ResolveID); empty gives this process an id of its own.
 	ID string
 	// Concurrency is how many jobs run at once (default 4).
 	Concurrency int
@@ -116,6 +117,7 @@ type Worker struct {
 
 	slots   chan struct{} // one token per running job
 	running *inflight
+	held    *heldJobs // running or unreported: what the heartbeat says the worker holds
 	active  atomic.Int64
 
 	// jobsCtx is the parent of every job's context; cancelling it kills running jobs.
@@ -140,10 +142,34 @@ const reportGrace = 30 * time.Second
 type report struct {
 	req   *jqv1.ReportResultRequest
 	queue string
+	// final: the report already replaces one the server refused; if the server refuses it
+	// too, it is dropped (the server's sweeps retry the job) rather than retried forever.
+	final bool
+	// internals counts the INTERNAL errors this report met.
+	internals int
+}
+
+// maxInternalErrors is how many INTERNAL answers a report may meet before it is taken for one
+// the server can never accept.
+const maxInternalErrors = 5
+
+// refused is the permanent failure reported instead of an outcome the server refused as
+// malformed, or could not take after maxInternalErrors tries: the job ends, saying why, rather
+// than staying RUNNING while the worker retries for ever.
+func refused(r report, err error) report {
+	msg := safetext.Clean(fmt.Sprintf("jq-server refused this job's report (%s: %s); the job is failed for good",
+		status.Code(err), status.Convert(err).Message()), maxOversizeNote/2)
+	r.req = &jqv1.ReportResultRequest{WorkerId: r.req.GetWorkerId(), JobId: r.req.GetJobId(), Attempt: r.req.GetAttempt(),
+		ErrorMessage: msg, Permanent: true}
+	r.final, r.internals = true, 0
+	return r
 }
 
 // maxOversizeNote bounds the report that replaces one too large for the server.
 const maxOversizeNote = 4 << 10
+
+// maxErrorText bounds a report's error text: the server keeps at most 64 KiB of it.
+const maxErrorText = 64 << 10
 
 // oversized is the permanent failure reported instead of an outcome the server refused as too
 // large.
@@ -182,7 +208,7 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 		superseded: make(chan error, 1),
 		logger:     cfg.Logger.With("worker_id", id.String()),
 		conn:       conn, client: jqv1.NewWorkerServiceClient(conn),
-		slots: make(chan struct{}, cfg.Concurrency), running: newInflight(),
+		slots: make(chan struct{}, cfg.Concurrency), running: newInflight(), held: newHeldJobs(),
 		jobsCtx: jobsCtx, killJobs: kill,
 		results: make(chan report, 4*cfg.Concurrency+16),
 		drained: make(chan struct{}),
@@ -418,6 +444,7 @@ func (w *Worker) heartbeatNow(ctx context.Context) error {
 	defer cancel()
 	resp, err := w.client.Heartbeat(hctx, &jqv1.HeartbeatRequest{
 		WorkerId: w.id.String(), ActiveJobCount: int32(w.Active()), Draining: w.draining.Load(),
+		HeldJobIds: w.held.list(), ReportsHeldJobs: true,
 	})
 	if err != nil {
 		return err
@@ -451,6 +478,7 @@ func (w *Worker) start(a *jqv1.JobAssignment) {
 			"job_id", job.ID, "attempt", job.Attempt)
 		return
 	}
+	w.held.add(job.ID)
 	w.slots <- struct{}{} // the server never sends more than the free slots; this only guards
 	w.setActive(w.active.Add(1))
 	go func() {
@@ -494,15 +522,19 @@ func (w *Worker) execute(job Job) report {
 	if err == nil {
 		req.Success, req.Result = true, result
 	} else {
-		req.ErrorMessage, req.Permanent = err.Error(), IsPermanent(err)
+		msg := err.Error()
+		req.Permanent = IsPermanent(err)
 		outcome = OutcomeFailed
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			outcome = OutcomeTimedOut
 		case w.jobsCtx.Err() != nil:
 			outcome = OutcomeKilled
-			req.ErrorMessage = "killed: the worker shut down before the job finished (" + err.Error() + ")"
+			msg = "killed: the worker shut down before the job finished (" + msg + ")"
 		}
+		// Whatever bytes the job wrote: a protobuf string must be valid UTF-8, or the report
+		// could never be sent.
+		req.ErrorMessage = safetext.Clean(msg, maxErrorText)
 	}
 	if c := w.cfg.Metrics.JobsRun; c != nil {
 		c.WithLabelValues(w.id.String(), outcome).Inc()
@@ -606,7 +638,8 @@ func (w *Worker) deliverBatch(ctx context.Context, batch []report) {
 		cancel()
 		switch status.Code(err) {
 		case codes.Unimplemented, // a server older than ReportResults
-			codes.InvalidArgument, codes.ResourceExhausted: // the call as a whole was refused (too large?)
+			codes.InvalidArgument, codes.ResourceExhausted, // the call as a whole was refused (too large?)
+			codes.Internal: // one of them cannot be encoded, or the server failed on one
 			// One by one, each outcome gets its own answer.
 			for _, r := range pending {
 				w.deliver(ctx, r)
@@ -622,15 +655,10 @@ func (w *Worker) deliverBatch(ctx context.Context, batch []report) {
 			retry = pending
 		default:
 			for i, o := range resp.GetOutcomes() {
-				code := codes.Code(o.GetCode())
-				switch code {
-				case codes.OK:
-				case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
-					w.logger.Warn("result refused; the attempt is no longer current", "job_id", pending[i].req.GetJobId(),
-						"attempt", pending[i].req.GetAttempt(), "error", o.GetMessage())
-				default:
-					err = status.Error(code, o.GetMessage())
-					retry = append(retry, pending[i])
+				oerr := status.Error(codes.Code(o.GetCode()), o.GetMessage())
+				if next, again := w.settle(pending[i], oerr); again {
+					err = oerr
+					retry = append(retry, next)
 				}
 			}
 		}
@@ -645,29 +673,61 @@ func (w *Worker) deliverBatch(ctx context.Context, batch []report) {
 	}
 }
 
+// settle decides what becomes of a report the server answered err: done (OK, or refused for
+// good), or to be sent again as next. A report is never retried for ever for a reason that
+// retrying cannot fix: one the server refuses as malformed, or keeps failing on, is replaced
+// by a permanent failure of the job saying why, and dropped if that is refused too.
+func (w *Worker) settle(r report, err error) (next report, again bool) {
+	code := status.Code(err)
+	switch {
+	case code == codes.OK:
+	case code == codes.FailedPrecondition || code == codes.NotFound:
+		w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
+			"attempt", r.req.GetAttempt(), "error", status.Convert(err).Message())
+	case code == codes.PermissionDenied || code == codes.Unauthenticated:
+		w.logger.Error("result refused: this worker's credential may not report it; the server retries the job once it notices",
+			"job_id", r.req.GetJobId(), "error", status.Convert(err).Message())
+	case code == codes.InvalidArgument, code == codes.Internal && r.internals+1 >= maxInternalErrors:
+		if r.final {
+			w.logger.Error("the failure report was refused too; giving up on it (the server's sweeps retry the job)",
+				"job_id", r.req.GetJobId(), "error", err)
+			break
+		}
+		w.logger.Error("jq-server cannot take this result; reporting the job failed for good", "job_id", r.req.GetJobId(), "error", err)
+		return refused(r, err), true
+	case code == codes.Internal:
+		r.internals++
+		return r, true
+	default:
+		return r, true
+	}
+	w.held.remove(r.req.GetJobId())
+	return r, false
+}
+
 // deliver reports one outcome through ReportResult (for servers without ReportResults).
 func (w *Worker) deliver(ctx context.Context, r report) {
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := w.client.ReportResult(rctx, r.req)
 		cancel()
-		switch status.Code(err) {
-		case codes.OK:
-			return
-		case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
-			w.logger.Warn("result refused; the attempt is no longer current", "job_id", r.req.GetJobId(),
-				"attempt", r.req.GetAttempt(), "error", err)
-			return
-		case codes.ResourceExhausted:
-			if r.size() > maxOversizeNote {
-				// The outcome can never fit the server's message limit (output caps set above
-				// it): report the job failed, for good, with a message that says why.
-				w.logger.Error("outcome too large for jq-server; reporting the job failed", "job_id", r.req.GetJobId(),
-					"bytes", r.size(), "error", err)
-				r = oversized(r, err)
-				continue
-			}
+		if status.Code(err) == codes.ResourceExhausted && r.size() > maxOversizeNote {
+			// The outcome can never fit the server's message limit (output caps set above it):
+			// report the job failed, for good, with a message that says why.
+			w.logger.Error("outcome too large for jq-server; reporting the job failed", "job_id", r.req.GetJobId(),
+				"bytes", r.size(), "error", err)
+			r = oversized(r, err)
+			continue
 		}
+		next, again := w.settle(r, err)
+		if !again {
+			return
+		}
+		if next.final && !r.final {
+			r = next
+			continue // the replacing failure goes at once
+		}
+		r = next
 		delay := fullJitter(attempt, w.cfg.ReconnectMax)
 		w.logger.Warn("could not report a result; retrying", "job_id", r.req.GetJobId(), "error", err,
 			"in", delay.Round(time.Millisecond).String())

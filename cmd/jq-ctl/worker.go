@@ -82,11 +82,17 @@ func (c *workerListCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	resp, err := call(ctx, cl, cl.admin.ListWorkers, &jqv1.ListWorkersRequest{Status: status})
-	if err != nil {
-		return err
+	var workers []*jqv1.Worker
+	for token := ""; ; {
+		resp, err := call(ctx, cl, cl.admin.ListWorkers, &jqv1.ListWorkersRequest{Status: status, Limit: 500, PageToken: token})
+		if err != nil {
+			return err
+		}
+		workers = append(workers, resp.GetWorkers()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
 	}
-	workers := resp.GetWorkers()
 	views := make([]workerView, 0, len(workers))
 	for _, w := range workers {
 		views = append(views, newWorkerView(w))

@@ -36,9 +36,9 @@ CREATE TABLE jq.workers (
 
 CREATE TABLE jq.jobs (
     job_id          uuid          PRIMARY KEY DEFAULT gen_random_uuid(),
-    -- No foreign key: jq.submit and jq.submit_many check the queue and hold a key-share lock
-    -- on its row until commit (once per call, where a foreign key would check once per row),
-    -- which is what keeps jq.delete_queue from racing a submit.
+    -- No foreign key: jq.enqueue and jq.submit_many check the queue and hold its advisory lock
+    -- (jq._queue_lock) shared until commit (once per call, where a foreign key would check once
+    -- per row); jq.delete_queue takes it exclusively, which keeps it from racing a submit.
     queue_name      text          NOT NULL,
     payload         jsonb         NOT NULL,
     status          jq.job_status NOT NULL DEFAULT 'PENDING',

@@ -111,6 +111,8 @@ type SchedulerConfig struct {
 	ExpireInterval       Duration `yaml:"expire_interval" env:"JQ_SCHEDULER_EXPIRE_INTERVAL" help:"how often TTL expiry and assignment-timeout recovery run"`
 	PruneInterval        Duration `yaml:"prune_interval" env:"JQ_SCHEDULER_PRUNE_INTERVAL" help:"how often finished jobs past the retention are deleted"`
 	Retention            Duration `yaml:"retention" env:"JQ_SCHEDULER_RETENTION" help:"how long DONE and DEAD_LETTERED jobs are kept"`
+	WorkerRetention      Duration `yaml:"worker_retention" env:"JQ_SCHEDULER_WORKER_RETENTION" help:"how long an OFFLINE worker is kept in the worker list"`
+	ReconcileGrace       Duration `yaml:"reconcile_grace" env:"JQ_SCHEDULER_RECONCILE_GRACE" help:"a job given to a live worker longer ago than this, which its heartbeat does not list, is retried (WORKER_LOST)"`
 	DepthRefreshInterval Duration `yaml:"depth_refresh_interval" env:"JQ_SCHEDULER_DEPTH_REFRESH_INTERVAL" help:"how often the queue depth gauges are refreshed"`
 	LeaderLease          Duration `yaml:"leader_lease" env:"JQ_SCHEDULER_LEADER_LEASE" help:"TTL of the maintenance leader lease in Redis"`
 }
@@ -118,7 +120,7 @@ type SchedulerConfig struct {
 // WorkerConfig is jq-worker's behaviour and its connection to jq-server.
 type WorkerConfig struct {
 	ServerAddr        string   `yaml:"server_addr" env:"JQ_SERVER_ADDR" help:"host:port of jq-server"`
-	ID                string   `yaml:"id" env:"JQ_WORKER_ID" help:"worker id (a UUID, or a name such as the pod name); empty derives one from the hostname"`
+	ID                string   `yaml:"id" env:"JQ_WORKER_ID" help:"worker id (a UUID, or a name such as the pod name, under which a restarted worker reclaims its jobs); empty gives each process its own"`
 	Concurrency       int      `yaml:"concurrency" env:"JQ_WORKER_CONCURRENCY" help:"jobs run at once"`
 	Queues            []string `yaml:"queues" env:"JQ_WORKER_QUEUES" help:"comma-separated queues to take jobs from"`
 	HeartbeatInterval Duration `yaml:"heartbeat_interval" env:"JQ_WORKER_HEARTBEAT_INTERVAL" help:"how often the worker heartbeats"`
@@ -205,6 +207,8 @@ func Default(service Service) *Config {
 			ExpireInterval:       Duration(10 * time.Second),
 			PruneInterval:        Duration(time.Minute),
 			Retention:            Duration(7 * 24 * time.Hour),
+			WorkerRetention:      Duration(24 * time.Hour),
+			ReconcileGrace:       Duration(30 * time.Second),
 			DepthRefreshInterval: Duration(10 * time.Second),
 			LeaderLease:          Duration(15 * time.Second),
 		},

@@ -209,6 +209,10 @@ func (c *Config) validateScheduler(v *validator) {
 		v.add("scheduler.retention", "must be at least 1m, got %s", s.Retention)
 	}
 	v.positive("scheduler.depth_refresh_interval", s.DepthRefreshInterval)
+	v.positive("scheduler.worker_retention", s.WorkerRetention)
+	if s.ReconcileGrace.Std() < time.Second {
+		v.add("scheduler.reconcile_grace", "must be at least 1s (a delivery needs time to reach the worker), got %s", s.ReconcileGrace)
+	}
 	if s.LeaderLease.Std() < time.Second {
 		v.add("scheduler.leader_lease", "must be at least 1s, got %s", s.LeaderLease)
 	}

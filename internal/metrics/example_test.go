@@ -13,10 +13,10 @@ func ExampleNew() {
 	m := metrics.New(reg)
 
 	m.JobTotal.WithLabelValues("emails", "succeeded", "completed").Inc()
-	m.MaintenanceRows.WithLabelValues(metrics.TaskPrune).Add(120)
+	m.MaintenanceRows.WithLabelValues("prune").Add(120)
 
 	fmt.Println(testutil.ToFloat64(m.JobTotal.WithLabelValues("emails", "succeeded", "completed")))
-	fmt.Println(testutil.ToFloat64(m.MaintenanceRows.WithLabelValues(metrics.TaskPrune)))
+	fmt.Println(testutil.ToFloat64(m.MaintenanceRows.WithLabelValues("prune")))
 	// Output:
 	// 1
 	// 120

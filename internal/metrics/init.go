@@ -19,9 +19,6 @@ import (
 // their first occurrence: the dashboards only sum them by code, which needs no zero.
 var GRPCInitCodes = []codes.Code{codes.OK, codes.Unavailable, codes.Internal}
 
-// Tasks lists the values of the task label of MaintenanceRows, one per maintenance loop.
-var Tasks = []string{TaskExpireTTL, TaskReapWorkers, TaskRequeueUnstarted, TaskPrune}
-
 // JobTransition is one (status, reason) pair of jq_job_total.
 type JobTransition struct {
 	Status string
@@ -38,6 +35,8 @@ type ServerSeries struct {
 	JobTransitions []JobTransition
 	// KafkaTopics are the topics events go to; empty when events are off.
 	KafkaTopics []string
+	// MaintenanceTasks are the maintenance loops (queue.MaintenanceTasks).
+	MaintenanceTasks []string
 }
 
 // InitServer creates, at zero, every server-side series whose labels s names, so that a
@@ -64,7 +63,7 @@ func (m *Metrics) InitServer(s ServerSeries) {
 		m.JobWaitDuration.WithLabelValues(q)
 		m.SchedulerJobsAssigned.WithLabelValues(q)
 	}
-	for _, task := range Tasks {
+	for _, task := range s.MaintenanceTasks {
 		m.MaintenanceRows.WithLabelValues(task)
 	}
 	for _, topic := range s.KafkaTopics {

@@ -29,10 +29,11 @@ func TestMetrics_InitServer(t *testing.T) {
 	t.Parallel()
 
 	series := metrics.ServerSeries{
-		GRPCMethods:    []string{"JobService/SubmitJob", "WorkerService/StreamJobs"},
-		Queues:         []string{"default", "emails"},
-		JobTransitions: []metrics.JobTransition{{Status: "DONE", Reason: "COMPLETED"}, {Status: "PENDING", Reason: "RETRY"}},
-		KafkaTopics:    []string{"job.submitted"},
+		GRPCMethods:      []string{"JobService/SubmitJob", "WorkerService/StreamJobs"},
+		Queues:           []string{"default", "emails"},
+		JobTransitions:   []metrics.JobTransition{{Status: "DONE", Reason: "COMPLETED"}, {Status: "PENDING", Reason: "RETRY"}},
+		KafkaTopics:      []string{"job.submitted"},
+		MaintenanceTasks: []string{"prune", "reap_workers"},
 	}
 
 	t.Run("CreatesEverySeriesAtZero", func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestMetrics_InitServer(t *testing.T) {
 			"jq_job_processing_duration_seconds": 2,
 			"jq_job_wait_duration_seconds":       2,
 			"jq_scheduler_jobs_assigned_total":   2,
-			"jq_maintenance_rows_total":          len(metrics.Tasks),
+			"jq_maintenance_rows_total":          2,
 			"jq_kafka_publish_errors_total":      1,
 			"jq_kafka_events_published_total":    1,
 		}
@@ -78,11 +79,11 @@ func TestMetrics_InitServer(t *testing.T) {
 		require.Equal(t, 4, seriesCount(t, reg, "jq_job_total"))
 	})
 
-	t.Run("NothingKnownCreatesOnlyTasks", func(t *testing.T) {
+	t.Run("NothingKnownCreatesNothing", func(t *testing.T) {
 		t.Parallel()
 		reg := prometheus.NewRegistry()
 		metrics.New(reg).InitServer(metrics.ServerSeries{})
-		require.Equal(t, len(metrics.Tasks), seriesCount(t, reg, "jq_maintenance_rows_total"))
+		require.Zero(t, seriesCount(t, reg, "jq_maintenance_rows_total"))
 		require.Equal(t, 0, seriesCount(t, reg, "jq_job_total"))
 	})
 }
@@ -93,7 +94,7 @@ func TestNewWorker(t *testing.T) {
 	m := metrics.NewWorker(reg)
 	m.WorkerJobConcurrency.WithLabelValues("w1").Set(1)
 	m.WorkerConfiguredConcurrency.WithLabelValues("w1").Set(4)
-	m.WorkerJobsRun.WithLabelValues("w1", metrics.OutcomeFailed).Inc()
+	m.WorkerJobsRun.WithLabelValues("w1", "failed").Inc()
 	m.WorkerExecutionDuration.WithLabelValues("w1").Observe(1)
 	// Server-side families are not registered: setting them shows nothing.
 	m.JobTotal.WithLabelValues("default", "DONE", "COMPLETED").Inc()

@@ -41,22 +41,6 @@ const (
 	namePGDatabaseXIDAge            = "jq_pg_database_xid_age_transactions"
 )
 
-// Values of the outcome label of WorkerJobsRun.
-const (
-	OutcomeSucceeded = "succeeded"
-	OutcomeFailed    = "failed"
-	OutcomeTimedOut  = "timed_out"
-	OutcomeKilled    = "killed"
-)
-
-// Values of the task label of MaintenanceRows, one per maintenance loop.
-const (
-	TaskExpireTTL        = "expire_ttl"
-	TaskReapWorkers      = "reap_workers"
-	TaskRequeueUnstarted = "requeue_unstarted"
-	TaskPrune            = "prune"
-)
-
 // Bucket boundaries, in seconds. Each range is chosen for what it measures: jobs run for
 // anything from milliseconds to an hour, a scheduler cycle must stay under 200 ms at p95 (so the
 // buckets are dense around that line and 0.2 is a boundary), and database and Redis calls are
@@ -137,11 +121,11 @@ type Metrics struct {
 	LeaderStatus prometheus.Gauge
 
 	// MaintenanceRows is jq_maintenance_rows_total{task}: rows changed by each maintenance task
-	// (TaskExpireTTL, TaskReapWorkers, TaskRequeueUnstarted, TaskPrune).
+	// (queue.MaintenanceTasks).
 	MaintenanceRows *prometheus.CounterVec
 
 	// WorkerJobsRun is jq_worker_jobs_total{worker_id,outcome}: jobs a worker ran, by outcome
-	// (OutcomeSucceeded, OutcomeFailed, OutcomeTimedOut, OutcomeKilled). Worker-side.
+	// (worker.OutcomeSucceeded, ...). Worker-side.
 	WorkerJobsRun *prometheus.CounterVec
 
 	// WorkerExecutionDuration is jq_worker_job_execution_seconds{worker_id}: how long a job's

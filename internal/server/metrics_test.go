@@ -99,7 +99,7 @@ func TestServer_MetricsFromTheStart(t *testing.T) {
 		} {
 			require.Containsf(t, samples, series, "missing: %s", series)
 		}
-		for _, task := range metrics.Tasks {
+		for _, task := range queue.MaintenanceTasks {
 			require.Containsf(t, samples, fmt.Sprintf(`jq_maintenance_rows_total{task="%s"}`, task), "task %s", task)
 		}
 	})

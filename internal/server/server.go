@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		AssignmentTimeout: sc.AssignmentTimeout.Std(),
 		PruneInterval:     sc.PruneInterval.Std(),
 		Retention:         sc.Retention.Std(),
+		WorkerRetention:   sc.WorkerRetention.Std(),
 		LostWorkerRetry:   queue.LostWorkerRetry,
 	}, logger, m.MaintenanceRows, s.scheduler.Wake)
 	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger)
@@ -188,10 +189,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		Completer:          completer,
 		Heartbeats:         heartbeats,
 		MaxWorkersPerOwner: cfg.Auth.MaxWorkersPerKey,
+		ReconcileGrace:     sc.ReconcileGrace.Std(),
 		OwnerCacheTTL:      cfg.Auth.KeyCacheTTL.Std(),
 		MaxResultBytes:     cfg.GRPC.MaxResultBytes,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
-	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
+	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, jqgrpc.AdminServiceConfig{
+		Components: s.components(), Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize,
+	})
 	s.grpc, err = jqgrpc.NewServer(jqgrpc.ServerConfig{
 		Addr:  config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
 		Creds: creds,

@@ -93,7 +93,13 @@ func New(tb testing.TB) string {
 // Pool returns a pool on a fresh migrated database for tb, closed when tb ends.
 func Pool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pc, err := pgxpool.ParseConfig(New(tb))
+	return PoolFor(tb, New(tb))
+}
+
+// PoolFor returns a pool on the database at url, closed when tb ends.
+func PoolFor(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatalf("testdb: %v", err)
 	}

@@ -996,7 +996,11 @@ func (x *GetQueueStatsResponse) GetStats() []*QueueStats {
 type ListWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// UNSPECIFIED: every status.
-	Status        WorkerStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.WorkerStatus" json:"status,omitempty"`
+	Status WorkerStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.WorkerStatus" json:"status,omitempty"`
+	// Default 100, at most grpc.max_page_size (1000).
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1038,9 +1042,26 @@ func (x *ListWorkersRequest) GetStatus() WorkerStatus {
 	return WorkerStatus_WORKER_STATUS_UNSPECIFIED
 }
 
+func (x *ListWorkersRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListWorkersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListWorkersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workers       []*Worker              `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently seen first.
+	Workers []*Worker `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// Empty when there are no more workers.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1080,6 +1101,13 @@ func (x *ListWorkersResponse) GetWorkers() []*Worker {
 		return x.Workers
 	}
 	return nil
+}
+
+func (x *ListWorkersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type DrainWorkerRequest struct {
@@ -1566,11 +1594,15 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\"@\n" +
 	"\x15GetQueueStatsResponse\x12'\n" +
-	"\x05stats\x18\x01 \x03(\v2\x11.jq.v1.QueueStatsR\x05stats\"A\n" +
+	"\x05stats\x18\x01 \x03(\v2\x11.jq.v1.QueueStatsR\x05stats\"v\n" +
 	"\x12ListWorkersRequest\x12+\n" +
-	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\">\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"f\n" +
 	"\x13ListWorkersResponse\x12'\n" +
-	"\aworkers\x18\x01 \x03(\v2\r.jq.v1.WorkerR\aworkers\"1\n" +
+	"\aworkers\x18\x01 \x03(\v2\r.jq.v1.WorkerR\aworkers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x12DrainWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"<\n" +
 	"\x13DrainWorkerResponse\x12%\n" +

@@ -346,7 +346,7 @@ type ListJobsRequest struct {
 	QueueName string `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
 	// UNSPECIFIED: every status.
 	Status JobStatus `protobuf:"varint,2,opt,name=status,proto3,enum=jq.v1.JobStatus" json:"status,omitempty"`
-	// Default 20, at most 100.
+	// Default 20, at most grpc.max_page_size (1000).
 	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// From a previous response's next_page_token.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

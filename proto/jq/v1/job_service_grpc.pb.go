@@ -40,7 +40,8 @@ type JobServiceClient interface {
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	// GetJobStatus returns a job. NOT_FOUND for an unknown id.
 	GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error)
-	// ListJobs lists jobs newest first, optionally filtered by queue and status.
+	// ListJobs lists jobs newest first (by id: ids are time-ordered UUIDv7), optionally filtered
+	// by queue and status.
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// GetJobLogs returns a job's transitions, oldest first.
 	GetJobLogs(ctx context.Context, in *GetJobLogsRequest, opts ...grpc.CallOption) (*GetJobLogsResponse, error)
@@ -129,7 +130,8 @@ type JobServiceServer interface {
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	// GetJobStatus returns a job. NOT_FOUND for an unknown id.
 	GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error)
-	// ListJobs lists jobs newest first, optionally filtered by queue and status.
+	// ListJobs lists jobs newest first (by id: ids are time-ordered UUIDv7), optionally filtered
+	// by queue and status.
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// GetJobLogs returns a job's transitions, oldest first.
 	GetJobLogs(context.Context, *GetJobLogsRequest) (*GetJobLogsResponse, error)

@@ -174,9 +174,15 @@ type HeartbeatRequest struct {
 	ActiveJobCount int32 `protobuf:"varint,2,opt,name=active_job_count,json=activeJobCount,proto3" json:"active_job_count,omitempty"`
 	// The worker is shutting down: send it no more jobs (it is marked DRAINING). It keeps its
 	// stream open until its running jobs are reported, then deregisters.
-	Draining      bool `protobuf:"varint,3,opt,name=draining,proto3" json:"draining,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Draining bool `protobuf:"varint,3,opt,name=draining,proto3" json:"draining,omitempty"`
+	// The jobs the worker holds: running, or finished and not yet reported. With
+	// reports_held_jobs set, the server retries (WORKER_LOST) the jobs it has given this worker
+	// longer ago than its reconcile grace that are not listed: their delivery was lost.
+	HeldJobIds []string `protobuf:"bytes,4,rep,name=held_job_ids,json=heldJobIds,proto3" json:"held_job_ids,omitempty"`
+	// held_job_ids is meaningful (older workers send neither).
+	ReportsHeldJobs bool `protobuf:"varint,5,opt,name=reports_held_jobs,json=reportsHeldJobs,proto3" json:"reports_held_jobs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -226,6 +232,20 @@ func (x *HeartbeatRequest) GetActiveJobCount() int32 {
 func (x *HeartbeatRequest) GetDraining() bool {
 	if x != nil {
 		return x.Draining
+	}
+	return false
+}
+
+func (x *HeartbeatRequest) GetHeldJobIds() []string {
+	if x != nil {
+		return x.HeldJobIds
+	}
+	return nil
+}
+
+func (x *HeartbeatRequest) GetReportsHeldJobs() bool {
+	if x != nil {
+		return x.ReportsHeldJobs
 	}
 	return false
 }
@@ -961,11 +981,14 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\vincarnation\x18\x06 \x01(\tR\vincarnation\"\x89\x01\n" +
 	"\x16RegisterWorkerResponse\x12%\n" +
 	"\x06worker\x18\x01 \x01(\v2\r.jq.v1.WorkerR\x06worker\x12H\n" +
-	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"u\n" +
+	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"\xc3\x01\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12(\n" +
 	"\x10active_job_count\x18\x02 \x01(\x05R\x0eactiveJobCount\x12\x1a\n" +
-	"\bdraining\x18\x03 \x01(\bR\bdraining\"\\\n" +
+	"\bdraining\x18\x03 \x01(\bR\bdraining\x12 \n" +
+	"\fheld_job_ids\x18\x04 \x03(\tR\n" +
+	"heldJobIds\x12*\n" +
+	"\x11reports_held_jobs\x18\x05 \x01(\bR\x0freportsHeldJobs\"\\\n" +
 	"\x11HeartbeatResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
 	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"g\n" +
