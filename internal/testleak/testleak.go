@@ -3,6 +3,8 @@
 package testleak
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -23,3 +25,17 @@ func Options() []goleak.Option {
 
 // VerifyTestMain runs the tests and fails the binary if goroutines leaked.
 func VerifyTestMain(m *testing.M) { goleak.VerifyTestMain(m, Options()...) }
+
+// Run runs the tests, then cleanup, and returns their exit code, failing it if goroutines
+// leaked: for a TestMain that starts something for the tests (the examples' server).
+func Run(m *testing.M, cleanup func()) int {
+	code := m.Run()
+	cleanup()
+	if code == 0 {
+		if err := goleak.Find(Options()...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
