@@ -28,7 +28,9 @@ type counts struct {
 	SamplePct float64
 	// TableRows is the planner's row count of jq.jobs, said on the page with the estimates.
 	TableRows int64
-	At        time.Time
+	// Cap is the most counted exactly.
+	Cap int
+	At  time.Time
 }
 
 // count is one figure as a page shows it.
@@ -57,13 +59,15 @@ func (c *counts) total(p *jqgrpc.Principal, status string) count {
 
 // countCache computes counts at most once per cacheTTL, for every caller.
 type countCache struct {
-	db    *reader
-	now   func() time.Time
+	db  *reader
+	now func() time.Time
+	// limit is countCap (tests lower it).
+	limit int
 	cache *cache[*counts]
 }
 
 func newCountCache(db *reader, now func() time.Time) *countCache {
-	return &countCache{db: db, now: now, cache: newCache[*counts](cacheTTL, now)}
+	return &countCache{db: db, now: now, limit: countCap, cache: newCache[*counts](cacheTTL, now)}
 }
 
 func (cc *countCache) get(ctx context.Context) (*counts, error) {
@@ -79,7 +83,7 @@ func (cc *countCache) compute(ctx context.Context) (*counts, error) {
 	if err != nil {
 		return nil, err
 	}
-	capped, err := cc.db.cappedCounts(ctx, countCap)
+	capped, err := cc.db.cappedCounts(ctx, cc.limit)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +95,7 @@ func (cc *countCache) compute(ctx context.Context) (*counts, error) {
 			c.estimated[p.Queue] = map[string]bool{}
 		}
 		c.n[p.Queue][p.Status] = p.N
-		if p.N >= countCap {
+		if p.N >= int64(cc.limit) {
 			over = append(over, p)
 		}
 	}
@@ -112,7 +116,7 @@ func (cc *countCache) estimate(ctx context.Context, c *counts, over []pairCount)
 		return err
 	}
 	// A table never analyzed says -1: it holds at least what was counted.
-	rows = max(rows, int64(len(over))*countCap)
+	rows = max(rows, int64(len(over)*cc.limit))
 	pct := math.Min(100, math.Max(0.01, 100*float64(sampleRows)/float64(rows)))
 	sample, err := cc.db.sampledCounts(ctx, pct)
 	if err != nil {
@@ -124,10 +128,10 @@ func (cc *countCache) estimate(ctx context.Context, c *counts, over []pairCount)
 	}
 	for _, p := range over {
 		est := int64(math.Round(float64(sampled[[2]string{p.Queue, p.Status}]) * 100 / pct))
-		c.n[p.Queue][p.Status] = max(roundSignificant(est, 3), countCap)
+		c.n[p.Queue][p.Status] = max(roundSignificant(est, 3), int64(cc.limit))
 		c.estimated[p.Queue][p.Status] = true
 	}
-	c.SamplePct, c.TableRows = pct, rows
+	c.SamplePct, c.TableRows, c.Cap = pct, rows, cc.limit
 	return nil
 }
 

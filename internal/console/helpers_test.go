@@ -121,9 +121,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // signIn signs in with key through the form and returns the session.
 func (b *bundle) signIn(t *testing.T, key string) *browser {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	br := &browser{b: b, client: noRedirects(jar)}
+	br := &browser{b: b, client: noRedirects(newJar(t))}
 	resp := br.post(t, "login", url.Values{"key": {key}, "next": {b.url("jobs")}})
 	require.Equal(t, http.StatusSeeOther, resp.code, "sign-in: %s", resp.body)
 	page := br.get(t, "jobs")
@@ -132,6 +130,13 @@ func (b *bundle) signIn(t *testing.T, key string) *browser {
 	require.NotNil(t, m, "the page carries a CSRF token")
 	br.csrf = m[1]
 	return br
+}
+
+func newJar(t *testing.T) http.CookieJar {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return jar
 }
 
 func (br *browser) get(t *testing.T, path string) response {
@@ -145,7 +150,11 @@ func (br *browser) post(t *testing.T, path string, form url.Values, headers ...s
 	req := newRequest(t, http.MethodPost, br.b.url(path), form)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 	}
 	return do(t, br.client, req)
 }

@@ -127,7 +127,7 @@ func countNote(cn *counts) string {
 	}
 	return fmt.Sprintf("Counts marked ≈ are estimates: the jobs of a queue in one status are counted exactly up to %s; "+
 		"above, they are estimated from a %.2g%% sample of jq.jobs (about %s rows). As of %s (recomputed every %s at most).",
-		formatCount(countCap), cn.SamplePct, formatCount(cn.TableRows), at, cacheTTL)
+		formatCount(int64(cn.Cap)), cn.SamplePct, formatCount(cn.TableRows), at, cacheTTL)
 }
 
 // queueActivity is every queue's recent activity, computed at most once per cacheTTL.

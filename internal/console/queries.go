@@ -54,33 +54,7 @@ const listColumnCut = 160
 // listJobs returns up to limit jobs matching f within scope (nil: every queue), in f's order
 // from its cursor, and whether there are more.
 func (d *reader) listJobs(ctx context.Context, f *jobFilter, scope []string, limit int) ([]jobRow, bool, error) {
-	var args []any
-	conds := f.conditions(scope, &args)
-	desc := f.Sort != sortOldest
-	if f.Before != uuid.Nil {
-		desc = !desc // walk back from the cursor, then turn the page around
-	}
-	cursor := f.After
-	if f.Before != uuid.Nil {
-		cursor = f.Before
-	}
-	if cursor != uuid.Nil {
-		args = append(args, cursor)
-		op := ">"
-		if desc {
-			op = "<"
-		}
-		conds = append(conds, fmt.Sprintf("job_id %s $%d", op, len(args)))
-	}
-	order := "ASC"
-	if desc {
-		order = "DESC"
-	}
-	args = append(args, limit+1)
-	sql := fmt.Sprintf(`SELECT job_id, queue_name, status::text, priority, retry_count, max_retries, attempt, worker_id,
-			coalesce(idempotency_key, ''), left(coalesce(error_message, ''), %d), left(payload::text, %d),
-			created_at, started_at, completed_at, not_before
-		FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`, listColumnCut, listColumnCut, where(conds), order, len(args))
+	sql, args := listQuery(f, scope, limit+1)
 	rows, err := d.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("list jobs: %w", err)
@@ -107,6 +81,38 @@ func (d *reader) listJobs(ctx context.Context, f *jobFilter, scope []string, lim
 		}
 	}
 	return jobs, more, nil
+}
+
+// listQuery is the jobs list's query: limit jobs matching f within scope, in f's order from
+// its cursor (reversed when paging back).
+func listQuery(f *jobFilter, scope []string, limit int) (string, []any) {
+	var args []any
+	conds := f.conditions(scope, &args)
+	desc := f.Sort != sortOldest
+	if f.Before != uuid.Nil {
+		desc = !desc // walk back from the cursor; listJobs turns the page around
+	}
+	cursor := f.After
+	if f.Before != uuid.Nil {
+		cursor = f.Before
+	}
+	if cursor != uuid.Nil {
+		args = append(args, cursor)
+		op := ">"
+		if desc {
+			op = "<"
+		}
+		conds = append(conds, fmt.Sprintf("job_id %s $%d", op, len(args)))
+	}
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	args = append(args, limit)
+	return fmt.Sprintf(`SELECT job_id, queue_name, status::text, priority, retry_count, max_retries, attempt, worker_id,
+			coalesce(idempotency_key, ''), left(coalesce(error_message, ''), %d), left(payload::text, %d),
+			created_at, started_at, completed_at, not_before
+		FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`, listColumnCut, listColumnCut, where(conds), order, len(args)), args
 }
 
 // matchingIDs returns up to limit ids of the jobs matching f within scope whose status is one
