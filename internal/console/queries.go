@@ -19,14 +19,40 @@ type reader struct {
 	pool *pgxpool.Pool
 }
 
+// querier is what the queries need of a connection.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// read runs fn in a read-only transaction without JIT compilation. The console's queries are
+// short, but their estimates often pass jit_above_cost (a never-analyzed jq.queues counts as
+// 970 rows): on a million jobs, JIT took 70 ms to compile the 16 ms count of the overview.
+func (d *reader) read(ctx context.Context, fn func(q querier) error) error {
+	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // statuses lists the job statuses of the database's jq.job_status enum, in lifecycle order:
 // a status added by a later migration appears without a change here.
 func (d *reader) statuses(ctx context.Context) ([]string, error) {
-	rows, err := d.pool.Query(ctx, `SELECT unnest(enum_range(NULL::jq.job_status))::text`)
+	var out []string
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT unnest(enum_range(NULL::jq.job_status))::text`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("job statuses: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, nil
 }
 
 // jobRow is a job as the jobs list shows it: payload and error cut short.
@@ -55,18 +81,22 @@ const listColumnCut = 160
 // from its cursor, and whether there are more.
 func (d *reader) listJobs(ctx context.Context, f *jobFilter, scope []string, limit int) ([]jobRow, bool, error) {
 	sql, args := listQuery(f, scope, limit+1)
-	rows, err := d.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list jobs: %w", err)
-	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobRow, error) {
-		var j jobRow
-		var worker uuid.NullUUID
-		var started, completed, notBefore pgtype.Timestamptz
-		err := r.Scan(&j.ID, &j.Queue, &j.Status, &j.Priority, &j.RetryCount, &j.MaxRetries, &j.Attempt, &worker,
-			&j.Key, &j.Error, &j.Payload, &j.CreatedAt, &started, &completed, &notBefore)
-		j.WorkerID, j.StartedAt, j.CompletedAt, j.NotBefore = worker.UUID, started.Time, completed.Time, notBefore.Time
-		return j, err
+	var jobs []jobRow
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		jobs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobRow, error) {
+			var j jobRow
+			var worker uuid.NullUUID
+			var started, completed, notBefore pgtype.Timestamptz
+			err := r.Scan(&j.ID, &j.Queue, &j.Status, &j.Priority, &j.RetryCount, &j.MaxRetries, &j.Attempt, &worker,
+				&j.Key, &j.Error, &j.Payload, &j.CreatedAt, &started, &completed, &notBefore)
+			j.WorkerID, j.StartedAt, j.CompletedAt, j.NotBefore = worker.UUID, started.Time, completed.Time, notBefore.Time
+			return j, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("list jobs: %w", err)
@@ -125,12 +155,16 @@ func (d *reader) matchingIDs(ctx context.Context, f *jobFilter, scope, statuses 
 		order = "ASC"
 	}
 	args = append(args, limit)
-	rows, err := d.pool.Query(ctx, fmt.Sprintf(`SELECT job_id FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`,
-		where(conds), order, len(args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("matching jobs: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	var ids []uuid.UUID
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, fmt.Sprintf(`SELECT job_id FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`,
+			where(conds), order, len(args)), args...)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("matching jobs: %w", err)
 	}
@@ -144,8 +178,10 @@ func (d *reader) countMatching(ctx context.Context, f *jobFilter, scope, statuse
 	conds := append(f.conditions(scope, &args), "status IN ("+statusList(statuses)+")")
 	args = append(args, limit+1)
 	var n int
-	err := d.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM jq.jobs %s LIMIT $%d) AS m`,
-		where(conds), len(args)), args...).Scan(&n)
+	err := d.read(ctx, func(q querier) error {
+		return q.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM jq.jobs %s LIMIT $%d) AS m`,
+			where(conds), len(args)), args...).Scan(&n)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("count matching jobs: %w", err)
 	}
@@ -179,42 +215,47 @@ type pairCount struct {
 	N      int64
 }
 
+const cappedCountsSQL = `
+	SELECT q.name, s.status::text, c.n
+	FROM jq.queues q
+	CROSS JOIN unnest(enum_range(NULL::jq.job_status)) AS s (status)
+	CROSS JOIN LATERAL (
+		SELECT count(*) AS n FROM (
+			SELECT 1 FROM jq.jobs j WHERE j.queue_name = q.name AND j.status = s.status LIMIT $1
+		) AS x
+	) AS c
+	ORDER BY 1`
+
 // cappedCounts counts the jobs of every queue and status, each up to limit: one index-only
 // range of jobs_queue_status_idx per pair, so its cost is bounded whatever the table holds.
 func (d *reader) cappedCounts(ctx context.Context, limit int) ([]pairCount, error) {
-	rows, err := d.pool.Query(ctx, `
-		SELECT q.name, s.status::text, c.n
-		FROM jq.queues q
-		CROSS JOIN unnest(enum_range(NULL::jq.job_status)) AS s (status)
-		CROSS JOIN LATERAL (
-			SELECT count(*) AS n FROM (
-				SELECT 1 FROM jq.jobs j WHERE j.queue_name = q.name AND j.status = s.status LIMIT $1
-			) AS x
-		) AS c
-		ORDER BY 1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("count jobs: %w", err)
-	}
-	return collectPairs(rows)
+	return d.pairs(ctx, cappedCountsSQL, limit)
 }
+
+const sampledCountsSQL = `SELECT queue_name, status::text, count(*)
+	FROM jq.jobs TABLESAMPLE SYSTEM ($1) REPEATABLE (7) GROUP BY 1, 2`
 
 // sampledCounts counts the jobs of a sample of pct percent of the table's pages, per queue and
 // status (TABLESAMPLE SYSTEM reads only those pages). REPEATABLE keeps the same pages while the
 // table is unchanged, so the estimate does not flicker from one refresh to the next.
 func (d *reader) sampledCounts(ctx context.Context, pct float64) ([]pairCount, error) {
-	rows, err := d.pool.Query(ctx, `SELECT queue_name, status::text, count(*)
-		FROM jq.jobs TABLESAMPLE SYSTEM ($1) REPEATABLE (7) GROUP BY 1, 2`, pct)
-	if err != nil {
-		return nil, fmt.Errorf("sample jobs: %w", err)
-	}
-	return collectPairs(rows)
+	return d.pairs(ctx, sampledCountsSQL, pct)
 }
 
-func collectPairs(rows pgx.Rows) ([]pairCount, error) {
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pairCount, error) {
-		var p pairCount
-		err := r.Scan(&p.Queue, &p.Status, &p.N)
-		return p, err
+// pairs runs a query of (queue, status, count) rows.
+func (d *reader) pairs(ctx context.Context, sql string, args ...any) ([]pairCount, error) {
+	var out []pairCount
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (pairCount, error) {
+			var p pairCount
+			err := r.Scan(&p.Queue, &p.Status, &p.N)
+			return p, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)
@@ -240,6 +281,15 @@ type minute struct {
 	P50, P95     float64
 }
 
+const finishedByMinuteSQL = `
+	SELECT date_bin('1 minute', completed_at, $1) AS m,
+	       count(*) FILTER (WHERE status = 'DONE'),
+	       count(*) FILTER (WHERE status = 'DEAD_LETTERED'),
+	       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status = 'DONE'), 0),
+	       coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status = 'DONE'), 0)
+	FROM jq.jobs
+	WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at >= $1`
+
 // finishedByMinute counts the jobs that finished in each minute since since, within scope, with
 // the median and 95th percentile of their time from submission to DONE. jobs_finished_idx
 // holds exactly the finished jobs, by completed_at.
@@ -250,30 +300,28 @@ func (d *reader) finishedByMinute(ctx context.Context, since time.Time, scope []
 		args = append(args, scope)
 		cond = " AND queue_name = ANY($2)"
 	}
-	rows, err := d.pool.Query(ctx, `
-		SELECT date_bin('1 minute', completed_at, $1) AS m,
-		       count(*) FILTER (WHERE status = 'DONE'),
-		       count(*) FILTER (WHERE status = 'DEAD_LETTERED'),
-		       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status = 'DONE'), 0),
-		       coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) FILTER (WHERE status = 'DONE'), 0)
-		FROM jq.jobs
-		WHERE status IN ('DONE', 'DEAD_LETTERED') AND completed_at >= $1`+cond+`
-		GROUP BY 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("finished jobs by minute: %w", err)
-	}
 	out := map[time.Time]*minute{}
-	var m minute
-	_, err = pgx.ForEachRow(rows, []any{&m.At, &m.Done, &m.DeadLettered, &m.P50, &m.P95}, func() error {
-		v := m
-		out[m.At.UTC()] = &v
-		return nil
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, finishedByMinuteSQL+cond+` GROUP BY 1`, args...)
+		if err != nil {
+			return err
+		}
+		var m minute
+		_, err = pgx.ForEachRow(rows, []any{&m.At, &m.Done, &m.DeadLettered, &m.P50, &m.P95}, func() error {
+			v := m
+			out[m.At.UTC()] = &v
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("finished jobs by minute: %w", err)
 	}
 	return out, nil
 }
+
+const failedByMinuteSQL = `SELECT date_bin('1 minute', occurred_at, $1), count(*)
+	FROM jq.job_events WHERE to_status = 'FAILED' AND occurred_at >= $1`
 
 // failedByMinute counts the failed attempts of each minute since since, within scope, from
 // job_events (job_events_failed_idx holds exactly those events, by time).
@@ -284,23 +332,47 @@ func (d *reader) failedByMinute(ctx context.Context, since time.Time, scope []st
 		args = append(args, scope)
 		cond = " AND queue_name = ANY($2)"
 	}
-	rows, err := d.pool.Query(ctx, `SELECT date_bin('1 minute', occurred_at, $1), count(*)
-		FROM jq.job_events WHERE to_status = 'FAILED' AND occurred_at >= $1`+cond+` GROUP BY 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failed attempts by minute: %w", err)
-	}
 	out := map[time.Time]int64{}
-	var at time.Time
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&at, &n}, func() error {
-		out[at.UTC()] = n
-		return nil
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, failedByMinuteSQL+cond+` GROUP BY 1`, args...)
+		if err != nil {
+			return err
+		}
+		var at time.Time
+		var n int64
+		_, err = pgx.ForEachRow(rows, []any{&at, &n}, func() error {
+			out[at.UTC()] = n
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed attempts by minute: %w", err)
 	}
 	return out, nil
 }
+
+// throughputSQL counts each queue's jobs done in the last minute and hour. The IN list is
+// jobs_finished_idx's own predicate, which the planner must see to use it.
+const throughputSQL = `SELECT queue_name,
+		count(*) FILTER (WHERE completed_at >= now() - interval '1 minute'), count(*)
+	FROM jq.jobs
+	WHERE status IN ('DONE', 'DEAD_LETTERED') AND status = 'DONE' AND completed_at >= now() - interval '1 hour'
+	GROUP BY 1`
+
+// oldestRunnableSQL finds each queue's oldest runnable job, one jobs_claim_idx probe per
+// priority.
+const oldestRunnableSQL = `
+	SELECT q.name, (
+		SELECT min(o.created_at) FROM generate_series(0, 9) AS p (priority)
+		CROSS JOIN LATERAL (
+			SELECT j.created_at FROM jq.jobs j
+			WHERE j.queue_name = q.name AND j.priority = p.priority AND j.status = 'PENDING'
+			  AND (j.not_before IS NULL OR j.not_before <= now())
+			ORDER BY j.created_at LIMIT 1
+		) AS o
+	)
+	FROM jq.queues q`
 
 // queueActivity is what a queue did lately.
 type queueActivity struct {
@@ -321,66 +393,65 @@ func (d *reader) activity(ctx context.Context) (map[string]*queueActivity, error
 		}
 		return out[q]
 	}
-	rows, err := d.pool.Query(ctx, `SELECT queue_name,
-			count(*) FILTER (WHERE completed_at >= now() - interval '1 minute'), count(*)
-		FROM jq.jobs
-		-- The IN list is jobs_finished_idx's own predicate, which the planner needs to see.
-		WHERE status IN ('DONE', 'DEAD_LETTERED') AND status = 'DONE' AND completed_at >= now() - interval '1 hour'
-		GROUP BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("queue throughput: %w", err)
-	}
-	var q string
-	var minute, hour int64
-	if _, err := pgx.ForEachRow(rows, []any{&q, &minute, &hour}, func() error {
-		a := get(q)
-		a.DoneLastMinute, a.DoneLastHour = minute, hour
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("queue throughput: %w", err)
-	}
-	rows, err = d.pool.Query(ctx, `
-		SELECT q.name, (
-			SELECT min(o.created_at) FROM generate_series(0, 9) AS p (priority)
-			CROSS JOIN LATERAL (
-				SELECT j.created_at FROM jq.jobs j
-				WHERE j.queue_name = q.name AND j.priority = p.priority AND j.status = 'PENDING'
-				  AND (j.not_before IS NULL OR j.not_before <= now())
-				ORDER BY j.created_at LIMIT 1
-			) AS o
-		)
-		FROM jq.queues q`)
-	if err != nil {
-		return nil, fmt.Errorf("oldest runnable jobs: %w", err)
-	}
-	var oldest pgtype.Timestamptz
-	if _, err := pgx.ForEachRow(rows, []any{&q, &oldest}, func() error {
-		if oldest.Valid {
-			get(q).OldestRunnable = oldest.Time
+	err := d.read(ctx, func(db querier) error {
+		rows, err := db.Query(ctx, throughputSQL)
+		if err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("oldest runnable jobs: %w", err)
+		var q string
+		var minute, hour int64
+		if _, err := pgx.ForEachRow(rows, []any{&q, &minute, &hour}, func() error {
+			a := get(q)
+			a.DoneLastMinute, a.DoneLastHour = minute, hour
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = db.Query(ctx, oldestRunnableSQL)
+		if err != nil {
+			return err
+		}
+		var oldest pgtype.Timestamptz
+		_, err = pgx.ForEachRow(rows, []any{&q, &oldest}, func() error {
+			if oldest.Valid {
+				get(q).OldestRunnable = oldest.Time
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue activity: %w", err)
 	}
 	return out, nil
 }
 
-// runningJobs returns the ids of the jobs each of the workers holds (jobs_inflight_idx).
+// maxRunningShown bounds the running jobs listed per worker (its slot count says how many).
+const maxRunningShown = 20
+
+// runningJobs returns the ids of up to maxRunningShown jobs each of the workers holds
+// (jobs_inflight_idx, one probe per worker).
 func (d *reader) runningJobs(ctx context.Context, workers []uuid.UUID) (map[uuid.UUID][]uuid.UUID, error) {
 	out := map[uuid.UUID][]uuid.UUID{}
 	if len(workers) == 0 {
 		return out, nil
 	}
-	rows, err := d.pool.Query(ctx, `SELECT worker_id, job_id FROM jq.jobs
-		WHERE status IN ('ASSIGNED', 'RUNNING') AND worker_id = ANY($1) ORDER BY worker_id, job_id`, workers)
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT w.id, j.job_id FROM unnest($1::uuid[]) AS w (id)
+			CROSS JOIN LATERAL (
+				SELECT job_id FROM jq.jobs WHERE status IN ('ASSIGNED', 'RUNNING') AND worker_id = w.id LIMIT $2
+			) AS j`, workers, maxRunningShown)
+		if err != nil {
+			return err
+		}
+		var w, j uuid.UUID
+		_, err = pgx.ForEachRow(rows, []any{&w, &j}, func() error {
+			out[w] = append(out[w], j)
+			return nil
+		})
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("running jobs: %w", err)
-	}
-	var w, j uuid.UUID
-	if _, err := pgx.ForEachRow(rows, []any{&w, &j}, func() error {
-		out[w] = append(out[w], j)
-		return nil
-	}); err != nil {
 		return nil, fmt.Errorf("running jobs: %w", err)
 	}
 	return out, nil

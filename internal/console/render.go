@@ -199,6 +199,7 @@ func templateFuncs(prefix string, assets map[string]asset) template.FuncMap {
 			return t.UTC().Format("2006-01-02T15:04")
 		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"int": func(n int32) int { return int(n) },
 	}
 }
 
