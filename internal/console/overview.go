@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	jqgrpc "github.com/jqhq/jq/grpc"
@@ -107,15 +108,7 @@ func countRows(cn *counts, p *jqgrpc.Principal) []queueCounts {
 		}
 		rows = append(rows, row)
 	}
-	slices.SortFunc(rows, func(a, b queueCounts) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rows, func(a, b queueCounts) int { return strings.Compare(a.Name, b.Name) })
 	return rows
 }
 

@@ -193,6 +193,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		MaxResultBytes:     cfg.GRPC.MaxResultBytes,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, s.components(), s.leader.Leading)
+	if s.console, err = s.newConsole(jobs, admin); err != nil {
+		s.close()
+		return nil, err
+	}
 	s.grpc, err = jqgrpc.NewServer(jqgrpc.ServerConfig{
 		Addr:  config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
 		Creds: creds,
@@ -206,11 +210,6 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		Auth: auth,
 	}, logger, m.GRPCRequestDuration, jobs, workers, admin)
 	if err != nil {
-		s.close()
-		return nil, err
-	}
-
-	if s.console, err = s.newConsole(jobs, admin); err != nil {
 		s.close()
 		return nil, err
 	}
