@@ -91,6 +91,9 @@ func (c *Console) job(w http.ResponseWriter, r *request) error {
 		Updated: tsTime(j.GetUpdatedAt()), NotBefore: tsTime(j.GetNotBefore()),
 		Payload: indentJSON(j.GetPayload()),
 	}
+	if v.Status == "" {
+		v.Status = "UNKNOWN" // a status newer than this build's API: shown generically
+	}
 	v.CanRetry = slices.Contains(retryable, v.Status) && r.p.Allows(actions["retry"])
 	v.CanCancel = slices.Contains(cancellable, v.Status) && r.p.Allows(actions["cancel"])
 	if tree, err := parseJSONTree(j.GetPayload()); err == nil {

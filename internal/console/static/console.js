@@ -29,7 +29,7 @@
 
   function refresh() {
     if (paused() || document.hidden || busy()) { return; }
-    fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "refresh" } })
+    fetch(location.href, { credentials: "same-origin" })
       .then(function (resp) {
         if (resp.redirected || !resp.ok) { return null; } // signed out or failing: leave the page as it is
         return resp.text();
