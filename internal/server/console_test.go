@@ -36,7 +36,10 @@ func TestConsole_Listener(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	srv.Shutdown()
-	_, err = http.Get(url + "login")
+	resp, err = http.Get(url + "login")
+	if err == nil {
+		resp.Body.Close()
+	}
 	require.Error(t, err, "the console stops with the server")
 
 	cfg = testserver.Config(testdb.New(t))
