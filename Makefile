@@ -71,6 +71,11 @@ bench: ## build jq-bench and jq-worker, run the short standard benchmark set, wr
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	bin/jq-bench suite --out bench/results/latest.json
 
+.PHONY: bench-console
+bench-console: ## time the console's pages on 1,000,000 jobs (seeds its own database; docs/console.md)
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
+	go test ./internal/console -run '^$$' -bench Console -benchtime 20x -v
+
 .PHONY: services
 services: ## find or start PostgreSQL and Redis; print the exports to use them
 	@$(LOCAL_SERVICES) env

@@ -3,8 +3,8 @@
 # Redis) that deploy/local-services.sh finds or starts. `make run` calls it after building.
 # Ctrl-C stops both gracefully.
 #
-# Ports (override with the variables): gRPC JQ_GRPC_PORT (50051), server metrics 9090 and
-# health 8080, worker metrics 9091 and health 8081.
+# Ports (override with the variables): gRPC JQ_GRPC_PORT (50051), the console JQ_UI_PORT
+# (8088, on 127.0.0.1), server metrics 9090 and health 8080, worker metrics 9091 and health 8081.
 #
 # API keys: jq-server refuses calls without one. This script keeps two local keys in
 # ${XDG_CONFIG_HOME:-~/.config}/jq: token (role admin, for you: jq-ctl reads it when given no
@@ -19,6 +19,9 @@ JQ_DB_URL=$(deploy/local-services.sh database jq)
 export JQ_DB_URL JQ_REDIS_ADDR
 export JQ_GRPC_PORT=${JQ_GRPC_PORT:-50051}
 export JQ_SERVER_ADDR=${JQ_SERVER_ADDR:-localhost:$JQ_GRPC_PORT}
+# The console (docs/console.md): off by default in jq-server, on for a local run.
+export JQ_UI_ENABLED=${JQ_UI_ENABLED:-true} JQ_UI_HOST=${JQ_UI_HOST:-127.0.0.1} JQ_UI_PORT=${JQ_UI_PORT:-8088}
+console_url="http://$JQ_UI_HOST:$JQ_UI_PORT${JQ_UI_PATH_PREFIX:-}/"
 logs=${JQ_RUN_LOGS:-$(mktemp -d /tmp/jq-run.XXXXXX)}
 
 keys=${XDG_CONFIG_HOME:-$HOME/.config}/jq
@@ -68,6 +71,9 @@ jq is running: jq-server on $JQ_SERVER_ADDR (PostgreSQL $(sed -E 's#://[^@]*@#:/
 Logs: $logs/jq-server.log and $logs/jq-worker.log. Ctrl-C stops both.
 Your admin API key is in $keys/token: jq-ctl uses it when given no other key
 (elsewhere: jq-ctl --token-file $keys/token ...).
+
+The console: open $console_url and sign in with that key
+(print it with: cat $keys/token).
 
 Try, in another terminal from this directory:
 

@@ -52,6 +52,10 @@ func (p *Principal) MayUse(queue string) bool {
 // scoped reports whether the caller is limited to some queues.
 func (p *Principal) scoped() bool { return p.Role != apikey.RoleAdmin && len(p.Queues) > 0 }
 
+// SeesFencing reports whether the caller may see a job's worker id and attempt (admins and
+// workers), for other front doors that show jobs.
+func (p *Principal) SeesFencing() bool { return p.seesFencing() }
+
 // seesFencing reports whether the caller may see a job's worker id and attempt, which together
 // fence the running attempt: only admins and workers.
 func (p *Principal) seesFencing() bool {
@@ -81,6 +85,13 @@ func (p *Principal) checkQueues(queues []string) error {
 }
 
 type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p as the caller, for other front doors of jq-server (the
+// console) that call the services in process after authorizing the call themselves: the
+// services then scope queues, hide fencing and audit exactly as for a gRPC call.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
 
 // nobody is the caller of a handler reached without the auth interceptor: it may do nothing.
 var nobody = &Principal{Name: "unauthenticated"}

@@ -31,6 +31,7 @@ var program = cli.Program{
 		{Flag: "grpc-port", Path: "grpc.port"},
 		{Flag: "metrics-port", Path: "metrics.port"},
 		{Flag: "health-port", Path: "health.port"},
+		{Flag: "ui-port", Path: "ui.port"},
 		{Flag: "auth-mode", Path: "auth.mode"},
 		{Flag: "insecure-allow-none", Path: "auth.insecure_allow_none"},
 	},

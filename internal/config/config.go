@@ -32,6 +32,7 @@ type Config struct {
 	Worker    WorkerConfig    `yaml:"worker"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Health    HealthConfig    `yaml:"health"`
+	UI        UIConfig        `yaml:"ui"`
 	Logging   LoggingConfig   `yaml:"logging"`
 }
 
@@ -150,6 +151,15 @@ type HealthConfig struct {
 	Port int    `yaml:"port" env:"JQ_HEALTH_PORT" help:"port of /healthz and /readyz (0 picks a free one)"`
 }
 
+// UIConfig is the console, jq-server's web UI for operators (docs/console.md).
+type UIConfig struct {
+	Enabled    bool     `yaml:"enabled" env:"JQ_UI_ENABLED" help:"serve the console, the web UI for operators (docs/console.md)"`
+	Host       string   `yaml:"host" env:"JQ_UI_HOST" help:"interface the console listens on; beyond loopback, terminate TLS in front of it (sign-in sends an API key)"`
+	Port       int      `yaml:"port" env:"JQ_UI_PORT" help:"port of the console (0 picks a free one)"`
+	PathPrefix string   `yaml:"path_prefix" env:"JQ_UI_PATH_PREFIX" help:"URL path the console is served under behind an ingress (e.g. /jq); empty serves it at /"`
+	SessionTTL Duration `yaml:"session_ttl" env:"JQ_UI_SESSION_TTL" help:"how long a console sign-in lasts (it also ends after an hour without a request, or when its key is revoked)"`
+}
+
 // LoggingConfig is the JSON logger.
 type LoggingConfig struct {
 	Level     string `yaml:"level" env:"JQ_LOG_LEVEL" help:"debug, info, warn or error"`
@@ -229,6 +239,11 @@ func Default(service Service) *Config {
 		Health: HealthConfig{
 			Host: "0.0.0.0",
 			Port: 8080,
+		},
+		UI: UIConfig{
+			Host:       "127.0.0.1",
+			Port:       8088,
+			SessionTTL: Duration(12 * time.Hour),
 		},
 		Logging: LoggingConfig{
 			Level: "info",

@@ -360,3 +360,27 @@ func TestFields_EveryKindSettable(t *testing.T) {
 		require.NotPanics(t, func() { _ = f.Set(sampleValue(t, f)) }, f.Path)
 	}
 }
+
+func TestValidate_UI(t *testing.T) {
+	t.Parallel()
+	for _, prefix := range []string{"", "/jq", "/ops/jq", "/a.b_c~d-e"} {
+		cfg := config.Default(config.ServiceServer)
+		cfg.UI.PathPrefix = prefix
+		require.NoError(t, cfg.Validate(config.ServiceServer), "path prefix %q", prefix)
+	}
+	for _, prefix := range []string{"jq", "/jq/", "/", "//jq", "/j q", "/jq?x=1", "/jq/../x"} {
+		cfg := config.Default(config.ServiceServer)
+		cfg.UI.PathPrefix = prefix
+		problems := config.Problems(cfg.Validate(config.ServiceServer))
+		require.Len(t, problems, 1, "path prefix %q: got %v", prefix, problems)
+		require.Contains(t, problems[0], "ui.path_prefix")
+	}
+	cfg := config.Default(config.ServiceServer)
+	cfg.UI.Enabled = true
+	cfg.UI.Port = -1
+	cfg.UI.SessionTTL = 0
+	problems := config.Problems(cfg.Validate(config.ServiceServer))
+	require.Len(t, problems, 2, "got %v", problems)
+	require.Contains(t, problems[0], "ui.port")
+	require.Contains(t, problems[1], "ui.session_ttl")
+}

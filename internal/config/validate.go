@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -28,6 +29,7 @@ func (c *Config) Validate(service Service) error {
 		c.validateKafka(v)
 		c.validateScheduler(v)
 		c.validateListeners(v)
+		c.validateUI(v)
 	case ServiceWorker:
 		c.validateWorker(v)
 		c.validateListeners(v)
@@ -253,6 +255,20 @@ func (c *Config) validateWorker(v *validator) {
 func (c *Config) validateListeners(v *validator) {
 	v.port("metrics.port", c.Metrics.Port)
 	v.port("health.port", c.Health.Port)
+}
+
+// pathPrefix is a URL path of plain segments without a trailing slash ("/jq", "/ops/jq");
+// path.Clean then refuses the segments "." and "..".
+var pathPrefix = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)*$`)
+
+func (c *Config) validateUI(v *validator) {
+	v.port("ui.port", c.UI.Port)
+	if p := c.UI.PathPrefix; !pathPrefix.MatchString(p) || p != "" && path.Clean(p) != p {
+		v.add("ui.path_prefix", "want empty or a path such as /jq or /ops/jq (letters, digits, . _ ~ -; no trailing slash), got %q", c.UI.PathPrefix)
+	}
+	if c.UI.Enabled {
+		v.positive("ui.session_ttl", c.UI.SessionTTL)
+	}
 }
 
 func (c *Config) validateLogging(v *validator) {

@@ -53,6 +53,7 @@ type Server struct {
 	health      *health.Health
 	httpMetrics *httpserve.Server
 	httpHealth  *httpserve.Server
+	console     *httpserve.Server // nil when ui.enabled is off
 
 	cancel context.CancelFunc
 }
@@ -196,6 +197,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, jqgrpc.AdminServiceConfig{
 		Components: s.components(), Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize,
 	})
+	if s.console, err = s.newConsole(jobs, admin); err != nil {
+		s.close()
+		return nil, err
+	}
 	s.grpc, err = jqgrpc.NewServer(jqgrpc.ServerConfig{
 		Addr:  config.Address(cfg.GRPC.Host, cfg.GRPC.Port),
 		Creds: creds,
@@ -292,6 +297,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.httpMetrics != nil {
 		listeners = append(listeners, s.httpMetrics)
 	}
+	if s.console != nil {
+		listeners = append(listeners, s.console)
+	}
 	for _, l := range listeners {
 		if err := l.Start(ctx); err != nil {
 			s.grpc.Stop(ctx)
@@ -302,7 +310,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.logger.InfoContext(ctx, "jq-server started",
-		"grpc", s.GRPCAddr().String(), "health", s.httpHealth.Addr().String(), "metrics", s.MetricsAddr(),
+		"grpc", s.GRPCAddr().String(), "health", s.httpHealth.Addr().String(), "metrics", s.MetricsAddr(), "console", s.ConsoleURL(),
 		"instance", s.instanceID, "redis", s.redis != nil, "notify", s.cfg.Scheduler.Notify,
 		"db", config.Redacted(s.cfg.DB.ConnString()))
 	return nil
@@ -330,6 +338,9 @@ func (s *Server) Shutdown() {
 	s.httpHealth.Stop()
 	if s.httpMetrics != nil {
 		s.httpMetrics.Stop()
+	}
+	if s.console != nil {
+		s.console.Stop()
 	}
 	s.close()
 	s.logger.Info("jq-server stopped")

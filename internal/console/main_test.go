@@ -1,0 +1,9 @@
+package console_test
+
+import (
+	"testing"
+
+	"github.com/jqhq/jq/internal/testleak"
+)
+
+func TestMain(m *testing.M) { testleak.VerifyTestMain(m) }
