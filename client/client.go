@@ -49,6 +49,9 @@ type SubmitOptions struct {
 	// IdempotencyKey, when set, makes a second submit with the same key on the same queue return
 	// the first job's id: a caller can retry a submit whose answer it lost.
 	IdempotencyKey string
+	// ConcurrencyKey groups the job (a tenant, a customer): the queue's keys are claimed in turn,
+	// and its max_running_per_key counts per key.
+	ConcurrencyKey string
 }
 
 // Submitted is what Submit returns.
@@ -74,7 +77,8 @@ func (c *Client) Submit(ctx context.Context, payload any, o SubmitOptions) (Subm
 			return Submitted{}, fmt.Errorf("submit: payload: %w", err)
 		}
 	}
-	req := &jqv1.SubmitJobRequest{QueueName: o.Queue, Payload: raw, Priority: int32(o.Priority), IdempotencyKey: o.IdempotencyKey}
+	req := &jqv1.SubmitJobRequest{QueueName: o.Queue, Payload: raw, Priority: int32(o.Priority), IdempotencyKey: o.IdempotencyKey,
+		ConcurrencyKey: o.ConcurrencyKey}
 	if req.QueueName == "" {
 		req.QueueName = "default"
 	}
@@ -105,7 +109,8 @@ func (c *Client) Status(ctx context.Context, jobID string) (*Job, error) {
 	return resp.GetJob(), nil
 }
 
-// Cancel cancels a job that has not started.
+// Cancel cancels an unfinished job: it ends CANCELLED, and a running one's worker is told to
+// stop it.
 func (c *Client) Cancel(ctx context.Context, jobID string) (*Job, error) {
 	resp, err := c.jobs.CancelJob(ctx, &jqv1.CancelJobRequest{JobId: jobID})
 	if err != nil {
@@ -118,8 +123,12 @@ func (c *Client) Cancel(ctx context.Context, jobID string) (*Job, error) {
 // error_message, is returned with it.
 var ErrDeadLettered = errors.New("job dead-lettered")
 
-// Wait polls a job every interval (200 ms when zero) until it is finished: DONE (nil error) or
-// DEAD_LETTERED (ErrDeadLettered). It returns ctx's error when ctx ends first.
+// ErrCancelled is returned by Wait for a job that was cancelled.
+var ErrCancelled = errors.New("job cancelled")
+
+// Wait polls a job every interval (200 ms when zero) until it is finished: DONE (nil error),
+// DEAD_LETTERED (ErrDeadLettered) or CANCELLED (ErrCancelled). It returns ctx's error when ctx
+// ends first.
 func (c *Client) Wait(ctx context.Context, jobID string, interval time.Duration) (*Job, error) {
 	if interval <= 0 {
 		interval = 200 * time.Millisecond
@@ -136,6 +145,8 @@ func (c *Client) Wait(ctx context.Context, jobID string, interval time.Duration)
 			return j, nil
 		case jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED:
 			return j, fmt.Errorf("job %s: %w: %s", jobID, ErrDeadLettered, j.GetErrorMessage())
+		case jqv1.JobStatus_JOB_STATUS_CANCELLED:
+			return j, fmt.Errorf("job %s: %w", jobID, ErrCancelled)
 		}
 		select {
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -72,4 +73,30 @@ func Example() {
 	// Output:
 	// JOB_STATUS_DONE hello, jq
 	// same job: true deduplicated: true
+}
+
+// An operator changed their mind: the job is cancelled before it runs, and Wait says so.
+func ExampleClient_Cancel() {
+	ctx := context.Background()
+	c, err := client.New(addr, client.Options{Token: key})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	sub, err := c.Submit(ctx, map[string]string{"greet": "later"},
+		client.SubmitOptions{NotBefore: time.Now().Add(time.Hour), ConcurrencyKey: "tenant-1"})
+	if err != nil {
+		panic(err)
+	}
+	job, err := c.Cancel(ctx, sub.ID)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(job.GetStatus(), job.GetConcurrencyKey())
+	_, err = c.Wait(ctx, sub.ID, 50*time.Millisecond)
+	fmt.Println(errors.Is(err, client.ErrCancelled))
+	// Output:
+	// JOB_STATUS_CANCELLED tenant-1
+	// true
 }

@@ -175,7 +175,7 @@ func TestE2E_JobLifecycle(t *testing.T) {
 	delayed := c.submit("--delay", "1h", "--", "echo", "later")
 	r = c.ctl("job", "cancel", delayed)
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	require.Equal(t, "DEAD_LETTERED", c.job(delayed).Status)
+	require.Equal(t, "CANCELLED", c.job(delayed).Status)
 	r = c.ctl("job", "cancel", delayed)
 	require.Equal(t, 6, r.code, "cancelling twice is a wrong-state error")
 	r = c.ctl("job", "retry", delayed)

@@ -38,7 +38,9 @@ CREATE TYPE jq.job_status AS ENUM (
     'RUNNING',
     'DONE',
     'FAILED',
-    'DEAD_LETTERED'
+    'DEAD_LETTERED',
+    'CANCELLED',
+    'WAITING'
 );
 
 
@@ -117,6 +119,8 @@ CREATE TABLE jq.jobs (
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    concurrency_key text,
+    CONSTRAINT jobs_concurrency_key_length CHECK ((length(concurrency_key) <= 255)),
     CONSTRAINT jobs_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
     CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9)))
 )
@@ -176,6 +180,70 @@ CREATE FUNCTION jq._event(j jq.jobs, from_status jq.job_status, to_status jq.job
     AS $$
     INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason, error_message, actor)
     VALUES (j.job_id, j.queue_name, from_status, to_status, j.worker_id, j.attempt, reason, error_message, actor)
+$$;
+
+
+--
+-- Name: _fair_pick(text, integer, integer, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._fair_pick(queue text, cap integer, key_cap integer, cursor text) RETURNS TABLE(job_id uuid, rr integer, concurrency_key text)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH RECURSIVE after_cursor (k, i) AS (
+        (SELECT j.concurrency_key, 1 FROM jq.jobs j
+         WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+           AND j.concurrency_key > coalesce(cursor, '')
+         ORDER BY j.concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.concurrency_key FROM jq.jobs j
+                WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+                  AND j.concurrency_key > a.k
+                ORDER BY j.concurrency_key LIMIT 1), a.i + 1
+        FROM after_cursor a WHERE a.k IS NOT NULL AND a.i < cap
+    ), from_start (k, i) AS (
+        (SELECT j.concurrency_key, 1 FROM jq.jobs j
+         WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+           AND cursor IS NOT NULL
+         ORDER BY j.concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.concurrency_key FROM jq.jobs j
+                WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+                  AND j.concurrency_key > f.k
+                ORDER BY j.concurrency_key LIMIT 1), f.i + 1
+        FROM from_start f WHERE f.k IS NOT NULL AND f.k <= cursor AND f.i < cap
+    ), keys (k, ord) AS (
+        SELECT a.k, a.i FROM after_cursor a WHERE a.k IS NOT NULL
+        UNION ALL
+        SELECT f.k, 1000000 + f.i FROM from_start f WHERE f.k IS NOT NULL AND f.k <= cursor
+    ), candidates AS (
+        SELECT c.job_id, c.priority, c.created_at, c.n AS rr, keys.ord, keys.k
+        FROM keys
+        CROSS JOIN LATERAL (
+            SELECT greatest(coalesce(key_cap, cap) - (
+                SELECT count(*) FROM jq.jobs r
+                WHERE r.queue_name = queue AND r.concurrency_key = keys.k AND r.status IN ('ASSIGNED', 'RUNNING')), 0) AS room
+        ) AS room
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at)::integer AS n
+            FROM (SELECT j.job_id, j.priority, j.created_at FROM jq.jobs j
+                  WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key = keys.k
+                    AND (j.not_before IS NULL OR j.not_before <= now())
+                  ORDER BY j.priority DESC, j.created_at
+                  LIMIT least(cap, room.room)) AS j
+        ) AS c
+        UNION ALL
+        SELECT j.job_id, j.priority, j.created_at, j.n, 0, NULL
+        FROM (SELECT j.job_id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at)::integer AS n
+              FROM jq.jobs j
+              WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NULL
+                AND (j.not_before IS NULL OR j.not_before <= now())
+              ORDER BY j.priority DESC, j.created_at
+              LIMIT cap) AS j
+    )
+    SELECT c.job_id, c.rr, c.k FROM candidates c
+    ORDER BY c.priority DESC, c.rr, c.ord
+    LIMIT cap
 $$;
 
 
@@ -374,15 +442,18 @@ BEGIN
         RAISE EXCEPTION 'job % not found', cancel.job_id USING ERRCODE = 'JQ002';
     END IF;
     PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
-    IF j.status NOT IN ('PENDING', 'ASSIGNED') THEN
-        RAISE EXCEPTION 'job % is %: only PENDING or ASSIGNED jobs can be cancelled', j.job_id, j.status
+    IF j.status NOT IN ('PENDING', 'WAITING', 'ASSIGNED', 'RUNNING') THEN
+        RAISE EXCEPTION 'job % is %: only an unfinished job (PENDING, WAITING, ASSIGNED, RUNNING) can be cancelled', j.job_id, j.status
             USING ERRCODE = 'JQ003';
     END IF;
     from_status := j.status;
     UPDATE jq.jobs
-    SET status = 'DEAD_LETTERED', error_message = 'cancelled', completed_at = now(), updated_at = now()
+    SET status = 'CANCELLED', error_message = 'cancelled', completed_at = now(), updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
-    PERFORM jq._event(j, from_status, 'DEAD_LETTERED', 'CANCELLED', NULL, jq._actor(cancel.actor));
+    PERFORM jq._event(j, from_status, 'CANCELLED', 'CANCELLED', NULL, jq._actor(cancel.actor));
+    IF from_status IN ('ASSIGNED', 'RUNNING') AND j.worker_id IS NOT NULL THEN
+        PERFORM pg_notify('jq_job_cancel', format('%s:%s:%s', j.job_id, j.worker_id, j.attempt));
+    END IF;
     RETURN j;
 END
 $$;
@@ -392,7 +463,66 @@ $$;
 -- Name: FUNCTION cancel(job_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.cancel(job_id uuid, actor text) IS 'Cancel a PENDING or ASSIGNED job (-> DEAD_LETTERED, reason CANCELLED); actor is recorded in the event.';
+COMMENT ON FUNCTION jq.cancel(job_id uuid, actor text) IS 'Cancel an unfinished job (-> CANCELLED); a running one is fenced and its worker told; actor is recorded in the event.';
+
+
+--
+-- Name: cancel_many(text, jq.job_status, text, integer, boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.cancel_many(queue text DEFAULT NULL::text, status jq.job_status DEFAULT NULL::jq.job_status, actor text DEFAULT NULL::text, max_rows integer DEFAULT 10000, dry_run boolean DEFAULT false) RETURNS TABLE(queue_name text, cancelled integer)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j record;
+    counts jsonb := '{}';
+BEGIN
+    PERFORM jq._check_max_rows(cancel_many.max_rows);
+    IF cancel_many.status IS NOT NULL AND cancel_many.status NOT IN ('PENDING', 'WAITING', 'ASSIGNED', 'RUNNING') THEN
+        RAISE EXCEPTION 'status % is finished: only PENDING, WAITING, ASSIGNED or RUNNING jobs can be cancelled', cancel_many.status
+            USING ERRCODE = 'JQ005';
+    END IF;
+    IF cancel_many.queue IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = cancel_many.queue) THEN
+        RAISE EXCEPTION 'queue % does not exist', cancel_many.queue USING ERRCODE = 'JQ001';
+    END IF;
+    IF coalesce(cancel_many.dry_run, false) THEN
+        RETURN QUERY
+        SELECT c.queue_name, count(*)::integer FROM (
+            SELECT j.queue_name FROM jq.jobs j
+            WHERE (cancel_many.queue IS NULL OR j.queue_name = cancel_many.queue)
+              AND j.status = ANY (CASE WHEN cancel_many.status IS NULL THEN '{PENDING,WAITING,ASSIGNED,RUNNING}'::jq.job_status[]
+                                      ELSE ARRAY[cancel_many.status] END)
+            ORDER BY j.job_id
+            LIMIT cancel_many.max_rows) AS c
+        GROUP BY c.queue_name ORDER BY c.queue_name;
+        RETURN;
+    END IF;
+    FOR j IN
+        SELECT x.job_id, x.queue_name FROM jq.jobs x
+        WHERE (cancel_many.queue IS NULL OR x.queue_name = cancel_many.queue)
+          AND x.status = ANY (CASE WHEN cancel_many.status IS NULL THEN '{PENDING,WAITING,ASSIGNED,RUNNING}'::jq.job_status[]
+                                  ELSE ARRAY[cancel_many.status] END)
+        ORDER BY x.job_id
+        LIMIT cancel_many.max_rows
+    LOOP
+        BEGIN
+            PERFORM jq.cancel(j.job_id, cancel_many.actor);
+            counts := jsonb_set(counts, ARRAY[j.queue_name], to_jsonb(coalesce((counts->>j.queue_name)::integer, 0) + 1));
+        EXCEPTION WHEN SQLSTATE 'JQ003' THEN
+            NULL; -- it finished meanwhile
+        END;
+    END LOOP;
+    RETURN QUERY SELECT c.key, c.value::integer FROM jsonb_each_text(counts) AS c ORDER BY c.key;
+END
+$$;
+
+
+--
+-- Name: FUNCTION cancel_many(queue text, status jq.job_status, actor text, max_rows integer, dry_run boolean); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.cancel_many(queue text, status jq.job_status, actor text, max_rows integer, dry_run boolean) IS 'Cancel the unfinished jobs of a queue and status (each as jq.cancel); returns how many of each queue. dry_run counts them.';
 
 
 --
@@ -426,6 +556,22 @@ DECLARE
     total integer;
     checks record;
     bad record;
+    fq jq.queues;
+    free_queues text[];
+    capped_names text[] := '{}';
+    capped_caps integer[] := '{}';
+    fair_ids uuid[] := '{}';
+    fair_ranks integer[] := '{}';
+    limited jsonb := '{}';
+    cap integer;
+    available integer;
+    binding text;
+    running integer;
+    used integer;
+    pick record;
+    picks integer;
+    last_key text;
+    result jq.jobs[];
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -464,30 +610,147 @@ BEGIN
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
-    -- One index range scan per queue (jobs_claim_idx), merged by priority and age. A row
-    -- locked by the per-queue scan but cut by the outer LIMIT stays locked only until this
-    -- call's transaction ends.
-    RETURN QUERY
-    WITH picked AS (
-        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
-        FROM (
-            SELECT c.job_id, c.priority, c.created_at, c.xmin
-            FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
-            CROSS JOIN LATERAL (
-                SELECT j.job_id, j.priority, j.created_at, j.xmin
-                FROM jq.jobs j
-                WHERE j.queue_name = q.name
-                  AND j.status = 'PENDING'
-                  AND (j.not_before IS NULL OR j.not_before <= now())
-                ORDER BY j.priority DESC, j.created_at
+    IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
+        -- The plain path. One index range scan per queue (jobs_claim_idx), merged by priority
+        -- and age. A row locked by the per-queue scan but cut by the outer LIMIT stays locked
+        -- only until this call's transaction ends.
+        RETURN QUERY
+        WITH picked AS (
+            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
+            FROM (
+                SELECT c.job_id, c.priority, c.created_at, c.xmin
+                FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name
+                      AND j.status = 'PENDING'
+                      AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT total
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                ORDER BY c.priority DESC, c.created_at
                 LIMIT total
-                FOR UPDATE SKIP LOCKED
             ) AS c
-            ORDER BY c.priority DESC, c.created_at
+        ), slots AS (
+            -- Slot k of every worker, for k = 1, 2, ...: the deal order.
+            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+        ), claimed AS (
+            UPDATE jq.jobs j
+            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+                assigned_at = now(), updated_at = now()
+            FROM picked p JOIN slots s ON s.n = p.n
+            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+        )
+        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        RETURN;
+    END IF;
+
+    -- Flow control: what each controlled queue may give now, its row held (in name order, so
+    -- concurrent claims cannot deadlock) until this claim commits.
+    free_queues := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
+    FOR fq IN
+        SELECT * FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled ORDER BY q.name FOR UPDATE
+    LOOP
+        free_queues := array_remove(free_queues, fq.name);
+        SELECT count(*) INTO available FROM (
+            SELECT 1 FROM jq.jobs j
+            WHERE j.queue_name = fq.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+            LIMIT total) AS a;
+        cap := total;
+        binding := NULL;
+        IF fq.paused THEN
+            cap := 0;
+            binding := 'paused';
+        ELSE
+            IF fq.max_running IS NOT NULL THEN
+                SELECT count(*) INTO running FROM jq.jobs j
+                WHERE j.queue_name = fq.name AND j.status IN ('ASSIGNED', 'RUNNING');
+                IF fq.max_running - running < cap THEN
+                    cap := greatest(fq.max_running - running, 0);
+                    binding := 'max_running';
+                END IF;
+            END IF;
+            IF fq.rate_limit IS NOT NULL THEN
+                SELECT count(*) INTO used FROM unnest(fq.rate_window) AS t WHERE t > now() - fq.rate_period;
+                IF fq.rate_limit - used < cap THEN
+                    cap := greatest(fq.rate_limit - used, 0);
+                    binding := 'rate';
+                END IF;
+            END IF;
+        END IF;
+        limited := limited || jsonb_build_object(fq.name, jsonb_build_object(
+            'held', greatest(available - cap, 0), 'binding', binding, 'rate', fq.rate_limit IS NOT NULL,
+            'fair', fq.max_running_per_key IS NOT NULL));
+        IF cap <= 0 THEN
+            CONTINUE;
+        END IF;
+        IF fq.max_running_per_key IS NULL THEN
+            capped_names := capped_names || fq.name;
+            capped_caps := capped_caps || cap;
+        ELSE
+            picks := 0;
+            last_key := NULL;
+            FOR pick IN SELECT * FROM jq._fair_pick(fq.name, cap, fq.max_running_per_key, fq.fair_cursor) LOOP
+                fair_ids := fair_ids || pick.job_id;
+                fair_ranks := fair_ranks || pick.rr;
+                picks := picks + 1;
+                last_key := coalesce(pick.concurrency_key, last_key);
+            END LOOP;
+            -- Jobs the per-key limit kept back, of those the queue could give; the next fair
+            -- claim starts after the last key served.
+            limited := jsonb_set(jsonb_set(limited, ARRAY[fq.name, 'held_per_key'],
+                to_jsonb(greatest(least(available, cap) - picks, 0))), ARRAY[fq.name, 'cursor'], to_jsonb(last_key));
+        END IF;
+    END LOOP;
+
+    WITH picked AS (
+        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.rr, c.created_at) AS n
+        FROM (
+            SELECT c.* FROM (
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+                FROM unnest(free_queues) AS q (name)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT total
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                UNION ALL
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+                FROM unnest(capped_names, capped_caps) AS q (name, cap)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT least(total, q.cap)
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                UNION ALL
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
+                FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.job_id = f.job_id AND j.status = 'PENDING'
+                    OFFSET 0
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+            ) AS c
+            ORDER BY c.priority DESC, c.rr, c.created_at
             LIMIT total
         ) AS c
     ), slots AS (
-        -- Slot k of every worker, for k = 1, 2, ...: the deal order.
         SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
         FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
         CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
@@ -502,7 +765,27 @@ BEGIN
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
         SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
     )
-    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+    SELECT array_agg(c ORDER BY c.priority DESC, c.created_at) INTO result FROM claimed c;
+
+    -- The limits' bookkeeping: starts in the rate window, where the next fair claim starts,
+    -- and the jobs each limit held back.
+    UPDATE jq.queues q
+    SET rate_window = CASE WHEN (l.v->>'rate')::boolean THEN
+                ARRAY(SELECT t FROM unnest(q.rate_window) AS t WHERE t > now() - q.rate_period
+                      UNION ALL SELECT now() FROM generate_series(1, coalesce(c.n, 0)))
+            ELSE q.rate_window END,
+        fair_cursor = CASE WHEN (l.v->>'fair')::boolean AND l.v->>'cursor' IS NOT NULL THEN l.v->>'cursor' ELSE q.fair_cursor END,
+        held_paused = q.held_paused + CASE WHEN l.v->>'binding' = 'paused' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_max_running = q.held_max_running + CASE WHEN l.v->>'binding' = 'max_running' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_rate = q.held_rate + CASE WHEN l.v->>'binding' = 'rate' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_per_key = q.held_per_key + coalesce((l.v->>'held_per_key')::bigint, 0)
+    FROM jsonb_each(limited) AS l (name, v)
+    LEFT JOIN (SELECT r.queue_name, count(*) AS n FROM unnest(result) AS r GROUP BY r.queue_name) AS c ON c.queue_name = l.name
+    WHERE q.name = l.name
+      AND ((l.v->>'rate')::boolean OR (l.v->>'fair')::boolean OR (l.v->>'held')::bigint > 0
+           OR coalesce((l.v->>'held_per_key')::bigint, 0) > 0);
+
+    RETURN QUERY SELECT * FROM unnest(result);
 END
 $$;
 
@@ -511,7 +794,7 @@ $$;
 -- Name: FUNCTION claim_for(queues text[], worker_ids uuid[], max_jobs integer[]); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED).';
+COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control.';
 
 
 --
@@ -598,7 +881,7 @@ BEGIN
     )
     SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
            d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
-           d.assigned_at, d.started_at, d.completed_at, d.updated_at
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key
     FROM done d;
 END
 $$;
@@ -680,8 +963,25 @@ CREATE TABLE jq.queues (
     ttl_seconds integer,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    max_running integer,
+    rate_limit integer,
+    rate_period interval,
+    max_running_per_key integer,
+    rate_window timestamp with time zone[] DEFAULT '{}'::timestamp with time zone[] NOT NULL,
+    fair_cursor text,
+    held_paused bigint DEFAULT 0 NOT NULL,
+    held_max_running bigint DEFAULT 0 NOT NULL,
+    held_rate bigint DEFAULT 0 NOT NULL,
+    held_per_key bigint DEFAULT 0 NOT NULL,
+    flow_controlled boolean GENERATED ALWAYS AS ((paused OR (max_running IS NOT NULL) OR (rate_limit IS NOT NULL) OR (max_running_per_key IS NOT NULL))) STORED,
     CONSTRAINT queues_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
+    CONSTRAINT queues_max_running_per_key_positive CHECK ((max_running_per_key > 0)),
+    CONSTRAINT queues_max_running_positive CHECK ((max_running > 0)),
     CONSTRAINT queues_name_format CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT queues_rate_complete CHECK (((rate_limit IS NULL) = (rate_period IS NULL))),
+    CONSTRAINT queues_rate_limit_positive CHECK ((rate_limit > 0)),
+    CONSTRAINT queues_rate_period_positive CHECK ((rate_period > '00:00:00'::interval)),
     CONSTRAINT queues_ttl_positive CHECK ((ttl_seconds > 0))
 );
 
@@ -756,7 +1056,7 @@ BEGIN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
     END IF;
     SELECT count(*) INTO unfinished FROM jq.jobs
-    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED');
+    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED');
     IF unfinished > 0 THEN
         RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
             HINT = 'cancel them or wait for them to finish';
@@ -873,10 +1173,10 @@ COMMENT ON FUNCTION jq.drain_worker(worker_id uuid, actor text) IS 'Mark a worke
 
 
 --
--- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean, uuid); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean, uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true, new_job_id uuid DEFAULT NULL::uuid) RETURNS TABLE(job_id uuid, inserted boolean)
+CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true, new_job_id uuid DEFAULT NULL::uuid, concurrency_key text DEFAULT NULL::text) RETURNS TABLE(job_id uuid, inserted boolean)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -898,6 +1198,9 @@ BEGIN
     IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
+    IF length(enqueue.concurrency_key) > 255 THEN
+        RAISE EXCEPTION 'concurrency_key is % characters, over the limit of 255', length(enqueue.concurrency_key) USING ERRCODE = 'JQ005';
+    END IF;
     IF length(enqueue.idempotency_key) > 255 THEN
         RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
     END IF;
@@ -913,9 +1216,9 @@ BEGIN
     -- Two passes at most: if the job holding the key is pruned between the conflict and the
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
-        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key)
         VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
-                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''))
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
 
@@ -941,10 +1244,10 @@ $$;
 
 
 --
--- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 
 --
@@ -1061,6 +1364,65 @@ COMMENT ON FUNCTION jq.heartbeat(worker_id uuid, active_job_count integer, owner
 
 
 --
+-- Name: pause_queue(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.pause_queue(name text, actor text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM jq._not_null(pause_queue.name, 'name');
+    RETURN EXISTS (SELECT 1 FROM jq.pause_queues(ARRAY[pause_queue.name], pause_queue.actor));
+END
+$$;
+
+
+--
+-- Name: FUNCTION pause_queue(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.pause_queue(name text, actor text) IS 'Pause one queue; true if it was not paused already; audited.';
+
+
+--
+-- Name: pause_queues(text[], text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.pause_queues(names text[] DEFAULT NULL::text[], actor text DEFAULT NULL::text) RETURNS SETOF text
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    missing text;
+    q text;
+BEGIN
+    IF pause_queues.names IS NOT NULL AND array_position(pause_queues.names, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'names must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT n INTO missing FROM unnest(pause_queues.names) AS n WHERE NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'queue % does not exist', missing USING ERRCODE = 'JQ001';
+    END IF;
+    FOR q IN
+        UPDATE jq.queues x SET paused = true, updated_at = now()
+        WHERE (coalesce(cardinality(pause_queues.names), 0) = 0 OR x.name = ANY (pause_queues.names)) AND NOT x.paused
+        RETURNING x.name
+    LOOP
+        PERFORM jq._audit(pause_queues.actor, 'queue.pause', q);
+        RETURN NEXT q;
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: FUNCTION pause_queues(names text[], actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.pause_queues(names text[], actor text) IS 'Pause queues (all when names is NULL): no job of them is claimed until resumed; audited.';
+
+
+--
 -- Name: prune(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1079,7 +1441,7 @@ BEGIN
         SELECT min(xid) AS upto FROM jq.relay_cursors
     ), victims AS (
         SELECT j.job_id FROM jq.jobs j, relayed r
-        WHERE j.status IN ('DONE', 'DEAD_LETTERED') AND j.completed_at < now() - prune.older_than
+        WHERE j.status IN ('DONE', 'DEAD_LETTERED', 'CANCELLED') AND j.completed_at < now() - prune.older_than
           AND (r.upto IS NULL OR NOT EXISTS (
                 SELECT 1 FROM jq.job_events e WHERE e.job_id = j.job_id AND e.xid >= r.upto))
         ORDER BY j.completed_at
@@ -1099,7 +1461,7 @@ $$;
 -- Name: FUNCTION prune(older_than interval, max_rows integer); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.prune(older_than interval, max_rows integer) IS 'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+COMMENT ON FUNCTION jq.prune(older_than interval, max_rows integer) IS 'Delete DONE/DEAD_LETTERED/CANCELLED jobs (and their events) finished before now() - older_than; returns how many.';
 
 
 --
@@ -1142,7 +1504,7 @@ COMMENT ON FUNCTION jq.prune_workers(older_than interval, max_rows integer) IS '
 -- Name: queue_stats(text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.queue_stats(queue text DEFAULT NULL::text) RETURNS TABLE(queue_name text, pending bigint, assigned bigint, running bigint, done bigint, failed bigint, dead_lettered bigint, oldest_pending_at timestamp with time zone, completed_last_minute bigint, failed_last_minute bigint)
+CREATE FUNCTION jq.queue_stats(queue text DEFAULT NULL::text) RETURNS TABLE(queue_name text, pending bigint, assigned bigint, running bigint, done bigint, failed bigint, dead_lettered bigint, cancelled bigint, waiting bigint, oldest_pending_at timestamp with time zone, completed_last_minute bigint, failed_last_minute bigint)
     LANGUAGE plpgsql STABLE
     AS $$
 #variable_conflict use_column
@@ -1154,6 +1516,7 @@ BEGIN
     SELECT q.name,
            coalesce(c.pending, 0), coalesce(c.assigned, 0), coalesce(c.running, 0),
            coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.dead_lettered, 0),
+           coalesce(c.cancelled, 0), coalesce(c.waiting, 0),
            (SELECT min(coalesce(j.not_before, j.created_at)) FROM jq.jobs j
              WHERE j.queue_name = q.name AND j.status = 'PENDING'
                AND (j.not_before IS NULL OR j.not_before <= now())),
@@ -1168,7 +1531,9 @@ BEGIN
                count(*) FILTER (WHERE j.status = 'RUNNING') AS running,
                count(*) FILTER (WHERE j.status = 'DONE') AS done,
                count(*) FILTER (WHERE j.status = 'FAILED') AS failed,
-               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered
+               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered,
+               count(*) FILTER (WHERE j.status = 'CANCELLED') AS cancelled,
+               count(*) FILTER (WHERE j.status = 'WAITING') AS waiting
         FROM jq.jobs j WHERE j.queue_name = q.name
     ) AS c ON true
     WHERE queue_stats.queue IS NULL OR q.name = queue_stats.queue
@@ -1545,6 +1910,66 @@ COMMENT ON FUNCTION jq.requeue_unstarted(assignment_timeout interval, max_rows i
 
 
 --
+-- Name: resume_queue(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.resume_queue(name text, actor text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM jq._not_null(resume_queue.name, 'name');
+    RETURN EXISTS (SELECT 1 FROM jq.resume_queues(ARRAY[resume_queue.name], resume_queue.actor));
+END
+$$;
+
+
+--
+-- Name: FUNCTION resume_queue(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.resume_queue(name text, actor text) IS 'Resume one paused queue and wake the schedulers; true if it was paused; audited.';
+
+
+--
+-- Name: resume_queues(text[], text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.resume_queues(names text[] DEFAULT NULL::text[], actor text DEFAULT NULL::text) RETURNS SETOF text
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    missing text;
+    q text;
+BEGIN
+    IF resume_queues.names IS NOT NULL AND array_position(resume_queues.names, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'names must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT n INTO missing FROM unnest(resume_queues.names) AS n WHERE NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'queue % does not exist', missing USING ERRCODE = 'JQ001';
+    END IF;
+    FOR q IN
+        UPDATE jq.queues x SET paused = false, updated_at = now()
+        WHERE (coalesce(cardinality(resume_queues.names), 0) = 0 OR x.name = ANY (resume_queues.names)) AND x.paused
+        RETURNING x.name
+    LOOP
+        PERFORM jq._audit(resume_queues.actor, 'queue.resume', q);
+        PERFORM pg_notify('jq_job_ready', q);
+        RETURN NEXT q;
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: FUNCTION resume_queues(names text[], actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.resume_queues(names text[], actor text) IS 'Resume paused queues (all when names is NULL) and wake the schedulers; audited.';
+
+
+--
 -- Name: retry(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1562,8 +1987,8 @@ BEGIN
         RAISE EXCEPTION 'job % not found', retry.job_id USING ERRCODE = 'JQ002';
     END IF;
     PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = j.job_id));
-    IF j.status NOT IN ('FAILED', 'DEAD_LETTERED') THEN
-        RAISE EXCEPTION 'job % is %: only FAILED or DEAD_LETTERED jobs can be retried', j.job_id, j.status
+    IF j.status NOT IN ('FAILED', 'DEAD_LETTERED', 'CANCELLED') THEN
+        RAISE EXCEPTION 'job % is %: only FAILED, DEAD_LETTERED or CANCELLED jobs can be retried', j.job_id, j.status
             USING ERRCODE = 'JQ003';
     END IF;
     from_status := j.status;
@@ -1582,7 +2007,7 @@ $$;
 -- Name: FUNCTION retry(job_id uuid, actor text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.retry(job_id uuid, actor text) IS 'Retry a FAILED or DEAD_LETTERED job now, retry count reset (reason MANUAL_RETRY); actor is recorded in the event.';
+COMMENT ON FUNCTION jq.retry(job_id uuid, actor text) IS 'Retry a FAILED, DEAD_LETTERED or CANCELLED job now, retry count reset (reason MANUAL_RETRY); actor is recorded in the event.';
 
 
 --
@@ -1619,6 +2044,68 @@ COMMENT ON FUNCTION jq.revoke_api_key(name text, actor text) IS 'Revoke an API k
 
 
 --
+-- Name: set_queue_limits(text, integer, integer, interval, integer, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.set_queue_limits(name text, max_running integer DEFAULT NULL::integer, rate_limit integer DEFAULT NULL::integer, rate_period interval DEFAULT NULL::interval, max_running_per_key integer DEFAULT NULL::integer, actor text DEFAULT NULL::text) RETURNS jq.queues
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    q jq.queues;
+BEGIN
+    PERFORM jq._not_null(set_queue_limits.name, 'name');
+    IF set_queue_limits.max_running < 0 THEN
+        RAISE EXCEPTION 'max_running % is negative (0 removes the limit)', set_queue_limits.max_running USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.max_running_per_key < 0 THEN
+        RAISE EXCEPTION 'max_running_per_key % is negative (0 removes the limit)', set_queue_limits.max_running_per_key USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.rate_limit < 0 THEN
+        RAISE EXCEPTION 'rate_limit % is negative (0 removes the limit)', set_queue_limits.rate_limit USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.rate_limit > 0 AND (set_queue_limits.rate_period IS NULL OR set_queue_limits.rate_period <= '0'
+                                             OR set_queue_limits.rate_period > '1 day') THEN
+        RAISE EXCEPTION 'rate_period must be between 0 and 1 day with a rate_limit, got %', coalesce(set_queue_limits.rate_period::text, 'NULL')
+            USING ERRCODE = 'JQ005';
+    END IF;
+    -- The window keeps one timestamp per start, rewritten by every claim of the queue.
+    IF set_queue_limits.rate_limit > 10000 THEN
+        RAISE EXCEPTION 'rate_limit % is over 10000 starts per period (for more, shorten rate_period: 1000 per 100ms)',
+            set_queue_limits.rate_limit USING ERRCODE = 'JQ005';
+    END IF;
+    UPDATE jq.queues x SET
+        max_running = CASE WHEN set_queue_limits.max_running IS NULL THEN x.max_running ELSE nullif(set_queue_limits.max_running, 0) END,
+        rate_limit = CASE WHEN set_queue_limits.rate_limit IS NULL THEN x.rate_limit ELSE nullif(set_queue_limits.rate_limit, 0) END,
+        rate_period = CASE WHEN set_queue_limits.rate_limit IS NULL THEN x.rate_period
+                           WHEN set_queue_limits.rate_limit = 0 THEN NULL ELSE set_queue_limits.rate_period END,
+        rate_window = CASE WHEN set_queue_limits.rate_limit = 0 THEN '{}' ELSE x.rate_window END,
+        max_running_per_key = CASE WHEN set_queue_limits.max_running_per_key IS NULL THEN x.max_running_per_key
+                                   ELSE nullif(set_queue_limits.max_running_per_key, 0) END,
+        updated_at = now()
+    WHERE x.name = set_queue_limits.name
+    RETURNING x.* INTO q;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', set_queue_limits.name USING ERRCODE = 'JQ001';
+    END IF;
+    PERFORM jq._audit(set_queue_limits.actor, 'queue.limits', q.name, jsonb_build_object(
+        'max_running', q.max_running, 'rate_limit', q.rate_limit, 'rate_period', q.rate_period,
+        'max_running_per_key', q.max_running_per_key));
+    -- A raised or removed limit may let jobs run now.
+    PERFORM pg_notify('jq_job_ready', q.name);
+    RETURN q;
+END
+$$;
+
+
+--
+-- Name: FUNCTION set_queue_limits(name text, max_running integer, rate_limit integer, rate_period interval, max_running_per_key integer, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.set_queue_limits(name text, max_running integer, rate_limit integer, rate_period interval, max_running_per_key integer, actor text) IS 'Set a queue''s max_running, rate (rate_limit per rate_period) and max_running_per_key; NULL keeps, 0 removes; audited.';
+
+
+--
 -- Name: shutdown_worker(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1650,6 +2137,40 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.shutdown_worker(worker_id uuid, actor text) IS 'Drain a worker and have it exit once its running jobs are finished.';
+
+
+--
+-- Name: snooze(uuid, uuid, integer, interval); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.snooze(job_id uuid, worker_id uuid, attempt integer, delay interval) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF snooze.delay IS NULL OR snooze.delay < '0' OR snooze.delay > '30 days' THEN
+        RAISE EXCEPTION 'delay must be between 0 and 30 days, got %', coalesce(snooze.delay::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(snooze.job_id, snooze.worker_id, snooze.attempt);
+    UPDATE jq.jobs
+    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, 'RUNNING', 'PENDING', 'SNOOZED', format('snoozed for %s', snooze.delay));
+    IF snooze.delay = '0' THEN
+        PERFORM pg_notify('jq_job_ready', j.queue_name);
+    END IF;
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: FUNCTION snooze(job_id uuid, worker_id uuid, attempt integer, delay interval); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.snooze(job_id uuid, worker_id uuid, attempt integer, delay interval) IS 'End the current attempt without using a retry: PENDING again after delay (SNOOZED).';
 
 
 --
@@ -1721,21 +2242,22 @@ COMMENT ON FUNCTION jq.start_for(job_ids uuid[], worker_ids uuid[]) IS 'Mark del
 
 
 --
--- Name: submit(text, jsonb, integer, integer, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: submit(text, jsonb, integer, integer, timestamp with time zone, text, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.submit(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text) RETURNS uuid
+CREATE FUNCTION jq.submit(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, concurrency_key text DEFAULT NULL::text) RETURNS uuid
     LANGUAGE sql
     AS $$
-    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key) AS e
+    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key,
+                                    concurrency_key => concurrency_key) AS e
 $$;
 
 
 --
--- Name: FUNCTION submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text) IS 'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
+COMMENT ON FUNCTION jq.submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text) IS 'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
 
 
 --
@@ -2028,10 +2550,17 @@ CREATE INDEX jobs_dead_lettered_idx ON jq.jobs USING btree (queue_name) WHERE (s
 
 
 --
+-- Name: jobs_fair_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_fair_idx ON jq.jobs USING btree (queue_name, concurrency_key, priority DESC, created_at) WHERE ((status = 'PENDING'::jq.job_status) AND (concurrency_key IS NOT NULL));
+
+
+--
 -- Name: jobs_finished_idx; Type: INDEX; Schema: jq; Owner: -
 --
 
-CREATE INDEX jobs_finished_idx ON jq.jobs USING btree (completed_at) WHERE (status = ANY (ARRAY['DONE'::jq.job_status, 'DEAD_LETTERED'::jq.job_status]));
+CREATE INDEX jobs_finished_idx ON jq.jobs USING btree (completed_at) WHERE (status = ANY (ARRAY['DONE'::jq.job_status, 'DEAD_LETTERED'::jq.job_status, 'CANCELLED'::jq.job_status]));
 
 
 --
@@ -2052,7 +2581,14 @@ CREATE INDEX jobs_inflight_idx ON jq.jobs USING btree (worker_id) WHERE (status 
 -- Name: jobs_queue_status_idx; Type: INDEX; Schema: jq; Owner: -
 --
 
-CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status);
+CREATE INDEX jobs_queue_status_idx ON jq.jobs USING btree (queue_name, status, job_id);
+
+
+--
+-- Name: jobs_running_key_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_running_key_idx ON jq.jobs USING btree (queue_name, concurrency_key) WHERE ((status = ANY (ARRAY['ASSIGNED'::jq.job_status, 'RUNNING'::jq.job_status])) AND (concurrency_key IS NOT NULL));
 
 
 --
@@ -2085,4 +2621,7 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130000001'),
     ('20261130120805'),
     ('20261130123246'),
+    ('20261130130000'),
+    ('20261130130001'),
+    ('20261130130600'),
     ('20261130140000');

@@ -31,6 +31,9 @@ type AdminStore interface {
 	ListAPIKeys(ctx context.Context) ([]*queue.APIKey, error)
 	RevokeAPIKey(ctx context.Context, name, actor string) (*queue.APIKey, error)
 	ListAudit(ctx context.Context, p queue.ListAuditParams) ([]*queue.AuditEntry, error)
+	PauseQueues(ctx context.Context, names []string, actor string) ([]string, error)
+	ResumeQueues(ctx context.Context, names []string, actor string) ([]string, error)
+	SetQueueLimits(ctx context.Context, name string, l queue.QueueLimits, actor string) (*queue.Queue, error)
 }
 
 var _ AdminStore = (*queue.Store)(nil)
@@ -147,6 +150,14 @@ func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStat
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
+	queues, err := s.store.ListQueues(ctx)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	paused := map[string]bool{}
+	for _, q := range queues {
+		paused[q.Name] = q.Paused
+	}
 	resp := &jqv1.GetQueueStatsResponse{}
 	now := time.Now()
 	for _, st := range stats {
@@ -163,6 +174,9 @@ func (s *AdminService) GetQueueStats(ctx context.Context, req *jqv1.GetQueueStat
 			DeadLettered:        st.Counts[queue.StatusDeadLettered],
 			CompletedLastMinute: st.CompletedLastMinute,
 			FailedLastMinute:    st.FailedLastMinute,
+			Cancelled:           st.Counts[queue.StatusCancelled],
+			Waiting:             st.Counts[queue.StatusWaiting],
+			Paused:              paused[st.Queue],
 		}
 		if !st.OldestPendingAt.IsZero() {
 			p.OldestPendingAge = durationpb.New(max(now.Sub(st.OldestPendingAt), 0))
@@ -291,25 +305,38 @@ func (s *AdminService) GetSystemStatus(ctx context.Context, _ *jqv1.GetSystemSta
 const countsMaxAge = 5 * time.Second
 
 // systemCounts caches the counts of GetSystemStatus; one caller computes them at a time, the
-// others use the previous ones meanwhile.
+// others use the previous ones meanwhile (or, before there are any, wait for them).
 type systemCounts struct {
-	store  AdminStore
-	mu     sync.Mutex
-	last   counts
-	at     time.Time
-	active bool
+	store    AdminStore
+	mu       sync.Mutex
+	last     counts
+	at       time.Time
+	inFlight chan struct{} // closed when the computation under way ends; nil when none is
 }
 
 type counts struct{ pending, running, online, dead int64 }
 
 func (c *systemCounts) get(ctx context.Context) counts {
 	c.mu.Lock()
-	if c.active || time.Since(c.at) < countsMaxAge {
+	switch {
+	case time.Since(c.at) < countsMaxAge, c.inFlight != nil && !c.at.IsZero():
+		defer c.mu.Unlock()
+		return c.last
+	case c.inFlight != nil:
+		wait := c.inFlight
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.last
 	}
-	c.active = true
+	done := make(chan struct{})
+	c.inFlight = done
 	c.mu.Unlock()
+	defer close(done)
 	// Best effort: the status must answer even when the database does not.
 	var n counts
 	ok := true
@@ -332,9 +359,85 @@ func (c *systemCounts) get(ctx context.Context) counts {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.active = false
+	c.inFlight = nil
 	if ok {
 		c.last, c.at = n, time.Now()
 	}
 	return n
+}
+
+// PauseQueues pauses queues (every queue when none is named).
+func (s *AdminService) PauseQueues(ctx context.Context, req *jqv1.PauseQueuesRequest) (*jqv1.PauseQueuesResponse, error) {
+	if err := validateNames(req.GetNames()); err != nil {
+		return nil, err
+	}
+	names, err := s.store.PauseQueues(ctx, req.GetNames(), caller(ctx).Name)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.PauseQueuesResponse{Paused: names}, nil
+}
+
+// ResumeQueues resumes paused queues (every one when none is named).
+func (s *AdminService) ResumeQueues(ctx context.Context, req *jqv1.ResumeQueuesRequest) (*jqv1.ResumeQueuesResponse, error) {
+	if err := validateNames(req.GetNames()); err != nil {
+		return nil, err
+	}
+	names, err := s.store.ResumeQueues(ctx, req.GetNames(), caller(ctx).Name)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.ResumeQueuesResponse{Resumed: names}, nil
+}
+
+func validateNames(names []string) error {
+	for _, n := range names {
+		if err := validateQueueName("names", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateQueue changes a queue's limits.
+func (s *AdminService) UpdateQueue(ctx context.Context, req *jqv1.UpdateQueueRequest) (*jqv1.UpdateQueueResponse, error) {
+	if err := validateQueueName("name", req.GetName()); err != nil {
+		return nil, err
+	}
+	var l queue.QueueLimits
+	optional := func(field string, v *int32) (*int, error) {
+		if v == nil {
+			return nil, nil
+		}
+		if *v < 0 {
+			return nil, invalid("%s %d is negative (0 removes the limit)", field, *v)
+		}
+		n := int(*v)
+		return &n, nil
+	}
+	var err error
+	if l.MaxRunning, err = optional("max_running", req.MaxRunning); err != nil {
+		return nil, err
+	}
+	if l.MaxRunningPerKey, err = optional("max_running_per_key", req.MaxRunningPerKey); err != nil {
+		return nil, err
+	}
+	if l.RateLimit, err = optional("rate_limit", req.RateLimit); err != nil {
+		return nil, err
+	}
+	if l.RateLimit != nil && *l.RateLimit > 0 {
+		p := req.GetRatePeriod()
+		if p == nil || p.CheckValid() != nil || p.AsDuration() <= 0 {
+			return nil, invalid("rate_period is required with a rate_limit (e.g. 1s for %d per second)", *l.RateLimit)
+		}
+		l.RatePeriod = p.AsDuration()
+	}
+	if l == (queue.QueueLimits{}) {
+		return nil, invalid("nothing to change: set max_running, rate_limit or max_running_per_key")
+	}
+	q, err := s.store.SetQueueLimits(ctx, req.GetName(), l, caller(ctx).Name)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.UpdateQueueResponse{Queue: queueToProto(q)}, nil
 }

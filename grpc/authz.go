@@ -30,6 +30,7 @@ var (
 var methodRules = map[string]rule{
 	jqv1.JobService_SubmitJob_FullMethodName:    submitters,
 	jqv1.JobService_CancelJob_FullMethodName:    submitters,
+	jqv1.JobService_CancelJobs_FullMethodName:   submitters,
 	jqv1.JobService_RetryJob_FullMethodName:     submitters,
 	jqv1.JobService_GetJobStatus_FullMethodName: readers,
 	jqv1.JobService_ListJobs_FullMethodName:     readers,
@@ -45,6 +46,9 @@ var methodRules = map[string]rule{
 	jqv1.AdminService_CreateQueue_FullMethodName:     adminsOnly,
 	jqv1.AdminService_DeleteQueue_FullMethodName:     adminsOnly,
 	jqv1.AdminService_ListQueues_FullMethodName:      opsReaders,
+	jqv1.AdminService_PauseQueues_FullMethodName:     adminsOnly,
+	jqv1.AdminService_ResumeQueues_FullMethodName:    adminsOnly,
+	jqv1.AdminService_UpdateQueue_FullMethodName:     adminsOnly,
 	jqv1.AdminService_GetQueueStats_FullMethodName:   opsReaders,
 	jqv1.AdminService_ListWorkers_FullMethodName:     opsReaders,
 	jqv1.AdminService_DrainWorker_FullMethodName:     adminsOnly,

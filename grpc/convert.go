@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -19,6 +20,8 @@ var jobStatusToProto = map[queue.JobStatus]jqv1.JobStatus{
 	queue.StatusDone:         jqv1.JobStatus_JOB_STATUS_DONE,
 	queue.StatusFailed:       jqv1.JobStatus_JOB_STATUS_FAILED,
 	queue.StatusDeadLettered: jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED,
+	queue.StatusCancelled:    jqv1.JobStatus_JOB_STATUS_CANCELLED,
+	queue.StatusWaiting:      jqv1.JobStatus_JOB_STATUS_WAITING,
 }
 
 var workerStatusToProto = map[queue.WorkerStatus]jqv1.WorkerStatus{
@@ -78,17 +81,24 @@ func jobToProto(j *queue.Job) *jqv1.Job {
 		Attempt:        int32(j.Attempt),
 		IdempotencyKey: j.IdempotencyKey,
 		UpdatedAt:      ts(j.UpdatedAt),
+		ConcurrencyKey: j.ConcurrencyKey,
 	}
 }
 
 func queueToProto(q *queue.Queue) *jqv1.Queue {
-	return &jqv1.Queue{
+	pq := &jqv1.Queue{
 		Name:       q.Name,
 		MaxRetries: int32(q.MaxRetries),
 		TtlSeconds: int32(q.TTL / time.Second),
 		CreatedAt:  ts(q.CreatedAt),
 		UpdatedAt:  ts(q.UpdatedAt),
+		Paused:     q.Paused, MaxRunning: int32(q.MaxRunning), RateLimit: int32(q.RateLimit),
+		MaxRunningPerKey: int32(q.MaxRunningPerKey),
 	}
+	if q.RateLimit > 0 {
+		pq.RatePeriod = durationpb.New(q.RatePeriod)
+	}
+	return pq
 }
 
 func workerToProto(w *queue.Worker, connected bool) *jqv1.Worker {

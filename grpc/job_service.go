@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
@@ -18,6 +19,8 @@ import (
 
 const (
 	defaultListLimit     = 20
+	maxConcurrencyKeyLen = 255
+	maxCancelMany        = 10000
 	maxIdempotencyKeyLen = 255
 )
 
@@ -29,6 +32,7 @@ type JobStore interface {
 	ListJobs(ctx context.Context, p queue.ListJobsParams) ([]*queue.Job, error)
 	JobEvents(ctx context.Context, jobID uuid.UUID) ([]*queue.Event, error)
 	Retry(ctx context.Context, jobID uuid.UUID, actor string) (*queue.Job, error)
+	CancelMany(ctx context.Context, queue string, status queue.JobStatus, actor string, maxRows int, dryRun bool) (map[string]int, error)
 }
 
 var _ JobStore = (*queue.Store)(nil)
@@ -54,6 +58,8 @@ type JobServiceConfig struct {
 	// Submit, when set, inserts the jobs instead of the store's Submit (queue.Inserter, which
 	// batches concurrent submits into one commit).
 	Submit func(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error)
+	// JobTotal (jq_job_total{queue,status,reason}), when set, counts the jobs cancelled.
+	JobTotal *prometheus.CounterVec
 }
 
 // NewJobService returns the JobService.
@@ -104,6 +110,9 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	if len(p.IdempotencyKey) > maxIdempotencyKeyLen {
 		return nil, invalid("idempotency_key is %d bytes, over the limit of %d", len(p.IdempotencyKey), maxIdempotencyKeyLen)
 	}
+	if p.ConcurrencyKey = req.GetConcurrencyKey(); len(p.ConcurrencyKey) > maxConcurrencyKeyLen || strings.ContainsRune(p.ConcurrencyKey, 0) {
+		return nil, invalid("concurrency_key must be at most %d bytes, without NUL", maxConcurrencyKeyLen)
+	}
 	if nb := req.GetNotBefore(); nb != nil {
 		if err := nb.CheckValid(); err != nil {
 			return nil, invalid("not_before: %v", err)
@@ -120,7 +129,7 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	return &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}, nil
 }
 
-// CancelJob dead-letters a PENDING or ASSIGNED job.
+// CancelJob cancels an unfinished job (CANCELLED); a running one's worker is told to stop it.
 func (s *JobService) CancelJob(ctx context.Context, req *jqv1.CancelJobRequest) (*jqv1.CancelJobResponse, error) {
 	id, err := parseID("job_id", req.GetJobId())
 	if err != nil {
@@ -133,7 +142,53 @@ func (s *JobService) CancelJob(ctx context.Context, req *jqv1.CancelJobRequest) 
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
+	s.countCancelled(j.Queue, 1)
 	return &jqv1.CancelJobResponse{Job: jobForCaller(ctx, j)}, nil
+}
+
+// CancelJobs cancels the unfinished jobs of a queue and status, or counts them (dry_run).
+func (s *JobService) CancelJobs(ctx context.Context, req *jqv1.CancelJobsRequest) (*jqv1.CancelJobsResponse, error) {
+	if q := req.GetQueueName(); q != "" {
+		if err := validateQueueName("queue_name", q); err != nil {
+			return nil, err
+		}
+	}
+	p := caller(ctx)
+	if !p.MayUse(req.GetQueueName()) {
+		if req.GetQueueName() == "" {
+			return nil, p.queueRequired()
+		}
+		return nil, p.queueDenied(req.GetQueueName())
+	}
+	status, ok := jobStatusFromProto(req.GetStatus())
+	if !ok {
+		return nil, invalid("status %d is not a job status", req.GetStatus())
+	}
+	limit := int(req.GetLimit())
+	switch {
+	case limit < 0 || limit > maxCancelMany:
+		return nil, invalid("limit %d is outside 0-%d", limit, maxCancelMany)
+	case limit == 0:
+		limit = maxCancelMany
+	}
+	counts, err := s.store.CancelMany(ctx, req.GetQueueName(), status, p.Name, limit, req.GetDryRun())
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	var n int64
+	for q, c := range counts {
+		n += int64(c)
+		if !req.GetDryRun() {
+			s.countCancelled(q, c)
+		}
+	}
+	return &jqv1.CancelJobsResponse{Count: n}, nil
+}
+
+func (s *JobService) countCancelled(queueName string, n int) {
+	if s.cfg.JobTotal != nil && n > 0 {
+		s.cfg.JobTotal.WithLabelValues(queueName, string(queue.StatusCancelled), queue.ReasonCancelled).Add(float64(n))
+	}
 }
 
 // GetJobStatus returns one job.

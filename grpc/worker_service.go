@@ -31,8 +31,10 @@ type WorkerStore interface {
 	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	DeregisterWorker(ctx context.Context, workerID uuid.UUID, owner string) (int, error)
 	ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []uuid.UUID, grace time.Duration) ([]queue.Attempt, error)
+	CancelledAmong(ctx context.Context, workerID uuid.UUID, held []uuid.UUID) ([]queue.Attempt, error)
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
+	Snooze(ctx context.Context, r queue.Report, delay time.Duration) (*queue.Job, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
 }
 
@@ -209,13 +211,33 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
 	}
+	resp := &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}
 	if held != nil {
 		s.reconcile(ctx, id, held)
+		resp.Cancel = s.cancelled(ctx, id, held)
 	}
 	if s.cfg.Heartbeats != nil {
 		s.cfg.Heartbeats.Heartbeat(ctx, w)
 	}
-	return &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}, nil
+	return resp, nil
+}
+
+// cancelled lists the held jobs an operator cancelled, for a worker that missed the notice on
+// its stream. A failure only delays it to the next heartbeat.
+func (s *WorkerService) cancelled(ctx context.Context, id uuid.UUID, held []uuid.UUID) []*jqv1.CancelNotice {
+	if len(held) == 0 {
+		return nil
+	}
+	gone, err := s.store.CancelledAmong(ctx, id, held)
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not look for cancelled jobs the worker holds; the next heartbeat will", "worker_id", id, "error", err)
+		return nil
+	}
+	out := make([]*jqv1.CancelNotice, 0, len(gone))
+	for _, a := range gone {
+		out = append(out, &jqv1.CancelNotice{JobId: a.JobID.String(), Attempt: int32(a.Attempt)})
+	}
+	return out
 }
 
 // maxHeldJobs bounds held_job_ids: a worker runs at most 4096 jobs at once, and holds at most
@@ -371,6 +393,9 @@ func notOwner(p *Principal, workerID uuid.UUID) error {
 	return status.Errorf(codes.PermissionDenied, "worker %s was registered with another credential; %s may not act for it", workerID, p.Name)
 }
 
+// maxSnooze bounds how long a job may snooze (jq.snooze's limit).
+const maxSnooze = 30 * 24 * time.Hour
+
 // maxReportsPerCall bounds ReportResults.
 const maxReportsPerCall = 1000
 
@@ -424,6 +449,8 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		j, err = s.store.Fail(ctx, r, msg, true, s.cfg.Retry)
 	case req.GetSuccess():
 		j, err = s.completer.Complete(ctx, r, req.GetResult())
+	case req.GetSnooze() != nil:
+		j, err = s.store.Snooze(ctx, r, req.GetSnooze().AsDuration())
 	default:
 		msg := req.GetErrorMessage()
 		if msg == "" {
@@ -457,19 +484,27 @@ func (s *WorkerService) validateReport(req *jqv1.ReportResultRequest) (uuid.UUID
 	if req.GetAttempt() < 1 {
 		return uuid.Nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
 	}
+	if sn := req.GetSnooze(); sn != nil {
+		if err := sn.CheckValid(); err != nil || sn.AsDuration() < 0 || sn.AsDuration() > maxSnooze || req.GetSuccess() {
+			return uuid.Nil, invalid("snooze must be between 0 and %s, on a report that is not a success", maxSnooze)
+		}
+	}
 	return jobID, nil
 }
 
 func (s *WorkerService) observe(j *queue.Job, req *jqv1.ReportResultRequest) {
 	if s.metrics.JobTotal != nil {
-		if req.GetSuccess() {
+		switch {
+		case j.Status == queue.StatusDone:
 			s.metrics.JobTotal.WithLabelValues(j.Queue, string(queue.StatusDone), queue.ReasonCompleted).Inc()
-		} else {
+		case req.GetSnooze() != nil:
+			s.metrics.JobTotal.WithLabelValues(j.Queue, string(queue.StatusPending), queue.ReasonSnoozed).Inc()
+		default:
 			s.metrics.JobTotal.WithLabelValues(j.Queue, string(queue.StatusFailed), queue.ReasonFailed).Inc()
 			reason := queue.ReasonRetry
 			switch {
 			case j.Status == queue.StatusPending:
-			case req.GetPermanent():
+			case req.GetPermanent() || req.GetSuccess(): // a success whose result was too large
 				reason = queue.ReasonPermanentFailure
 			default:
 				reason = queue.ReasonRetriesExhausted
@@ -547,6 +582,10 @@ func (w *workerStream) Send(ctx context.Context, j *queue.Job) error {
 		a.QueueTtl = durationpb.New(ttl)
 	}
 	return w.send(&jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Assignment{Assignment: a}})
+}
+
+func (w *workerStream) Cancel(_ context.Context, jobID uuid.UUID, attempt int) error {
+	return w.send(&jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Cancel{Cancel: &jqv1.CancelNotice{JobId: jobID.String(), Attempt: int32(attempt)}}})
 }
 
 func (w *workerStream) Drain(_ context.Context, reason string, shutdown bool) error {

@@ -18,6 +18,8 @@ type Stream interface {
 	// Drain tells the worker to take no new jobs and finish the ones it runs; with shutdown,
 	// to exit afterwards.
 	Drain(ctx context.Context, reason string, shutdown bool) error
+	// Cancel tells the worker to stop running attempt of a job an operator cancelled.
+	Cancel(ctx context.Context, jobID uuid.UUID, attempt int) error
 	// End closes the stream: with EndReregister the worker registers again and reconnects;
 	// with EndSuperseded it stops (another process took its worker id).
 	End(how EndReason, message string)
@@ -226,6 +228,19 @@ func (r *Registry) Done(workerID, jobID uuid.UUID, attempt int) bool {
 		r.changed()
 	}
 	return held
+}
+
+// Cancel tells a connected worker to stop a job it runs: an operator cancelled it. The slot
+// stays counted until the worker reports (its report is refused, which frees it).
+// ErrNotConnected when the worker's stream is not on this server.
+func (r *Registry) Cancel(ctx context.Context, workerID, jobID uuid.UUID, attempt int) error {
+	r.mu.Lock()
+	w, ok := r.workers[workerID]
+	r.mu.Unlock()
+	if !ok {
+		return ErrNotConnected
+	}
+	return w.stream.Cancel(ctx, jobID, attempt)
 }
 
 // Drain marks a connected worker draining (it gets no new jobs) and tells it so in-band, once

@@ -24,6 +24,7 @@ type fakeStream struct {
 	sent      []*queue.Job
 	drains    int
 	ended     int
+	cancelled []uuid.UUID
 	failAfter int
 }
 
@@ -41,6 +42,13 @@ func (f *fakeStream) End(queue.EndReason, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ended++
+}
+
+func (f *fakeStream) Cancel(_ context.Context, jobID uuid.UUID, _ int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancelled = append(f.cancelled, jobID)
+	return nil
 }
 
 func (f *fakeStream) Drain(context.Context, string, bool) error {

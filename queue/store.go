@@ -69,18 +69,18 @@ func (s *Store) observe(ctx context.Context, name string, fn func(ctx context.Co
 // jobColumns selects a jq.jobs row (or a function result of that type) for scanJob.
 const jobColumns = `job_id, queue_name, payload, priority, status::text, max_retries, retry_count, attempt,
 	worker_id, result, error_message, idempotency_key, not_before, created_at, assigned_at,
-	started_at, completed_at, updated_at`
+	started_at, completed_at, updated_at, concurrency_key`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var (
 		j                                       Job
 		status                                  string
 		workerID                                *uuid.UUID
-		errMsg, key                             pgtype.Text
+		errMsg, key, ckey                       pgtype.Text
 		notBefore, assigned, started, completed pgtype.Timestamptz
 	)
 	err := row.Scan(&j.ID, &j.Queue, &j.Payload, &j.Priority, &status, &j.MaxRetries, &j.RetryCount, &j.Attempt,
-		&workerID, &j.Result, &errMsg, &key, &notBefore, &j.CreatedAt, &assigned, &started, &completed, &j.UpdatedAt)
+		&workerID, &j.Result, &errMsg, &key, &notBefore, &j.CreatedAt, &assigned, &started, &completed, &j.UpdatedAt, &ckey)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +90,7 @@ func scanJob(row pgx.Row) (*Job, error) {
 	}
 	j.ErrorMessage = errMsg.String
 	j.IdempotencyKey = key.String
+	j.ConcurrencyKey = ckey.String
 	j.NotBefore = notBefore.Time
 	j.AssignedAt = assigned.Time
 	j.StartedAt = started.Time
@@ -175,6 +176,8 @@ type SubmitParams struct {
 	// NotBefore zero: runnable at once.
 	NotBefore      time.Time
 	IdempotencyKey string
+	// ConcurrencyKey groups the job for fairness and per-key limits (optional).
+	ConcurrencyKey string
 	// SkipNotify leaves waking the schedulers to the caller (an Announcer): the submitting
 	// transaction then does not NOTIFY.
 	SkipNotify bool
@@ -188,11 +191,11 @@ type SubmitResult struct {
 }
 
 // enqueueSQL calls jq.enqueue with enqueueArgs.
-const enqueueSQL = `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7, $8)`
+const enqueueSQL = `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
 func enqueueArgs(p SubmitParams) []any {
 	return []any{p.Queue, p.Payload, p.Priority, p.MaxRetries, pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()},
-		p.IdempotencyKey, !p.SkipNotify, uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}}
+		p.IdempotencyKey, !p.SkipNotify, uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}, nullText(p.ConcurrencyKey)}
 }
 
 // Submit inserts a PENDING job (jq.enqueue).
@@ -202,6 +205,12 @@ func (s *Store) Submit(ctx context.Context, p SubmitParams) (SubmitResult, error
 		return s.pool.QueryRow(ctx, enqueueSQL, enqueueArgs(p)...).Scan(&res.ID, &res.Inserted)
 	})
 	return res, err
+}
+
+// Snooze ends the current attempt without using a retry (jq.snooze): PENDING again, runnable
+// after delay.
+func (s *Store) Snooze(ctx context.Context, r Report, delay time.Duration) (*Job, error) {
+	return s.queryJob(ctx, "snooze", `SELECT `+jobColumns+` FROM jq.snooze($1, $2, $3, $4)`, r.JobID, r.WorkerID, r.Attempt, delay)
 }
 
 // SubmitTx inserts a PENDING job within the caller's transaction (jq.enqueue): the job exists
@@ -387,7 +396,8 @@ func (s *Store) Fail(ctx context.Context, r Report, message string, permanent bo
 		r.JobID, r.WorkerID, r.Attempt, message, policy.BaseDelay, policy.MaxDelay, permanent)
 }
 
-// Cancel dead-letters a PENDING or ASSIGNED job (jq.cancel); actor is recorded in its event.
+// Cancel ends an unfinished job CANCELLED (jq.cancel), fencing a running attempt and
+// notifying CancelChannel; actor is recorded in its event.
 func (s *Store) Cancel(ctx context.Context, jobID uuid.UUID, actor string) (*Job, error) {
 	return s.queryJob(ctx, "cancel", `SELECT `+jobColumns+` FROM jq.cancel($1, $2)`, jobID, actor)
 }

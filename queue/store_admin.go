@@ -219,20 +219,135 @@ func (s *Store) ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []
 	return out, err
 }
 
-// Prune deletes DONE and DEAD_LETTERED jobs finished more than olderThan ago (jq.prune), at
+// CancelledAmong returns the attempts among held that the worker was given and an operator
+// cancelled since.
+func (s *Store) CancelledAmong(ctx context.Context, workerID uuid.UUID, held []uuid.UUID) ([]Attempt, error) {
+	var out []Attempt
+	err := s.observe(ctx, "cancelled_among", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT job_id, attempt FROM jq.jobs
+			WHERE job_id = ANY($1) AND worker_id = $2 AND status = 'CANCELLED'`, held, workerID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Attempt])
+		return err
+	})
+	return out, err
+}
+
+// Prune deletes DONE, DEAD_LETTERED and CANCELLED jobs finished more than olderThan ago (jq.prune), at
 // most maxRows per call.
 func (s *Store) Prune(ctx context.Context, olderThan time.Duration, maxRows int) (int, error) {
 	return s.queryInt(ctx, "prune", `SELECT jq.prune($1, $2)`, olderThan, maxRows)
 }
 
-const queueColumns = `name, max_retries, coalesce(ttl_seconds, 0), created_at, updated_at`
+const queueColumns = `name, max_retries, coalesce(ttl_seconds, 0), created_at, updated_at, paused,
+	coalesce(max_running, 0), coalesce(rate_limit, 0), coalesce(rate_period, '0'), coalesce(max_running_per_key, 0)`
 
 func scanQueue(row pgx.Row) (*Queue, error) {
 	var q Queue
 	var ttl int
-	err := row.Scan(&q.Name, &q.MaxRetries, &ttl, &q.CreatedAt, &q.UpdatedAt)
+	err := row.Scan(&q.Name, &q.MaxRetries, &ttl, &q.CreatedAt, &q.UpdatedAt, &q.Paused,
+		&q.MaxRunning, &q.RateLimit, &q.RatePeriod, &q.MaxRunningPerKey)
 	q.TTL = time.Duration(ttl) * time.Second
 	return &q, err
+}
+
+func (s *Store) queryQueue(ctx context.Context, name, sql string, args ...any) (*Queue, error) {
+	var q *Queue
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		var err error
+		q, err = scanQueue(s.pool.QueryRow(ctx, sql, args...))
+		return err
+	})
+	return q, err
+}
+
+// PauseQueues pauses the named queues, every queue when names is empty (jq.pause_queues),
+// audited with actor; it returns the queues it paused.
+func (s *Store) PauseQueues(ctx context.Context, names []string, actor string) ([]string, error) {
+	return s.queryNames(ctx, "pause_queues", `SELECT jq.pause_queues($1, $2)`, names, actor)
+}
+
+// ResumeQueues resumes the named queues, every paused one when names is empty
+// (jq.resume_queues), and wakes the schedulers; it returns the queues it resumed.
+func (s *Store) ResumeQueues(ctx context.Context, names []string, actor string) ([]string, error) {
+	return s.queryNames(ctx, "resume_queues", `SELECT jq.resume_queues($1, $2)`, names, actor)
+}
+
+func (s *Store) queryNames(ctx context.Context, name, sql string, names []string, actor string) ([]string, error) {
+	var out []string
+	err := s.observe(ctx, name, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, sql, names, actor)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return out, err
+}
+
+// QueueLimits change a queue's limits (jq.set_queue_limits): nil leaves a limit as it is, a
+// pointer to 0 removes it.
+type QueueLimits struct {
+	MaxRunning       *int
+	RateLimit        *int
+	RatePeriod       time.Duration // with RateLimit
+	MaxRunningPerKey *int
+}
+
+// SetQueueLimits changes a queue's limits, audited with actor.
+func (s *Store) SetQueueLimits(ctx context.Context, name string, l QueueLimits, actor string) (*Queue, error) {
+	period := pgtype.Interval{Microseconds: l.RatePeriod.Microseconds(), Valid: l.RateLimit != nil && *l.RateLimit > 0}
+	return s.queryQueue(ctx, "set_queue_limits", `SELECT `+queueColumns+` FROM jq.set_queue_limits($1, $2, $3, $4, $5, $6)`,
+		name, l.MaxRunning, l.RateLimit, period, l.MaxRunningPerKey, actor)
+}
+
+// FlowStats is a queue's flow control as the metrics show it: paused or not, and the jobs each
+// limit has held back since the queue was created (cluster-wide).
+type FlowStats struct {
+	Queue                                         string
+	Paused                                        bool
+	HeldPaused, HeldMaxRunning, HeldRate, HeldKey int64
+}
+
+// FlowStats reads every queue's flow control state.
+func (s *Store) FlowStats(ctx context.Context) ([]FlowStats, error) {
+	var out []FlowStats
+	err := s.observe(ctx, "flow_stats", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT name, paused, held_paused, held_max_running, held_rate, held_per_key
+			FROM jq.queues ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[FlowStats])
+		return err
+	})
+	return out, err
+}
+
+// CancelMany cancels the unfinished jobs of a queue ("": every queue) in one status ("": every
+// unfinished status), at most maxRows (jq.cancel_many), and returns how many of each queue;
+// dryRun only counts them.
+func (s *Store) CancelMany(ctx context.Context, queue string, status JobStatus, actor string, maxRows int, dryRun bool) (map[string]int, error) {
+	st := pgtype.Text{String: string(status), Valid: status != ""}
+	out := map[string]int{}
+	err := s.observe(ctx, "cancel_many", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT queue_name, cancelled FROM jq.cancel_many($1, $2::jq.job_status, $3, $4, $5)`,
+			nullText(queue), st, actor, maxRows, dryRun)
+		if err != nil {
+			return err
+		}
+		var name string
+		var n int
+		_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error {
+			out[name] = n
+			return nil
+		})
+		return err
+	})
+	return out, err
 }
 
 // CreateQueueParams describe a new queue.
@@ -298,19 +413,20 @@ func (s *Store) QueueStats(ctx context.Context, queue string) ([]*QueueStats, er
 	name := pgtype.Text{String: queue, Valid: queue != ""}
 	err := s.observe(ctx, "queue_stats", func(ctx context.Context) error {
 		rows, err := s.pool.Query(ctx, `SELECT queue_name, pending, assigned, running, done, failed, dead_lettered,
-				oldest_pending_at, completed_last_minute, failed_last_minute FROM jq.queue_stats($1)`, name)
+				cancelled, waiting, oldest_pending_at, completed_last_minute, failed_last_minute FROM jq.queue_stats($1)`, name)
 		if err != nil {
 			return err
 		}
 		stats, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*QueueStats, error) {
 			var st QueueStats
-			var pending, assigned, running, done, failed, dead int64
+			var pending, assigned, running, done, failed, dead, cancelled, waiting int64
 			var oldest pgtype.Timestamptz
-			err := r.Scan(&st.Queue, &pending, &assigned, &running, &done, &failed, &dead, &oldest,
+			err := r.Scan(&st.Queue, &pending, &assigned, &running, &done, &failed, &dead, &cancelled, &waiting, &oldest,
 				&st.CompletedLastMinute, &st.FailedLastMinute)
 			st.Counts = map[JobStatus]int64{
 				StatusPending: pending, StatusAssigned: assigned, StatusRunning: running,
-				StatusDone: done, StatusFailed: failed, StatusDeadLettered: dead,
+				StatusDone: done, StatusFailed: failed, StatusDeadLettered: dead, StatusCancelled: cancelled,
+				StatusWaiting: waiting,
 			}
 			st.OldestPendingAt = oldest.Time
 			return &st, err

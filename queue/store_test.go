@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -592,16 +593,33 @@ func TestStore_CancelAndRetry(t *testing.T) {
 	pending := b.submit(t, queue.SubmitParams{})
 	c, err := b.store.Cancel(b.ctx, pending, "test")
 	require.NoError(t, err)
-	require.Equal(t, queue.StatusDeadLettered, c.Status)
-	require.Equal(t, "PENDING>DEAD_LETTERED:CANCELLED", b.trail(t, pending)[1])
+	require.Equal(t, queue.StatusCancelled, c.Status)
+	require.Equal(t, "PENDING>CANCELLED:CANCELLED", b.trail(t, pending)[1])
 
 	_, err = b.store.Cancel(b.ctx, pending, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
 
+	// A running job is cancelled, its worker told on jq_job_cancel, and its report refused.
+	listen, err := pgx.Connect(b.ctx, b.pool.Config().ConnConfig.ConnString())
+	require.NoError(t, err)
+	defer func() { _ = listen.Close(context.Background()) }()
+	_, err = listen.Exec(b.ctx, "LISTEN "+queue.CancelChannel)
+	require.NoError(t, err)
 	running := b.running(t, queue.SubmitParams{})
-	_, err = b.store.Cancel(b.ctx, running.ID, "test")
-	require.ErrorIs(t, err, queue.ErrWrongState)
-	require.ErrorContains(t, err, "RUNNING")
+	c, err = b.store.Cancel(b.ctx, running.ID, "test")
+	require.NoError(t, err)
+	require.Equal(t, queue.StatusCancelled, c.Status)
+	require.Equal(t, "RUNNING>CANCELLED:CANCELLED", b.trail(t, running.ID)[3])
+	wctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	n, err := listen.WaitForNotification(wctx)
+	require.NoError(t, err)
+	jobID, workerID, attempt, err := queue.ParseCancelNotice(n.Payload)
+	require.NoError(t, err)
+	require.Equal(t, [3]any{running.ID, b.worker, running.Attempt}, [3]any{jobID, workerID, attempt})
+	_, err = b.store.Complete(b.ctx, queue.Report{JobID: running.ID, WorkerID: b.worker, Attempt: running.Attempt}, nil)
+	require.Error(t, err, "the cancelled attempt's report is refused")
+	require.Equal(t, queue.StatusCancelled, b.job(t, running.ID).Status)
 	_, err = b.store.Cancel(b.ctx, uuid.New(), "test")
 	require.ErrorIs(t, err, queue.ErrNotFound)
 
@@ -610,19 +628,20 @@ func TestStore_CancelAndRetry(t *testing.T) {
 	require.NoError(t, err)
 	c, err = b.store.Cancel(b.ctx, assigned, "test")
 	require.NoError(t, err)
-	require.Equal(t, queue.StatusDeadLettered, c.Status)
+	require.Equal(t, queue.StatusCancelled, c.Status)
 
+	stillRunning := b.running(t, queue.SubmitParams{})
 	// Manual retry of the cancelled job.
 	r, err := b.store.Retry(b.ctx, pending, "test")
 	require.NoError(t, err)
 	require.Equal(t, queue.StatusPending, r.Status)
 	require.Equal(t, 0, r.RetryCount)
 	require.True(t, r.NotBefore.IsZero())
-	require.Equal(t, "DEAD_LETTERED>PENDING:MANUAL_RETRY", b.trail(t, pending)[2])
+	require.Equal(t, "CANCELLED>PENDING:MANUAL_RETRY", b.trail(t, pending)[2])
 
 	_, err = b.store.Retry(b.ctx, pending, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState, "a PENDING job cannot be retried")
-	_, err = b.store.Retry(b.ctx, running.ID, "test")
+	_, err = b.store.Retry(b.ctx, stillRunning.ID, "test")
 	require.ErrorIs(t, err, queue.ErrWrongState)
 	_, err = b.store.Retry(b.ctx, uuid.New(), "test")
 	require.ErrorIs(t, err, queue.ErrNotFound)
@@ -1198,7 +1217,9 @@ func TestStore_DeleteQueueKeepsUnrelayedEvents(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.job_events WHERE queue_name = 'relayed'`).Scan(&events))
 	require.Equal(t, 2, events, "no event was lost")
 
-	_, err = b.pool.Exec(b.ctx, `UPDATE jq.relay_cursors SET xid = pg_snapshot_xmin(pg_current_snapshot())`)
+	// This transaction's id is past every committed event (the snapshot's xmin would not be:
+	// it is held back by any transaction open in the cluster, other tests' included).
+	_, err = b.pool.Exec(b.ctx, `UPDATE jq.relay_cursors SET xid = pg_current_xact_id()`)
 	require.NoError(t, err)
 	_, err = b.store.DeleteQueue(b.ctx, "relayed", "test")
 	require.NoError(t, err, "once the relay has passed them")

@@ -11,8 +11,9 @@ type Transition struct {
 // dead-lettering) make. jq-server creates their series at zero for every queue at start-up,
 // so a new (status, reason) pair counted anywhere must be listed here; internal/server's
 // metrics test fails when running jobs creates a series this list does not name.
-// Transitions made by the maintenance loops and admin calls (TTL expiry, lost workers,
-// cancel, manual retry) are counted by jq_maintenance_rows_total and job_events instead.
+// Cancels through the API are counted too. Transitions made by the maintenance loops and
+// other admin calls (TTL expiry, lost workers, manual retry), and cancels made in SQL, are
+// counted by jq_maintenance_rows_total and job_events instead.
 var MeteredTransitions = []Transition{
 	{StatusAssigned, ReasonClaimed},
 	{StatusPending, ReasonDeliveryFailed},
@@ -22,4 +23,6 @@ var MeteredTransitions = []Transition{
 	{StatusPending, ReasonRetry},
 	{StatusDeadLettered, ReasonRetriesExhausted},
 	{StatusDeadLettered, ReasonPermanentFailure},
+	{StatusPending, ReasonSnoozed},
+	{StatusCancelled, ReasonCancelled},
 }

@@ -18,13 +18,20 @@ const (
 	StatusDone         JobStatus = "DONE"
 	StatusFailed       JobStatus = "FAILED"
 	StatusDeadLettered JobStatus = "DEAD_LETTERED"
+	// StatusCancelled: an operator cancelled the job (terminal; not retried by itself).
+	StatusCancelled JobStatus = "CANCELLED"
+	// StatusWaiting: the job waits for jobs it depends on.
+	StatusWaiting JobStatus = "WAITING"
 )
 
 // JobStatuses lists every job status in lifecycle order.
-var JobStatuses = []JobStatus{StatusPending, StatusAssigned, StatusRunning, StatusDone, StatusFailed, StatusDeadLettered}
+var JobStatuses = []JobStatus{StatusWaiting, StatusPending, StatusAssigned, StatusRunning, StatusDone, StatusFailed,
+	StatusDeadLettered, StatusCancelled}
 
 // Terminal reports whether a job in this status will not change again by itself.
-func (s JobStatus) Terminal() bool { return s == StatusDone || s == StatusDeadLettered }
+func (s JobStatus) Terminal() bool {
+	return s == StatusDone || s == StatusDeadLettered || s == StatusCancelled
+}
 
 // Valid reports whether s is one of the job statuses.
 func (s JobStatus) Valid() bool {
@@ -64,6 +71,7 @@ const (
 	ReasonAssignmentTimeout = "ASSIGNMENT_TIMEOUT"
 	ReasonDeliveryFailed    = "DELIVERY_FAILED"
 	ReasonWorkerRestarted   = "WORKER_RESTARTED"
+	ReasonSnoozed           = "SNOOZED"
 )
 
 // Job is one unit of work. Zero times mean "not set".
@@ -80,6 +88,8 @@ type Job struct {
 	Result         []byte
 	ErrorMessage   string
 	IdempotencyKey string
+	// ConcurrencyKey groups jobs for fairness and per-key limits (a tenant, a customer).
+	ConcurrencyKey string
 	NotBefore      time.Time
 	CreatedAt      time.Time
 	AssignedAt     time.Time
@@ -93,6 +103,12 @@ type Queue struct {
 	Name       string
 	MaxRetries int
 	TTL        time.Duration // 0: no TTL
+	// Flow control: a paused queue's jobs are not claimed; the limits are 0 when unset.
+	Paused           bool
+	MaxRunning       int
+	RateLimit        int
+	RatePeriod       time.Duration
+	MaxRunningPerKey int
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }

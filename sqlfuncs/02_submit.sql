@@ -15,7 +15,8 @@ CREATE OR REPLACE FUNCTION jq.enqueue(
     not_before timestamptz DEFAULT NULL,
     idempotency_key text DEFAULT NULL,
     notify boolean DEFAULT true,
-    new_job_id uuid DEFAULT NULL
+    new_job_id uuid DEFAULT NULL,
+    concurrency_key text DEFAULT NULL
 ) RETURNS TABLE (job_id uuid, inserted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -37,6 +38,9 @@ BEGIN
     IF enqueue.max_retries IS NOT NULL AND enqueue.max_retries NOT BETWEEN 0 AND 1000 THEN
         RAISE EXCEPTION 'max_retries % is outside 0-1000', enqueue.max_retries USING ERRCODE = 'JQ005';
     END IF;
+    IF length(enqueue.concurrency_key) > 255 THEN
+        RAISE EXCEPTION 'concurrency_key is % characters, over the limit of 255', length(enqueue.concurrency_key) USING ERRCODE = 'JQ005';
+    END IF;
     IF length(enqueue.idempotency_key) > 255 THEN
         RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
     END IF;
@@ -52,9 +56,9 @@ BEGIN
     -- Two passes at most: if the job holding the key is pruned between the conflict and the
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
-        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key)
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key)
         VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
-                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key)
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''))
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
 
@@ -78,7 +82,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid) IS
+COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid, text) IS
     'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
 -- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a
@@ -89,13 +93,15 @@ CREATE OR REPLACE FUNCTION jq.submit(
     priority integer DEFAULT 0,
     max_retries integer DEFAULT NULL,
     not_before timestamptz DEFAULT NULL,
-    idempotency_key text DEFAULT NULL
+    idempotency_key text DEFAULT NULL,
+    concurrency_key text DEFAULT NULL
 ) RETURNS uuid
 LANGUAGE sql AS $$
-    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key) AS e
+    SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key,
+                                    concurrency_key => concurrency_key) AS e
 $$;
 
-COMMENT ON FUNCTION jq.submit(text, jsonb, integer, integer, timestamptz, text) IS
+COMMENT ON FUNCTION jq.submit(text, jsonb, integer, integer, timestamptz, text, text) IS
     'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
 
 -- submit_many inserts one PENDING job per payload, in order, with one NOTIFY, and returns the

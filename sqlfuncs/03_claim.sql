@@ -10,6 +10,13 @@
 -- where a claim per worker would cost a round trip and a WAL flush each. Every claim
 -- increments the job's attempt: its fencing token. If one of the workers is not registered or
 -- not ONLINE, nothing is claimed.
+--
+-- Flow control (docs/flow-control.md): of a paused queue nothing is claimed; of a queue with
+-- max_running, rate_limit or max_running_per_key at most what its limits allow, its keys in
+-- turn. Such queues are claimed holding their row (FOR UPDATE), so that claims of several
+-- servers cannot together exceed a limit; a limited queue never holds back the others.
+-- Queues without flow control take the plain path, which costs one more index probe of
+-- jq.queues and nothing else.
 CREATE OR REPLACE FUNCTION jq.claim_for(
     queues text[],
     worker_ids uuid[],
@@ -22,6 +29,22 @@ DECLARE
     total integer;
     checks record;
     bad record;
+    fq jq.queues;
+    free_queues text[];
+    capped_names text[] := '{}';
+    capped_caps integer[] := '{}';
+    fair_ids uuid[] := '{}';
+    fair_ranks integer[] := '{}';
+    limited jsonb := '{}';
+    cap integer;
+    available integer;
+    binding text;
+    running integer;
+    used integer;
+    pick record;
+    picks integer;
+    last_key text;
+    result jq.jobs[];
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -60,30 +83,147 @@ BEGIN
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
-    -- One index range scan per queue (jobs_claim_idx), merged by priority and age. A row
-    -- locked by the per-queue scan but cut by the outer LIMIT stays locked only until this
-    -- call's transaction ends.
-    RETURN QUERY
-    WITH picked AS (
-        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
-        FROM (
-            SELECT c.job_id, c.priority, c.created_at, c.xmin
-            FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
-            CROSS JOIN LATERAL (
-                SELECT j.job_id, j.priority, j.created_at, j.xmin
-                FROM jq.jobs j
-                WHERE j.queue_name = q.name
-                  AND j.status = 'PENDING'
-                  AND (j.not_before IS NULL OR j.not_before <= now())
-                ORDER BY j.priority DESC, j.created_at
+    IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
+        -- The plain path. One index range scan per queue (jobs_claim_idx), merged by priority
+        -- and age. A row locked by the per-queue scan but cut by the outer LIMIT stays locked
+        -- only until this call's transaction ends.
+        RETURN QUERY
+        WITH picked AS (
+            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
+            FROM (
+                SELECT c.job_id, c.priority, c.created_at, c.xmin
+                FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name
+                      AND j.status = 'PENDING'
+                      AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT total
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                ORDER BY c.priority DESC, c.created_at
                 LIMIT total
-                FOR UPDATE SKIP LOCKED
             ) AS c
-            ORDER BY c.priority DESC, c.created_at
+        ), slots AS (
+            -- Slot k of every worker, for k = 1, 2, ...: the deal order.
+            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+        ), claimed AS (
+            UPDATE jq.jobs j
+            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+                assigned_at = now(), updated_at = now()
+            FROM picked p JOIN slots s ON s.n = p.n
+            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+        )
+        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        RETURN;
+    END IF;
+
+    -- Flow control: what each controlled queue may give now, its row held (in name order, so
+    -- concurrent claims cannot deadlock) until this claim commits.
+    free_queues := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
+    FOR fq IN
+        SELECT * FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled ORDER BY q.name FOR UPDATE
+    LOOP
+        free_queues := array_remove(free_queues, fq.name);
+        SELECT count(*) INTO available FROM (
+            SELECT 1 FROM jq.jobs j
+            WHERE j.queue_name = fq.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+            LIMIT total) AS a;
+        cap := total;
+        binding := NULL;
+        IF fq.paused THEN
+            cap := 0;
+            binding := 'paused';
+        ELSE
+            IF fq.max_running IS NOT NULL THEN
+                SELECT count(*) INTO running FROM jq.jobs j
+                WHERE j.queue_name = fq.name AND j.status IN ('ASSIGNED', 'RUNNING');
+                IF fq.max_running - running < cap THEN
+                    cap := greatest(fq.max_running - running, 0);
+                    binding := 'max_running';
+                END IF;
+            END IF;
+            IF fq.rate_limit IS NOT NULL THEN
+                SELECT count(*) INTO used FROM unnest(fq.rate_window) AS t WHERE t > now() - fq.rate_period;
+                IF fq.rate_limit - used < cap THEN
+                    cap := greatest(fq.rate_limit - used, 0);
+                    binding := 'rate';
+                END IF;
+            END IF;
+        END IF;
+        limited := limited || jsonb_build_object(fq.name, jsonb_build_object(
+            'held', greatest(available - cap, 0), 'binding', binding, 'rate', fq.rate_limit IS NOT NULL,
+            'fair', fq.max_running_per_key IS NOT NULL));
+        IF cap <= 0 THEN
+            CONTINUE;
+        END IF;
+        IF fq.max_running_per_key IS NULL THEN
+            capped_names := capped_names || fq.name;
+            capped_caps := capped_caps || cap;
+        ELSE
+            picks := 0;
+            last_key := NULL;
+            FOR pick IN SELECT * FROM jq._fair_pick(fq.name, cap, fq.max_running_per_key, fq.fair_cursor) LOOP
+                fair_ids := fair_ids || pick.job_id;
+                fair_ranks := fair_ranks || pick.rr;
+                picks := picks + 1;
+                last_key := coalesce(pick.concurrency_key, last_key);
+            END LOOP;
+            -- Jobs the per-key limit kept back, of those the queue could give; the next fair
+            -- claim starts after the last key served.
+            limited := jsonb_set(jsonb_set(limited, ARRAY[fq.name, 'held_per_key'],
+                to_jsonb(greatest(least(available, cap) - picks, 0))), ARRAY[fq.name, 'cursor'], to_jsonb(last_key));
+        END IF;
+    END LOOP;
+
+    WITH picked AS (
+        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.rr, c.created_at) AS n
+        FROM (
+            SELECT c.* FROM (
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+                FROM unnest(free_queues) AS q (name)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT total
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                UNION ALL
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+                FROM unnest(capped_names, capped_caps) AS q (name, cap)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT least(total, q.cap)
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                UNION ALL
+                SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
+                FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.job_id = f.job_id AND j.status = 'PENDING'
+                    OFFSET 0
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+            ) AS c
+            ORDER BY c.priority DESC, c.rr, c.created_at
             LIMIT total
         ) AS c
     ), slots AS (
-        -- Slot k of every worker, for k = 1, 2, ...: the deal order.
         SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
         FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
         CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
@@ -98,12 +238,95 @@ BEGIN
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
         SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
     )
-    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+    SELECT array_agg(c ORDER BY c.priority DESC, c.created_at) INTO result FROM claimed c;
+
+    -- The limits' bookkeeping: starts in the rate window, where the next fair claim starts,
+    -- and the jobs each limit held back.
+    UPDATE jq.queues q
+    SET rate_window = CASE WHEN (l.v->>'rate')::boolean THEN
+                ARRAY(SELECT t FROM unnest(q.rate_window) AS t WHERE t > now() - q.rate_period
+                      UNION ALL SELECT now() FROM generate_series(1, coalesce(c.n, 0)))
+            ELSE q.rate_window END,
+        fair_cursor = CASE WHEN (l.v->>'fair')::boolean AND l.v->>'cursor' IS NOT NULL THEN l.v->>'cursor' ELSE q.fair_cursor END,
+        held_paused = q.held_paused + CASE WHEN l.v->>'binding' = 'paused' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_max_running = q.held_max_running + CASE WHEN l.v->>'binding' = 'max_running' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_rate = q.held_rate + CASE WHEN l.v->>'binding' = 'rate' THEN (l.v->>'held')::bigint ELSE 0 END,
+        held_per_key = q.held_per_key + coalesce((l.v->>'held_per_key')::bigint, 0)
+    FROM jsonb_each(limited) AS l (name, v)
+    LEFT JOIN (SELECT r.queue_name, count(*) AS n FROM unnest(result) AS r GROUP BY r.queue_name) AS c ON c.queue_name = l.name
+    WHERE q.name = l.name
+      AND ((l.v->>'rate')::boolean OR (l.v->>'fair')::boolean OR (l.v->>'held')::bigint > 0
+           OR coalesce((l.v->>'held_per_key')::bigint, 0) > 0);
+
+    RETURN QUERY SELECT * FROM unnest(result);
 END
 $$;
 
 COMMENT ON FUNCTION jq.claim_for(text[], uuid[], integer[]) IS
-    'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED).';
+    'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control.';
+
+-- _fair_pick chooses up to cap runnable PENDING jobs of a queue, its concurrency keys in turn
+-- from the one after cursor (wrapping round), at most key_cap running per key: within a
+-- priority, the first job of each key, then the second of each, and so on. Jobs without a key
+-- form one more group. rr is the job's turn. It locks nothing: claim_for locks what it takes.
+CREATE OR REPLACE FUNCTION jq._fair_pick(queue text, cap integer, key_cap integer, cursor text)
+RETURNS TABLE (job_id uuid, rr integer, concurrency_key text)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE after_cursor (k, i) AS (
+        (SELECT j.concurrency_key, 1 FROM jq.jobs j
+         WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+           AND j.concurrency_key > coalesce(cursor, '')
+         ORDER BY j.concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.concurrency_key FROM jq.jobs j
+                WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+                  AND j.concurrency_key > a.k
+                ORDER BY j.concurrency_key LIMIT 1), a.i + 1
+        FROM after_cursor a WHERE a.k IS NOT NULL AND a.i < cap
+    ), from_start (k, i) AS (
+        (SELECT j.concurrency_key, 1 FROM jq.jobs j
+         WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+           AND cursor IS NOT NULL
+         ORDER BY j.concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.concurrency_key FROM jq.jobs j
+                WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NOT NULL
+                  AND j.concurrency_key > f.k
+                ORDER BY j.concurrency_key LIMIT 1), f.i + 1
+        FROM from_start f WHERE f.k IS NOT NULL AND f.k <= cursor AND f.i < cap
+    ), keys (k, ord) AS (
+        SELECT a.k, a.i FROM after_cursor a WHERE a.k IS NOT NULL
+        UNION ALL
+        SELECT f.k, 1000000 + f.i FROM from_start f WHERE f.k IS NOT NULL AND f.k <= cursor
+    ), candidates AS (
+        SELECT c.job_id, c.priority, c.created_at, c.n AS rr, keys.ord, keys.k
+        FROM keys
+        CROSS JOIN LATERAL (
+            SELECT greatest(coalesce(key_cap, cap) - (
+                SELECT count(*) FROM jq.jobs r
+                WHERE r.queue_name = queue AND r.concurrency_key = keys.k AND r.status IN ('ASSIGNED', 'RUNNING')), 0) AS room
+        ) AS room
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at)::integer AS n
+            FROM (SELECT j.job_id, j.priority, j.created_at FROM jq.jobs j
+                  WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key = keys.k
+                    AND (j.not_before IS NULL OR j.not_before <= now())
+                  ORDER BY j.priority DESC, j.created_at
+                  LIMIT least(cap, room.room)) AS j
+        ) AS c
+        UNION ALL
+        SELECT j.job_id, j.priority, j.created_at, j.n, 0, NULL
+        FROM (SELECT j.job_id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at)::integer AS n
+              FROM jq.jobs j
+              WHERE j.queue_name = queue AND j.status = 'PENDING' AND j.concurrency_key IS NULL
+                AND (j.not_before IS NULL OR j.not_before <= now())
+              ORDER BY j.priority DESC, j.created_at
+              LIMIT cap) AS j
+    )
+    SELECT c.job_id, c.rr, c.k FROM candidates c
+    ORDER BY c.priority DESC, c.rr, c.ord
+    LIMIT cap
+$$;
 
 -- claim assigns up to max_jobs runnable PENDING jobs of the given queues to one worker:
 -- claim_for with a single worker.

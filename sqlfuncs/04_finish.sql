@@ -198,10 +198,42 @@ BEGIN
     )
     SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
            d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
-           d.assigned_at, d.started_at, d.completed_at, d.updated_at
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key
     FROM done d;
 END
 $$;
 
 COMMENT ON FUNCTION jq.complete_many(uuid[], uuid[], integer[], bytea[]) IS
     'Complete a batch of current attempts in one statement; returns the jobs completed (stale reports are skipped).';
+
+-- snooze ends the current attempt without using a retry: the job is PENDING again, runnable
+-- after delay (reason SNOOZED), its retry count unchanged. For a job that asks to run later
+-- (a resource not ready yet) rather than failing. The report must be current (JQ004).
+CREATE OR REPLACE FUNCTION jq.snooze(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    delay interval
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF snooze.delay IS NULL OR snooze.delay < '0' OR snooze.delay > '30 days' THEN
+        RAISE EXCEPTION 'delay must be between 0 and 30 days, got %', coalesce(snooze.delay::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(snooze.job_id, snooze.worker_id, snooze.attempt);
+    UPDATE jq.jobs
+    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    PERFORM jq._event(j, 'RUNNING', 'PENDING', 'SNOOZED', format('snoozed for %s', snooze.delay));
+    IF snooze.delay = '0' THEN
+        PERFORM pg_notify('jq_job_ready', j.queue_name);
+    END IF;
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.snooze(uuid, uuid, integer, interval) IS
+    'End the current attempt without using a retry: PENDING again after delay (SNOOZED).';

@@ -127,7 +127,7 @@ $$;
 COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
     'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
 
--- prune deletes DONE and DEAD_LETTERED jobs that finished before now() - older_than, with
+-- prune deletes DONE, DEAD_LETTERED and CANCELLED jobs that finished before now() - older_than, with
 -- their events, at most max_rows per call (call it again while it returns max_rows). While an
 -- event relay runs (jq.relay_cursors has a row), jobs with events it has not published yet
 -- are kept.
@@ -148,7 +148,7 @@ BEGIN
         SELECT min(xid) AS upto FROM jq.relay_cursors
     ), victims AS (
         SELECT j.job_id FROM jq.jobs j, relayed r
-        WHERE j.status IN ('DONE', 'DEAD_LETTERED') AND j.completed_at < now() - prune.older_than
+        WHERE j.status IN ('DONE', 'DEAD_LETTERED', 'CANCELLED') AND j.completed_at < now() - prune.older_than
           AND (r.upto IS NULL OR NOT EXISTS (
                 SELECT 1 FROM jq.job_events e WHERE e.job_id = j.job_id AND e.xid >= r.upto))
         ORDER BY j.completed_at
@@ -164,7 +164,7 @@ END
 $$;
 
 COMMENT ON FUNCTION jq.prune(interval, integer) IS
-    'Delete DONE/DEAD_LETTERED jobs (and their events) finished before now() - older_than; returns how many.';
+    'Delete DONE/DEAD_LETTERED/CANCELLED jobs (and their events) finished before now() - older_than; returns how many.';
 
 -- reap_orphans fails through the retry rule (reason WORKER_LOST) the ASSIGNED and RUNNING jobs
 -- whose worker is OFFLINE or not registered at all: no live worker will ever report them. The

@@ -41,7 +41,7 @@ $$;
 COMMENT ON FUNCTION jq.create_queue(text, integer, integer, text) IS 'Create a queue (JQ007 if it exists); audited with actor.';
 
 -- delete_queue deletes a queue and its finished jobs. It refuses (JQ008) while the queue holds
--- jobs that are not DONE or DEAD_LETTERED, and refuses to delete the default queue. Returns
+-- jobs that are not DONE, DEAD_LETTERED or CANCELLED, and refuses to delete the default queue. Returns
 -- the number of jobs deleted with it.
 CREATE OR REPLACE FUNCTION jq.delete_queue(name text, actor text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -63,7 +63,7 @@ BEGIN
         RAISE EXCEPTION 'queue % does not exist', delete_queue.name USING ERRCODE = 'JQ001';
     END IF;
     SELECT count(*) INTO unfinished FROM jq.jobs
-    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED');
+    WHERE queue_name = delete_queue.name AND status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED');
     IF unfinished > 0 THEN
         RAISE EXCEPTION 'queue % still has % unfinished jobs', delete_queue.name, unfinished USING ERRCODE = 'JQ008',
             HINT = 'cancel them or wait for them to finish';
@@ -98,6 +98,8 @@ RETURNS TABLE (
     done bigint,
     failed bigint,
     dead_lettered bigint,
+    cancelled bigint,
+    waiting bigint,
     oldest_pending_at timestamptz,
     completed_last_minute bigint,
     failed_last_minute bigint
@@ -112,6 +114,7 @@ BEGIN
     SELECT q.name,
            coalesce(c.pending, 0), coalesce(c.assigned, 0), coalesce(c.running, 0),
            coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.dead_lettered, 0),
+           coalesce(c.cancelled, 0), coalesce(c.waiting, 0),
            (SELECT min(coalesce(j.not_before, j.created_at)) FROM jq.jobs j
              WHERE j.queue_name = q.name AND j.status = 'PENDING'
                AND (j.not_before IS NULL OR j.not_before <= now())),
@@ -126,7 +129,9 @@ BEGIN
                count(*) FILTER (WHERE j.status = 'RUNNING') AS running,
                count(*) FILTER (WHERE j.status = 'DONE') AS done,
                count(*) FILTER (WHERE j.status = 'FAILED') AS failed,
-               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered
+               count(*) FILTER (WHERE j.status = 'DEAD_LETTERED') AS dead_lettered,
+               count(*) FILTER (WHERE j.status = 'CANCELLED') AS cancelled,
+               count(*) FILTER (WHERE j.status = 'WAITING') AS waiting
         FROM jq.jobs j WHERE j.queue_name = q.name
     ) AS c ON true
     WHERE queue_stats.queue IS NULL OR q.name = queue_stats.queue
@@ -135,3 +140,147 @@ END
 $$;
 
 COMMENT ON FUNCTION jq.queue_stats(text) IS 'Per-status job counts, oldest runnable pending job and last-minute throughput per queue.';
+
+-- pause_queues pauses the named queues (every queue when names is NULL or empty): their jobs
+-- are still accepted, but none is claimed until they are resumed; running jobs finish. Returns
+-- the queues paused. Audited with actor.
+CREATE OR REPLACE FUNCTION jq.pause_queues(names text[] DEFAULT NULL, actor text DEFAULT NULL) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    missing text;
+    q text;
+BEGIN
+    IF pause_queues.names IS NOT NULL AND array_position(pause_queues.names, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'names must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT n INTO missing FROM unnest(pause_queues.names) AS n WHERE NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'queue % does not exist', missing USING ERRCODE = 'JQ001';
+    END IF;
+    FOR q IN
+        UPDATE jq.queues x SET paused = true, updated_at = now()
+        WHERE (coalesce(cardinality(pause_queues.names), 0) = 0 OR x.name = ANY (pause_queues.names)) AND NOT x.paused
+        RETURNING x.name
+    LOOP
+        PERFORM jq._audit(pause_queues.actor, 'queue.pause', q);
+        RETURN NEXT q;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION jq.pause_queues(text[], text) IS 'Pause queues (all when names is NULL): no job of them is claimed until resumed; audited.';
+
+-- resume_queues resumes paused queues (every paused queue when names is NULL or empty) and
+-- wakes the schedulers at once (NOTIFY). Returns the queues resumed. Audited with actor.
+CREATE OR REPLACE FUNCTION jq.resume_queues(names text[] DEFAULT NULL, actor text DEFAULT NULL) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    missing text;
+    q text;
+BEGIN
+    IF resume_queues.names IS NOT NULL AND array_position(resume_queues.names, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'names must not contain NULL' USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT n INTO missing FROM unnest(resume_queues.names) AS n WHERE NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'queue % does not exist', missing USING ERRCODE = 'JQ001';
+    END IF;
+    FOR q IN
+        UPDATE jq.queues x SET paused = false, updated_at = now()
+        WHERE (coalesce(cardinality(resume_queues.names), 0) = 0 OR x.name = ANY (resume_queues.names)) AND x.paused
+        RETURNING x.name
+    LOOP
+        PERFORM jq._audit(resume_queues.actor, 'queue.resume', q);
+        PERFORM pg_notify('jq_job_ready', q);
+        RETURN NEXT q;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION jq.resume_queues(text[], text) IS 'Resume paused queues (all when names is NULL) and wake the schedulers; audited.';
+
+-- pause_queue pauses one queue (pause_queues); true if it was not paused already.
+CREATE OR REPLACE FUNCTION jq.pause_queue(name text, actor text DEFAULT NULL) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jq._not_null(pause_queue.name, 'name');
+    RETURN EXISTS (SELECT 1 FROM jq.pause_queues(ARRAY[pause_queue.name], pause_queue.actor));
+END
+$$;
+
+COMMENT ON FUNCTION jq.pause_queue(text, text) IS 'Pause one queue; true if it was not paused already; audited.';
+
+-- resume_queue resumes one queue (resume_queues); true if it was paused.
+CREATE OR REPLACE FUNCTION jq.resume_queue(name text, actor text DEFAULT NULL) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jq._not_null(resume_queue.name, 'name');
+    RETURN EXISTS (SELECT 1 FROM jq.resume_queues(ARRAY[resume_queue.name], resume_queue.actor));
+END
+$$;
+
+COMMENT ON FUNCTION jq.resume_queue(text, text) IS 'Resume one paused queue and wake the schedulers; true if it was paused; audited.';
+
+-- set_queue_limits changes a queue's limits. For each: NULL leaves it as it is, 0 removes it.
+-- rate_limit starts per rate_period (both set together; rate_limit 0 removes the rate limit).
+-- max_running_per_key also makes the queue claim its concurrency keys in turn. Audited.
+CREATE OR REPLACE FUNCTION jq.set_queue_limits(
+    name text,
+    max_running integer DEFAULT NULL,
+    rate_limit integer DEFAULT NULL,
+    rate_period interval DEFAULT NULL,
+    max_running_per_key integer DEFAULT NULL,
+    actor text DEFAULT NULL
+) RETURNS jq.queues
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    q jq.queues;
+BEGIN
+    PERFORM jq._not_null(set_queue_limits.name, 'name');
+    IF set_queue_limits.max_running < 0 THEN
+        RAISE EXCEPTION 'max_running % is negative (0 removes the limit)', set_queue_limits.max_running USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.max_running_per_key < 0 THEN
+        RAISE EXCEPTION 'max_running_per_key % is negative (0 removes the limit)', set_queue_limits.max_running_per_key USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.rate_limit < 0 THEN
+        RAISE EXCEPTION 'rate_limit % is negative (0 removes the limit)', set_queue_limits.rate_limit USING ERRCODE = 'JQ005';
+    END IF;
+    IF set_queue_limits.rate_limit > 0 AND (set_queue_limits.rate_period IS NULL OR set_queue_limits.rate_period <= '0'
+                                             OR set_queue_limits.rate_period > '1 day') THEN
+        RAISE EXCEPTION 'rate_period must be between 0 and 1 day with a rate_limit, got %', coalesce(set_queue_limits.rate_period::text, 'NULL')
+            USING ERRCODE = 'JQ005';
+    END IF;
+    -- The window keeps one timestamp per start, rewritten by every claim of the queue.
+    IF set_queue_limits.rate_limit > 10000 THEN
+        RAISE EXCEPTION 'rate_limit % is over 10000 starts per period (for more, shorten rate_period: 1000 per 100ms)',
+            set_queue_limits.rate_limit USING ERRCODE = 'JQ005';
+    END IF;
+    UPDATE jq.queues x SET
+        max_running = CASE WHEN set_queue_limits.max_running IS NULL THEN x.max_running ELSE nullif(set_queue_limits.max_running, 0) END,
+        rate_limit = CASE WHEN set_queue_limits.rate_limit IS NULL THEN x.rate_limit ELSE nullif(set_queue_limits.rate_limit, 0) END,
+        rate_period = CASE WHEN set_queue_limits.rate_limit IS NULL THEN x.rate_period
+                           WHEN set_queue_limits.rate_limit = 0 THEN NULL ELSE set_queue_limits.rate_period END,
+        rate_window = CASE WHEN set_queue_limits.rate_limit = 0 THEN '{}' ELSE x.rate_window END,
+        max_running_per_key = CASE WHEN set_queue_limits.max_running_per_key IS NULL THEN x.max_running_per_key
+                                   ELSE nullif(set_queue_limits.max_running_per_key, 0) END,
+        updated_at = now()
+    WHERE x.name = set_queue_limits.name
+    RETURNING x.* INTO q;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue % does not exist', set_queue_limits.name USING ERRCODE = 'JQ001';
+    END IF;
+    PERFORM jq._audit(set_queue_limits.actor, 'queue.limits', q.name, jsonb_build_object(
+        'max_running', q.max_running, 'rate_limit', q.rate_limit, 'rate_period', q.rate_period,
+        'max_running_per_key', q.max_running_per_key));
+    -- A raised or removed limit may let jobs run now.
+    PERFORM pg_notify('jq_job_ready', q.name);
+    RETURN q;
+END
+$$;
+
+COMMENT ON FUNCTION jq.set_queue_limits(text, integer, integer, interval, integer, text) IS
+    'Set a queue''s max_running, rate (rate_limit per rate_period) and max_running_per_key; NULL keeps, 0 removes; audited.';

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,9 @@ type ExecPayload struct {
 	Env map[string]string `json:"env,omitempty"`
 	// TimeoutSeconds bounds the run; 0 takes the queue's TTL, else the worker's default.
 	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
+	// GraceSeconds is how long the process group has between SIGTERM and SIGKILL when the job
+	// is cancelled; 0 takes the worker's worker.cancel_grace.
+	GraceSeconds float64 `json:"grace_seconds,omitempty"`
 }
 
 // ParseExecPayload reads and checks a subprocess payload; every error says what is wrong.
@@ -40,19 +44,34 @@ func ParseExecPayload(payload []byte) (ExecPayload, error) {
 		return p, errors.New(`payload "command": the program name is empty`)
 	case p.TimeoutSeconds < 0:
 		return p, fmt.Errorf(`payload "timeout_seconds" %v is negative`, p.TimeoutSeconds)
+	case p.GraceSeconds < 0:
+		return p, fmt.Errorf(`payload "grace_seconds" %v is negative`, p.GraceSeconds)
 	}
 	return p, nil
 }
 
+// SnoozeExitCode is the exit status (EX_TEMPFAIL) by which a subprocess asks to run again
+// later without using up a retry. The last line of its stdout may give the delay, as a
+// duration ("90s", "5m") or a number of seconds; else it is DefaultSnooze.
+const SnoozeExitCode = 75
+
+// DefaultSnooze is the delay of a subprocess that exits SnoozeExitCode without saying one.
+const DefaultSnooze = time.Minute
+
 // Exec runs subprocess jobs: payload {"command": ["prog", "arg", ...], "env": {...},
-// "timeout_seconds": n}. The command runs without a shell in its own process group; its
-// stdout is the result and its stderr the error text, each capped at MaxOutputBytes. A
-// non-zero exit, a signal or the timeout fail the attempt; the whole process group is killed
-// at the timeout. A malformed payload, and one its Guard refuses, fail permanently (they could
-// never run).
+// "timeout_seconds": n, "grace_seconds": n}. The command runs without a shell in its own
+// process group; its stdout is the result and its stderr the error text, each capped at
+// MaxOutputBytes. Exit status 0 succeeds, SnoozeExitCode snoozes, any other status, a signal
+// or the timeout fail the attempt. At the timeout, or when the worker is killed, the whole
+// process group gets SIGKILL; when an operator cancels the job, it gets SIGTERM and, if its
+// leader still runs after the grace, SIGKILL. A malformed payload, and one its Guard refuses,
+// fail permanently (they could never run).
 type Exec struct {
 	// MaxOutputBytes caps stdout and stderr, each (default 1 MiB).
 	MaxOutputBytes int
+	// CancelGrace is how long a cancelled job has between SIGTERM and SIGKILL (default 10 s);
+	// a payload's grace_seconds overrides it.
+	CancelGrace time.Duration
 	// Guard says which programs may run and which variables a payload may not set.
 	Guard Guard
 }
@@ -77,8 +96,17 @@ func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = jobEnv(p.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	grace := e.CancelGrace
+	if p.GraceSeconds > 0 {
+		grace = time.Duration(p.GraceSeconds * float64(time.Second))
+	} else if grace <= 0 {
+		grace = 10 * time.Second
+	}
 	cmd.Cancel = func() error {
 		// The whole group: a shell script's children die with it.
+		if errors.Is(context.Cause(ctx), ErrCancelled) {
+			terminate(cmd.Process, grace)
+		}
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = 2 * time.Second // children holding the pipes open cannot stall the worker
@@ -89,16 +117,22 @@ func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 		return stdout.Bytes(), nil
 	}
 	if ctx.Err() != nil {
-		reason := "worker shutting down"
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		verb, reason := "killed", "worker shutting down"
+		switch {
+		case errors.Is(context.Cause(ctx), ErrCancelled):
+			verb, reason = "stopped", "cancelled by an operator"
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			reason = "timeout"
 		}
-		return stdout.Bytes(), withStderr(fmt.Sprintf("killed after %s (%s)", time.Since(start).Round(time.Second), reason), stderr)
+		return stdout.Bytes(), withStderr(fmt.Sprintf("%s after %s (%s)", verb, time.Since(start).Round(time.Second), reason), stderr)
 	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return stdout.Bytes(), withStderr(fmt.Sprintf("killed by signal %d (%s)", ws.Signal(), ws.Signal()), stderr)
+		}
+		if exitErr.ExitCode() == SnoozeExitCode {
+			return nil, Snooze(snoozeDelay(stdout.Bytes()))
 		}
 		return stdout.Bytes(), withStderr(fmt.Sprintf("exit status %d", exitErr.ExitCode()), stderr)
 	}
@@ -107,6 +141,34 @@ func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 		return nil, fmt.Errorf("cannot run %q: %w", p.Command[0], err)
 	}
 	return stdout.Bytes(), withStderr(err.Error(), stderr)
+}
+
+// terminate sends SIGTERM to the process group of p and waits up to grace for its leader to
+// exit. (Only while the leader is unreaped is its pid sure to still name the group.)
+func terminate(p *os.Process, grace time.Duration) {
+	if syscall.Kill(-p.Pid, syscall.SIGTERM) != nil {
+		return
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if p.Signal(syscall.Signal(0)) != nil { // exited
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// snoozeDelay reads the delay a snoozing subprocess printed on its last line of stdout.
+func snoozeDelay(stdout []byte) time.Duration {
+	lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if d, err := time.ParseDuration(last); err == nil && d >= 0 {
+		return d
+	}
+	if s, err := strconv.ParseFloat(last, 64); err == nil && s >= 0 && s <= MaxSnooze.Seconds() {
+		return time.Duration(s * float64(time.Second))
+	}
+	return DefaultSnooze
 }
 
 type execError struct{ msg string }

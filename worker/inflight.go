@@ -1,6 +1,10 @@
 package worker
 
-import "sync"
+import (
+	"context"
+	"strconv"
+	"sync"
+)
 
 // inflight counts the jobs a worker runs. Unlike a sync.WaitGroup it may be waited on while
 // jobs still arrive, and once stopped it admits no more, so that whoever waits for the last
@@ -95,4 +99,38 @@ func (h *heldJobs) list() []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// stoppers maps each running attempt to the function that cancels its context.
+type stoppers struct {
+	mu    sync.Mutex
+	funcs map[string]context.CancelCauseFunc
+}
+
+func newStoppers() *stoppers { return &stoppers{funcs: map[string]context.CancelCauseFunc{}} }
+
+func attemptKey(jobID string, attempt int) string { return jobID + "/" + strconv.Itoa(attempt) }
+
+// add records how to stop an attempt; the function it returns forgets it.
+func (s *stoppers) add(jobID string, attempt int, stop context.CancelCauseFunc) (forget func()) {
+	key := attemptKey(jobID, attempt)
+	s.mu.Lock()
+	s.funcs[key] = stop
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.funcs, key)
+		s.mu.Unlock()
+	}
+}
+
+// stop cancels an attempt with cause ErrCancelled; false if it does not run here.
+func (s *stoppers) stop(jobID string, attempt int) bool {
+	s.mu.Lock()
+	stop, ok := s.funcs[attemptKey(jobID, attempt)]
+	s.mu.Unlock()
+	if ok {
+		stop(ErrCancelled)
+	}
+	return ok
 }

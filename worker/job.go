@@ -55,6 +55,34 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// ErrCancelled is the cause of a handler's context when an operator cancelled the job
+// (context.Cause(ctx)); the job is over, and whatever the handler returns is not recorded.
+var ErrCancelled = errors.New("the job was cancelled by an operator")
+
+// MaxSnooze is the longest a job may snooze.
+const MaxSnooze = 30 * 24 * time.Hour
+
+// snoozeError asks for the job to run again after a delay.
+type snoozeError struct{ delay time.Duration }
+
+func (e *snoozeError) Error() string { return fmt.Sprintf("snoozed for %s", e.delay) }
+
+// Snooze, returned by a handler, ends the attempt without using up a retry: the job runs
+// again (on any worker) after delay, between 0 and MaxSnooze (clamped). Use it to wait for
+// something not ready yet, rather than failing.
+func Snooze(delay time.Duration) error {
+	return &snoozeError{delay: min(max(delay, 0), MaxSnooze)}
+}
+
+// SnoozeDelay reports whether err asks to snooze (see Snooze), and for how long.
+func SnoozeDelay(err error) (time.Duration, bool) {
+	var s *snoozeError
+	if errors.As(err, &s) {
+		return s.delay, true
+	}
+	return 0, false
+}
+
 // Mux routes jobs to handlers by the "kind" field of their JSON payload.
 type Mux struct {
 	handlers map[string]Handler

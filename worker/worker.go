@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/jqhq/jq/client"
 	"github.com/jqhq/jq/internal/buildinfo"
@@ -73,10 +74,12 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeTimedOut  = "timed_out"
 	OutcomeKilled    = "killed"
+	OutcomeCancelled = "cancelled"
+	OutcomeSnoozed   = "snoozed"
 )
 
 // outcomes lists every outcome, so that the worker's series start at zero.
-var outcomes = []string{OutcomeSucceeded, OutcomeFailed, OutcomeTimedOut, OutcomeKilled}
+var outcomes = []string{OutcomeSucceeded, OutcomeFailed, OutcomeTimedOut, OutcomeKilled, OutcomeCancelled, OutcomeSnoozed}
 
 func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
@@ -118,6 +121,7 @@ type Worker struct {
 	slots   chan struct{} // one token per running job
 	running *inflight
 	held    *heldJobs // running or unreported: what the heartbeat says the worker holds
+	stops   *stoppers // how to stop each running attempt, for cancel notices
 	active  atomic.Int64
 
 	// jobsCtx is the parent of every job's context; cancelling it kills running jobs.
@@ -208,7 +212,7 @@ func New(cfg Config, handler Handler) (*Worker, error) {
 		superseded: make(chan error, 1),
 		logger:     cfg.Logger.With("worker_id", id.String()),
 		conn:       conn, client: jqv1.NewWorkerServiceClient(conn),
-		slots: make(chan struct{}, cfg.Concurrency), running: newInflight(), held: newHeldJobs(),
+		slots: make(chan struct{}, cfg.Concurrency), running: newInflight(), held: newHeldJobs(), stops: newStoppers(),
 		jobsCtx: jobsCtx, killJobs: kill,
 		results: make(chan report, 4*cfg.Concurrency+16),
 		drained: make(chan struct{}),
@@ -403,6 +407,8 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 		case *jqv1.StreamJobsResponse_Drain:
 			w.logger.Info("drain notice from the server", "reason", m.Drain.GetReason(), "shutdown", m.Drain.GetShutdown())
 			w.beginDrain()
+		case *jqv1.StreamJobsResponse_Cancel:
+			w.cancel(m.Cancel)
 		}
 	}
 }
@@ -453,7 +459,19 @@ func (w *Worker) heartbeatNow(ctx context.Context) error {
 		w.logger.Info("the server says this worker is draining", "shutdown", resp.GetShutdown())
 		w.beginDrain()
 	}
+	for _, c := range resp.GetCancel() {
+		w.cancel(c)
+	}
 	return nil
+}
+
+// cancel stops a running attempt an operator cancelled: its handler's context ends with cause
+// ErrCancelled (Exec sends SIGTERM, then SIGKILL after the grace). Its outcome is still
+// reported, and refused, which frees the slot on the server.
+func (w *Worker) cancel(c *jqv1.CancelNotice) {
+	if w.stops.stop(c.GetJobId(), int(c.GetAttempt())) {
+		w.logger.Info("job cancelled by an operator: stopping it", "job_id", c.GetJobId(), "attempt", c.GetAttempt())
+	}
 }
 
 // start runs one assignment in its own goroutine.
@@ -511,7 +529,10 @@ func (w *Worker) setActive(n int64) {
 
 // execute runs a job with its timeout and turns the outcome into a report.
 func (w *Worker) execute(job Job) report {
-	ctx, cancel := context.WithTimeout(w.jobsCtx, job.Timeout)
+	stopCtx, stop := context.WithCancelCause(w.jobsCtx)
+	defer stop(nil)
+	defer w.stops.add(job.ID, job.Attempt, stop)()
+	ctx, cancel := context.WithTimeout(stopCtx, job.Timeout)
 	defer cancel()
 	start := time.Now()
 	result, err := w.safeHandle(ctx, job)
@@ -519,13 +540,21 @@ func (w *Worker) execute(job Job) report {
 
 	req := &jqv1.ReportResultRequest{WorkerId: w.id.String(), JobId: job.ID, Attempt: int32(job.Attempt)}
 	outcome := OutcomeSucceeded
-	if err == nil {
+	delay, snooze := SnoozeDelay(err)
+	switch {
+	case err == nil:
 		req.Success, req.Result = true, result
-	} else {
+	case snooze && ctx.Err() == nil:
+		req.Snooze, outcome = durationpb.New(delay), OutcomeSnoozed
+	default:
 		msg := err.Error()
 		req.Permanent = IsPermanent(err)
 		outcome = OutcomeFailed
 		switch {
+		case errors.Is(context.Cause(ctx), ErrCancelled):
+			// The server already ended the attempt; this report is refused, and frees the slot.
+			outcome = OutcomeCancelled
+			msg = "cancelled by an operator (" + msg + ")"
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			outcome = OutcomeTimedOut
 		case w.jobsCtx.Err() != nil:
@@ -543,7 +572,7 @@ func (w *Worker) execute(job Job) report {
 		h.WithLabelValues(w.id.String()).Observe(elapsed.Seconds())
 	}
 	level := slog.LevelInfo
-	if outcome != OutcomeSucceeded {
+	if outcome != OutcomeSucceeded && outcome != OutcomeSnoozed {
 		level = slog.LevelWarn
 	}
 	w.logger.Log(ctx, level, "job finished", "job_id", job.ID, "queue", job.Queue, "attempt", job.Attempt,

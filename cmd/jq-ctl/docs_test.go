@@ -60,6 +60,7 @@ func allCommands(a *app) []command {
 		&jobSubmitCommand{app: a}, &jobStatusCommand{app: a}, &jobCancelCommand{app: a}, &jobListCommand{app: a},
 		&jobLogsCommand{app: a}, &jobRetryCommand{app: a},
 		&queueListCommand{app: a}, &queueCreateCommand{app: a}, &queueDeleteCommand{app: a}, &queueStatsCommand{app: a},
+		&queuePauseCommand{app: a}, &queuePauseCommand{app: a, resume: true}, &queueUpdateCommand{app: a},
 		&workerListCommand{app: a}, &workerDrainCommand{app: a}, &workerShutdownCommand{app: a},
 		&systemStatusCommand{app: a}, &systemVersionCommand{app: a},
 		&keyCreateCommand{app: a}, &keyListCommand{app: a}, &keyRevokeCommand{app: a}, &auditListCommand{app: a},

@@ -34,7 +34,7 @@ const (
 	// deleting a queue that still holds jobs, creating a queue that exists (FAILED_PRECONDITION,
 	// ALREADY_EXISTS, ABORTED).
 	exitConflict = 6
-	// exitDeadLettered: job submit --wait saw the job end DEAD_LETTERED.
+	// exitDeadLettered: job submit --wait saw the job end DEAD_LETTERED (or CANCELLED).
 	exitDeadLettered = 7
 	// exitWaitTimeout: job submit --wait gave up after --wait-timeout.
 	exitWaitTimeout = 8

@@ -36,6 +36,7 @@ type jobSubmitCommand struct {
 	delay          time.Duration
 	notBefore      string
 	idempotencyKey string
+	concurrencyKey string
 	timeoutSeconds int
 	payload        string
 	payloadFile    string
@@ -59,14 +60,15 @@ which jq-worker runs as a subprocess (no shell); --env and --timeout-seconds add
 
 Prints the job id (JSON {"job_id", "deduplicated"} with -o json/yaml). With --wait, waits until
 the job is DONE and prints its result (the command's stdout) as it is, or the job with -o
-json/yaml; a dead-lettered job prints its error on stderr and exits 7, and --wait-timeout
-elapsing exits 8.`,
+json/yaml; a dead-lettered or cancelled job prints its error on stderr and exits 7, and
+--wait-timeout elapsing exits 8.`,
 		examples: []string{
 			"jq-ctl job submit -q default -- echo hi",
 			"jq-ctl job submit --env GREETING=hello --timeout-seconds 30 -- sh -c 'echo $GREETING'",
 			`jq-ctl job submit --priority 9 --max-retries 5 --payload '{"command": ["make", "report"]}'`,
 			"generate-payload | jq-ctl job submit -q emails --payload-file - --delay 10m",
 			"jq-ctl job submit --idempotency-key order-42 --not-before 2026-12-01T09:00:00Z -- ./bill 42",
+			"jq-ctl job submit -q exports --key tenant-17 -- ./export 17",
 			"out=$(jq-ctl job submit --wait --wait-timeout 5m -- date)",
 		},
 		verbatim: true,
@@ -77,6 +79,7 @@ elapsing exits 8.`,
 			f.Duration(&c.delay, "delay", "DURATION", 0, "run no sooner than this from now, e.g. 90s or 2h", "")
 			f.String(&c.notBefore, "not-before", "TIME", "", "run no sooner than this RFC 3339 time")
 			f.String(&c.idempotencyKey, "idempotency-key", "KEY", "", "a second submit with the same key on the same queue returns the first job")
+			f.String(&c.concurrencyKey, "key", "KEY", "", "concurrency key (a tenant, a customer): the queue's keys are claimed in turn, and max-running-per-key counts per key")
 			f.Int(&c.timeoutSeconds, "timeout-seconds", "N", 0, `kill the command after N seconds (payload "timeout_seconds"; 0: the worker's default)`)
 			f.String(&c.payload, "payload", "JSON", "", "the payload, a JSON document")
 			f.String(&c.payloadFile, "payload-file", "FILE", "", "read the payload from FILE; - reads stdin")
@@ -144,6 +147,7 @@ func (c *jobSubmitCommand) request(args []string) (*jqv1.SubmitJobRequest, error
 		Priority:       int32(c.priority),
 		MaxRetries:     c.maxRetries,
 		IdempotencyKey: c.idempotencyKey,
+		ConcurrencyKey: c.concurrencyKey,
 	}
 	switch {
 	case c.delay != 0 && c.notBefore != "":
@@ -248,7 +252,8 @@ func (c *jobSubmitCommand) readPayloadFile() ([]byte, error) {
 	return b, nil
 }
 
-// waitFor polls the job until it is DONE or DEAD_LETTERED, or --wait-timeout elapses.
+// waitFor polls the job until it is DONE, DEAD_LETTERED or CANCELLED, or --wait-timeout
+// elapses.
 func (c *jobSubmitCommand) waitFor(ctx context.Context, cl *client, id string) error {
 	var deadline <-chan time.Time
 	if c.waitTimeout > 0 {
@@ -280,6 +285,13 @@ func (c *jobSubmitCommand) waitFor(ctx context.Context, cl *client, id string) e
 				}
 			}
 			return failf(exitDeadLettered, "job %s dead-lettered: %s", id, dash(job.GetErrorMessage()))
+		case jqv1.JobStatus_JOB_STATUS_CANCELLED:
+			if c.app.g.output != outputTable {
+				if err := c.app.emit(newJobView(job), nil); err != nil {
+					return err
+				}
+			}
+			return failf(exitDeadLettered, "job %s was cancelled", id)
 		}
 		select {
 		case <-ctx.Done():
@@ -318,21 +330,63 @@ func (c *jobStatusCommand) Run(ctx context.Context, args []string) error {
 }
 
 // jobCancelCommand is `jq-ctl job cancel`.
-type jobCancelCommand struct{ app *app }
+type jobCancelCommand struct {
+	app    *app
+	queue  string
+	status string
+	all    bool
+	yes    bool
+	limit  int
+}
+
+const cancelPath = "job cancel"
 
 func (c *jobCancelCommand) spec() spec {
 	return spec{
 		name:  "cancel",
-		args:  "JOB_ID",
-		short: "cancel a PENDING or ASSIGNED job (it is dead-lettered, reason CANCELLED)",
-		long:  "A job that is running, finished or dead-lettered cannot be cancelled: exit 6.",
+		short: "cancel a job, or every unfinished job of a queue and status",
+		usage: []string{
+			"jq-ctl job cancel [flags] JOB_ID",
+			"jq-ctl job cancel [flags] --queue NAME [--status STATUS] [--yes]",
+			"jq-ctl job cancel [flags] --all-queues --status STATUS [--yes]",
+		},
+		long: `A cancelled job ends CANCELLED: final, never retried (job retry makes it PENDING again).
+A running job's worker is told at once: a command gets SIGTERM, then SIGKILL after its grace
+(worker.cancel_grace, or the payload's "grace_seconds"); a Go handler's context ends. If the
+worker cannot be told (its stream is down), the attempt is over all the same: its report is
+refused, and the worker stops the job when it reconnects. A finished job cannot be
+cancelled: exit 6.
+
+With --queue (or --all-queues), cancels the unfinished jobs of the queue in --status (pending,
+waiting, assigned or running; all four when not given), at most --limit, oldest first. It first
+counts them and asks for confirmation on the terminal; --yes skips the question (needed when
+stdin is not a terminal).`,
 		examples: []string{
 			"jq-ctl job cancel 0191e3a0-7c1d-7000-8000-000000000001",
+			"jq-ctl job cancel --queue emails --status pending",
+			"jq-ctl job cancel --queue emails --yes -o json",
+		},
+		flags: func(f *flagSet) {
+			f.String(&c.queue, "q,queue", "NAME", "", "cancel the unfinished jobs of this queue")
+			f.Bool(&c.all, "all-queues", "cancel the unfinished jobs of every queue (with --status)")
+			f.String(&c.status, "status", "STATUS", "", "only jobs in this status: pending, waiting, assigned or running")
+			f.Int(&c.limit, "limit", "N", 10000, "cancel at most N jobs (at most 10000 per call)")
+			f.Bool(&c.yes, "y,yes", "do not ask for confirmation")
 		},
 	}
 }
 
+// cancelledView is the document of a bulk job cancel.
+type cancelledView struct {
+	Queue     string `json:"queue,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Cancelled int64  `json:"cancelled"`
+}
+
 func (c *jobCancelCommand) Run(ctx context.Context, args []string) error {
+	if c.queue != "" || c.all || c.status != "" {
+		return c.bulk(ctx, args)
+	}
 	id, resp, err := callOnID(ctx, c.app, "job cancel", "JOB_ID", args, parseJobID,
 		func(ctx context.Context, cl *client, id string) (*jqv1.CancelJobResponse, error) {
 			return call(ctx, cl, cl.jobs.CancelJob, &jqv1.CancelJobRequest{JobId: id})
@@ -342,6 +396,67 @@ func (c *jobCancelCommand) Run(ctx context.Context, args []string) error {
 	}
 	return c.app.emit(newJobView(resp.GetJob()), func(w io.Writer) {
 		fmt.Fprintf(w, "job %s cancelled (%s)\n", id, jobStatusName(resp.GetJob().GetStatus()))
+	})
+}
+
+// bulk is job cancel --queue: count, confirm, cancel.
+func (c *jobCancelCommand) bulk(ctx context.Context, args []string) error {
+	switch {
+	case len(args) > 0:
+		return usagef(cancelPath, "give a JOB_ID or --queue/--all-queues, not both")
+	case c.queue == "" && !c.all:
+		return usagef(cancelPath, "--status needs --queue NAME or --all-queues")
+	case c.queue != "" && c.all:
+		return usagef(cancelPath, "give --queue or --all-queues, not both")
+	case c.all && c.status == "":
+		return usagef(cancelPath, "--all-queues needs --status: cancelling every unfinished job of every queue is too broad for one flag")
+	case c.limit < 1 || c.limit > 10000:
+		return failf(exitInvalid, "--limit %d is outside 1-10000", c.limit)
+	}
+	status, err := parseJobStatus(c.status)
+	if err != nil {
+		return err
+	}
+	switch status {
+	case jqv1.JobStatus_JOB_STATUS_UNSPECIFIED, jqv1.JobStatus_JOB_STATUS_PENDING, jqv1.JobStatus_JOB_STATUS_WAITING,
+		jqv1.JobStatus_JOB_STATUS_ASSIGNED, jqv1.JobStatus_JOB_STATUS_RUNNING:
+	default:
+		return failf(exitInvalid, "--status %s: only pending, waiting, assigned or running jobs can be cancelled", c.status)
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := &jqv1.CancelJobsRequest{QueueName: c.queue, Status: status, Limit: int32(c.limit)}
+	what := "unfinished jobs"
+	if status != jqv1.JobStatus_JOB_STATUS_UNSPECIFIED {
+		what = jobStatusName(status) + " jobs"
+	}
+	where := "queue " + c.queue
+	if c.all {
+		where = "every queue"
+	}
+	if !c.yes {
+		count, err := call(ctx, cl, cl.jobs.CancelJobs, &jqv1.CancelJobsRequest{QueueName: c.queue, Status: status, Limit: int32(c.limit), DryRun: true})
+		if err != nil {
+			return err
+		}
+		if count.GetCount() == 0 {
+			return c.app.emit(cancelledView{Queue: c.queue, Status: c.status}, func(w io.Writer) {
+				fmt.Fprintf(w, "no %s in %s: nothing cancelled\n", what, where)
+			})
+		}
+		if err := c.app.confirm(fmt.Sprintf("cancel %d %s in %s?", count.GetCount(), what, where)); err != nil {
+			return err
+		}
+	}
+	resp, err := call(ctx, cl, cl.jobs.CancelJobs, req)
+	if err != nil {
+		return err
+	}
+	return c.app.emit(cancelledView{Queue: c.queue, Status: c.status, Cancelled: resp.GetCount()}, func(w io.Writer) {
+		fmt.Fprintf(w, "%d %s in %s cancelled\n", resp.GetCount(), what, where)
 	})
 }
 

@@ -69,11 +69,13 @@ func TestJobSubmit(t *testing.T) {
 
 	t.Run("PriorityRetriesKey", func(t *testing.T) {
 		t.Parallel()
-		id := b.submit(t, "--priority", "7", "--max-retries", "5", "--idempotency-key", "order-42", "--", "true")
+		id := b.submit(t, "--priority", "7", "--max-retries", "5", "--idempotency-key", "order-42", "--key", "tenant-9", "--", "true")
 		j := b.job(t, id)
 		require.Equal(t, int32(7), j.Priority)
 		require.Equal(t, int32(5), j.MaxRetries)
 		require.Equal(t, "order-42", j.IdempotencyKey)
+		require.Equal(t, "tenant-9", j.ConcurrencyKey)
+		require.Regexp(t, `(?m)^CONCURRENCY KEY\s+tenant-9$`, b.ctl(t, "job", "status", id).stdout)
 
 		r := b.ctl(t, "job", "submit", "--idempotency-key", "order-42", "-o", "json", "--", "true")
 		r.requireCode(t, exitOK)
@@ -266,7 +268,7 @@ func TestJobCancelAndRetry(t *testing.T) {
 		id := b.submit(t, "--delay", "1h", "--", "true")
 		r := b.ctl(t, "job", "cancel", id)
 		r.requireCode(t, exitOK)
-		require.Equal(t, "job "+id+" cancelled (DEAD_LETTERED)\n", r.stdout)
+		require.Equal(t, "job "+id+" cancelled (CANCELLED)\n", r.stdout)
 
 		r = b.ctl(t, "job", "cancel", id)
 		r.requireCode(t, exitConflict)
@@ -290,7 +292,7 @@ func TestJobCancelAndRetry(t *testing.T) {
 		var v jobView
 		r.decode(t, &v)
 		require.Equal(t, id, v.JobID)
-		require.Equal(t, "DEAD_LETTERED", v.Status)
+		require.Equal(t, "CANCELLED", v.Status)
 	})
 
 	t.Run("RetryTable", func(t *testing.T) {
@@ -341,7 +343,7 @@ func TestJobList(t *testing.T) {
 		lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 		require.Len(t, lines, 5)
 		require.Regexp(t, `^JOB ID\s+QUEUE\s+STATUS\s+PRIORITY\s+ATTEMPT\s+CREATED\s+UPDATED\s+WORKER$`, lines[0])
-		require.Regexp(t, `^`+other+`\s+default\s+DEAD_LETTERED\s+0\s+0\s+`+recent+`\s+`+recent+`\s+-$`, lines[1], "newest first, aligned")
+		require.Regexp(t, `^`+other+`\s+default\s+CANCELLED\s+0\s+0\s+`+recent+`\s+`+recent+`\s+-$`, lines[1], "newest first, aligned")
 		require.Equal(t, strings.Index(lines[0], "QUEUE"), strings.Index(lines[1], "default"), "columns aligned")
 	})
 
@@ -356,7 +358,7 @@ func TestJobList(t *testing.T) {
 		for _, j := range v {
 			require.Equal(t, "emails", j.Queue)
 		}
-		r = b.ctl(t, "job", "list", "--status", "DEAD-LETTERED", "-o", "json")
+		r = b.ctl(t, "job", "list", "--status", "Cancelled", "-o", "json")
 		r.requireCode(t, exitOK)
 		r.decode(t, &v)
 		require.Len(t, v, 1)
@@ -428,7 +430,7 @@ func TestJobLogs(t *testing.T) {
 	require.Len(t, lines, 3)
 	require.Regexp(t, `^WHEN\s+FROM\s+TO\s+REASON\s+ATTEMPT\s+WORKER\s+BY\s+ERROR$`, lines[0])
 	require.Regexp(t, `^`+recent+`\s+-\s+PENDING\s+SUBMITTED\s+0\s+-\s+-\s+-$`, lines[1])
-	require.Regexp(t, `^`+recent+`\s+PENDING\s+DEAD_LETTERED\s+CANCELLED\s+0\s+-\s+test-admin-\d+\s`, lines[2], "the cancel names its actor, the admin key")
+	require.Regexp(t, `^`+recent+`\s+PENDING\s+CANCELLED\s+CANCELLED\s+0\s+-\s+test-admin-\d+\s`, lines[2], "the cancel names its actor, the admin key")
 
 	r = b.ctl(t, "job", "logs", id, "-o", "json")
 	r.requireCode(t, exitOK)

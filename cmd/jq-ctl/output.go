@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -226,6 +228,7 @@ type jobView struct {
 	MaxRetries     int32   `json:"max_retries"`
 	WorkerID       string  `json:"worker_id"`
 	IdempotencyKey string  `json:"idempotency_key"`
+	ConcurrencyKey string  `json:"concurrency_key"`
 	Payload        any     `json:"payload"`
 	Result         string  `json:"result"`
 	ResultEncoding string  `json:"result_encoding"` // "text", or "base64" when the bytes are not UTF-8
@@ -247,6 +250,7 @@ func newJobView(j *jqv1.Job) jobView {
 		RetryCount:     j.GetRetryCount(),
 		MaxRetries:     j.GetMaxRetries(),
 		WorkerID:       j.GetWorkerId(),
+		ConcurrencyKey: j.GetConcurrencyKey(),
 		IdempotencyKey: j.GetIdempotencyKey(),
 		Payload:        payloadValue(j.GetPayload()),
 		Result:         string(j.GetResult()),
@@ -299,6 +303,7 @@ func (a *app) jobTable(w io.Writer, j *jqv1.Job) {
 	row(w, "RETRIES", fmt.Sprintf("%d of %d", j.GetRetryCount(), j.GetMaxRetries()))
 	row(w, "WORKER", dash(j.GetWorkerId()))
 	row(w, "IDEMPOTENCY KEY", dash(j.GetIdempotencyKey()))
+	row(w, "CONCURRENCY KEY", dash(j.GetConcurrencyKey()))
 	row(w, "CREATED", ago(tsTime(j.GetCreatedAt()), now))
 	row(w, "NOT BEFORE", ago(tsTime(j.GetNotBefore()), now))
 	row(w, "STARTED", ago(tsTime(j.GetStartedAt()), now))
@@ -307,4 +312,25 @@ func (a *app) jobTable(w io.Writer, j *jqv1.Job) {
 	row(w, "PAYLOAD", summary(compactJSON(j.GetPayload()), 200))
 	row(w, "RESULT", summary(j.GetResult(), 200))
 	row(w, "ERROR", summary([]byte(j.GetErrorMessage()), 200))
+}
+
+// confirm asks question on stderr and reads the answer from stdin: "y" or "yes" goes on,
+// anything else stops the command with nothing done. A stdin that is a file or a pipe is not
+// asked (a script must say --yes).
+func (a *app) confirm(question string) error {
+	if f, ok := a.stdin.(*os.File); ok {
+		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+			return failf(exitUsage, "%s (stdin is not a terminal to answer on: pass --yes)", question)
+		}
+	}
+	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
+	answer, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && answer == "" {
+		return failf(exitFailure, "no answer: nothing done")
+	}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return failf(exitFailure, "not confirmed: nothing done")
 }

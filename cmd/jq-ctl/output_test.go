@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,3 +132,29 @@ func TestRPCError(t *testing.T) {
 }
 
 func jobWithResult(result []byte) *jqv1.Job { return &jqv1.Job{JobId: "x", Result: result} }
+
+func TestConfirm(t *testing.T) {
+	t.Parallel()
+	ask := func(stdin io.Reader) (string, error) {
+		var stderr strings.Builder
+		a := newApp(stdin, io.Discard, &stderr)
+		err := a.confirm("drop it?")
+		return stderr.String(), err
+	}
+	for answer, ok := range map[string]bool{"y\n": true, "YES\n": true, " yes \n": true, "n\n": false, "\n": false, "": false, "maybe\n": false} {
+		asked, err := ask(strings.NewReader(answer))
+		require.Equal(t, "drop it? [y/N] ", asked)
+		require.Equal(t, ok, err == nil, "answer %q", answer)
+	}
+
+	// A pipe cannot answer: the command must say --yes.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	_, _ = w.WriteString("y\n")
+	require.NoError(t, w.Close())
+	asked, err := ask(r)
+	require.Empty(t, asked, "nothing asked")
+	require.Equal(t, exitUsage, exitCode(err))
+	require.ErrorContains(t, err, "pass --yes")
+}

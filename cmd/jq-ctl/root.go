@@ -194,14 +194,19 @@ func (a *app) tree() *ffcli.Command {
 			a.leaf("job", &jobLogsCommand{app: a}),
 			a.leaf("job", &jobRetryCommand{app: a}),
 		),
-		a.group("queue", "list, create, delete queues and show their statistics", "", []string{
+		a.group("queue", "list, create, delete, pause and limit queues; show their statistics", "", []string{
 			"jq-ctl queue create emails --max-retries 5 --ttl 24h",
+			"jq-ctl queue pause emails",
+			"jq-ctl queue update emails --max-running 20 --rate 100/1s",
 			"jq-ctl queue stats",
 		},
 			a.leaf("queue", &queueListCommand{app: a}),
 			a.leaf("queue", &queueCreateCommand{app: a}),
 			a.leaf("queue", &queueDeleteCommand{app: a}),
 			a.leaf("queue", &queueStatsCommand{app: a}),
+			a.leaf("queue", &queuePauseCommand{app: a}),
+			a.leaf("queue", &queuePauseCommand{app: a, resume: true}),
+			a.leaf("queue", &queueUpdateCommand{app: a}),
 		),
 		a.group("worker", "list workers, drain them or shut them down", "", []string{
 			"jq-ctl worker list --status online",
@@ -449,7 +454,7 @@ Exit codes:
   5    jq-server unreachable, unavailable (e.g. PostgreSQL down) or slower than --timeout
   6    conflicts with the current state: cancel a finished job, delete a queue that has jobs,
        create a queue that exists
-  7    job submit --wait: the job was dead-lettered
+  7    job submit --wait: the job was dead-lettered or cancelled
   8    job submit --wait: --wait-timeout elapsed first
   9    refused: no API key, an unknown, expired or revoked one, or a role or queue it may not use
   130  interrupted (Ctrl-C)

@@ -14,6 +14,7 @@ var commandPaths = [][]string{
 	{},
 	{"job"}, {"job", "submit"}, {"job", "status"}, {"job", "cancel"}, {"job", "list"}, {"job", "logs"}, {"job", "retry"},
 	{"queue"}, {"queue", "list"}, {"queue", "create"}, {"queue", "delete"}, {"queue", "stats"},
+	{"queue", "pause"}, {"queue", "resume"}, {"queue", "update"},
 	{"worker"}, {"worker", "list"}, {"worker", "drain"}, {"worker", "shutdown"},
 	{"system"}, {"system", "status"}, {"system", "version"},
 	{"key"}, {"key", "create"}, {"key", "list"}, {"key", "revoke"},

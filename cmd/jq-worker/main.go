@@ -90,7 +90,7 @@ func run(args []string, stdout, _ io.Writer) error {
 			JobConcurrency: m.WorkerJobConcurrency, ConfiguredConcurrency: m.WorkerConfiguredConcurrency,
 			JobsRun: m.WorkerJobsRun, ExecutionDuration: m.WorkerExecutionDuration,
 		},
-	}, worker.Exec{MaxOutputBytes: cfg.Worker.MaxOutputBytes, Guard: worker.Guard{
+	}, worker.Exec{MaxOutputBytes: cfg.Worker.MaxOutputBytes, CancelGrace: cfg.Worker.CancelGrace.Std(), Guard: worker.Guard{
 		AllowedCommands: cfg.Worker.AllowedCommands, AllowedEnv: cfg.Worker.AllowedEnv,
 	}})
 	if err != nil {

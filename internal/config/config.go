@@ -127,6 +127,7 @@ type WorkerConfig struct {
 	HeartbeatInterval Duration `yaml:"heartbeat_interval" env:"JQ_WORKER_HEARTBEAT_INTERVAL" help:"how often the worker heartbeats"`
 	ShutdownGrace     Duration `yaml:"shutdown_grace" env:"JQ_WORKER_SHUTDOWN_GRACE" help:"on SIGTERM or drain, how long running jobs may take before they are killed"`
 	DefaultTimeout    Duration `yaml:"default_timeout" env:"JQ_WORKER_DEFAULT_TIMEOUT" help:"timeout of a job that sets none and whose queue has no TTL"`
+	CancelGrace       Duration `yaml:"cancel_grace" env:"JQ_WORKER_CANCEL_GRACE" help:"how long a cancelled subprocess job has between SIGTERM and SIGKILL (a payload's grace_seconds overrides it)"`
 	MaxOutputBytes    int      `yaml:"max_output_bytes" env:"JQ_WORKER_MAX_OUTPUT_BYTES" help:"cap on a job's captured stdout and stderr, each"`
 	TLSCAFile         string   `yaml:"tls_ca_file" env:"JQ_WORKER_TLS_CA_FILE" help:"CA that jq-server's certificate must chain to; enables TLS"`
 	TLSCertFile       string   `yaml:"tls_cert_file" env:"JQ_WORKER_TLS_CERT_FILE" help:"client certificate for mutual TLS"`
@@ -230,6 +231,7 @@ func Default(service Service) *Config {
 			ShutdownGrace:     Duration(60 * time.Second),
 			DefaultTimeout:    Duration(30 * time.Minute),
 			MaxOutputBytes:    1 << 20,
+			CancelGrace:       Duration(10 * time.Second),
 		},
 		Metrics: MetricsConfig{
 			Enabled: true,

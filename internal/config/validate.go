@@ -241,6 +241,7 @@ func (c *Config) validateWorker(v *validator) {
 	v.positive("worker.heartbeat_interval", w.HeartbeatInterval)
 	v.positive("worker.shutdown_grace", w.ShutdownGrace)
 	v.positive("worker.default_timeout", w.DefaultTimeout)
+	v.positive("worker.cancel_grace", w.CancelGrace)
 	if w.MaxOutputBytes < 1024 {
 		v.add("worker.max_output_bytes", "must be at least 1024, got %d", w.MaxOutputBytes)
 	}

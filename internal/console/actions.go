@@ -83,7 +83,7 @@ func (c *Console) deleteQueue(w http.ResponseWriter, r *request) error {
 	}
 	ok, err := c.confirmed(w, r, &confirmData{
 		Heading: "Delete queue " + name + "?",
-		Message: "Queue " + name + " and all its finished jobs (DONE and DEAD_LETTERED, with their history) will be deleted. " +
+		Message: "Queue " + name + " and all its finished jobs (DONE, DEAD_LETTERED and CANCELLED, with their history) will be deleted. " +
 			"jq refuses while the queue has unfinished jobs.",
 		Button: "Delete the queue", Danger: true, Back: c.url("/queues"),
 	})

@@ -268,9 +268,8 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, queue.StatusPending, j.Status, "nothing happens before the confirmation")
 	tb.do(t, chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	page = tb.text(t)
-	require.Contains(t, page, "CANCELLED")
-	require.Contains(t, page, "DEAD_LETTERED")
-	waitStatus(t, store, pending, queue.StatusDeadLettered)
+	require.Contains(t, page, "PENDING → CANCELLED")
+	waitStatus(t, store, pending, queue.StatusCancelled)
 	tb.screenshot(t, "job-cancelled")
 
 	tb.do(t, chromedp.Navigate(b.url("queues")), chromedp.WaitVisible(chromedp.CSS("table.queues")))
@@ -317,7 +316,7 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, 403, eval[int](t, tb, forged))
 	j, err = store.GetJob(ctx, pending)
 	require.NoError(t, err)
-	require.Equal(t, queue.StatusDeadLettered, j.Status, "the forged retry changed nothing")
+	require.Equal(t, queue.StatusCancelled, j.Status, "the forged retry changed nothing")
 	require.Positive(t, ran.Load())
 }
 

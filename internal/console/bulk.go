@@ -93,7 +93,7 @@ func (c *Console) bulk(w http.ResponseWriter, r *request) error {
 		n = len(ids)
 		heading = fmt.Sprintf("%s %d selected %s?", act.verb, n, plural(n, "job", "jobs"))
 		message = fmt.Sprintf("Only the %s ones can be %s; the others are left as they are and listed after.",
-			strings.Join(act.statuses, " or "), act.past)
+			orList(act.statuses), act.past)
 	case "matching":
 		if f.Queue != "" && !r.p.MayUse(f.Queue) {
 			return queueRefused(r, f.Queue)
@@ -107,10 +107,10 @@ func (c *Console) bulk(w http.ResponseWriter, r *request) error {
 		}
 		if n == 0 {
 			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("no job matching this filter is %s: nothing to %s",
-				strings.Join(act.statuses, " or "), strings.ToLower(act.verb))}
+				orList(act.statuses), strings.ToLower(act.verb))}
 		}
 		heading = fmt.Sprintf("%s %s matching %s?", act.verb, countWords(n), plural(n, "job", "jobs"))
-		message = fmt.Sprintf("This %s the jobs matching the list's filter that are %s.", verbPresent(act.verb), strings.Join(statuses, " or "))
+		message = fmt.Sprintf("This %s the jobs matching the list's filter that are %s.", verbPresent(act.verb), orList(statuses))
 		if n > maxBulk {
 			message += fmt.Sprintf(" More than %s match: this acts on the first %s in the list's order; run it again for the rest.",
 				formatCount(maxBulk), formatCount(maxBulk))
@@ -186,4 +186,12 @@ func countWords(n int) string {
 
 func verbPresent(verb string) string {
 	return strings.ToLower(verb) + "s"
+}
+
+// orList is "A, B or C".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }

@@ -62,8 +62,8 @@ type eventView struct {
 // (sqlfuncs/05_operate.sql): the console offers the buttons for them, and the function has the
 // last word (a job that moved on in between is refused with a clear message).
 var (
-	retryable   = []string{"FAILED", "DEAD_LETTERED"}
-	cancellable = []string{"PENDING", "ASSIGNED"}
+	retryable   = []string{"FAILED", "DEAD_LETTERED", "CANCELLED"}
+	cancellable = []string{"PENDING", "WAITING", "ASSIGNED", "RUNNING"}
 )
 
 // maxResultShown bounds the result text a page shows.

@@ -278,7 +278,7 @@ func TestCounts_Estimated(t *testing.T) {
 	require.Equal(t, count{N: 30}, c.get("default", "PENDING"))
 	require.Zero(t, c.SamplePct)
 	require.Contains(t, countNote(c), "Counts are exact")
-	require.Equal(t, []string{"PENDING", "ASSIGNED", "RUNNING", "DONE", "FAILED", "DEAD_LETTERED"}, c.Statuses, "from the database's enum")
+	require.Equal(t, []string{"PENDING", "ASSIGNED", "RUNNING", "DONE", "FAILED", "DEAD_LETTERED", "CANCELLED", "WAITING"}, c.Statuses, "from the database's enum")
 
 	cc = newCountCache(r, time.Now)
 	cc.limit = 10

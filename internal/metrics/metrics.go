@@ -12,6 +12,8 @@ import (
 // The name of every metric, kept in one block so that New and Names cannot drift apart.
 const (
 	nameJobQueueDepth               = "jq_job_queue_depth"
+	nameQueuePaused                 = "jq_queue_paused"
+	nameQueueLimitHeld              = "jq_queue_limit_held_total"
 	nameJobTotal                    = "jq_job_total"
 	nameJobProcessingDuration       = "jq_job_processing_duration_seconds"
 	nameJobWaitDuration             = "jq_job_wait_duration_seconds"
@@ -61,6 +63,16 @@ type Metrics struct {
 	// JobQueueDepth is jq_job_queue_depth{queue,status}: how many jobs each queue holds in
 	// each status, as last counted.
 	JobQueueDepth *prometheus.GaugeVec
+
+	// QueuePaused is jq_queue_paused{queue}: 1 while the queue is paused (nothing of it is
+	// claimed), else 0. Read with JobQueueDepth.
+	QueuePaused *prometheus.GaugeVec
+
+	// QueueLimitHeld is jq_queue_limit_held_total{queue,limit}: runnable jobs a claim left
+	// PENDING because of the queue's flow control, by the limit that held them (paused,
+	// max_running, rate, per_key), summed over claims. The database counts them for the whole
+	// cluster; each instance adds what it saw grow since it started (aggregate with max).
+	QueueLimitHeld *prometheus.CounterVec
 
 	// JobTotal is jq_job_total{queue,status,reason}: job transitions, counted by the status
 	// they reach and the reason they happened.
@@ -186,6 +198,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: nameJobQueueDepth,
 			Help: "Jobs in each queue and status, as last counted.",
 		}, []string{"queue", "status"}),
+		QueuePaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: nameQueuePaused,
+			Help: "1 while the queue is paused, else 0.",
+		}, []string{"queue"}),
+		QueueLimitHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: nameQueueLimitHeld,
+			Help: "Runnable jobs claims left pending because of the queue's flow control, by limit, summed over claims (cluster-wide).",
+		}, []string{"queue", "limit"}),
 		JobTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: nameJobTotal,
 			Help: "Job transitions, by the status reached and the reason.",
@@ -312,6 +332,8 @@ func New(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.JobQueueDepth,
+		m.QueuePaused,
+		m.QueueLimitHeld,
 		m.JobTotal,
 		m.JobProcessingDuration,
 		m.JobWaitDuration,
@@ -347,6 +369,8 @@ func (m *Metrics) collectors() []prometheus.Collector {
 func Names() []string {
 	names := []string{
 		nameJobQueueDepth,
+		nameQueuePaused,
+		nameQueueLimitHeld,
 		nameJobTotal,
 		nameJobProcessingDuration,
 		nameJobWaitDuration,

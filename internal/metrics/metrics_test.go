@@ -20,6 +20,8 @@ import (
 func touch(m *metrics.Metrics) {
 	m.JobQueueDepth.WithLabelValues("default", "queued").Set(3)
 	m.JobTotal.WithLabelValues("default", "succeeded", "completed").Inc()
+	m.QueuePaused.WithLabelValues("default").Set(1)
+	m.QueueLimitHeld.WithLabelValues("default", "rate").Add(4)
 	m.JobProcessingDuration.WithLabelValues("default").Observe(1.5)
 	m.JobWaitDuration.WithLabelValues("default").Observe(0.02)
 	m.SchedulerCycleDuration.Observe(0.004)
@@ -90,6 +92,8 @@ func TestNew(t *testing.T) {
 		want := map[string][]string{
 			"jq_job_queue_depth":                  {"queue", "status"},
 			"jq_job_total":                        {"queue", "reason", "status"},
+			"jq_queue_paused":                     {"queue"},
+			"jq_queue_limit_held_total":           {"limit", "queue"},
 			"jq_job_processing_duration_seconds":  {"queue"},
 			"jq_job_wait_duration_seconds":        {"queue"},
 			"jq_scheduler_cycle_duration_seconds": nil,

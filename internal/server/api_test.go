@@ -95,7 +95,7 @@ func TestJobService(t *testing.T) {
 		requireCode(t, err, codes.FailedPrecondition)
 		c, err := b.jobs.CancelJob(b.ctx, &jqv1.CancelJobRequest{JobId: id})
 		require.NoError(t, err)
-		require.Equal(t, jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED, c.GetJob().GetStatus())
+		require.Equal(t, jqv1.JobStatus_JOB_STATUS_CANCELLED, c.GetJob().GetStatus())
 		_, err = b.jobs.CancelJob(b.ctx, &jqv1.CancelJobRequest{JobId: id})
 		requireCode(t, err, codes.FailedPrecondition)
 		r, err := b.jobs.RetryJob(b.ctx, &jqv1.RetryJobRequest{JobId: id})

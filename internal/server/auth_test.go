@@ -38,6 +38,7 @@ import (
 var wantRoles = map[string][]apikey.Role{
 	"jq.v1.JobService/SubmitJob":    {apikey.RoleSubmitter},
 	"jq.v1.JobService/CancelJob":    {apikey.RoleSubmitter},
+	"jq.v1.JobService/CancelJobs":   {apikey.RoleSubmitter},
 	"jq.v1.JobService/RetryJob":     {apikey.RoleSubmitter},
 	"jq.v1.JobService/GetJobStatus": {apikey.RoleSubmitter, apikey.RoleReader},
 	"jq.v1.JobService/ListJobs":     {apikey.RoleSubmitter, apikey.RoleReader},
@@ -52,6 +53,9 @@ var wantRoles = map[string][]apikey.Role{
 
 	"jq.v1.AdminService/CreateQueue":     {},
 	"jq.v1.AdminService/DeleteQueue":     {},
+	"jq.v1.AdminService/PauseQueues":     {},
+	"jq.v1.AdminService/ResumeQueues":    {},
+	"jq.v1.AdminService/UpdateQueue":     {},
 	"jq.v1.AdminService/ListQueues":      {apikey.RoleReader},
 	"jq.v1.AdminService/GetQueueStats":   {apikey.RoleReader},
 	"jq.v1.AdminService/ListWorkers":     {apikey.RoleReader},

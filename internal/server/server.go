@@ -143,7 +143,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		WorkerRetention:   sc.WorkerRetention.Std(),
 		LostWorkerRetry:   queue.LostWorkerRetry,
 	}, logger, m.MaintenanceRows, s.scheduler.Wake)
-	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger)
+	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger).
+		WithFlow(s.store.FlowStats, m.QueuePaused, m.QueueLimitHeld)
 	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
 	var heartbeats jqgrpc.HeartbeatSink
 	if s.kafka != nil {
@@ -153,7 +154,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		heartbeats = events.NewHeartbeats(s.kafka, 30*time.Second)
 	}
 	if sc.Notify {
-		s.background = append(s.background, queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger))
+		notifier := queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger).OnCancel(s.cancelRunning)
+		s.background = append(s.background, notifier)
 	}
 
 	// Transport.
@@ -175,6 +177,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		MaxPayloadBytes: cfg.GRPC.MaxPayloadBytes,
 		MaxPageSize:     cfg.GRPC.MaxPageSize,
 		Submit:          inserter.Submit,
+		JobTotal:        m.JobTotal,
 		Announce: func(q string) {
 			announcer.Announce(q)
 			if sc.Notify {
@@ -395,5 +398,18 @@ func kafkaOptions(c config.KafkaConfig, logger *slog.Logger, m *metrics.Metrics)
 		Brokers: c.Brokers, ClientID: c.ClientID, TLS: c.TLS,
 		SASLMechanism: c.SASLMechanism, SASLUsername: c.SASLUsername, SASLPassword: c.SASLPassword,
 		Logger: logger, PublishErrors: m.KafkaPublishErrors, Published: m.KafkaEventsPublished,
+	}
+}
+
+// cancelRunning tells the worker of a job an operator cancelled to stop it, when the worker's
+// stream is on this server (every server hears the notification; one holds the stream). A
+// worker that misses it learns from its next heartbeat's answer.
+func (s *Server) cancelRunning(ctx context.Context, jobID, workerID uuid.UUID, attempt int) {
+	err := s.registry.Cancel(ctx, workerID, jobID, attempt)
+	switch {
+	case err == nil:
+		s.logger.InfoContext(ctx, "told the worker to stop a cancelled job", "job_id", jobID, "worker_id", workerID, "attempt", attempt)
+	case !errors.Is(err, queue.ErrNotConnected):
+		s.logger.WarnContext(ctx, "could not tell the worker to stop a cancelled job; its next heartbeat will", "job_id", jobID, "worker_id", workerID, "error", err)
 	}
 }

@@ -824,6 +824,308 @@ func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
 	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
+type PauseQueuesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every queue.
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueuesRequest) Reset() {
+	*x = PauseQueuesRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueuesRequest) ProtoMessage() {}
+
+func (x *PauseQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueuesRequest.ProtoReflect.Descriptor instead.
+func (*PauseQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PauseQueuesRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type PauseQueuesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queues paused now (those already paused are not listed).
+	Paused        []string `protobuf:"bytes,1,rep,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueuesResponse) Reset() {
+	*x = PauseQueuesResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueuesResponse) ProtoMessage() {}
+
+func (x *PauseQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueuesResponse.ProtoReflect.Descriptor instead.
+func (*PauseQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PauseQueuesResponse) GetPaused() []string {
+	if x != nil {
+		return x.Paused
+	}
+	return nil
+}
+
+type ResumeQueuesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every paused queue.
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeQueuesRequest) Reset() {
+	*x = ResumeQueuesRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeQueuesRequest) ProtoMessage() {}
+
+func (x *ResumeQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeQueuesRequest.ProtoReflect.Descriptor instead.
+func (*ResumeQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResumeQueuesRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type ResumeQueuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resumed       []string               `protobuf:"bytes,1,rep,name=resumed,proto3" json:"resumed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeQueuesResponse) Reset() {
+	*x = ResumeQueuesResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeQueuesResponse) ProtoMessage() {}
+
+func (x *ResumeQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeQueuesResponse.ProtoReflect.Descriptor instead.
+func (*ResumeQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResumeQueuesResponse) GetResumed() []string {
+	if x != nil {
+		return x.Resumed
+	}
+	return nil
+}
+
+type UpdateQueueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Unset: unchanged; 0: no limit.
+	MaxRunning *int32 `protobuf:"varint,2,opt,name=max_running,json=maxRunning,proto3,oneof" json:"max_running,omitempty"`
+	// Unset: unchanged; 0: no rate limit. With a limit, rate_period is required.
+	RateLimit  *int32               `protobuf:"varint,3,opt,name=rate_limit,json=rateLimit,proto3,oneof" json:"rate_limit,omitempty"`
+	RatePeriod *durationpb.Duration `protobuf:"bytes,4,opt,name=rate_period,json=ratePeriod,proto3" json:"rate_period,omitempty"`
+	// Unset: unchanged; 0: no limit.
+	MaxRunningPerKey *int32 `protobuf:"varint,5,opt,name=max_running_per_key,json=maxRunningPerKey,proto3,oneof" json:"max_running_per_key,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateQueueRequest) Reset() {
+	*x = UpdateQueueRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueRequest) ProtoMessage() {}
+
+func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
+func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateQueueRequest) GetMaxRunning() int32 {
+	if x != nil && x.MaxRunning != nil {
+		return *x.MaxRunning
+	}
+	return 0
+}
+
+func (x *UpdateQueueRequest) GetRateLimit() int32 {
+	if x != nil && x.RateLimit != nil {
+		return *x.RateLimit
+	}
+	return 0
+}
+
+func (x *UpdateQueueRequest) GetRatePeriod() *durationpb.Duration {
+	if x != nil {
+		return x.RatePeriod
+	}
+	return nil
+}
+
+func (x *UpdateQueueRequest) GetMaxRunningPerKey() int32 {
+	if x != nil && x.MaxRunningPerKey != nil {
+		return *x.MaxRunningPerKey
+	}
+	return 0
+}
+
+type UpdateQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateQueueResponse) Reset() {
+	*x = UpdateQueueResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueResponse) ProtoMessage() {}
+
+func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
+func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
 type ListQueuesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -832,7 +1134,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1146,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1159,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 type ListQueuesResponse struct {
@@ -869,7 +1171,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1183,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1196,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*Queue {
@@ -914,7 +1216,7 @@ type GetQueueStatsRequest struct {
 
 func (x *GetQueueStatsRequest) Reset() {
 	*x = GetQueueStatsRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1228,7 @@ func (x *GetQueueStatsRequest) String() string {
 func (*GetQueueStatsRequest) ProtoMessage() {}
 
 func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1241,7 @@ func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetQueueStatsRequest) GetQueueName() string {
@@ -958,7 +1260,7 @@ type GetQueueStatsResponse struct {
 
 func (x *GetQueueStatsResponse) Reset() {
 	*x = GetQueueStatsResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1272,7 @@ func (x *GetQueueStatsResponse) String() string {
 func (*GetQueueStatsResponse) ProtoMessage() {}
 
 func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1285,7 @@ func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{17}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetQueueStatsResponse) GetStats() []*QueueStats {
@@ -1007,7 +1309,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1321,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1334,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListWorkersRequest) GetStatus() WorkerStatus {
@@ -1068,7 +1370,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1382,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1395,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{19}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1119,7 +1421,7 @@ type DrainWorkerRequest struct {
 
 func (x *DrainWorkerRequest) Reset() {
 	*x = DrainWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1433,7 @@ func (x *DrainWorkerRequest) String() string {
 func (*DrainWorkerRequest) ProtoMessage() {}
 
 func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1446,7 @@ func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DrainWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{20}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrainWorkerRequest) GetWorkerId() string {
@@ -1163,7 +1465,7 @@ type DrainWorkerResponse struct {
 
 func (x *DrainWorkerResponse) Reset() {
 	*x = DrainWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1477,7 @@ func (x *DrainWorkerResponse) String() string {
 func (*DrainWorkerResponse) ProtoMessage() {}
 
 func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1490,7 @@ func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DrainWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{21}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DrainWorkerResponse) GetWorker() *Worker {
@@ -1207,7 +1509,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1521,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1534,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{22}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShutdownWorkerRequest) GetWorkerId() string {
@@ -1251,7 +1553,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1565,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1578,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{23}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ShutdownWorkerResponse) GetWorker() *Worker {
@@ -1294,7 +1596,7 @@ type GetSystemStatusRequest struct {
 
 func (x *GetSystemStatusRequest) Reset() {
 	*x = GetSystemStatusRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1608,7 @@ func (x *GetSystemStatusRequest) String() string {
 func (*GetSystemStatusRequest) ProtoMessage() {}
 
 func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1621,7 @@ func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{24}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{30}
 }
 
 // ComponentStatus is the health of one dependency.
@@ -1340,7 +1642,7 @@ type ComponentStatus struct {
 
 func (x *ComponentStatus) Reset() {
 	*x = ComponentStatus{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1654,7 @@ func (x *ComponentStatus) String() string {
 func (*ComponentStatus) ProtoMessage() {}
 
 func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1667,7 @@ func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentStatus.ProtoReflect.Descriptor instead.
 func (*ComponentStatus) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{25}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ComponentStatus) GetName() string {
@@ -1428,7 +1730,7 @@ type GetSystemStatusResponse struct {
 
 func (x *GetSystemStatusResponse) Reset() {
 	*x = GetSystemStatusResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1742,7 @@ func (x *GetSystemStatusResponse) String() string {
 func (*GetSystemStatusResponse) ProtoMessage() {}
 
 func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1755,7 @@ func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{26}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetSystemStatusResponse) GetServerVersion() string {
@@ -1586,7 +1888,29 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\x05queue\x18\x01 \x01(\v2\f.jq.v1.QueueR\x05queue\"(\n" +
 	"\x12DeleteQueueRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
-	"\x13DeleteQueueResponse\"\x13\n" +
+	"\x13DeleteQueueResponse\"*\n" +
+	"\x12PauseQueuesRequest\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\"-\n" +
+	"\x13PauseQueuesResponse\x12\x16\n" +
+	"\x06paused\x18\x01 \x03(\tR\x06paused\"+\n" +
+	"\x13ResumeQueuesRequest\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\"0\n" +
+	"\x14ResumeQueuesResponse\x12\x18\n" +
+	"\aresumed\x18\x01 \x03(\tR\aresumed\"\x99\x02\n" +
+	"\x12UpdateQueueRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
+	"\vmax_running\x18\x02 \x01(\x05H\x00R\n" +
+	"maxRunning\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"rate_limit\x18\x03 \x01(\x05H\x01R\trateLimit\x88\x01\x01\x12:\n" +
+	"\vrate_period\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"ratePeriod\x122\n" +
+	"\x13max_running_per_key\x18\x05 \x01(\x05H\x02R\x10maxRunningPerKey\x88\x01\x01B\x0e\n" +
+	"\f_max_runningB\r\n" +
+	"\v_rate_limitB\x16\n" +
+	"\x14_max_running_per_key\"9\n" +
+	"\x13UpdateQueueResponse\x12\"\n" +
+	"\x05queue\x18\x01 \x01(\v2\f.jq.v1.QueueR\x05queue\"\x13\n" +
 	"\x11ListQueuesRequest\":\n" +
 	"\x12ListQueuesResponse\x12$\n" +
 	"\x06queues\x18\x01 \x03(\v2\f.jq.v1.QueueR\x06queues\"5\n" +
@@ -1633,12 +1957,15 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\fpending_jobs\x18\x06 \x01(\x03R\vpendingJobs\x12!\n" +
 	"\frunning_jobs\x18\a \x01(\x03R\vrunningJobs\x12,\n" +
 	"\x12dead_lettered_jobs\x18\b \x01(\x03R\x10deadLetteredJobs\x12\x16\n" +
-	"\x06leader\x18\t \x01(\bR\x06leader2\x80\a\n" +
+	"\x06leader\x18\t \x01(\bR\x06leader2\xd5\b\n" +
 	"\fAdminService\x12D\n" +
 	"\vCreateQueue\x12\x19.jq.v1.CreateQueueRequest\x1a\x1a.jq.v1.CreateQueueResponse\x12D\n" +
 	"\vDeleteQueue\x12\x19.jq.v1.DeleteQueueRequest\x1a\x1a.jq.v1.DeleteQueueResponse\x12A\n" +
 	"\n" +
-	"ListQueues\x12\x18.jq.v1.ListQueuesRequest\x1a\x19.jq.v1.ListQueuesResponse\x12J\n" +
+	"ListQueues\x12\x18.jq.v1.ListQueuesRequest\x1a\x19.jq.v1.ListQueuesResponse\x12D\n" +
+	"\vPauseQueues\x12\x19.jq.v1.PauseQueuesRequest\x1a\x1a.jq.v1.PauseQueuesResponse\x12G\n" +
+	"\fResumeQueues\x12\x1a.jq.v1.ResumeQueuesRequest\x1a\x1b.jq.v1.ResumeQueuesResponse\x12D\n" +
+	"\vUpdateQueue\x12\x19.jq.v1.UpdateQueueRequest\x1a\x1a.jq.v1.UpdateQueueResponse\x12J\n" +
 	"\rGetQueueStats\x12\x1b.jq.v1.GetQueueStatsRequest\x1a\x1c.jq.v1.GetQueueStatsResponse\x12D\n" +
 	"\vListWorkers\x12\x19.jq.v1.ListWorkersRequest\x1a\x1a.jq.v1.ListWorkersResponse\x12D\n" +
 	"\vDrainWorker\x12\x19.jq.v1.DrainWorkerRequest\x1a\x1a.jq.v1.DrainWorkerResponse\x12M\n" +
@@ -1661,7 +1988,7 @@ func file_jq_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_admin_service_proto_rawDescData
 }
 
-var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_jq_v1_admin_service_proto_goTypes = []any{
 	(*CreateAPIKeyRequest)(nil),     // 0: jq.v1.CreateAPIKeyRequest
 	(*CreateAPIKeyResponse)(nil),    // 1: jq.v1.CreateAPIKeyResponse
@@ -1677,76 +2004,90 @@ var file_jq_v1_admin_service_proto_goTypes = []any{
 	(*CreateQueueResponse)(nil),     // 11: jq.v1.CreateQueueResponse
 	(*DeleteQueueRequest)(nil),      // 12: jq.v1.DeleteQueueRequest
 	(*DeleteQueueResponse)(nil),     // 13: jq.v1.DeleteQueueResponse
-	(*ListQueuesRequest)(nil),       // 14: jq.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),      // 15: jq.v1.ListQueuesResponse
-	(*GetQueueStatsRequest)(nil),    // 16: jq.v1.GetQueueStatsRequest
-	(*GetQueueStatsResponse)(nil),   // 17: jq.v1.GetQueueStatsResponse
-	(*ListWorkersRequest)(nil),      // 18: jq.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),     // 19: jq.v1.ListWorkersResponse
-	(*DrainWorkerRequest)(nil),      // 20: jq.v1.DrainWorkerRequest
-	(*DrainWorkerResponse)(nil),     // 21: jq.v1.DrainWorkerResponse
-	(*ShutdownWorkerRequest)(nil),   // 22: jq.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),  // 23: jq.v1.ShutdownWorkerResponse
-	(*GetSystemStatusRequest)(nil),  // 24: jq.v1.GetSystemStatusRequest
-	(*ComponentStatus)(nil),         // 25: jq.v1.ComponentStatus
-	(*GetSystemStatusResponse)(nil), // 26: jq.v1.GetSystemStatusResponse
-	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
-	(*Queue)(nil),                   // 29: jq.v1.Queue
-	(*QueueStats)(nil),              // 30: jq.v1.QueueStats
-	(WorkerStatus)(0),               // 31: jq.v1.WorkerStatus
-	(*Worker)(nil),                  // 32: jq.v1.Worker
+	(*PauseQueuesRequest)(nil),      // 14: jq.v1.PauseQueuesRequest
+	(*PauseQueuesResponse)(nil),     // 15: jq.v1.PauseQueuesResponse
+	(*ResumeQueuesRequest)(nil),     // 16: jq.v1.ResumeQueuesRequest
+	(*ResumeQueuesResponse)(nil),    // 17: jq.v1.ResumeQueuesResponse
+	(*UpdateQueueRequest)(nil),      // 18: jq.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),     // 19: jq.v1.UpdateQueueResponse
+	(*ListQueuesRequest)(nil),       // 20: jq.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 21: jq.v1.ListQueuesResponse
+	(*GetQueueStatsRequest)(nil),    // 22: jq.v1.GetQueueStatsRequest
+	(*GetQueueStatsResponse)(nil),   // 23: jq.v1.GetQueueStatsResponse
+	(*ListWorkersRequest)(nil),      // 24: jq.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),     // 25: jq.v1.ListWorkersResponse
+	(*DrainWorkerRequest)(nil),      // 26: jq.v1.DrainWorkerRequest
+	(*DrainWorkerResponse)(nil),     // 27: jq.v1.DrainWorkerResponse
+	(*ShutdownWorkerRequest)(nil),   // 28: jq.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),  // 29: jq.v1.ShutdownWorkerResponse
+	(*GetSystemStatusRequest)(nil),  // 30: jq.v1.GetSystemStatusRequest
+	(*ComponentStatus)(nil),         // 31: jq.v1.ComponentStatus
+	(*GetSystemStatusResponse)(nil), // 32: jq.v1.GetSystemStatusResponse
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
+	(*Queue)(nil),                   // 35: jq.v1.Queue
+	(*QueueStats)(nil),              // 36: jq.v1.QueueStats
+	(WorkerStatus)(0),               // 37: jq.v1.WorkerStatus
+	(*Worker)(nil),                  // 38: jq.v1.Worker
 }
 var file_jq_v1_admin_service_proto_depIdxs = []int32{
-	27, // 0: jq.v1.CreateAPIKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	33, // 0: jq.v1.CreateAPIKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	6,  // 1: jq.v1.CreateAPIKeyResponse.info:type_name -> jq.v1.APIKey
 	6,  // 2: jq.v1.ListAPIKeysResponse.keys:type_name -> jq.v1.APIKey
 	6,  // 3: jq.v1.RevokeAPIKeyResponse.info:type_name -> jq.v1.APIKey
-	28, // 4: jq.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	28, // 5: jq.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 6: jq.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
-	28, // 7: jq.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	34, // 4: jq.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	34, // 5: jq.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 6: jq.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 7: jq.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
 	9,  // 8: jq.v1.ListAuditEventsResponse.events:type_name -> jq.v1.AuditEvent
-	28, // 9: jq.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	29, // 10: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
-	29, // 11: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
-	30, // 12: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
-	31, // 13: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
-	32, // 14: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
-	32, // 15: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
-	32, // 16: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
-	27, // 17: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
-	28, // 18: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
-	25, // 19: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
-	10, // 20: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
-	12, // 21: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
-	14, // 22: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
-	16, // 23: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
-	18, // 24: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
-	20, // 25: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
-	22, // 26: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
-	24, // 27: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
-	0,  // 28: jq.v1.AdminService.CreateAPIKey:input_type -> jq.v1.CreateAPIKeyRequest
-	2,  // 29: jq.v1.AdminService.ListAPIKeys:input_type -> jq.v1.ListAPIKeysRequest
-	4,  // 30: jq.v1.AdminService.RevokeAPIKey:input_type -> jq.v1.RevokeAPIKeyRequest
-	7,  // 31: jq.v1.AdminService.ListAuditEvents:input_type -> jq.v1.ListAuditEventsRequest
-	11, // 32: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
-	13, // 33: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
-	15, // 34: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
-	17, // 35: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
-	19, // 36: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
-	21, // 37: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
-	23, // 38: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
-	26, // 39: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
-	1,  // 40: jq.v1.AdminService.CreateAPIKey:output_type -> jq.v1.CreateAPIKeyResponse
-	3,  // 41: jq.v1.AdminService.ListAPIKeys:output_type -> jq.v1.ListAPIKeysResponse
-	5,  // 42: jq.v1.AdminService.RevokeAPIKey:output_type -> jq.v1.RevokeAPIKeyResponse
-	8,  // 43: jq.v1.AdminService.ListAuditEvents:output_type -> jq.v1.ListAuditEventsResponse
-	32, // [32:44] is the sub-list for method output_type
-	20, // [20:32] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	34, // 9: jq.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	35, // 10: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
+	33, // 11: jq.v1.UpdateQueueRequest.rate_period:type_name -> google.protobuf.Duration
+	35, // 12: jq.v1.UpdateQueueResponse.queue:type_name -> jq.v1.Queue
+	35, // 13: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
+	36, // 14: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
+	37, // 15: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
+	38, // 16: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
+	38, // 17: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
+	38, // 18: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
+	33, // 19: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
+	34, // 20: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
+	31, // 21: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
+	10, // 22: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
+	12, // 23: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
+	20, // 24: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
+	14, // 25: jq.v1.AdminService.PauseQueues:input_type -> jq.v1.PauseQueuesRequest
+	16, // 26: jq.v1.AdminService.ResumeQueues:input_type -> jq.v1.ResumeQueuesRequest
+	18, // 27: jq.v1.AdminService.UpdateQueue:input_type -> jq.v1.UpdateQueueRequest
+	22, // 28: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
+	24, // 29: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
+	26, // 30: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
+	28, // 31: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
+	30, // 32: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
+	0,  // 33: jq.v1.AdminService.CreateAPIKey:input_type -> jq.v1.CreateAPIKeyRequest
+	2,  // 34: jq.v1.AdminService.ListAPIKeys:input_type -> jq.v1.ListAPIKeysRequest
+	4,  // 35: jq.v1.AdminService.RevokeAPIKey:input_type -> jq.v1.RevokeAPIKeyRequest
+	7,  // 36: jq.v1.AdminService.ListAuditEvents:input_type -> jq.v1.ListAuditEventsRequest
+	11, // 37: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
+	13, // 38: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
+	21, // 39: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
+	15, // 40: jq.v1.AdminService.PauseQueues:output_type -> jq.v1.PauseQueuesResponse
+	17, // 41: jq.v1.AdminService.ResumeQueues:output_type -> jq.v1.ResumeQueuesResponse
+	19, // 42: jq.v1.AdminService.UpdateQueue:output_type -> jq.v1.UpdateQueueResponse
+	23, // 43: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
+	25, // 44: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
+	27, // 45: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
+	29, // 46: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
+	32, // 47: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
+	1,  // 48: jq.v1.AdminService.CreateAPIKey:output_type -> jq.v1.CreateAPIKeyResponse
+	3,  // 49: jq.v1.AdminService.ListAPIKeys:output_type -> jq.v1.ListAPIKeysResponse
+	5,  // 50: jq.v1.AdminService.RevokeAPIKey:output_type -> jq.v1.RevokeAPIKeyResponse
+	8,  // 51: jq.v1.AdminService.ListAuditEvents:output_type -> jq.v1.ListAuditEventsResponse
+	37, // [37:52] is the sub-list for method output_type
+	22, // [22:37] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_admin_service_proto_init() }
@@ -1756,13 +2097,14 @@ func file_jq_v1_admin_service_proto_init() {
 	}
 	file_jq_v1_common_proto_init()
 	file_jq_v1_admin_service_proto_msgTypes[10].OneofWrappers = []any{}
+	file_jq_v1_admin_service_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_admin_service_proto_rawDesc), len(file_jq_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

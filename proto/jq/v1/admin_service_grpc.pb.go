@@ -22,6 +22,9 @@ const (
 	AdminService_CreateQueue_FullMethodName     = "/jq.v1.AdminService/CreateQueue"
 	AdminService_DeleteQueue_FullMethodName     = "/jq.v1.AdminService/DeleteQueue"
 	AdminService_ListQueues_FullMethodName      = "/jq.v1.AdminService/ListQueues"
+	AdminService_PauseQueues_FullMethodName     = "/jq.v1.AdminService/PauseQueues"
+	AdminService_ResumeQueues_FullMethodName    = "/jq.v1.AdminService/ResumeQueues"
+	AdminService_UpdateQueue_FullMethodName     = "/jq.v1.AdminService/UpdateQueue"
 	AdminService_GetQueueStats_FullMethodName   = "/jq.v1.AdminService/GetQueueStats"
 	AdminService_ListWorkers_FullMethodName     = "/jq.v1.AdminService/ListWorkers"
 	AdminService_DrainWorker_FullMethodName     = "/jq.v1.AdminService/DrainWorker"
@@ -45,6 +48,14 @@ type AdminServiceClient interface {
 	// non-terminal jobs.
 	DeleteQueue(ctx context.Context, in *DeleteQueueRequest, opts ...grpc.CallOption) (*DeleteQueueResponse, error)
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// PauseQueues pauses queues (every queue when names is empty): submits are taken, nothing is
+	// claimed; running jobs finish.
+	PauseQueues(ctx context.Context, in *PauseQueuesRequest, opts ...grpc.CallOption) (*PauseQueuesResponse, error)
+	// ResumeQueues resumes paused queues (every one when names is empty) and wakes the
+	// schedulers at once.
+	ResumeQueues(ctx context.Context, in *ResumeQueuesRequest, opts ...grpc.CallOption) (*ResumeQueuesResponse, error)
+	// UpdateQueue changes a queue's limits (max_running, rate, max_running_per_key).
+	UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error)
 	// GetQueueStats returns counts per status, the oldest pending age and recent throughput.
 	GetQueueStats(ctx context.Context, in *GetQueueStatsRequest, opts ...grpc.CallOption) (*GetQueueStatsResponse, error)
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
@@ -98,6 +109,36 @@ func (c *adminServiceClient) ListQueues(ctx context.Context, in *ListQueuesReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListQueuesResponse)
 	err := c.cc.Invoke(ctx, AdminService_ListQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) PauseQueues(ctx context.Context, in *PauseQueuesRequest, opts ...grpc.CallOption) (*PauseQueuesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseQueuesResponse)
+	err := c.cc.Invoke(ctx, AdminService_PauseQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ResumeQueues(ctx context.Context, in *ResumeQueuesRequest, opts ...grpc.CallOption) (*ResumeQueuesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeQueuesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ResumeQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateQueue(ctx context.Context, in *UpdateQueueRequest, opts ...grpc.CallOption) (*UpdateQueueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateQueueResponse)
+	err := c.cc.Invoke(ctx, AdminService_UpdateQueue_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +247,14 @@ type AdminServiceServer interface {
 	// non-terminal jobs.
 	DeleteQueue(context.Context, *DeleteQueueRequest) (*DeleteQueueResponse, error)
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// PauseQueues pauses queues (every queue when names is empty): submits are taken, nothing is
+	// claimed; running jobs finish.
+	PauseQueues(context.Context, *PauseQueuesRequest) (*PauseQueuesResponse, error)
+	// ResumeQueues resumes paused queues (every one when names is empty) and wakes the
+	// schedulers at once.
+	ResumeQueues(context.Context, *ResumeQueuesRequest) (*ResumeQueuesResponse, error)
+	// UpdateQueue changes a queue's limits (max_running, rate, max_running_per_key).
+	UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error)
 	// GetQueueStats returns counts per status, the oldest pending age and recent throughput.
 	GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error)
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
@@ -243,6 +292,15 @@ func (UnimplementedAdminServiceServer) DeleteQueue(context.Context, *DeleteQueue
 }
 func (UnimplementedAdminServiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedAdminServiceServer) PauseQueues(context.Context, *PauseQueuesRequest) (*PauseQueuesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseQueues not implemented")
+}
+func (UnimplementedAdminServiceServer) ResumeQueues(context.Context, *ResumeQueuesRequest) (*ResumeQueuesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeQueues not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateQueue(context.Context, *UpdateQueueRequest) (*UpdateQueueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateQueue not implemented")
 }
 func (UnimplementedAdminServiceServer) GetQueueStats(context.Context, *GetQueueStatsRequest) (*GetQueueStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQueueStats not implemented")
@@ -342,6 +400,60 @@ func _AdminService_ListQueues_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).ListQueues(ctx, req.(*ListQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_PauseQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PauseQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PauseQueues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PauseQueues(ctx, req.(*PauseQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ResumeQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ResumeQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ResumeQueues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ResumeQueues(ctx, req.(*ResumeQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateQueue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateQueueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateQueue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateQueue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateQueue(ctx, req.(*UpdateQueueRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -526,6 +638,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQueues",
 			Handler:    _AdminService_ListQueues_Handler,
+		},
+		{
+			MethodName: "PauseQueues",
+			Handler:    _AdminService_PauseQueues_Handler,
+		},
+		{
+			MethodName: "ResumeQueues",
+			Handler:    _AdminService_ResumeQueues_Handler,
+		},
+		{
+			MethodName: "UpdateQueue",
+			Handler:    _AdminService_UpdateQueue_Handler,
 		},
 		{
 			MethodName: "GetQueueStats",

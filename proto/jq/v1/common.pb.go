@@ -38,8 +38,12 @@ const (
 	JobStatus_JOB_STATUS_DONE JobStatus = 4
 	// An attempt failed; the job is about to be retried or dead-lettered.
 	JobStatus_JOB_STATUS_FAILED JobStatus = 5
-	// Retries spent, cancelled or expired (terminal until a manual retry).
+	// Retries spent, failed for good or expired (terminal until a manual retry).
 	JobStatus_JOB_STATUS_DEAD_LETTERED JobStatus = 6
+	// Cancelled by an operator, running or not (terminal until a manual retry).
+	JobStatus_JOB_STATUS_CANCELLED JobStatus = 7
+	// Waiting for the jobs it depends on to finish.
+	JobStatus_JOB_STATUS_WAITING JobStatus = 8
 )
 
 // Enum value maps for JobStatus.
@@ -52,6 +56,8 @@ var (
 		4: "JOB_STATUS_DONE",
 		5: "JOB_STATUS_FAILED",
 		6: "JOB_STATUS_DEAD_LETTERED",
+		7: "JOB_STATUS_CANCELLED",
+		8: "JOB_STATUS_WAITING",
 	}
 	JobStatus_value = map[string]int32{
 		"JOB_STATUS_UNSPECIFIED":   0,
@@ -61,6 +67,8 @@ var (
 		"JOB_STATUS_DONE":          4,
 		"JOB_STATUS_FAILED":        5,
 		"JOB_STATUS_DEAD_LETTERED": 6,
+		"JOB_STATUS_CANCELLED":     7,
+		"JOB_STATUS_WAITING":       8,
 	}
 )
 
@@ -172,6 +180,8 @@ type Job struct {
 	Attempt        int32                  `protobuf:"varint,15,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	IdempotencyKey string                 `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Groups jobs for fairness and per-key limits (a tenant, a customer); empty when none.
+	ConcurrencyKey string `protobuf:"bytes,18,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -325,17 +335,35 @@ func (x *Job) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Job) GetConcurrencyKey() string {
+	if x != nil {
+		return x.ConcurrencyKey
+	}
+	return ""
+}
+
 // Queue holds the defaults of the jobs submitted to it.
 type Queue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	MaxRetries int32                  `protobuf:"varint,2,opt,name=max_retries,json=maxRetries,proto3" json:"max_retries,omitempty"`
 	// Pending jobs older than this are dead-lettered (TTL_EXPIRED); 0 means no TTL.
-	TtlSeconds    int32                  `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TtlSeconds int32                  `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Flow control (docs/flow-control.md). A paused queue takes submits but none of its jobs is
+	// claimed.
+	Paused bool `protobuf:"varint,6,opt,name=paused,proto3" json:"paused,omitempty"`
+	// At most this many jobs ASSIGNED or RUNNING at once; 0: no limit.
+	MaxRunning int32 `protobuf:"varint,7,opt,name=max_running,json=maxRunning,proto3" json:"max_running,omitempty"`
+	// At most rate_limit starts per rate_period; 0: no limit.
+	RateLimit  int32                `protobuf:"varint,8,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	RatePeriod *durationpb.Duration `protobuf:"bytes,9,opt,name=rate_period,json=ratePeriod,proto3" json:"rate_period,omitempty"`
+	// At most this many jobs of one concurrency key running at once, keys claimed in turn; 0: no
+	// limit.
+	MaxRunningPerKey int32 `protobuf:"varint,10,opt,name=max_running_per_key,json=maxRunningPerKey,proto3" json:"max_running_per_key,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Queue) Reset() {
@@ -401,6 +429,41 @@ func (x *Queue) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Queue) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Queue) GetMaxRunning() int32 {
+	if x != nil {
+		return x.MaxRunning
+	}
+	return 0
+}
+
+func (x *Queue) GetRateLimit() int32 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *Queue) GetRatePeriod() *durationpb.Duration {
+	if x != nil {
+		return x.RatePeriod
+	}
+	return nil
+}
+
+func (x *Queue) GetMaxRunningPerKey() int32 {
+	if x != nil {
+		return x.MaxRunningPerKey
+	}
+	return 0
 }
 
 // Worker is a registered jq-worker process.
@@ -661,6 +724,9 @@ type QueueStats struct {
 	CompletedLastMinute int64 `protobuf:"varint,9,opt,name=completed_last_minute,json=completedLastMinute,proto3" json:"completed_last_minute,omitempty"`
 	// Jobs that failed an attempt in the last minute.
 	FailedLastMinute int64 `protobuf:"varint,10,opt,name=failed_last_minute,json=failedLastMinute,proto3" json:"failed_last_minute,omitempty"`
+	Cancelled        int64 `protobuf:"varint,11,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	Waiting          int64 `protobuf:"varint,12,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	Paused           bool  `protobuf:"varint,13,opt,name=paused,proto3" json:"paused,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -765,11 +831,32 @@ func (x *QueueStats) GetFailedLastMinute() int64 {
 	return 0
 }
 
+func (x *QueueStats) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+func (x *QueueStats) GetWaiting() int64 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *QueueStats) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
 var File_jq_v1_common_proto protoreflect.FileDescriptor
 
 const file_jq_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x12jq/v1/common.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x05\n" +
+	"\x12jq/v1/common.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x05\n" +
 	"\x03Job\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -795,7 +882,8 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\aattempt\x18\x0f \x01(\x05R\aattempt\x12'\n" +
 	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\x129\n" +
 	"\n" +
-	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xd3\x01\n" +
+	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fconcurrency_key\x18\x12 \x01(\tR\x0econcurrencyKey\"\x96\x03\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vmax_retries\x18\x02 \x01(\x05R\n" +
@@ -805,7 +893,16 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8a\x03\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
+	"\x06paused\x18\x06 \x01(\bR\x06paused\x12\x1f\n" +
+	"\vmax_running\x18\a \x01(\x05R\n" +
+	"maxRunning\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\b \x01(\x05R\trateLimit\x12:\n" +
+	"\vrate_period\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"ratePeriod\x12-\n" +
+	"\x13max_running_per_key\x18\n" +
+	" \x01(\x05R\x10maxRunningPerKey\"\x8a\x03\n" +
 	"\x06Worker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12+\n" +
@@ -831,7 +928,7 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\aattempt\x18\b \x01(\x05R\aattempt\x12#\n" +
 	"\rerror_message\x18\t \x01(\tR\ferrorMessage\x12\x14\n" +
 	"\x05actor\x18\n" +
-	" \x01(\tR\x05actor\"\xf7\x02\n" +
+	" \x01(\tR\x05actor\"\xc7\x03\n" +
 	"\n" +
 	"QueueStats\x12\x1d\n" +
 	"\n" +
@@ -845,7 +942,10 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\x12oldest_pending_age\x18\b \x01(\v2\x19.google.protobuf.DurationR\x10oldestPendingAge\x122\n" +
 	"\x15completed_last_minute\x18\t \x01(\x03R\x13completedLastMinute\x12,\n" +
 	"\x12failed_last_minute\x18\n" +
-	" \x01(\x03R\x10failedLastMinute*\xba\x01\n" +
+	" \x01(\x03R\x10failedLastMinute\x12\x1c\n" +
+	"\tcancelled\x18\v \x01(\x03R\tcancelled\x12\x18\n" +
+	"\awaiting\x18\f \x01(\x03R\awaiting\x12\x16\n" +
+	"\x06paused\x18\r \x01(\bR\x06paused*\xec\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12JOB_STATUS_PENDING\x10\x01\x12\x17\n" +
@@ -853,7 +953,9 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\x12JOB_STATUS_RUNNING\x10\x03\x12\x13\n" +
 	"\x0fJOB_STATUS_DONE\x10\x04\x12\x15\n" +
 	"\x11JOB_STATUS_FAILED\x10\x05\x12\x1c\n" +
-	"\x18JOB_STATUS_DEAD_LETTERED\x10\x06*~\n" +
+	"\x18JOB_STATUS_DEAD_LETTERED\x10\x06\x12\x18\n" +
+	"\x14JOB_STATUS_CANCELLED\x10\a\x12\x16\n" +
+	"\x12JOB_STATUS_WAITING\x10\b*~\n" +
 	"\fWorkerStatus\x12\x1d\n" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WORKER_STATUS_ONLINE\x10\x01\x12\x19\n" +
@@ -894,18 +996,19 @@ var file_jq_v1_common_proto_depIdxs = []int32{
 	7,  // 5: jq.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 6: jq.v1.Queue.created_at:type_name -> google.protobuf.Timestamp
 	7,  // 7: jq.v1.Queue.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 8: jq.v1.Worker.status:type_name -> jq.v1.WorkerStatus
-	7,  // 9: jq.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
-	7,  // 10: jq.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: jq.v1.JobEvent.from_status:type_name -> jq.v1.JobStatus
-	0,  // 12: jq.v1.JobEvent.to_status:type_name -> jq.v1.JobStatus
-	7,  // 13: jq.v1.JobEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 14: jq.v1.QueueStats.oldest_pending_age:type_name -> google.protobuf.Duration
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	8,  // 8: jq.v1.Queue.rate_period:type_name -> google.protobuf.Duration
+	1,  // 9: jq.v1.Worker.status:type_name -> jq.v1.WorkerStatus
+	7,  // 10: jq.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
+	7,  // 11: jq.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: jq.v1.JobEvent.from_status:type_name -> jq.v1.JobStatus
+	0,  // 13: jq.v1.JobEvent.to_status:type_name -> jq.v1.JobStatus
+	7,  // 14: jq.v1.JobEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	8,  // 15: jq.v1.QueueStats.oldest_pending_age:type_name -> google.protobuf.Duration
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_common_proto_init() }

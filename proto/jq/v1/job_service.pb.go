@@ -35,6 +35,8 @@ type SubmitJobRequest struct {
 	NotBefore *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
 	// A second submit with the same key on the same queue returns the first job's id.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Groups the job for fairness and per-key limits (a tenant, a customer); at most 255 bytes.
+	ConcurrencyKey string `protobuf:"bytes,7,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -107,6 +109,13 @@ func (x *SubmitJobRequest) GetNotBefore() *timestamppb.Timestamp {
 func (x *SubmitJobRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SubmitJobRequest) GetConcurrencyKey() string {
+	if x != nil {
+		return x.ConcurrencyKey
 	}
 	return ""
 }
@@ -252,6 +261,123 @@ func (x *CancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+type CancelJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every queue.
+	QueueName string `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// UNSPECIFIED: every unfinished status (PENDING, WAITING, ASSIGNED, RUNNING).
+	Status JobStatus `protobuf:"varint,2,opt,name=status,proto3,enum=jq.v1.JobStatus" json:"status,omitempty"`
+	// Count what would be cancelled, cancel nothing.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// At most this many (default and maximum 10000).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobsRequest) Reset() {
+	*x = CancelJobsRequest{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobsRequest) ProtoMessage() {}
+
+func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobsRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobsRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CancelJobsRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *CancelJobsRequest) GetStatus() JobStatus {
+	if x != nil {
+		return x.Status
+	}
+	return JobStatus_JOB_STATUS_UNSPECIFIED
+}
+
+func (x *CancelJobsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *CancelJobsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type CancelJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Jobs cancelled (or, with dry_run, that would be).
+	Count         int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobsResponse) Reset() {
+	*x = CancelJobsResponse{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobsResponse) ProtoMessage() {}
+
+func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobsResponse.ProtoReflect.Descriptor instead.
+func (*CancelJobsResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CancelJobsResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type GetJobStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -261,7 +387,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +399,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +412,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -305,7 +431,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +443,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +456,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetJobStatusResponse) GetJob() *Job {
@@ -356,7 +482,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +494,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +507,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListJobsRequest) GetQueueName() string {
@@ -423,7 +549,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +561,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +574,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -474,7 +600,7 @@ type GetJobLogsRequest struct {
 
 func (x *GetJobLogsRequest) Reset() {
 	*x = GetJobLogsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +612,7 @@ func (x *GetJobLogsRequest) String() string {
 func (*GetJobLogsRequest) ProtoMessage() {}
 
 func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +625,7 @@ func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetJobLogsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetJobLogsRequest) GetJobId() string {
@@ -518,7 +644,7 @@ type GetJobLogsResponse struct {
 
 func (x *GetJobLogsResponse) Reset() {
 	*x = GetJobLogsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +656,7 @@ func (x *GetJobLogsResponse) String() string {
 func (*GetJobLogsResponse) ProtoMessage() {}
 
 func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +669,7 @@ func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetJobLogsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetJobLogsResponse) GetEvents() []*JobEvent {
@@ -562,7 +688,7 @@ type RetryJobRequest struct {
 
 func (x *RetryJobRequest) Reset() {
 	*x = RetryJobRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +700,7 @@ func (x *RetryJobRequest) String() string {
 func (*RetryJobRequest) ProtoMessage() {}
 
 func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +713,7 @@ func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RetryJobRequest) GetJobId() string {
@@ -606,7 +732,7 @@ type RetryJobResponse struct {
 
 func (x *RetryJobResponse) Reset() {
 	*x = RetryJobResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +744,7 @@ func (x *RetryJobResponse) String() string {
 func (*RetryJobResponse) ProtoMessage() {}
 
 func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +757,7 @@ func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RetryJobResponse) GetJob() *Job {
@@ -645,7 +771,7 @@ var File_jq_v1_job_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17jq/v1/job_service.proto\x12\x05jq.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\x81\x02\n" +
+	"\x17jq/v1/job_service.proto\x12\x05jq.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xaa\x02\n" +
 	"\x10SubmitJobRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12\x18\n" +
@@ -655,7 +781,8 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"maxRetries\x88\x01\x01\x129\n" +
 	"\n" +
 	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKeyB\x0e\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12'\n" +
+	"\x0fconcurrency_key\x18\a \x01(\tR\x0econcurrencyKeyB\x0e\n" +
 	"\f_max_retries\"N\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\"\n" +
@@ -664,7 +791,15 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
 	"\x03job\x18\x01 \x01(\v2\n" +
-	".jq.v1.JobR\x03job\",\n" +
+	".jq.v1.JobR\x03job\"\x8b\x01\n" +
+	"\x11CancelJobsRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x12(\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x10.jq.v1.JobStatusR\x06status\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"*\n" +
+	"\x12CancelJobsResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\",\n" +
 	"\x13GetJobStatusRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"4\n" +
 	"\x14GetJobStatusResponse\x12\x1c\n" +
@@ -689,11 +824,13 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"0\n" +
 	"\x10RetryJobResponse\x12\x1c\n" +
 	"\x03job\x18\x01 \x01(\v2\n" +
-	".jq.v1.JobR\x03job2\x92\x03\n" +
+	".jq.v1.JobR\x03job2\xd5\x03\n" +
 	"\n" +
 	"JobService\x12>\n" +
 	"\tSubmitJob\x12\x17.jq.v1.SubmitJobRequest\x1a\x18.jq.v1.SubmitJobResponse\x12>\n" +
-	"\tCancelJob\x12\x17.jq.v1.CancelJobRequest\x1a\x18.jq.v1.CancelJobResponse\x12G\n" +
+	"\tCancelJob\x12\x17.jq.v1.CancelJobRequest\x1a\x18.jq.v1.CancelJobResponse\x12A\n" +
+	"\n" +
+	"CancelJobs\x12\x18.jq.v1.CancelJobsRequest\x1a\x19.jq.v1.CancelJobsResponse\x12G\n" +
 	"\fGetJobStatus\x12\x1a.jq.v1.GetJobStatusRequest\x1a\x1b.jq.v1.GetJobStatusResponse\x12;\n" +
 	"\bListJobs\x12\x16.jq.v1.ListJobsRequest\x1a\x17.jq.v1.ListJobsResponse\x12A\n" +
 	"\n" +
@@ -712,50 +849,55 @@ func file_jq_v1_job_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_job_service_proto_rawDescData
 }
 
-var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_jq_v1_job_service_proto_goTypes = []any{
 	(*SubmitJobRequest)(nil),      // 0: jq.v1.SubmitJobRequest
 	(*SubmitJobResponse)(nil),     // 1: jq.v1.SubmitJobResponse
 	(*CancelJobRequest)(nil),      // 2: jq.v1.CancelJobRequest
 	(*CancelJobResponse)(nil),     // 3: jq.v1.CancelJobResponse
-	(*GetJobStatusRequest)(nil),   // 4: jq.v1.GetJobStatusRequest
-	(*GetJobStatusResponse)(nil),  // 5: jq.v1.GetJobStatusResponse
-	(*ListJobsRequest)(nil),       // 6: jq.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 7: jq.v1.ListJobsResponse
-	(*GetJobLogsRequest)(nil),     // 8: jq.v1.GetJobLogsRequest
-	(*GetJobLogsResponse)(nil),    // 9: jq.v1.GetJobLogsResponse
-	(*RetryJobRequest)(nil),       // 10: jq.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),      // 11: jq.v1.RetryJobResponse
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*Job)(nil),                   // 13: jq.v1.Job
-	(JobStatus)(0),                // 14: jq.v1.JobStatus
-	(*JobEvent)(nil),              // 15: jq.v1.JobEvent
+	(*CancelJobsRequest)(nil),     // 4: jq.v1.CancelJobsRequest
+	(*CancelJobsResponse)(nil),    // 5: jq.v1.CancelJobsResponse
+	(*GetJobStatusRequest)(nil),   // 6: jq.v1.GetJobStatusRequest
+	(*GetJobStatusResponse)(nil),  // 7: jq.v1.GetJobStatusResponse
+	(*ListJobsRequest)(nil),       // 8: jq.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 9: jq.v1.ListJobsResponse
+	(*GetJobLogsRequest)(nil),     // 10: jq.v1.GetJobLogsRequest
+	(*GetJobLogsResponse)(nil),    // 11: jq.v1.GetJobLogsResponse
+	(*RetryJobRequest)(nil),       // 12: jq.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),      // 13: jq.v1.RetryJobResponse
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*Job)(nil),                   // 15: jq.v1.Job
+	(JobStatus)(0),                // 16: jq.v1.JobStatus
+	(*JobEvent)(nil),              // 17: jq.v1.JobEvent
 }
 var file_jq_v1_job_service_proto_depIdxs = []int32{
-	12, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
-	13, // 1: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
-	13, // 2: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
-	14, // 3: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
-	13, // 4: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
-	15, // 5: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
-	13, // 6: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
-	0,  // 7: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
-	2,  // 8: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
-	4,  // 9: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
-	6,  // 10: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
-	8,  // 11: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
-	10, // 12: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
-	1,  // 13: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
-	3,  // 14: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
-	5,  // 15: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
-	7,  // 16: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
-	9,  // 17: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
-	11, // 18: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	14, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
+	15, // 1: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
+	16, // 2: jq.v1.CancelJobsRequest.status:type_name -> jq.v1.JobStatus
+	15, // 3: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
+	16, // 4: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
+	15, // 5: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
+	17, // 6: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
+	15, // 7: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
+	0,  // 8: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
+	2,  // 9: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
+	4,  // 10: jq.v1.JobService.CancelJobs:input_type -> jq.v1.CancelJobsRequest
+	6,  // 11: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
+	8,  // 12: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
+	10, // 13: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
+	12, // 14: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
+	1,  // 15: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
+	3,  // 16: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
+	5,  // 17: jq.v1.JobService.CancelJobs:output_type -> jq.v1.CancelJobsResponse
+	7,  // 18: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
+	9,  // 19: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
+	11, // 20: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
+	13, // 21: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_job_service_proto_init() }
@@ -771,7 +913,7 @@ func file_jq_v1_job_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_job_service_proto_rawDesc), len(file_jq_v1_job_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	JobService_SubmitJob_FullMethodName    = "/jq.v1.JobService/SubmitJob"
 	JobService_CancelJob_FullMethodName    = "/jq.v1.JobService/CancelJob"
+	JobService_CancelJobs_FullMethodName   = "/jq.v1.JobService/CancelJobs"
 	JobService_GetJobStatus_FullMethodName = "/jq.v1.JobService/GetJobStatus"
 	JobService_ListJobs_FullMethodName     = "/jq.v1.JobService/ListJobs"
 	JobService_GetJobLogs_FullMethodName   = "/jq.v1.JobService/GetJobLogs"
@@ -36,8 +37,11 @@ type JobServiceClient interface {
 	// SubmitJob enqueues a job. NOT_FOUND if the queue does not exist, INVALID_ARGUMENT for a
 	// bad priority, an empty queue name or a payload that is not JSON or is over the size limit.
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
-	// CancelJob dead-letters a PENDING or ASSIGNED job (reason CANCELLED); FAILED_PRECONDITION otherwise.
+	// CancelJob cancels an unfinished job (-> CANCELLED, not retried). A running one is fenced at
+	// once and its worker told to stop it. FAILED_PRECONDITION for a finished job.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	// CancelJobs cancels the unfinished jobs of a queue and status, or with dry_run counts them.
+	CancelJobs(ctx context.Context, in *CancelJobsRequest, opts ...grpc.CallOption) (*CancelJobsResponse, error)
 	// GetJobStatus returns a job. NOT_FOUND for an unknown id.
 	GetJobStatus(ctx context.Context, in *GetJobStatusRequest, opts ...grpc.CallOption) (*GetJobStatusResponse, error)
 	// ListJobs lists jobs newest first (by id: ids are time-ordered UUIDv7), optionally filtered
@@ -71,6 +75,16 @@ func (c *jobServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CancelJobResponse)
 	err := c.cc.Invoke(ctx, JobService_CancelJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) CancelJobs(ctx context.Context, in *CancelJobsRequest, opts ...grpc.CallOption) (*CancelJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_CancelJobs_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +140,11 @@ type JobServiceServer interface {
 	// SubmitJob enqueues a job. NOT_FOUND if the queue does not exist, INVALID_ARGUMENT for a
 	// bad priority, an empty queue name or a payload that is not JSON or is over the size limit.
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
-	// CancelJob dead-letters a PENDING or ASSIGNED job (reason CANCELLED); FAILED_PRECONDITION otherwise.
+	// CancelJob cancels an unfinished job (-> CANCELLED, not retried). A running one is fenced at
+	// once and its worker told to stop it. FAILED_PRECONDITION for a finished job.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	// CancelJobs cancels the unfinished jobs of a queue and status, or with dry_run counts them.
+	CancelJobs(context.Context, *CancelJobsRequest) (*CancelJobsResponse, error)
 	// GetJobStatus returns a job. NOT_FOUND for an unknown id.
 	GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error)
 	// ListJobs lists jobs newest first (by id: ids are time-ordered UUIDv7), optionally filtered
@@ -152,6 +169,9 @@ func (UnimplementedJobServiceServer) SubmitJob(context.Context, *SubmitJobReques
 }
 func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedJobServiceServer) CancelJobs(context.Context, *CancelJobsRequest) (*CancelJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelJobs not implemented")
 }
 func (UnimplementedJobServiceServer) GetJobStatus(context.Context, *GetJobStatusRequest) (*GetJobStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJobStatus not implemented")
@@ -218,6 +238,24 @@ func _JobService_CancelJob_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(JobServiceServer).CancelJob(ctx, req.(*CancelJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_CancelJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).CancelJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_CancelJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).CancelJobs(ctx, req.(*CancelJobsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -308,6 +346,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelJob",
 			Handler:    _JobService_CancelJob_Handler,
+		},
+		{
+			MethodName: "CancelJobs",
+			Handler:    _JobService_CancelJobs_Handler,
 		},
 		{
 			MethodName: "GetJobStatus",

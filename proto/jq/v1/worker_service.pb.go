@@ -255,7 +255,10 @@ type HeartbeatResponse struct {
 	// The worker's status as the server sees it; DRAINING tells the worker to stop taking jobs.
 	Status WorkerStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.WorkerStatus" json:"status,omitempty"`
 	// An operator asked the worker to exit once drained (AdminService.ShutdownWorker).
-	Shutdown      bool `protobuf:"varint,2,opt,name=shutdown,proto3" json:"shutdown,omitempty"`
+	Shutdown bool `protobuf:"varint,2,opt,name=shutdown,proto3" json:"shutdown,omitempty"`
+	// Jobs in held_job_ids that an operator cancelled: stop them. Repeats the CancelNotice sent
+	// on the stream, which is lost when the stream is down at the time.
+	Cancel        []*CancelNotice `protobuf:"bytes,3,rep,name=cancel,proto3" json:"cancel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +305,13 @@ func (x *HeartbeatResponse) GetShutdown() bool {
 		return x.Shutdown
 	}
 	return false
+}
+
+func (x *HeartbeatResponse) GetCancel() []*CancelNotice {
+	if x != nil {
+		return x.Cancel
+	}
+	return nil
 }
 
 type StreamJobsRequest struct {
@@ -373,6 +383,7 @@ type StreamJobsResponse struct {
 	//
 	//	*StreamJobsResponse_Assignment
 	//	*StreamJobsResponse_Drain
+	//	*StreamJobsResponse_Cancel
 	Message       isStreamJobsResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +444,15 @@ func (x *StreamJobsResponse) GetDrain() *DrainNotice {
 	return nil
 }
 
+func (x *StreamJobsResponse) GetCancel() *CancelNotice {
+	if x != nil {
+		if x, ok := x.Message.(*StreamJobsResponse_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return nil
+}
+
 type isStreamJobsResponse_Message interface {
 	isStreamJobsResponse_Message()
 }
@@ -445,9 +465,70 @@ type StreamJobsResponse_Drain struct {
 	Drain *DrainNotice `protobuf:"bytes,2,opt,name=drain,proto3,oneof"`
 }
 
+type StreamJobsResponse_Cancel struct {
+	Cancel *CancelNotice `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
+}
+
 func (*StreamJobsResponse_Assignment) isStreamJobsResponse_Message() {}
 
 func (*StreamJobsResponse_Drain) isStreamJobsResponse_Message() {}
+
+func (*StreamJobsResponse_Cancel) isStreamJobsResponse_Message() {}
+
+// CancelNotice tells a worker that an operator cancelled a job it runs: stop it (SIGTERM, then
+// SIGKILL after the grace; a Go handler's context is cancelled). The attempt is already over
+// for the server: its report will be refused.
+type CancelNotice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Attempt       int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelNotice) Reset() {
+	*x = CancelNotice{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelNotice) ProtoMessage() {}
+
+func (x *CancelNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelNotice.ProtoReflect.Descriptor instead.
+func (*CancelNotice) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CancelNotice) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *CancelNotice) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
 
 // JobAssignment hands one attempt of a job to a worker.
 type JobAssignment struct {
@@ -464,7 +545,7 @@ type JobAssignment struct {
 
 func (x *JobAssignment) Reset() {
 	*x = JobAssignment{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +557,7 @@ func (x *JobAssignment) String() string {
 func (*JobAssignment) ProtoMessage() {}
 
 func (x *JobAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +570,7 @@ func (x *JobAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobAssignment.ProtoReflect.Descriptor instead.
 func (*JobAssignment) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JobAssignment) GetJob() *Job {
@@ -532,7 +613,7 @@ type DrainNotice struct {
 
 func (x *DrainNotice) Reset() {
 	*x = DrainNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +625,7 @@ func (x *DrainNotice) String() string {
 func (*DrainNotice) ProtoMessage() {}
 
 func (x *DrainNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +638,7 @@ func (x *DrainNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNotice.ProtoReflect.Descriptor instead.
 func (*DrainNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DrainNotice) GetReason() string {
@@ -586,14 +667,17 @@ type ReportResultRequest struct {
 	// Why the attempt failed (for subprocess jobs, the exit status and stderr).
 	ErrorMessage string `protobuf:"bytes,6,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	// The failure can never succeed (e.g. a malformed payload): dead-letter without retrying.
-	Permanent     bool `protobuf:"varint,7,opt,name=permanent,proto3" json:"permanent,omitempty"`
+	Permanent bool `protobuf:"varint,7,opt,name=permanent,proto3" json:"permanent,omitempty"`
+	// With success false and this set, the job asked to run again after this delay without
+	// using a retry (snooze): it is PENDING again, runnable then. At most 30 days.
+	Snooze        *durationpb.Duration `protobuf:"bytes,8,opt,name=snooze,proto3" json:"snooze,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +689,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +702,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReportResultRequest) GetWorkerId() string {
@@ -670,9 +754,16 @@ func (x *ReportResultRequest) GetPermanent() bool {
 	return false
 }
 
+func (x *ReportResultRequest) GetSnooze() *durationpb.Duration {
+	if x != nil {
+		return x.Snooze
+	}
+	return nil
+}
+
 type ReportResultResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The job's status after the report: DONE, PENDING (will be retried) or DEAD_LETTERED.
+	// The job's status after the report: DONE, PENDING (will be retried, or snoozed) or DEAD_LETTERED.
 	Status JobStatus `protobuf:"varint,1,opt,name=status,proto3,enum=jq.v1.JobStatus" json:"status,omitempty"`
 	// When a retried job becomes runnable again.
 	RetryAt       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=retry_at,json=retryAt,proto3" json:"retry_at,omitempty"`
@@ -682,7 +773,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +785,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +798,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportResultResponse) GetStatus() JobStatus {
@@ -735,7 +826,7 @@ type ReportResultsRequest struct {
 
 func (x *ReportResultsRequest) Reset() {
 	*x = ReportResultsRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +838,7 @@ func (x *ReportResultsRequest) String() string {
 func (*ReportResultsRequest) ProtoMessage() {}
 
 func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +851,7 @@ func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReportResultsRequest) GetWorkerId() string {
@@ -787,7 +878,7 @@ type ReportResultsResponse struct {
 
 func (x *ReportResultsResponse) Reset() {
 	*x = ReportResultsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +890,7 @@ func (x *ReportResultsResponse) String() string {
 func (*ReportResultsResponse) ProtoMessage() {}
 
 func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +903,7 @@ func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReportResultsResponse) GetOutcomes() []*ReportResultOutcome {
@@ -838,7 +929,7 @@ type ReportResultOutcome struct {
 
 func (x *ReportResultOutcome) Reset() {
 	*x = ReportResultOutcome{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +941,7 @@ func (x *ReportResultOutcome) String() string {
 func (*ReportResultOutcome) ProtoMessage() {}
 
 func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +954,7 @@ func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultOutcome.ProtoReflect.Descriptor instead.
 func (*ReportResultOutcome) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportResultOutcome) GetCode() uint32 {
@@ -896,7 +987,7 @@ type DeregisterRequest struct {
 
 func (x *DeregisterRequest) Reset() {
 	*x = DeregisterRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +999,7 @@ func (x *DeregisterRequest) String() string {
 func (*DeregisterRequest) ProtoMessage() {}
 
 func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1012,7 @@ func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeregisterRequest) GetWorkerId() string {
@@ -939,7 +1030,7 @@ type DeregisterResponse struct {
 
 func (x *DeregisterResponse) Reset() {
 	*x = DeregisterResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1042,7 @@ func (x *DeregisterResponse) String() string {
 func (*DeregisterResponse) ProtoMessage() {}
 
 func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1055,7 @@ func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
 }
 
 var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
@@ -988,21 +1079,26 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\bdraining\x18\x03 \x01(\bR\bdraining\x12 \n" +
 	"\fheld_job_ids\x18\x04 \x03(\tR\n" +
 	"heldJobIds\x12*\n" +
-	"\x11reports_held_jobs\x18\x05 \x01(\bR\x0freportsHeldJobs\"\\\n" +
+	"\x11reports_held_jobs\x18\x05 \x01(\bR\x0freportsHeldJobs\"\x89\x01\n" +
 	"\x11HeartbeatResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
-	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"g\n" +
+	"\bshutdown\x18\x02 \x01(\bR\bshutdown\x12+\n" +
+	"\x06cancel\x18\x03 \x03(\v2\x13.jq.v1.CancelNoticeR\x06cancel\"g\n" +
 	"\x11StreamJobsRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1d\n" +
 	"\n" +
-	"free_slots\x18\x03 \x01(\x05R\tfreeSlots\"\x83\x01\n" +
+	"free_slots\x18\x03 \x01(\x05R\tfreeSlots\"\xb2\x01\n" +
 	"\x12StreamJobsResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x14.jq.v1.JobAssignmentH\x00R\n" +
 	"assignment\x12*\n" +
-	"\x05drain\x18\x02 \x01(\v2\x12.jq.v1.DrainNoticeH\x00R\x05drainB\t\n" +
-	"\amessage\"\xbc\x01\n" +
+	"\x05drain\x18\x02 \x01(\v2\x12.jq.v1.DrainNoticeH\x00R\x05drain\x12-\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x13.jq.v1.CancelNoticeH\x00R\x06cancelB\t\n" +
+	"\amessage\"?\n" +
+	"\fCancelNotice\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\"\xbc\x01\n" +
 	"\rJobAssignment\x12\x1c\n" +
 	"\x03job\x18\x01 \x01(\v2\n" +
 	".jq.v1.JobR\x03job\x12\x18\n" +
@@ -1012,7 +1108,7 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\tqueue_ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bqueueTtl\"A\n" +
 	"\vDrainNotice\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"\xd8\x01\n" +
+	"\bshutdown\x18\x02 \x01(\bR\bshutdown\"\x8b\x02\n" +
 	"\x13ReportResultRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
@@ -1020,7 +1116,8 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\asuccess\x18\x04 \x01(\bR\asuccess\x12\x16\n" +
 	"\x06result\x18\x05 \x01(\fR\x06result\x12#\n" +
 	"\rerror_message\x18\x06 \x01(\tR\ferrorMessage\x12\x1c\n" +
-	"\tpermanent\x18\a \x01(\bR\tpermanent\"w\n" +
+	"\tpermanent\x18\a \x01(\bR\tpermanent\x121\n" +
+	"\x06snooze\x18\b \x01(\v2\x19.google.protobuf.DurationR\x06snooze\"w\n" +
 	"\x14ReportResultResponse\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.jq.v1.JobStatusR\x06status\x125\n" +
 	"\bretry_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aretryAt\"i\n" +
@@ -1058,7 +1155,7 @@ func file_jq_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_worker_service_proto_rawDescData
 }
 
-var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*RegisterWorkerRequest)(nil),  // 0: jq.v1.RegisterWorkerRequest
 	(*RegisterWorkerResponse)(nil), // 1: jq.v1.RegisterWorkerResponse
@@ -1066,53 +1163,57 @@ var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),      // 3: jq.v1.HeartbeatResponse
 	(*StreamJobsRequest)(nil),      // 4: jq.v1.StreamJobsRequest
 	(*StreamJobsResponse)(nil),     // 5: jq.v1.StreamJobsResponse
-	(*JobAssignment)(nil),          // 6: jq.v1.JobAssignment
-	(*DrainNotice)(nil),            // 7: jq.v1.DrainNotice
-	(*ReportResultRequest)(nil),    // 8: jq.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),   // 9: jq.v1.ReportResultResponse
-	(*ReportResultsRequest)(nil),   // 10: jq.v1.ReportResultsRequest
-	(*ReportResultsResponse)(nil),  // 11: jq.v1.ReportResultsResponse
-	(*ReportResultOutcome)(nil),    // 12: jq.v1.ReportResultOutcome
-	(*DeregisterRequest)(nil),      // 13: jq.v1.DeregisterRequest
-	(*DeregisterResponse)(nil),     // 14: jq.v1.DeregisterResponse
-	(*Worker)(nil),                 // 15: jq.v1.Worker
-	(*durationpb.Duration)(nil),    // 16: google.protobuf.Duration
-	(WorkerStatus)(0),              // 17: jq.v1.WorkerStatus
-	(*Job)(nil),                    // 18: jq.v1.Job
-	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
-	(JobStatus)(0),                 // 20: jq.v1.JobStatus
+	(*CancelNotice)(nil),           // 6: jq.v1.CancelNotice
+	(*JobAssignment)(nil),          // 7: jq.v1.JobAssignment
+	(*DrainNotice)(nil),            // 8: jq.v1.DrainNotice
+	(*ReportResultRequest)(nil),    // 9: jq.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),   // 10: jq.v1.ReportResultResponse
+	(*ReportResultsRequest)(nil),   // 11: jq.v1.ReportResultsRequest
+	(*ReportResultsResponse)(nil),  // 12: jq.v1.ReportResultsResponse
+	(*ReportResultOutcome)(nil),    // 13: jq.v1.ReportResultOutcome
+	(*DeregisterRequest)(nil),      // 14: jq.v1.DeregisterRequest
+	(*DeregisterResponse)(nil),     // 15: jq.v1.DeregisterResponse
+	(*Worker)(nil),                 // 16: jq.v1.Worker
+	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
+	(WorkerStatus)(0),              // 18: jq.v1.WorkerStatus
+	(*Job)(nil),                    // 19: jq.v1.Job
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(JobStatus)(0),                 // 21: jq.v1.JobStatus
 }
 var file_jq_v1_worker_service_proto_depIdxs = []int32{
-	15, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
-	16, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	17, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
-	6,  // 3: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
-	7,  // 4: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
-	18, // 5: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
-	19, // 6: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
-	16, // 7: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
-	20, // 8: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
-	19, // 9: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
-	8,  // 10: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
-	12, // 11: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
-	9,  // 12: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
-	0,  // 13: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
-	2,  // 14: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
-	4,  // 15: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
-	8,  // 16: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
-	10, // 17: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
-	13, // 18: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
-	1,  // 19: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
-	3,  // 20: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
-	5,  // 21: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
-	9,  // 22: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
-	11, // 23: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
-	14, // 24: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	16, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
+	17, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	18, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
+	6,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
+	7,  // 4: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
+	8,  // 5: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
+	6,  // 6: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
+	19, // 7: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
+	20, // 8: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
+	17, // 9: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
+	17, // 10: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
+	21, // 11: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
+	20, // 12: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
+	9,  // 13: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
+	13, // 14: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
+	10, // 15: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
+	0,  // 16: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
+	2,  // 17: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
+	4,  // 18: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
+	9,  // 19: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
+	11, // 20: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
+	14, // 21: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
+	1,  // 22: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
+	3,  // 23: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
+	5,  // 24: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
+	10, // 25: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
+	12, // 26: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
+	15, // 27: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_worker_service_proto_init() }
@@ -1124,6 +1225,7 @@ func file_jq_v1_worker_service_proto_init() {
 	file_jq_v1_worker_service_proto_msgTypes[5].OneofWrappers = []any{
 		(*StreamJobsResponse_Assignment)(nil),
 		(*StreamJobsResponse_Drain)(nil),
+		(*StreamJobsResponse_Cancel)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1131,7 +1233,7 @@ func file_jq_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_worker_service_proto_rawDesc), len(file_jq_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
