@@ -109,8 +109,8 @@ type Queue struct {
 	RateLimit        int
 	RatePeriod       time.Duration
 	MaxRunningPerKey int
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Worker is a registered worker process.
