@@ -25,6 +25,8 @@ type drainParams struct {
 	kind    payloadKind
 	payload []byte
 	tweak   func(*config.Config) // changes the in-process server's configuration, when set
+	// maxRunning, when positive, sets the queue's max_running (flow control) before the drain.
+	maxRunning int
 }
 
 // runDrain fills the queue with jobs, then starts the workers and measures how fast they
@@ -50,6 +52,17 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 		}
 	}
 	insertTime := time.Since(started)
+	if p.maxRunning > 0 {
+		var err error
+		if n := int32(p.maxRunning); r.o.remote() {
+			_, err = r.admin.UpdateQueue(ctx, &jqv1.UpdateQueueRequest{Name: r.queue, MaxRunning: &n})
+		} else {
+			_, err = r.pool.Exec(ctx, `SELECT jq.set_queue_limits($1, max_running => $2)`, r.queue, p.maxRunning)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("set max_running %d on queue %s: %w", p.maxRunning, r.queue, err)
+		}
+	}
 	if !r.o.remote() {
 		cfg := r.serverConfig()
 		if p.tweak != nil {
@@ -166,11 +179,16 @@ func (r *run) submitMany(ctx context.Context, n int, payload []byte) error {
 	return <-errs
 }
 
-// burnScenario: pre-inserted no-op jobs drained through the whole server.
-func burnScenario(ctx context.Context, r *run, jobs int) (*Report, error) {
-	rep, err := runDrain(ctx, r, drainParams{jobs: jobs, kind: noopJobs, payload: noopPayload})
+// burnScenario: pre-inserted no-op jobs drained through the whole server; maxRunning > 0 puts
+// the queue under flow control, to measure its cost.
+func burnScenario(ctx context.Context, r *run, jobs, maxRunning int) (*Report, error) {
+	rep, err := runDrain(ctx, r, drainParams{jobs: jobs, kind: noopJobs, payload: noopPayload, maxRunning: maxRunning})
 	if err != nil {
 		return nil, err
+	}
+	if maxRunning > 0 {
+		rep.Parameters["max_running"] = maxRunning
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the queue is under flow control: max_running %d", maxRunning))
 	}
 	name := "burn jobs/s"
 	if r.o.Procs == 1 {

@@ -322,17 +322,24 @@ completion, by the database's clock. Every job takes the full path: claim, deliv
 worker's gRPC stream, the no-op Go handler, ReportResult, complete_many, with its job_events
 rows. Workers run in-process (--workers) or as processes (--procs: jq-bench noop-worker, the
 same no-op handler in its own process). With --server-addr the jobs are submitted through
-SubmitJob to the running server first.
+SubmitJob to the running server first. --max-running N puts the queue under flow control
+(docs/flow-control.md) with that limit: set it above the workers' total concurrency to measure
+what the limit's path costs when it never binds.
 
 Examples:
   jq-bench burn                                   # 50,000 jobs, 1 in-process worker
+  jq-bench burn --procs 1 --max-running 100000    # the same through flow control's claim path
   jq-bench burn --jobs 100k --procs 1             # the target's setup: 1 server + 1 worker process
   jq-bench burn --server-addr jq:50051 --metrics-url http://jq:9090/metrics --procs 4`,
 			bind: func(o *Options, fs *flag.FlagSet) runner {
 				jobs := countFlag(50_000)
 				fs.Var(&jobs, "jobs", "no-op jobs to drain (500, 10k, 1M)")
+				maxRunning := fs.Int("max-running", 0, "set the queue's max_running (flow control) to N first; 0: no limit")
 				return runner{run: func(ctx context.Context, r *run) (*Report, error) {
-					return burnScenario(ctx, r, int(jobs))
+					if *maxRunning < 0 {
+						return nil, fmt.Errorf("--max-running %d is negative", *maxRunning)
+					}
+					return burnScenario(ctx, r, int(jobs), *maxRunning)
 				}}
 			},
 		},

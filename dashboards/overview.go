@@ -79,6 +79,13 @@ func Overview() (dashboard.Dashboard, error) {
 			query(`sum by (status, reason) (namespace_queue_status_reason:jq_job_total:rate5m{`+nsQueue+`, status=~"PENDING|DEAD_LETTERED"})`, "{{status}} {{reason}}"))).
 		WithRow(row("Per queue")).
 		WithPanel(queueTable()).
+		WithRow(row("Flow control")).
+		WithPanel(newStat("Paused queues", "Queues paused now (jq_queue_paused): they take submits, but none of their jobs is claimed until jq-ctl queue resume. QueuePausedLong fires after an hour with jobs waiting.", "short",
+			instant("A", `count(max by (queue) (jq_queue_paused{`+nsQueue+`}) == 1) or vector(0)`, "paused"),
+			thresholds(colorOK, 1, colorWarning))).
+		WithPanel(newTimeseries("Jobs held back by flow control, by queue and limit",
+			"Runnable jobs the claims left PENDING because of a queue's limit: paused, max_running, rate or per_key (jq_queue_limit_held_total; counted by the database for the whole cluster, so the servers' series agree and max is taken). A steady line is a limit doing its work; one that only climbs while the queue's depth grows is a limit set too low.", "ops",
+			query(`max by (queue, limit) (rate(jq_queue_limit_held_total{`+nsQueue+`}[$__rate_interval]))`, "{{queue}} {{limit}}"))).
 		WithRow(row("Events (Kafka)")).
 		WithPanel(newTimeseries("Kafka publish errors per second",
 			"Events that failed to publish, by topic. They stay in the outbox (job_events) and go again: nothing is lost, but consumers see them late.", "ops",

@@ -245,9 +245,12 @@ func (s *WorkerService) cancelled(ctx context.Context, id uuid.UUID, held []uuid
 const maxHeldJobs = 16384
 
 // reconcile retries the jobs the database gives the worker that it does not hold (a delivery
-// lost on the way) and frees their slots here. A failure only delays the repair to the next
-// heartbeat.
+// lost on the way) and frees their slots here, and the slots of jobs it no longer holds (a
+// report that went elsewhere). A failure only delays the repair to the next heartbeat.
 func (s *WorkerService) reconcile(ctx context.Context, id uuid.UUID, held []uuid.UUID) {
+	if n := s.registry.Reconcile(id, held, s.cfg.ReconcileGrace); n > 0 {
+		s.logger.WarnContext(ctx, "freed the slots of jobs the worker no longer holds", "worker_id", id, "slots", n)
+	}
 	lost, err := s.store.ReconcileWorker(ctx, id, held, s.cfg.ReconcileGrace)
 	if err != nil {
 		s.logger.WarnContext(ctx, "could not reconcile the worker's jobs; the next heartbeat will", "worker_id", id, "error", err)
@@ -271,6 +274,20 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	if req.GetFreeSlots() < 0 {
 		return invalid("free_slots %d is negative", req.GetFreeSlots())
+	}
+	if len(req.GetRunning()) > maxHeldJobs {
+		return invalid("running lists %d attempts; at most %d", len(req.GetRunning()), maxHeldJobs)
+	}
+	running := make(map[uuid.UUID]int, len(req.GetRunning()))
+	for _, r := range req.GetRunning() {
+		jid, err := parseID("running.job_id", r.GetJobId())
+		if err != nil {
+			return err
+		}
+		if r.GetAttempt() < 1 {
+			return invalid("running attempt %d of job %s is not positive", r.GetAttempt(), jid)
+		}
+		running[jid] = int(r.GetAttempt())
 	}
 	w, err := s.store.GetWorker(ctx, id)
 	if err != nil {
@@ -296,7 +313,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if err := p.checkQueues(queues); err != nil {
 		return err
 	}
-	free := min(int(req.GetFreeSlots()), w.Concurrency)
+	free := min(int(req.GetFreeSlots()), max(w.Concurrency-len(running), 0))
 
 	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	s.mu.Lock()
@@ -326,7 +343,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 		forget()
 		return err
 	}
-	detach := s.registry.Attach(id, w.Incarnation, queues, free, ws)
+	detach := s.registry.Attach(id, w.Incarnation, queues, free, running, ws)
 	s.setActiveGauge()
 	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
 	if w.Status == queue.WorkerDraining {

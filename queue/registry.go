@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -58,12 +59,18 @@ type connectedWorker struct {
 	incarnation string
 	queues      []string
 	capacity    int
-	inflight    map[uuid.UUID]int // job id -> attempt
+	inflight    map[uuid.UUID]heldAttempt // job id -> the attempt it holds
 	draining    bool
 	// What the worker was told: a drain notice is sent once, and again only to add shutdown.
 	drainSent, shutdownSent bool
 	stream                  Stream
 	gen                     uint64
+}
+
+// heldAttempt is an attempt a worker holds a slot for, since when.
+type heldAttempt struct {
+	attempt int
+	since   time.Time
 }
 
 // Candidate is a connected worker that can take jobs now.
@@ -96,13 +103,17 @@ func NewRegistry(changed func(), detached func(workerID uuid.UUID)) *Registry {
 	return &Registry{workers: map[uuid.UUID]*connectedWorker{}, changed: changed, detached: detached}
 }
 
-// Attach registers a worker process's open stream with the jobs it can take now. A stream
-// already open for the same worker is replaced: from the same incarnation it is a reconnect
-// racing the old stream's end, and the jobs it delivered still count; from another
-// incarnation, another process took the worker id, and the old stream is ended with
-// EndSuperseded. The returned function detaches the stream; call it when the stream ends,
-// with goodbye true when the worker deregistered (so it is not treated as lost).
-func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []string, freeSlots int, stream Stream) (detach func(goodbye bool)) {
+// Attach registers a worker process's open stream with the jobs it can take now (freeSlots)
+// and the attempts it runs already (running: delivered on an earlier stream, perhaps by
+// another server), which hold slots until reported. A stream already open for the same worker
+// is replaced: from the same incarnation it is a reconnect racing the old stream's end, and
+// the jobs it delivered still count; from another incarnation, another process took the
+// worker id, and the old stream is ended with EndSuperseded. The returned function detaches
+// the stream; call it when the stream ends, with goodbye true when the worker deregistered (so
+// it is not treated as lost).
+func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []string, freeSlots int, running map[uuid.UUID]int,
+	stream Stream) (detach func(goodbye bool)) {
+	now := time.Now()
 	r.mu.Lock()
 	r.gen++
 	gen := r.gen
@@ -111,19 +122,22 @@ func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []strin
 		incarnation: incarnation,
 		queues:      slices.Clone(queues),
 		capacity:    max(freeSlots, 0),
-		inflight:    map[uuid.UUID]int{},
+		inflight:    make(map[uuid.UUID]heldAttempt, len(running)),
 		stream:      stream,
 		gen:         gen,
+	}
+	for id, attempt := range running {
+		w.inflight[id] = heldAttempt{attempt: attempt, since: now}
 	}
 	old, replaced := r.workers[workerID]
 	superseded := replaced && old.incarnation != incarnation
 	if replaced && !superseded {
 		// Jobs delivered on the old stream are still the process's: keep counting them.
-		for id, attempt := range old.inflight {
-			w.inflight[id] = attempt
+		for id, h := range old.inflight {
+			w.inflight[id] = h
 		}
-		w.capacity += len(old.inflight)
 	}
+	w.capacity += len(w.inflight)
 	r.workers[workerID] = w
 	r.mu.Unlock()
 	if superseded {
@@ -181,8 +195,9 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 	if ok && !w.draining {
 		stream = w.stream
 		// Count them before sending: a fast worker may report before Send returns.
+		now := time.Now()
 		for _, j := range jobs {
-			w.inflight[j.ID] = j.Attempt
+			w.inflight[j.ID] = heldAttempt{attempt: j.Attempt, since: now}
 		}
 	}
 	r.mu.Unlock()
@@ -200,7 +215,7 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 		r.mu.Lock()
 		if cur, ok := r.workers[workerID]; ok {
 			for _, j := range failed {
-				if cur.inflight[j.ID] == j.Attempt {
+				if cur.inflight[j.ID].attempt == j.Attempt {
 					delete(cur.inflight, j.ID)
 				}
 			}
@@ -218,7 +233,7 @@ func (r *Registry) Done(workerID, jobID uuid.UUID, attempt int) bool {
 	w, ok := r.workers[workerID]
 	held := false
 	if ok {
-		if a, found := w.inflight[jobID]; found && a == attempt {
+		if h, found := w.inflight[jobID]; found && h.attempt == attempt {
 			held = true
 			delete(w.inflight, jobID)
 		}
@@ -228,6 +243,33 @@ func (r *Registry) Done(workerID, jobID uuid.UUID, attempt int) bool {
 		r.changed()
 	}
 	return held
+}
+
+// Reconcile frees the slots of the jobs a connected worker no longer holds (held: what its
+// heartbeat lists) that it was counted for longer than grace ago: their report was lost, or
+// went to a server that did not count them. Recent ones are left alone, as their delivery or
+// report may still be on its way. It returns how many it freed.
+func (r *Registry) Reconcile(workerID uuid.UUID, held []uuid.UUID, grace time.Duration) int {
+	holds := make(map[uuid.UUID]bool, len(held))
+	for _, id := range held {
+		holds[id] = true
+	}
+	cutoff := time.Now().Add(-grace)
+	freed := 0
+	r.mu.Lock()
+	if w, ok := r.workers[workerID]; ok {
+		for id, h := range w.inflight {
+			if !holds[id] && h.since.Before(cutoff) {
+				delete(w.inflight, id)
+				freed++
+			}
+		}
+	}
+	r.mu.Unlock()
+	if freed > 0 {
+		r.changed()
+	}
+	return freed
 }
 
 // Cancel tells a connected worker to stop a job it runs: an operator cancelled it. The slot

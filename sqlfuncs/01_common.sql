@@ -129,3 +129,11 @@ CREATE OR REPLACE FUNCTION jq._queue_lock(queue text) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT hashtextextended('jq.queue:' || queue, 0)
 $$;
+
+-- _claim_lock is the advisory lock key that claims of a flow-controlled queue hold until they
+-- commit, so that each counts what the previous ones took (see jq.claim_for). An advisory lock
+-- rather than the queue's row lock: it writes nothing.
+CREATE OR REPLACE FUNCTION jq._claim_lock(queue text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT hashtextextended('jq.claim:' || queue, 0)
+$$;

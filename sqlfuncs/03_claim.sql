@@ -13,10 +13,10 @@
 --
 -- Flow control (docs/flow-control.md): of a paused queue nothing is claimed; of a queue with
 -- max_running, rate_limit or max_running_per_key at most what its limits allow, its keys in
--- turn. Such queues are claimed holding their row (FOR UPDATE), so that claims of several
--- servers cannot together exceed a limit; a limited queue never holds back the others.
--- Queues without flow control take the plain path, which costs one more index probe of
--- jq.queues and nothing else.
+-- turn. Such queues are claimed holding their claim lock (jq._claim_lock) until the claim
+-- commits, so that claims of several servers cannot together exceed a limit; a limited queue
+-- never holds back the others. Queues without flow control take the plain path, which costs
+-- one more index probe of jq.queues and nothing else.
 CREATE OR REPLACE FUNCTION jq.claim_for(
     queues text[],
     worker_ids uuid[],
@@ -126,26 +126,27 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Flow control: what each controlled queue may give now, its row held (in name order, so
-    -- concurrent claims cannot deadlock) until this claim commits.
+    -- Flow control: what each controlled queue may give now, its claim lock held (taken in
+    -- name order, so concurrent claims cannot deadlock) until this claim commits; the rows are
+    -- read after the locks are granted, so they hold the previous claims' bookkeeping.
     free_queues := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
+    PERFORM pg_advisory_xact_lock(jq._claim_lock(l.name)) FROM (
+        SELECT q.name FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled ORDER BY q.name) AS l;
     FOR fq IN
-        SELECT * FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled ORDER BY q.name FOR UPDATE
+        SELECT * FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled ORDER BY q.name
     LOOP
         free_queues := array_remove(free_queues, fq.name);
-        SELECT count(*) INTO available FROM (
-            SELECT 1 FROM jq.jobs j
-            WHERE j.queue_name = fq.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-            LIMIT total) AS a;
         cap := total;
         binding := NULL;
+        available := NULL; -- counted only when a limit binds: only then can jobs be held back
         IF fq.paused THEN
             cap := 0;
             binding := 'paused';
         ELSE
             IF fq.max_running IS NOT NULL THEN
-                SELECT count(*) INTO running FROM jq.jobs j
-                WHERE j.queue_name = fq.name AND j.status IN ('ASSIGNED', 'RUNNING');
+                -- Two index-only probes of jobs_queue_status_idx.
+                running := (SELECT count(*) FROM jq.jobs j WHERE j.queue_name = fq.name AND j.status = 'ASSIGNED')
+                         + (SELECT count(*) FROM jq.jobs j WHERE j.queue_name = fq.name AND j.status = 'RUNNING');
                 IF fq.max_running - running < cap THEN
                     cap := greatest(fq.max_running - running, 0);
                     binding := 'max_running';
@@ -159,8 +160,11 @@ BEGIN
                 END IF;
             END IF;
         END IF;
+        IF cap < total THEN
+            available := jq._runnable(fq.name, total);
+        END IF;
         limited := limited || jsonb_build_object(fq.name, jsonb_build_object(
-            'held', greatest(available - cap, 0), 'binding', binding, 'rate', fq.rate_limit IS NOT NULL,
+            'held', greatest(coalesce(available, 0) - cap, 0), 'binding', binding, 'rate', fq.rate_limit IS NOT NULL,
             'fair', fq.max_running_per_key IS NOT NULL));
         IF cap <= 0 THEN
             CONTINUE;
@@ -177,10 +181,13 @@ BEGIN
                 picks := picks + 1;
                 last_key := coalesce(pick.concurrency_key, last_key);
             END LOOP;
-            -- Jobs the per-key limit kept back, of those the queue could give; the next fair
-            -- claim starts after the last key served.
-            limited := jsonb_set(jsonb_set(limited, ARRAY[fq.name, 'held_per_key'],
-                to_jsonb(greatest(least(available, cap) - picks, 0))), ARRAY[fq.name, 'cursor'], to_jsonb(last_key));
+            -- Jobs the per-key limit kept back, of those the queue could give (when it gave
+            -- fewer than it could); the next fair claim starts after the last key served.
+            IF picks < cap THEN
+                available := coalesce(available, jq._runnable(fq.name, total));
+                limited := jsonb_set(limited, ARRAY[fq.name, 'held_per_key'], to_jsonb(greatest(least(available, cap) - picks, 0)));
+            END IF;
+            limited := jsonb_set(limited, ARRAY[fq.name, 'cursor'], coalesce(to_jsonb(last_key), 'null'));
         END IF;
     END LOOP;
 
@@ -264,6 +271,15 @@ $$;
 
 COMMENT ON FUNCTION jq.claim_for(text[], uuid[], integer[]) IS
     'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control.';
+
+-- _runnable counts the runnable PENDING jobs of a queue, up to at_most.
+CREATE OR REPLACE FUNCTION jq._runnable(queue text, at_most integer) RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::integer FROM (
+        SELECT 1 FROM jq.jobs j
+        WHERE j.queue_name = _runnable.queue AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+        LIMIT at_most) AS a
+$$;
 
 -- _fair_pick chooses up to cap runnable PENDING jobs of a queue, its concurrency keys in turn
 -- from the one after cursor (wrapping round), at most key_cap running per key: within a

@@ -2,8 +2,9 @@ package worker
 
 import (
 	"context"
-	"strconv"
 	"sync"
+
+	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
 // inflight counts the jobs a worker runs. Unlike a sync.WaitGroup it may be waited on while
@@ -104,16 +105,19 @@ func (h *heldJobs) list() []string {
 // stoppers maps each running attempt to the function that cancels its context.
 type stoppers struct {
 	mu    sync.Mutex
-	funcs map[string]context.CancelCauseFunc
+	funcs map[attemptKey]context.CancelCauseFunc
 }
 
-func newStoppers() *stoppers { return &stoppers{funcs: map[string]context.CancelCauseFunc{}} }
+type attemptKey struct {
+	jobID   string
+	attempt int
+}
 
-func attemptKey(jobID string, attempt int) string { return jobID + "/" + strconv.Itoa(attempt) }
+func newStoppers() *stoppers { return &stoppers{funcs: map[attemptKey]context.CancelCauseFunc{}} }
 
 // add records how to stop an attempt; the function it returns forgets it.
 func (s *stoppers) add(jobID string, attempt int, stop context.CancelCauseFunc) (forget func()) {
-	key := attemptKey(jobID, attempt)
+	key := attemptKey{jobID, attempt}
 	s.mu.Lock()
 	s.funcs[key] = stop
 	s.mu.Unlock()
@@ -124,10 +128,21 @@ func (s *stoppers) add(jobID string, attempt int, stop context.CancelCauseFunc) 
 	}
 }
 
+// running lists the attempts that run now.
+func (s *stoppers) running() []*jqv1.RunningAttempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*jqv1.RunningAttempt, 0, len(s.funcs))
+	for key := range s.funcs {
+		out = append(out, &jqv1.RunningAttempt{JobId: key.jobID, Attempt: int32(key.attempt)})
+	}
+	return out
+}
+
 // stop cancels an attempt with cause ErrCancelled; false if it does not run here.
 func (s *stoppers) stop(jobID string, attempt int) bool {
 	s.mu.Lock()
-	stop, ok := s.funcs[attemptKey(jobID, attempt)]
+	stop, ok := s.funcs[attemptKey{jobID, attempt}]
 	s.mu.Unlock()
 	if ok {
 		stop(ErrCancelled)

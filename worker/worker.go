@@ -375,7 +375,8 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 	if w.draining.Load() {
 		free = 0
 	}
-	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: w.cfg.Queues, FreeSlots: int32(free)})
+	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: w.cfg.Queues,
+		FreeSlots: int32(free), Running: w.stops.running()})
 	if err != nil {
 		return false, fmt.Errorf("open stream: %w", err)
 	}

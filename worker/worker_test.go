@@ -393,3 +393,45 @@ func TestWorker_StopWhileTheServerStillDelivers(t *testing.T) {
 	require.Zero(t, c[queue.StatusDeadLettered], "%v", c)
 	require.Equal(t, int64(jobs), c[queue.StatusPending]+c[queue.StatusDone], "every job is done or pending again: %v", c)
 }
+
+// TestWorker_Snooze: a Go handler returning worker.Snooze, and a command exiting 75 with a
+// delay on its last line of stdout, run again after the delay without using up a retry.
+func TestWorker_Snooze(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var runs atomic.Int64
+	mux := worker.NewMux()
+	mux.Register("later", func(context.Context, worker.Job) ([]byte, error) {
+		if runs.Add(1) == 1 {
+			return nil, worker.Snooze(300 * time.Millisecond)
+		}
+		return []byte("now"), nil
+	})
+	mux.Fallback(worker.Exec{})
+	b.run(t, mux, nil)
+
+	zero := 0
+	noRetries := func(p *queue.SubmitParams) { p.MaxRetries = &zero }
+	start := time.Now()
+	id := b.submit(t, `{"kind": "later"}`, noRetries)
+	j := b.waitStatus(t, id, queue.StatusDone, 10*time.Second)
+	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "not before the delay")
+	require.Equal(t, "now", string(j.Result))
+	require.Equal(t, 0, j.RetryCount, "a snooze is not a retry, with max_retries 0 too")
+	require.Equal(t, 2, j.Attempt)
+	events, err := b.store.JobEvents(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, queue.ReasonSnoozed, events[3].Reason)
+
+	// The command snoozes once (75, "1s"), then succeeds: a marker file tells the runs apart.
+	marker := t.TempDir() + "/ran"
+	script := `if [ -e ` + marker + ` ]; then echo done; else touch ` + marker + `; echo working; echo 1s; exit 75; fi`
+	cmd := b.submit(t, `{"command": ["sh", "-c", `+strconv.Quote(script)+`]}`, noRetries)
+	j = b.waitStatus(t, cmd, queue.StatusDone, 15*time.Second)
+	require.Equal(t, "done\n", string(j.Result))
+	require.Equal(t, 0, j.RetryCount)
+	events, err = b.store.JobEvents(b.ctx, cmd)
+	require.NoError(t, err)
+	require.Equal(t, queue.ReasonSnoozed, events[3].Reason)
+	require.GreaterOrEqual(t, events[4].OccurredAt.Sub(events[3].OccurredAt), time.Second, "claimed again after the 1 s it asked for")
+}

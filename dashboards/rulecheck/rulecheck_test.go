@@ -28,6 +28,7 @@ var wantAlerts = []string{
 	"JobProcessingLatencyHigh", "SchedulerCycleSlow", "KafkaPublishErrors", "WorkerConcurrencyHigh",
 	"DBQuerySlow", "HighRetryRate", "WorkerDown",
 	"PostgresVacuumHeldBack", "PostgresDeadTuplesGrowing", "PostgresXIDWraparoundRisk", "RelayLagHigh", "DBPoolSaturated",
+	"QueuePausedLong", // flow control (docs/flow-control.md)
 	// rules/infrastructure.yml
 	"PodCrashLooping", "PodNotReady", "HPAMaxedOut", "PVCAlmostFull",
 }

@@ -321,7 +321,10 @@ type StreamJobsRequest struct {
 	Queues []string `protobuf:"bytes,2,rep,name=queues,proto3" json:"queues,omitempty"`
 	// Jobs the worker can take now. The server sends at most this many jobs that have not been
 	// reported with ReportResult.
-	FreeSlots     int32 `protobuf:"varint,3,opt,name=free_slots,json=freeSlots,proto3" json:"free_slots,omitempty"`
+	FreeSlots int32 `protobuf:"varint,3,opt,name=free_slots,json=freeSlots,proto3" json:"free_slots,omitempty"`
+	// The attempts the worker runs now, delivered on an earlier stream (perhaps by another
+	// server): they hold slots until reported, so the server frees a slot for each report.
+	Running       []*RunningAttempt `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +380,65 @@ func (x *StreamJobsRequest) GetFreeSlots() int32 {
 	return 0
 }
 
+func (x *StreamJobsRequest) GetRunning() []*RunningAttempt {
+	if x != nil {
+		return x.Running
+	}
+	return nil
+}
+
+type RunningAttempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Attempt       int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunningAttempt) Reset() {
+	*x = RunningAttempt{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunningAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunningAttempt) ProtoMessage() {}
+
+func (x *RunningAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunningAttempt.ProtoReflect.Descriptor instead.
+func (*RunningAttempt) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RunningAttempt) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *RunningAttempt) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type StreamJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
@@ -391,7 +453,7 @@ type StreamJobsResponse struct {
 
 func (x *StreamJobsResponse) Reset() {
 	*x = StreamJobsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +465,7 @@ func (x *StreamJobsResponse) String() string {
 func (*StreamJobsResponse) ProtoMessage() {}
 
 func (x *StreamJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +478,7 @@ func (x *StreamJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamJobsResponse.ProtoReflect.Descriptor instead.
 func (*StreamJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamJobsResponse) GetMessage() isStreamJobsResponse_Message {
@@ -488,7 +550,7 @@ type CancelNotice struct {
 
 func (x *CancelNotice) Reset() {
 	*x = CancelNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +562,7 @@ func (x *CancelNotice) String() string {
 func (*CancelNotice) ProtoMessage() {}
 
 func (x *CancelNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +575,7 @@ func (x *CancelNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelNotice.ProtoReflect.Descriptor instead.
 func (*CancelNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CancelNotice) GetJobId() string {
@@ -545,7 +607,7 @@ type JobAssignment struct {
 
 func (x *JobAssignment) Reset() {
 	*x = JobAssignment{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +619,7 @@ func (x *JobAssignment) String() string {
 func (*JobAssignment) ProtoMessage() {}
 
 func (x *JobAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +632,7 @@ func (x *JobAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobAssignment.ProtoReflect.Descriptor instead.
 func (*JobAssignment) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JobAssignment) GetJob() *Job {
@@ -613,7 +675,7 @@ type DrainNotice struct {
 
 func (x *DrainNotice) Reset() {
 	*x = DrainNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +687,7 @@ func (x *DrainNotice) String() string {
 func (*DrainNotice) ProtoMessage() {}
 
 func (x *DrainNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +700,7 @@ func (x *DrainNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNotice.ProtoReflect.Descriptor instead.
 func (*DrainNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DrainNotice) GetReason() string {
@@ -677,7 +739,7 @@ type ReportResultRequest struct {
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +751,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +764,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportResultRequest) GetWorkerId() string {
@@ -773,7 +835,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +847,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +860,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReportResultResponse) GetStatus() JobStatus {
@@ -826,7 +888,7 @@ type ReportResultsRequest struct {
 
 func (x *ReportResultsRequest) Reset() {
 	*x = ReportResultsRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +900,7 @@ func (x *ReportResultsRequest) String() string {
 func (*ReportResultsRequest) ProtoMessage() {}
 
 func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +913,7 @@ func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReportResultsRequest) GetWorkerId() string {
@@ -878,7 +940,7 @@ type ReportResultsResponse struct {
 
 func (x *ReportResultsResponse) Reset() {
 	*x = ReportResultsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +952,7 @@ func (x *ReportResultsResponse) String() string {
 func (*ReportResultsResponse) ProtoMessage() {}
 
 func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +965,7 @@ func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportResultsResponse) GetOutcomes() []*ReportResultOutcome {
@@ -929,7 +991,7 @@ type ReportResultOutcome struct {
 
 func (x *ReportResultOutcome) Reset() {
 	*x = ReportResultOutcome{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1003,7 @@ func (x *ReportResultOutcome) String() string {
 func (*ReportResultOutcome) ProtoMessage() {}
 
 func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1016,7 @@ func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultOutcome.ProtoReflect.Descriptor instead.
 func (*ReportResultOutcome) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReportResultOutcome) GetCode() uint32 {
@@ -987,7 +1049,7 @@ type DeregisterRequest struct {
 
 func (x *DeregisterRequest) Reset() {
 	*x = DeregisterRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1061,7 @@ func (x *DeregisterRequest) String() string {
 func (*DeregisterRequest) ProtoMessage() {}
 
 func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1074,7 @@ func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeregisterRequest) GetWorkerId() string {
@@ -1030,7 +1092,7 @@ type DeregisterResponse struct {
 
 func (x *DeregisterResponse) Reset() {
 	*x = DeregisterResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1104,7 @@ func (x *DeregisterResponse) String() string {
 func (*DeregisterResponse) ProtoMessage() {}
 
 func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1117,7 @@ func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{16}
 }
 
 var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
@@ -1083,12 +1145,16 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\x11HeartbeatResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
 	"\bshutdown\x18\x02 \x01(\bR\bshutdown\x12+\n" +
-	"\x06cancel\x18\x03 \x03(\v2\x13.jq.v1.CancelNoticeR\x06cancel\"g\n" +
+	"\x06cancel\x18\x03 \x03(\v2\x13.jq.v1.CancelNoticeR\x06cancel\"\x98\x01\n" +
 	"\x11StreamJobsRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1d\n" +
 	"\n" +
-	"free_slots\x18\x03 \x01(\x05R\tfreeSlots\"\xb2\x01\n" +
+	"free_slots\x18\x03 \x01(\x05R\tfreeSlots\x12/\n" +
+	"\arunning\x18\x04 \x03(\v2\x15.jq.v1.RunningAttemptR\arunning\"A\n" +
+	"\x0eRunningAttempt\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\"\xb2\x01\n" +
 	"\x12StreamJobsResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x14.jq.v1.JobAssignmentH\x00R\n" +
@@ -1155,65 +1221,67 @@ func file_jq_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_worker_service_proto_rawDescData
 }
 
-var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*RegisterWorkerRequest)(nil),  // 0: jq.v1.RegisterWorkerRequest
 	(*RegisterWorkerResponse)(nil), // 1: jq.v1.RegisterWorkerResponse
 	(*HeartbeatRequest)(nil),       // 2: jq.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),      // 3: jq.v1.HeartbeatResponse
 	(*StreamJobsRequest)(nil),      // 4: jq.v1.StreamJobsRequest
-	(*StreamJobsResponse)(nil),     // 5: jq.v1.StreamJobsResponse
-	(*CancelNotice)(nil),           // 6: jq.v1.CancelNotice
-	(*JobAssignment)(nil),          // 7: jq.v1.JobAssignment
-	(*DrainNotice)(nil),            // 8: jq.v1.DrainNotice
-	(*ReportResultRequest)(nil),    // 9: jq.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),   // 10: jq.v1.ReportResultResponse
-	(*ReportResultsRequest)(nil),   // 11: jq.v1.ReportResultsRequest
-	(*ReportResultsResponse)(nil),  // 12: jq.v1.ReportResultsResponse
-	(*ReportResultOutcome)(nil),    // 13: jq.v1.ReportResultOutcome
-	(*DeregisterRequest)(nil),      // 14: jq.v1.DeregisterRequest
-	(*DeregisterResponse)(nil),     // 15: jq.v1.DeregisterResponse
-	(*Worker)(nil),                 // 16: jq.v1.Worker
-	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
-	(WorkerStatus)(0),              // 18: jq.v1.WorkerStatus
-	(*Job)(nil),                    // 19: jq.v1.Job
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
-	(JobStatus)(0),                 // 21: jq.v1.JobStatus
+	(*RunningAttempt)(nil),         // 5: jq.v1.RunningAttempt
+	(*StreamJobsResponse)(nil),     // 6: jq.v1.StreamJobsResponse
+	(*CancelNotice)(nil),           // 7: jq.v1.CancelNotice
+	(*JobAssignment)(nil),          // 8: jq.v1.JobAssignment
+	(*DrainNotice)(nil),            // 9: jq.v1.DrainNotice
+	(*ReportResultRequest)(nil),    // 10: jq.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),   // 11: jq.v1.ReportResultResponse
+	(*ReportResultsRequest)(nil),   // 12: jq.v1.ReportResultsRequest
+	(*ReportResultsResponse)(nil),  // 13: jq.v1.ReportResultsResponse
+	(*ReportResultOutcome)(nil),    // 14: jq.v1.ReportResultOutcome
+	(*DeregisterRequest)(nil),      // 15: jq.v1.DeregisterRequest
+	(*DeregisterResponse)(nil),     // 16: jq.v1.DeregisterResponse
+	(*Worker)(nil),                 // 17: jq.v1.Worker
+	(*durationpb.Duration)(nil),    // 18: google.protobuf.Duration
+	(WorkerStatus)(0),              // 19: jq.v1.WorkerStatus
+	(*Job)(nil),                    // 20: jq.v1.Job
+	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
+	(JobStatus)(0),                 // 22: jq.v1.JobStatus
 }
 var file_jq_v1_worker_service_proto_depIdxs = []int32{
-	16, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
-	17, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	18, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
-	6,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
-	7,  // 4: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
-	8,  // 5: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
-	6,  // 6: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
-	19, // 7: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
-	20, // 8: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
-	17, // 9: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
-	17, // 10: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
-	21, // 11: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
-	20, // 12: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
-	9,  // 13: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
-	13, // 14: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
-	10, // 15: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
-	0,  // 16: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
-	2,  // 17: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
-	4,  // 18: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
-	9,  // 19: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
-	11, // 20: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
-	14, // 21: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
-	1,  // 22: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
-	3,  // 23: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
-	5,  // 24: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
-	10, // 25: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
-	12, // 26: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
-	15, // 27: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	17, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
+	18, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	19, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
+	7,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
+	5,  // 4: jq.v1.StreamJobsRequest.running:type_name -> jq.v1.RunningAttempt
+	8,  // 5: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
+	9,  // 6: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
+	7,  // 7: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
+	20, // 8: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
+	21, // 9: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
+	18, // 10: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
+	18, // 11: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
+	22, // 12: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
+	21, // 13: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
+	10, // 14: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
+	14, // 15: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
+	11, // 16: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
+	0,  // 17: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
+	2,  // 18: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
+	4,  // 19: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
+	10, // 20: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
+	12, // 21: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
+	15, // 22: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
+	1,  // 23: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
+	3,  // 24: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
+	6,  // 25: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
+	11, // 26: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
+	13, // 27: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
+	16, // 28: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_worker_service_proto_init() }
@@ -1222,7 +1290,7 @@ func file_jq_v1_worker_service_proto_init() {
 		return
 	}
 	file_jq_v1_common_proto_init()
-	file_jq_v1_worker_service_proto_msgTypes[5].OneofWrappers = []any{
+	file_jq_v1_worker_service_proto_msgTypes[6].OneofWrappers = []any{
 		(*StreamJobsResponse_Assignment)(nil),
 		(*StreamJobsResponse_Drain)(nil),
 		(*StreamJobsResponse_Cancel)(nil),
@@ -1233,7 +1301,7 @@ func file_jq_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_worker_service_proto_rawDesc), len(file_jq_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,46 @@
+package queue_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jqhq/jq/queue"
+)
+
+// TestRegistry_RunningAttemptsHoldSlotsUntilReported: a worker that reconnects while it runs
+// jobs gets its slots back as it reports them, though this server never delivered them.
+func TestRegistry_RunningAttemptsHoldSlotsUntilReported(t *testing.T) {
+	t.Parallel()
+	r := queue.NewRegistry(nil, nil)
+	w, a, b := uuid.New(), uuid.New(), uuid.New()
+	r.Attach(w, "i", []string{"default"}, 1, map[uuid.UUID]int{a: 2, b: 1}, &fakeStream{failAfter: -1})
+	require.Equal(t, []queue.Candidate{{WorkerID: w, Queues: []string{"default"}, Free: 1, Inflight: 2, Capacity: 3}}, r.Candidates())
+
+	require.False(t, r.Done(w, a, 1), "an older attempt frees nothing")
+	require.True(t, r.Done(w, a, 2))
+	require.True(t, r.Done(w, b, 1))
+	require.Equal(t, 3, r.Candidates()[0].Free, "every slot is free once both are reported")
+}
+
+// TestRegistry_ReconcileFreesWhatTheWorkerNoLongerHolds: a slot counted for a job the worker's
+// heartbeat no longer lists is freed once the grace has passed; listed or recent ones stay.
+func TestRegistry_ReconcileFreesWhatTheWorkerNoLongerHolds(t *testing.T) {
+	t.Parallel()
+	woken := 0
+	r := queue.NewRegistry(func() { woken++ }, nil)
+	w, kept, lost := uuid.New(), uuid.New(), uuid.New()
+	r.Attach(w, "i", []string{"default"}, 0, map[uuid.UUID]int{kept: 1, lost: 1}, &fakeStream{failAfter: -1})
+	require.Empty(t, r.Candidates(), "both slots held")
+
+	require.Zero(t, r.Reconcile(w, []uuid.UUID{kept}, time.Hour), "within the grace nothing is freed")
+	require.Zero(t, r.Reconcile(uuid.New(), nil, 0), "a worker not connected here")
+	before := woken
+	require.Equal(t, 1, r.Reconcile(w, []uuid.UUID{kept}, 0))
+	require.Greater(t, woken, before, "the scheduler is woken: a slot is free")
+	require.Equal(t, 1, r.Candidates()[0].Free)
+	require.False(t, r.Done(w, lost, 1), "already freed")
+	require.True(t, r.Done(w, kept, 1))
+}
