@@ -167,8 +167,7 @@ func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
 	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
-	_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
-	require.NoError(t, err)
+	b.releaseWorker(t, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
 
 	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
 	require.NoError(t, err)

@@ -298,7 +298,7 @@ func TestWorker_StaleResultRefusedCleanly(t *testing.T) {
 	id := b.submit(t, `{}`)
 	b.waitStatus(t, id, queue.StatusRunning, 10*time.Second)
 	// An operator's repair while the worker is still running the job: its attempt goes stale.
-	_, err := b.store.ReleaseWorker(b.ctx, w.ID(), queue.ReasonWorkerLost, queue.RetryPolicy{})
+	_, err := b.store.Pool().Exec(b.ctx, `SELECT jq.release_worker($1, $2, '0s', '0s')`, w.ID(), queue.ReasonWorkerLost)
 	require.NoError(t, err)
 	close(release)
 	// The worker's report is refused; the job is retried (by this worker, once it re-registers).

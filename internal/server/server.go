@@ -373,9 +373,6 @@ func (s *Server) MetricsAddr() string {
 	return s.httpMetrics.Addr().String()
 }
 
-// Authenticator is the server's gRPC authenticator, for other front doors in the same process.
-func (s *Server) Authenticator() *jqgrpc.Authenticator { return s.auth }
-
 // Store exposes the store, for tests and tools in the same process.
 func (s *Server) Store() *queue.Store { return s.store }
 
