@@ -31,6 +31,7 @@ type WorkerStore interface {
 	DrainWorker(ctx context.Context, workerID uuid.UUID, actor string) (*queue.Worker, error)
 	DeregisterWorker(ctx context.Context, workerID uuid.UUID, owner string) (int, error)
 	ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []uuid.UUID, grace time.Duration) ([]queue.Attempt, error)
+	HeldJobs(ctx context.Context, workerID uuid.UUID) ([]queue.Attempt, error)
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
@@ -274,7 +275,16 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	if err := p.checkQueues(queues); err != nil {
 		return err
 	}
-	free := min(int(req.GetFreeSlots()), w.Concurrency)
+	// The jobs the worker runs already (it reconnected, maybe from a server that went away)
+	// take slots here too, so that their reports free them: a worker that reconnected with
+	// every slot busy would otherwise get no job from this server again. Its free_slots
+	// counts a finished job whose report is still on its way as free, the database as held:
+	// the free slots are bounded so that the two add up to its concurrency at most.
+	held, err := s.store.HeldJobs(ctx, id)
+	if err != nil {
+		return toStatus(ctx, s.logger, err)
+	}
+	free := max(min(int(req.GetFreeSlots()), w.Concurrency-len(held)), 0)
 
 	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	s.mu.Lock()
@@ -304,9 +314,9 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 		forget()
 		return err
 	}
-	detach := s.registry.Attach(id, w.Incarnation, queues, free, ws)
+	detach := s.registry.Attach(id, w.Incarnation, queues, free, held, ws)
 	s.setActiveGauge()
-	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
+	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free, "held_jobs", len(held))
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
 	}

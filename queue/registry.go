@@ -94,13 +94,16 @@ func NewRegistry(changed func(), detached func(workerID uuid.UUID)) *Registry {
 	return &Registry{workers: map[uuid.UUID]*connectedWorker{}, changed: changed, detached: detached}
 }
 
-// Attach registers a worker process's open stream with the jobs it can take now. A stream
-// already open for the same worker is replaced: from the same incarnation it is a reconnect
-// racing the old stream's end, and the jobs it delivered still count; from another
-// incarnation, another process took the worker id, and the old stream is ended with
-// EndSuperseded. The returned function detaches the stream; call it when the stream ends,
-// with goodbye true when the worker deregistered (so it is not treated as lost).
-func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []string, freeSlots int, stream Stream) (detach func(goodbye bool)) {
+// Attach registers a worker process's open stream with the jobs it can take now (freeSlots)
+// and those it already holds (held: the attempts the database gives it, delivered before this
+// stream opened, by this server or another that went away). Held jobs take slots like the
+// ones delivered here, and their reports free them. A stream already open for the same worker
+// is replaced: from the same incarnation it is a reconnect racing the old stream's end, and
+// the jobs it delivered still count; from another incarnation, another process took the
+// worker id, and the old stream is ended with EndSuperseded. The returned function detaches
+// the stream; call it when the stream ends, with goodbye true when the worker deregistered
+// (so it is not treated as lost).
+func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []string, freeSlots int, held []Attempt, stream Stream) (detach func(goodbye bool)) {
 	r.mu.Lock()
 	r.gen++
 	gen := r.gen
@@ -113,14 +116,22 @@ func (r *Registry) Attach(workerID uuid.UUID, incarnation string, queues []strin
 		stream:      stream,
 		gen:         gen,
 	}
+	for _, a := range held {
+		if _, dup := w.inflight[a.JobID]; !dup {
+			w.inflight[a.JobID] = a.Attempt
+			w.capacity++
+		}
+	}
 	old, replaced := r.workers[workerID]
 	superseded := replaced && old.incarnation != incarnation
 	if replaced && !superseded {
 		// Jobs delivered on the old stream are still the process's: keep counting them.
 		for id, attempt := range old.inflight {
-			w.inflight[id] = attempt
+			if _, known := w.inflight[id]; !known {
+				w.inflight[id] = attempt
+				w.capacity++
+			}
 		}
-		w.capacity += len(old.inflight)
 	}
 	r.workers[workerID] = w
 	r.mu.Unlock()

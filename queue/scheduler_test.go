@@ -64,7 +64,7 @@ func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
 	}
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 3, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 3, nil, stream)
 	sched := newScheduler(b, registry, nil)
 
 	res, err := sched.RunCycle(b.ctx)
@@ -94,7 +94,7 @@ func TestScheduler_FailedDeliveryGoesBackAtOnce(t *testing.T) {
 	ids := []uuid.UUID{b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{}), b.submit(t, queue.SubmitParams{})}
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: 1}
-	registry.Attach(b.worker, "", []string{"default"}, 3, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 3, nil, stream)
 
 	sched := newScheduler(b, registry, nil)
 	res, err := sched.RunCycle(b.ctx)
@@ -119,7 +119,7 @@ func TestScheduler_DrainedWorkerIsToldAndSkipped(t *testing.T) {
 	b.submit(t, queue.SubmitParams{})
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 1, nil, stream)
 	_, err := b.store.ShutdownWorker(b.ctx, b.worker, "test") // e.g. by an operator through another server
 	require.NoError(t, err)
 
@@ -141,7 +141,7 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 5, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 5, nil, stream)
 	sched := newScheduler(b, registry, locker)
 	res, err := sched.RunCycle(b.ctx)
 	require.NoError(t, err)
@@ -166,7 +166,7 @@ func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
 	b.submit(t, queue.SubmitParams{})
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 1, stream)
+	registry.Attach(b.worker, "", []string{"default"}, 1, nil, stream)
 	b.releaseWorker(t, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
 
 	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
@@ -188,8 +188,8 @@ func TestScheduler_OneClaimServesManyWorkers(t *testing.T) {
 	other := b.registerWorker(t, "default", "emails")
 	registry := queue.NewRegistry(nil, nil)
 	streams := map[uuid.UUID]*fakeStream{b.worker: {failAfter: -1}, other: {failAfter: -1}}
-	registry.Attach(b.worker, "", []string{"default", "emails"}, 2, streams[b.worker])
-	registry.Attach(other, "", []string{"emails", "default"}, 10, streams[other]) // same set, other order
+	registry.Attach(b.worker, "", []string{"default", "emails"}, 2, nil, streams[b.worker])
+	registry.Attach(other, "", []string{"emails", "default"}, 10, nil, streams[other]) // same set, other order
 	claims := &callCounter{Store: b.store}
 	sched := queue.NewScheduler(claims, registry, nil, logging.Discard(), queue.SchedulerConfig{
 		BatchSize: 12, AssignmentTimeout: time.Minute, InstanceID: "test-instance",
@@ -227,8 +227,8 @@ func TestScheduler_DrainedWorkerInAGroup(t *testing.T) {
 	drained := b.registerWorker(t, "default")
 	registry := queue.NewRegistry(nil, nil)
 	ok, gone := &fakeStream{failAfter: -1}, &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 4, ok)
-	registry.Attach(drained, "", []string{"default"}, 4, gone)
+	registry.Attach(b.worker, "", []string{"default"}, 4, nil, ok)
+	registry.Attach(drained, "", []string{"default"}, 4, nil, gone)
 	_, err := b.store.DrainWorker(b.ctx, drained, "test")
 	require.NoError(t, err)
 

@@ -195,6 +195,21 @@ type Attempt struct {
 	Attempt int
 }
 
+// HeldJobs returns the attempts the database gives a worker: its jobs ASSIGNED or RUNNING.
+func (s *Store) HeldJobs(ctx context.Context, workerID uuid.UUID) ([]Attempt, error) {
+	var out []Attempt
+	err := s.observe(ctx, "held_jobs", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT job_id, attempt FROM jq.jobs
+			WHERE worker_id = $1 AND status IN ('ASSIGNED', 'RUNNING')`, workerID) // jobs_inflight_idx
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Attempt])
+		return err
+	})
+	return out, err
+}
+
 // ReconcileWorker retries the jobs the database gives a live worker that the worker says it
 // does not hold (jq.reconcile_worker), assigned longer than grace ago, and returns them.
 func (s *Store) ReconcileWorker(ctx context.Context, workerID uuid.UUID, held []uuid.UUID, grace time.Duration) ([]Attempt, error) {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/testdb"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -299,4 +301,36 @@ func TestWorker_DeregisterEndsTheStream(t *testing.T) {
 	}
 	_, err = w.client.Heartbeat(b.ctx, &jqv1.HeartbeatRequest{WorkerId: w.id.String()})
 	requireCode(t, err, codes.FailedPrecondition)
+}
+
+// TestWorker_JobsCarriedToAnotherServerFreeTheirSlots: a worker whose server went away
+// connects to another one with every slot busy (free_slots 0); when the jobs it carried over
+// finish, their slots are free on the new server, which sends it work again. (The e2e server
+// restart test stalled on this: the new server never learned that the carried jobs ended.)
+func TestWorker_JobsCarriedToAnotherServerFreeTheirSlots(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.New(t)
+	first, stopFirst := startServer(t, testConfig(dbURL))
+	second, _ := startServer(t, testConfig(dbURL))
+	a := &bundle{ctx: context.Background(), jobs: jqv1.NewJobServiceClient(dial(t, first))}
+	carried := a.submit(t, &jqv1.SubmitJobRequest{})
+	w := newTestWorker(t, dial(t, first), 1)
+	job := w.next(5 * time.Second)
+	require.Equal(t, carried, job.GetJob().GetJobId())
+	stopFirst() // the worker keeps running the job
+
+	conn := second.Dial(t, first.AdminKey) // the credential that registered the worker
+	moved := &testWorker{t: t, id: w.id, client: jqv1.NewWorkerServiceClient(conn),
+		assigns: make(chan *jqv1.JobAssignment, 10), drains: make(chan *jqv1.DrainNotice, 10), ended: make(chan error, 1)}
+	_, err := moved.client.RegisterWorker(a.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
+	require.NoError(t, err)
+	moved.open(0, []string{"default"}) // its one slot holds the carried job
+	t.Cleanup(moved.close)
+	b := &bundle{ctx: context.Background(), jobs: jqv1.NewJobServiceClient(conn)}
+	next := b.submit(t, &jqv1.SubmitJobRequest{})
+	moved.none(300 * time.Millisecond) // deliberate: no slot is free yet
+
+	moved.mustReport(job, true)
+	require.Equal(t, next, moved.next(5*time.Second).GetJob().GetJobId(), "the carried job's slot is free again")
+	moved.none(300 * time.Millisecond) // deliberate: and only that one
 }
