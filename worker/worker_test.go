@@ -196,7 +196,7 @@ func TestWorker_SIGTERMFinishesRunningJobsAndDeregisters(t *testing.T) {
 		return err == nil && wk.Status == queue.WorkerDraining
 	}, 5*time.Second, 10*time.Millisecond)
 	queued := b.submit(t, `{}`)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // deliberate: scheduler cycles pass, and none may send the job
 	require.Len(t, started, 0, "a draining worker takes no new job")
 
 	close(release)

@@ -312,7 +312,7 @@ func TestClient_Unavailable(t *testing.T) {
 		}
 		require.Len(t, logs.withLevel(t, "WARN"), 1, "within one interval")
 
-		time.Sleep(warnEvery + 100*time.Millisecond)
+		time.Sleep(warnEvery + 100*time.Millisecond) // deliberate: the warning interval passes
 		for range 50 {
 			require.ErrorIs(t, c.Ping(ctx), redis.ErrUnavailable)
 		}

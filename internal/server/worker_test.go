@@ -54,7 +54,7 @@ func TestWorker_NotifyWakesTheScheduler(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *config.Config) { c.Scheduler.Interval = config.Duration(10 * time.Second) })
 	w := newTestWorker(t, b.conn, 1)
-	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	waitSchedulerIdle(t, b.srv) // the cycle the attach triggered has passed
 
 	start := time.Now()
 	b.submit(t, &jqv1.SubmitJobRequest{})
@@ -73,7 +73,7 @@ func TestWorker_NotifyOffPollsOnly(t *testing.T) {
 		c.Scheduler.Notify = false
 	})
 	w := newTestWorker(t, b.conn, 1)
-	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	waitSchedulerIdle(t, b.srv) // the cycle the attach triggered has passed
 	b.submit(t, &jqv1.SubmitJobRequest{})
 	w.none(time.Second)
 }
@@ -240,18 +240,32 @@ func TestWorker_BrokenStreamRetriesJobsWithoutWaitingForHeartbeatTimeout(t *test
 
 func TestWorker_ReconnectWithinGraceKeepsItsJobs(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	var logs syncBuffer
+	b := setupLogged(t, &logs)
 	id := b.submit(t, &jqv1.SubmitJobRequest{})
 	w := newTestWorker(t, b.conn, 1)
 	a := w.next(5 * time.Second)
 
-	// The stream breaks; the worker registers again and reopens it at once, still running the job.
+	// The stream breaks; once the server has seen it break (the stream grace starts), the
+	// worker registers again and reopens it, still running the job. (A reopen the server sees
+	// before the break replaces the stream and starts no grace at all; the queue package's
+	// TestLostWorkers_ReconnectedHereKeepsItsJobs covers a re-registration seen first.)
 	w.close()
+	require.Eventually(t, func() bool {
+		list, err := b.admin.ListWorkers(b.ctx, &jqv1.ListWorkersRequest{})
+		return err == nil && len(list.GetWorkers()) == 1 && !list.GetWorkers()[0].GetConnected()
+	}, 5*time.Second, 10*time.Millisecond, "the server sees the stream break")
 	_, err := w.client.RegisterWorker(b.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
 	require.NoError(t, err)
 	w.once = sync.Once{}
 	w.open(0, []string{"default"})
-	time.Sleep(2 * b.cfg.Scheduler.StreamGrace.Std())
+	// The grace ends and the lost-worker check decides (it logs its outcome).
+	var outcome string
+	require.Eventually(t, func() bool {
+		outcome = logged(&logs, "worker_id", w.id.String(), "stream grace ended", "worker lost")
+		return outcome != ""
+	}, 10*time.Second, 10*time.Millisecond, "the stream grace ends")
+	t.Logf("lost-worker check: %s", outcome)
 
 	require.Equal(t, jqv1.JobStatus_JOB_STATUS_RUNNING, b.job(t, id).GetStatus())
 	w.mustReport(a, true) // the attempt is still current
