@@ -70,10 +70,11 @@ func TestHeartbeat_ReconcilesJobsTheWorkerDoesNotHold(t *testing.T) {
 	heartbeat()
 	require.NotEqual(t, jqv1.JobStatus_JOB_STATUS_PENDING, b.job(t, lost).GetStatus(), "within the grace, nothing happens")
 
+	// Waits on the retry count, which stays: the job's PENDING spell before it is delivered
+	// again can be shorter than a poll, and each heartbeat after the grace retries it again.
 	require.Eventually(t, func() bool {
 		heartbeat()
-		st := b.job(t, lost).GetStatus()
-		return st != jqv1.JobStatus_JOB_STATUS_ASSIGNED && st != jqv1.JobStatus_JOB_STATUS_RUNNING
+		return b.job(t, lost).GetRetryCount() > 0
 	}, 10*time.Second, 100*time.Millisecond, "the job the worker does not hold is retried")
 	j, err := b.srv.Store().GetJob(b.ctx, uuid.MustParse(lost))
 	require.NoError(t, err)
