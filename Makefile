@@ -56,7 +56,7 @@ run: build ## find or start PostgreSQL and Redis, then run jq-server and one jq-
 .PHONY: test
 test: tools check-generated ## run the whole test suite (starts PostgreSQL and Redis when none answer)
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
-	go test $(GO_TEST_FLAGS) ./...; \
+	go test $(GO_TEST_FLAGS) ./... || exit 1; \
 	for m in $(OPS_MODULES); do echo "== $$m"; (cd $$m && go test $(OPS_TEST_FLAGS) ./...) || exit 1; done
 
 .PHONY: test-short

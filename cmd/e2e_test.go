@@ -269,7 +269,14 @@ func TestE2E_ServerRestartLosesNothing(t *testing.T) {
 	_, err := conn.Exec(context.Background(),
 		`SELECT jq.submit_many('default', array(SELECT '{"command": ["sleep", "0.3"]}'::jsonb FROM generate_series(1, 60)))`)
 	require.NoError(t, err)
-	time.Sleep(500 * time.Millisecond) // some running, some pending
+	// Restart while some jobs run and others wait (a fixed sleep could restart before any ran
+	// under load, or after all had).
+	require.Eventually(t, func() bool {
+		var running, pending int
+		err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status = 'RUNNING'),
+			count(*) FILTER (WHERE status = 'PENDING') FROM jq.jobs`).Scan(&running, &pending)
+		return err == nil && running > 0 && pending > 0
+	}, 30*time.Second, 20*time.Millisecond, "some jobs running, some pending")
 
 	require.NoError(t, c.server.stop(t), "jq-server exits 0 on SIGTERM")
 	port := strings.TrimPrefix(c.server.grpcAddr[strings.LastIndex(c.server.grpcAddr, ":"):], ":")

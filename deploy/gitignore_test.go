@@ -30,7 +30,7 @@ func TestGitignore_LocalSecrets(t *testing.T) {
 			return false
 		}
 	}
-	for _, p := range []string{".env", ".env.local", "config.local.yaml", "worker.key", "deploy/keys/admin.key", "tls/server.crt", "ca.pem", "bin/jq-server"} {
+	for _, p := range []string{".env", ".env.local", "config.local.yaml", "worker.key", "deploy/keys/admin.key", "tls/server.crt", "ca.pem", "bin/jq-server", "jq-worker", "jq-ctl"} {
 		require.Truef(t, ignored(p), ".gitignore: %s could be committed, want it ignored", p)
 	}
 	for _, p := range []string{".env.example", "config.local.example.yaml", "docker-compose.yml", "deploy/docker/Dockerfile.server"} {

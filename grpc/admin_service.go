@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/jqhq/jq/internal/buildinfo"
+	"github.com/jqhq/jq/internal/health"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
 )
@@ -38,14 +39,6 @@ type AdminStore interface {
 
 var _ AdminStore = (*queue.Store)(nil)
 
-// Component is a dependency whose health GetSystemStatus reports.
-type Component struct {
-	Name       string // postgresql, redis, kafka
-	Configured bool
-	// Check returns the component's version, or why it is unhealthy. Nil when not configured.
-	Check func(ctx context.Context) (version string, err error)
-}
-
 // AdminService implements jq.v1.AdminService.
 type AdminService struct {
 	jqv1.UnimplementedAdminServiceServer
@@ -53,7 +46,7 @@ type AdminService struct {
 	store      AdminStore
 	registry   *queue.Registry
 	logger     *slog.Logger
-	components []Component
+	components []health.Component
 	leading    func() bool
 	counts     *systemCounts
 	// maxPageSize bounds ListWorkers pages (grpc.max_page_size).
@@ -62,8 +55,8 @@ type AdminService struct {
 
 // AdminServiceConfig tunes the AdminService.
 type AdminServiceConfig struct {
-	// Components are the dependencies GetSystemStatus checks.
-	Components []Component
+	// Components are the dependencies GetSystemStatus checks (the same list /readyz checks).
+	Components []health.Component
 	// Leading (may be nil) says whether this instance runs the maintenance loops.
 	Leading func() bool
 	// MaxPageSize bounds ListWorkers pages (grpc.max_page_size; default 1000).
@@ -263,6 +256,9 @@ func (s *AdminService) tell(ctx context.Context, id uuid.UUID, shutdown bool) {
 	}
 }
 
+// componentTimeout bounds the check of each component in GetSystemStatus.
+const componentTimeout = 3 * time.Second
+
 // GetSystemStatus reports the health of PostgreSQL, Redis and Kafka, versions and counts.
 func (s *AdminService) GetSystemStatus(ctx context.Context, _ *jqv1.GetSystemStatusRequest) (*jqv1.GetSystemStatusResponse, error) {
 	resp := &jqv1.GetSystemStatusResponse{
@@ -277,15 +273,12 @@ func (s *AdminService) GetSystemStatus(ctx context.Context, _ *jqv1.GetSystemSta
 		wg.Go(func() {
 			st := &jqv1.ComponentStatus{Name: c.Name, Configured: c.Configured}
 			if c.Configured && c.Check != nil {
-				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				start := time.Now()
-				version, err := c.Check(cctx)
-				cancel()
-				st.Latency = durationpb.New(time.Since(start))
-				st.Version = version
-				st.Healthy = err == nil
-				if err != nil {
-					st.Detail = err.Error()
+				r := c.Probe(ctx, componentTimeout)
+				st.Latency = durationpb.New(r.Latency)
+				st.Version = r.Version
+				st.Healthy = r.Err == nil
+				if r.Err != nil {
+					st.Detail = r.Err.Error()
 				}
 			} else {
 				st.Detail = "not configured"

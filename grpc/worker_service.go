@@ -345,7 +345,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	detach := s.registry.Attach(id, w.Incarnation, queues, free, running, ws)
 	s.setActiveGauge()
-	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free)
+	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free, "running", len(running))
 	if w.Status == queue.WorkerDraining {
 		_ = s.registry.Drain(ctx, id, "drained by an operator", w.ShutdownRequested)
 	}

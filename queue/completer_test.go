@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/rivershared/testsignal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/queue"
@@ -16,13 +17,17 @@ import (
 type heldCompleter struct {
 	*queue.Store
 	release chan struct{}
+	held    testsignal.TestSignal[int] // the first CompleteMany is held, with this many reports
 	once    sync.Once
 	mu      sync.Mutex
 	batches []int
 }
 
 func (h *heldCompleter) CompleteMany(ctx context.Context, rs []queue.Report, results [][]byte) ([]*queue.Job, error) {
-	h.once.Do(func() { <-h.release })
+	h.once.Do(func() {
+		h.held.Signal(len(rs))
+		<-h.release
+	})
 	h.mu.Lock()
 	h.batches = append(h.batches, len(rs))
 	h.mu.Unlock()
@@ -39,9 +44,13 @@ func TestCompleter_BatchesAndAnswersEach(t *testing.T) {
 		jobs = append(jobs, b.running(t, queue.SubmitParams{}))
 	}
 	h := &heldCompleter{Store: b.store, release: make(chan struct{})}
+	h.held.Init(t)
 	c := queue.NewCompleter(h, 100)
 	require.NoError(t, c.Start(context.Background()))
 	t.Cleanup(c.Stop)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	t.Cleanup(release) // before Stop, which waits for the held flush, should the test fail first
 
 	type answer struct {
 		job *queue.Job
@@ -56,12 +65,13 @@ func TestCompleter_BatchesAndAnswersEach(t *testing.T) {
 		return out
 	}
 	first := complete(report(jobs[0])) // held: the others queue behind it
-	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, 1, h.held.WaitOrTimeout())
 	stale := report(jobs[3])
 	stale.Attempt++
 	rest := []<-chan answer{complete(report(jobs[1])), complete(report(jobs[2])), complete(stale)}
-	time.Sleep(50 * time.Millisecond)
-	close(h.release)
+	// The loop holds one of the three while it waits for the busy flush; the others queue.
+	require.Eventually(t, func() bool { return c.Queued() == 2 }, 5*time.Second, time.Millisecond, "the three reports wait")
+	release()
 
 	require.NoError(t, (<-first).err)
 	for _, a := range rest[:2] {

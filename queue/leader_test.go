@@ -44,7 +44,7 @@ func TestLeader_FollowerKeepsOneSession(t *testing.T) {
 	var before []int
 	require.Eventually(t, func() bool { before = sessions(); return len(before) == 2 }, 5*time.Second, 20*time.Millisecond,
 		"the leader's and the follower's sessions")
-	time.Sleep(500 * time.Millisecond) // several campaigns (every 100 ms)
+	time.Sleep(500 * time.Millisecond) // deliberate: several campaigns (every 100 ms) pass, and no session may change
 	require.Equal(t, before, sessions(), "the same two sessions: the follower did not reconnect")
 	require.True(t, first.Leading())
 	require.False(t, second.Leading())

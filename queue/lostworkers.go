@@ -64,7 +64,11 @@ func (l *LostWorkers) StreamBroke(workerID uuid.UUID) {
 		delete(l.timers, workerID)
 		ctx := l.ctx
 		l.mu.Unlock()
-		if ctx.Err() != nil || (l.connected != nil && l.connected(workerID)) {
+		if ctx.Err() != nil {
+			return
+		}
+		if l.connected != nil && l.connected(workerID) {
+			l.logger.DebugContext(ctx, "stream grace ended: the worker is connected again; its jobs stay", "worker_id", workerID)
 			return
 		}
 		n, err := l.store.ReleaseSilentWorker(ctx, workerID, brokeAt, l.policy)
@@ -74,6 +78,8 @@ func (l *LostWorkers) StreamBroke(workerID uuid.UUID) {
 		case n > 0:
 			l.logger.WarnContext(ctx, "worker lost: its stream broke and it did not come back; jobs retried",
 				"worker_id", workerID, "jobs", n, "grace", l.grace.String())
+		default:
+			l.logger.DebugContext(ctx, "stream grace ended: nothing to retry (the worker came back elsewhere, or held no jobs)", "worker_id", workerID)
 		}
 	})
 }

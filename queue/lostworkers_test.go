@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river/rivershared/testsignal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/internal/logging"
@@ -39,12 +40,17 @@ func TestLostWorkers_ReconnectedHereKeepsItsJobs(t *testing.T) {
 	t.Parallel()
 	back, gone := uuid.New(), uuid.New()
 	r := &releaseRecorder{}
+	var checked testsignal.TestSignal[uuid.UUID] // a grace ended: the worker's check began
+	checked.Init(t)
 	l := queue.NewLostWorkers(context.Background(), r, 20*time.Millisecond, queue.LostWorkerRetry, logging.Discard(),
-		func(id uuid.UUID) bool { return id == back })
+		func(id uuid.UUID) bool {
+			checked.Signal(id)
+			return id == back
+		})
 	t.Cleanup(l.Stop)
 	l.StreamBroke(back)
 	l.StreamBroke(gone)
-	require.Eventually(t, func() bool { return len(r.snapshot()) == 1 }, 5*time.Second, 5*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
+	require.ElementsMatch(t, []uuid.UUID{back, gone}, []uuid.UUID{checked.WaitOrTimeout(), checked.WaitOrTimeout()})
+	l.Stop() // waits for the checks under way
 	require.Equal(t, []uuid.UUID{gone}, r.snapshot())
 }

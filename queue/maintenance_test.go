@@ -45,7 +45,7 @@ func TestMaintenance_NewLeaderWaitsAHeartbeatTimeoutBeforeReaping(t *testing.T) 
 	require.NoError(t, m.Start(context.Background()))
 	defer m.Stop()
 
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // deliberate: ten reap and expire intervals pass, and nothing may run
 	require.Zero(t, store.reaps.Load()+store.expires.Load(), "not leading: nothing runs")
 
 	ledFor.Store(int64(time.Second)) // just elected

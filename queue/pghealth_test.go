@@ -54,7 +54,7 @@ func TestStore_PGHealth(t *testing.T) {
 			_, err := b.pool.Exec(b.ctx, "SELECT txid_current()")
 			require.NoError(t, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // deliberate: the open transaction gets an age in seconds
 
 		h, err := b.store.PGHealth(b.ctx)
 		require.NoError(t, err)

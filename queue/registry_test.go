@@ -44,3 +44,23 @@ func TestRegistry_ReconcileFreesWhatTheWorkerNoLongerHolds(t *testing.T) {
 	require.False(t, r.Done(w, lost, 1), "already freed")
 	require.True(t, r.Done(w, kept, 1))
 }
+
+// TestRegistry_ReconnectCountsEachJobOnce: when a worker's stream is replaced on the same
+// server, a job both delivered on the old stream and listed as running takes one slot.
+func TestRegistry_ReconnectCountsEachJobOnce(t *testing.T) {
+	t.Parallel()
+	worker := uuid.New()
+	registry := queue.NewRegistry(nil, nil)
+	registry.Attach(worker, "i1", []string{"default"}, 2, nil, &fakeStream{failAfter: -1})
+	job := &queue.Job{ID: uuid.New(), Attempt: 1}
+	delivered, failed := registry.Deliver(t.Context(), worker, []*queue.Job{job})
+	require.Len(t, delivered, 1)
+	require.Empty(t, failed)
+
+	registry.Attach(worker, "i1", []string{"default"}, 1, map[uuid.UUID]int{job.ID: 1}, &fakeStream{failAfter: -1})
+	require.Equal(t, []queue.Candidate{{WorkerID: worker, Queues: []string{"default"}, Free: 1, Inflight: 1, Capacity: 2}},
+		registry.Candidates())
+	require.True(t, registry.Done(worker, job.ID, 1))
+	require.Equal(t, 2, registry.Candidates()[0].Free)
+	require.False(t, registry.Done(worker, job.ID, 1), "a duplicate report frees nothing")
+}

@@ -145,9 +145,7 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 	locker := jqredis.NewFromClient(raw, prefix, logging.Discard(), nil)
 	held := b.submit(t, queue.SubmitParams{Priority: 9})
 	free := b.submit(t, queue.SubmitParams{})
-	ok, err := locker.SetNxPx(b.ctx, "lock:job:"+held.String(), "other-instance", time.Minute)
-	require.NoError(t, err)
-	require.True(t, ok)
+	require.NoError(t, raw.Set(b.ctx, prefix+"lock:job:"+held.String(), "other-instance", time.Minute).Err())
 
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
@@ -162,12 +160,11 @@ func TestScheduler_LocksSkipJobsAnotherInstanceDelivers(t *testing.T) {
 	require.Equal(t, queue.StatusAssigned, b.job(t, held).Status, "left for assignment-timeout recovery")
 
 	// Our own locks are gone once the job started.
-	_, found, err := locker.Get(b.ctx, "lock:job:"+free.String())
+	n, err := raw.Exists(b.ctx, prefix+"lock:job:"+free.String()).Result()
 	require.NoError(t, err)
-	require.False(t, found)
-	v, found, err := locker.Get(b.ctx, "lock:job:"+held.String())
+	require.Zero(t, n)
+	v, err := raw.Get(b.ctx, prefix+"lock:job:"+held.String()).Result()
 	require.NoError(t, err)
-	require.True(t, found)
 	require.Equal(t, "other-instance", v, "another instance's lock is never taken over")
 }
 
@@ -178,8 +175,7 @@ func TestScheduler_LostWorkerStreamIsEnded(t *testing.T) {
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
 	registry.Attach(b.worker, "", []string{"default"}, 1, nil, stream)
-	_, err := b.store.ReleaseWorker(b.ctx, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
-	require.NoError(t, err)
+	b.releaseWorker(t, b.worker, queue.ReasonWorkerLost, queue.DefaultRetryPolicy) // reaped
 
 	res, err := newScheduler(b, registry, nil).RunCycle(b.ctx)
 	require.NoError(t, err)

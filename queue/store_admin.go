@@ -77,16 +77,10 @@ func (s *Store) ShutdownWorker(ctx context.Context, workerID uuid.UUID, actor st
 	return s.queryWorker(ctx, "shutdown_worker", `SELECT `+workerColumns+` FROM jq.shutdown_worker($1, $2)`, workerID, actor)
 }
 
-// ReleaseWorker marks a worker OFFLINE and fails the jobs it holds through the retry rule
-// (jq.release_worker); it returns how many jobs it failed.
-func (s *Store) ReleaseWorker(ctx context.Context, workerID uuid.UUID, reason string, policy RetryPolicy) (int, error) {
-	return s.queryInt(ctx, "release_worker", `SELECT jq.release_worker($1, $2, $3, $4)`,
-		workerID, reason, policy.BaseDelay, policy.MaxDelay)
-}
-
-// ReleaseSilentWorker is ReleaseWorker for a worker whose stream broke at silentSince: it
-// does nothing (and returns 0) when the worker heartbeated or registered again since, e.g.
-// because it reconnected to another server.
+// ReleaseSilentWorker marks a worker whose stream broke at silentSince OFFLINE and fails the
+// jobs it holds through the retry rule, as WORKER_LOST (jq.release_worker); it returns how many
+// jobs it failed. It does nothing (and returns 0) when the worker heartbeated or registered
+// again since, e.g. because it reconnected to another server.
 func (s *Store) ReleaseSilentWorker(ctx context.Context, workerID uuid.UUID, silentSince time.Time, policy RetryPolicy) (int, error) {
 	return s.queryInt(ctx, "release_worker", `SELECT jq.release_worker($1, $2, $3, $4, $5)`,
 		workerID, ReasonWorkerLost, policy.BaseDelay, policy.MaxDelay, silentSince)
@@ -376,20 +370,6 @@ func (s *Store) CreateQueue(ctx context.Context, p CreateQueueParams) (*Queue, e
 // has unfinished jobs. It returns how many jobs were deleted. Audited with actor.
 func (s *Store) DeleteQueue(ctx context.Context, name, actor string) (int, error) {
 	return s.queryInt(ctx, "delete_queue", `SELECT jq.delete_queue($1, $2)`, name, actor)
-}
-
-// GetQueue returns one queue.
-func (s *Store) GetQueue(ctx context.Context, name string) (*Queue, error) {
-	var q *Queue
-	err := s.observe(ctx, "get_queue", func(ctx context.Context) error {
-		var err error
-		q, err = scanQueue(s.pool.QueryRow(ctx, `SELECT `+queueColumns+` FROM jq.queues WHERE name = $1`, name))
-		return err
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, &Error{Kind: ErrNotFound, Message: fmt.Sprintf("queue %s does not exist", name)}
-	}
-	return q, err
 }
 
 // ListQueues lists every queue by name.

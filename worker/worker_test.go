@@ -196,7 +196,7 @@ func TestWorker_SIGTERMFinishesRunningJobsAndDeregisters(t *testing.T) {
 		return err == nil && wk.Status == queue.WorkerDraining
 	}, 5*time.Second, 10*time.Millisecond)
 	queued := b.submit(t, `{}`)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // deliberate: scheduler cycles pass, and none may send the job
 	require.Len(t, started, 0, "a draining worker takes no new job")
 
 	close(release)
@@ -298,7 +298,7 @@ func TestWorker_StaleResultRefusedCleanly(t *testing.T) {
 	id := b.submit(t, `{}`)
 	b.waitStatus(t, id, queue.StatusRunning, 10*time.Second)
 	// An operator's repair while the worker is still running the job: its attempt goes stale.
-	_, err := b.store.ReleaseWorker(b.ctx, w.ID(), queue.ReasonWorkerLost, queue.RetryPolicy{})
+	_, err := b.store.Pool().Exec(b.ctx, `SELECT jq.release_worker($1, $2, '0s', '0s')`, w.ID(), queue.ReasonWorkerLost)
 	require.NoError(t, err)
 	close(release)
 	// The worker's report is refused; the job is retried (by this worker, once it re-registers).

@@ -13,9 +13,6 @@ import (
 	"github.com/jqhq/jq/queue/queuename"
 )
 
-// ValidQueueName reports whether s is a valid queue name.
-func ValidQueueName(s string) bool { return queuename.Valid(s) }
-
 // Validate checks the sections a service uses and returns an *Error listing every problem,
 // each prefixed with the field's path, or nil.
 func (c *Config) Validate(service Service) error {

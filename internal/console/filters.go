@@ -29,6 +29,10 @@ const (
 	// transaction began); a job submitted in a transaction open longer than this could be
 	// missed at the upper edge of a range.
 	idClockSlack = time.Hour
+	// idClockStepSlack widens the lower bound the same way for a clock stepped back between a
+	// transaction's start and its insert (seen on virtual machines: an id a millisecond before
+	// its created_at).
+	idClockStepSlack = time.Second
 )
 
 // jobFilter is what the jobs page lists: its query parameters, checked.
@@ -172,7 +176,7 @@ func (f *jobFilter) conditions(scope []string, args *[]any) []string {
 	// key, which the list walks: the bounds on job_id let it start and stop in the right place.
 	if !f.From.IsZero() {
 		add("created_at >= $%d", f.From)
-		add("job_id >= $%d", uuidV7Floor(f.From))
+		add("job_id >= $%d", uuidV7Floor(f.From.Add(-idClockStepSlack)))
 	}
 	if !f.To.IsZero() {
 		add("created_at < $%d", f.To)

@@ -79,15 +79,15 @@ func TestUUIDV7Floor(t *testing.T) {
 	require.Less(t, uuidV7Floor(at.Add(-time.Millisecond)).String(), uuidV7Floor(at).String())
 	require.Equal(t, uuid.Nil, uuidV7Floor(time.Time{}), "before 1970: the smallest id")
 
-	// The ids jq.uuid_v7 gives jobs fall between the floors of their created_at and of
-	// created_at plus the slack.
+	// The ids jq.uuid_v7 gives jobs fall between the floors of their created_at (less the slack
+	// for a clock stepped back) and of created_at plus the slack.
 	_, store := dbReader(t)
 	ids, err := store.SubmitMany(context.Background(), "default", repeat(`{}`, 5), 0)
 	require.NoError(t, err)
 	for _, id := range ids {
 		j, err := store.GetJob(context.Background(), id)
 		require.NoError(t, err)
-		require.GreaterOrEqual(t, id.String(), uuidV7Floor(j.CreatedAt).String())
+		require.GreaterOrEqual(t, id.String(), uuidV7Floor(j.CreatedAt.Add(-idClockStepSlack)).String())
 		require.Less(t, id.String(), uuidV7Floor(j.CreatedAt.Add(idClockSlack)).String())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -156,38 +155,19 @@ func (h *Health) ready(ctx context.Context) (ok, shuttingDown bool, results map[
 	return ok, false, results
 }
 
-// run runs one check under the timeout and returns its result text. A check that ignores its
-// context is left to finish on its own: its goroutine writes to a buffered channel and exits.
+// run runs one check under the timeout and returns its result text.
 func (h *Health) run(ctx context.Context, check Check) string {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 
-	done := make(chan error, 1)
-	go func() { done <- safeRun(ctx, check) }()
-
-	var err error
-	select {
-	case err = <-done:
-		if err == nil {
-			return ResultOK
-		}
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	_, err := call(ctx, func(ctx context.Context) (string, error) { return "", check(ctx) })
+	switch {
+	case err == nil:
+		return ResultOK
+	case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return ResultTimeout
 	}
 	return err.Error()
-}
-
-// safeRun turns a panicking check into a failed one rather than a crashed process.
-func safeRun(ctx context.Context, check Check) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("check panicked: %v", r)
-		}
-	}()
-	return check(ctx)
 }
 
 // logChange logs readiness when it changes, rather than on every probe.

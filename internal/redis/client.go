@@ -30,27 +30,14 @@ const (
 type operation string
 
 const (
-	opSetNxPx        operation = "set_nx_px"
 	opSetNxPxMany    operation = "set_nx_px_many"
-	opDel            operation = "del"
 	opDelIfValueMany operation = "del_if_value_many"
-	opGet            operation = "get"
-	opSet            operation = "set"
-	opIncr           operation = "incr"
-	opExpire         operation = "expire"
 	opPing           operation = "ping"
-	opLockAcquire    operation = "lock_acquire"
-	opLockRelease    operation = "lock_release"
-	opLockRefresh    operation = "lock_refresh"
 	opLeaseAcquire   operation = "lease_acquire"
 	opLeaseRelease   operation = "lease_release"
-	opLeaseHolder    operation = "lease_holder"
 )
 
-var operations = []operation{
-	opSetNxPx, opSetNxPxMany, opDel, opDelIfValueMany, opGet, opSet, opIncr, opExpire, opPing,
-	opLockAcquire, opLockRelease, opLockRefresh, opLeaseAcquire, opLeaseRelease, opLeaseHolder,
-}
+var operations = []operation{opSetNxPxMany, opDelIfValueMany, opPing, opLeaseAcquire, opLeaseRelease}
 
 // Options configure New.
 type Options struct {
@@ -175,27 +162,8 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// SetNxPx sets key to value with a TTL if key does not exist (SET NX PX), and tells whether it
-// did. ttl must be at least a millisecond.
-func (c *Client) SetNxPx(ctx context.Context, key, value string, ttl time.Duration) (bool, error) {
-	return c.setNX(ctx, opSetNxPx, key, value, ttl)
-}
-
-func (c *Client) setNX(ctx context.Context, op operation, key, value string, ttl time.Duration) (bool, error) {
-	if err := checkTTL(op, ttl); err != nil {
-		return false, err
-	}
-	var set bool
-	err := c.do(ctx, op, func(ctx context.Context) error {
-		var err error
-		set, err = c.rdb.SetNX(ctx, c.key(key), value, ttl).Result()
-		return err
-	})
-	return set, err
-}
-
-// SetNxPxMany is SetNxPx for many keys in one pipelined round trip: set[i] tells whether keys[i]
-// was set. The keys are set one by one, not all or none. On an error some keys may have been set
+// SetNxPxMany sets each of keys to value with a TTL if it does not exist (SET NX PX), in one
+// pipelined round trip: set[i] tells whether keys[i] was set. ttl must be at least a millisecond. The keys are set one by one, not all or none. On an error some keys may have been set
 // all the same; they expire with ttl, or DelIfValueMany frees them when value is unique to the
 // caller.
 func (c *Client) SetNxPxMany(ctx context.Context, keys []string, value string, ttl time.Duration) ([]bool, error) {
@@ -225,20 +193,6 @@ func (c *Client) SetNxPxMany(ctx context.Context, keys []string, value string, t
 	return set, nil
 }
 
-// Del deletes keys and returns how many existed.
-func (c *Client) Del(ctx context.Context, keys ...string) (int64, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	var n int64
-	err := c.do(ctx, opDel, func(ctx context.Context) error {
-		var err error
-		n, err = c.rdb.Del(ctx, c.keys(keys)...).Result()
-		return err
-	})
-	return n, err
-}
-
 // DelIfValueMany deletes each of keys that still holds value, in one atomic script, and returns
 // how many it deleted. A key that expired and was taken by another value is left alone.
 func (c *Client) DelIfValueMany(ctx context.Context, keys []string, value string) (int64, error) {
@@ -252,61 +206,6 @@ func (c *Client) DelIfValueMany(ctx context.Context, keys []string, value string
 		return err
 	})
 	return n, err
-}
-
-// Get returns the value of key; found is false when key does not exist.
-func (c *Client) Get(ctx context.Context, key string) (value string, found bool, err error) {
-	err = c.do(ctx, opGet, func(ctx context.Context) error {
-		v, err := c.rdb.Get(ctx, c.key(key)).Result()
-		switch {
-		case errors.Is(err, goredis.Nil):
-			return nil
-		case err != nil:
-			return err
-		}
-		value, found = v, true
-		return nil
-	})
-	return value, found, err
-}
-
-// Set sets key to value. A zero ttl keeps the key until it is deleted; otherwise ttl must be at
-// least a millisecond.
-func (c *Client) Set(ctx context.Context, key, value string, ttl time.Duration) error {
-	if ttl != 0 {
-		if err := checkTTL(opSet, ttl); err != nil {
-			return err
-		}
-	}
-	return c.do(ctx, opSet, func(ctx context.Context) error {
-		return c.rdb.Set(ctx, c.key(key), value, ttl).Err()
-	})
-}
-
-// Incr adds one to the integer held by key, starting from zero, and returns the result.
-func (c *Client) Incr(ctx context.Context, key string) (int64, error) {
-	var n int64
-	err := c.do(ctx, opIncr, func(ctx context.Context) error {
-		var err error
-		n, err = c.rdb.Incr(ctx, c.key(key)).Result()
-		return err
-	})
-	return n, err
-}
-
-// Expire sets the TTL of key (PEXPIRE) and tells whether key exists. ttl must be at least a
-// millisecond.
-func (c *Client) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if err := checkTTL(opExpire, ttl); err != nil {
-		return false, err
-	}
-	var exists bool
-	err := c.do(ctx, opExpire, func(ctx context.Context) error {
-		var err error
-		exists, err = c.rdb.PExpire(ctx, c.key(key), ttl).Result()
-		return err
-	})
-	return exists, err
 }
 
 // Ping checks that Redis answers.

@@ -1,6 +1,6 @@
-// Package redis is jq's optional Redis fast path: a per-job assignment lock shared by the server
-// instances (Lock, or SetNxPxMany for a batch) and a leader lease electing the one instance that
-// runs the maintenance loops (Lease).
+// Package redis is jq's optional Redis fast path: per-job assignment locks shared by the server
+// instances (SetNxPxMany and DelIfValueMany, for a batch of jobs at a time) and a leader lease
+// electing the one instance that runs the maintenance loops (Lease).
 //
 // PostgreSQL stays the only store of record and correctness never depends on Redis: the database's
 // FOR UPDATE SKIP LOCKED already guarantees single assignment, and leadership falls back to a
@@ -10,7 +10,6 @@
 // it answers again; it never logs per call.
 //
 // Every call is timed into the histogram given to New (jq_redis_operation_duration_seconds), with
-// the label operation set to one of: set_nx_px, set_nx_px_many, del, del_if_value_many, get, set,
-// incr, expire, ping, lock_acquire, lock_release, lock_refresh, lease_acquire, lease_release,
-// lease_holder.
+// the label operation set to one of: set_nx_px_many, del_if_value_many, ping, lease_acquire,
+// lease_release.
 package redis

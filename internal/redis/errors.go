@@ -15,13 +15,6 @@ var (
 	// credentials). The underlying error stays in the chain. Callers carry on without Redis.
 	ErrUnavailable = errors.New("redis unavailable")
 
-	// ErrNotAcquired is returned by Client.Acquire when another owner holds the lock.
-	ErrNotAcquired = errors.New("lock held by another owner")
-
-	// ErrNotOwner is returned by Lock.Release and Lock.Refresh when the lock expired and is gone
-	// or held by another owner: this owner no longer holds it.
-	ErrNotOwner = errors.New("lock not held by this owner")
-
 	// ErrInvalidArgument is wrapped by the errors of calls given an argument Redis cannot honour,
 	// such as a TTL under a millisecond. No command is sent.
 	ErrInvalidArgument = errors.New("invalid argument")

@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -10,21 +9,24 @@ import (
 	"github.com/jqhq/jq/internal/redis"
 )
 
-// A scheduler takes the assignment lock of a job for the assignment timeout, and carries on
-// without it when Redis is unavailable: the database's FOR UPDATE SKIP LOCKED decides anyway.
-func ExampleClient_Acquire() {
+// A scheduler takes the assignment locks of a batch of jobs for the assignment timeout, assigns
+// the jobs it locked, and frees the locks. When Redis is unavailable it assigns them all: the
+// database's FOR UPDATE SKIP LOCKED decides anyway.
+func ExampleClient_SetNxPxMany() {
 	ctx := context.Background()
 	client := redis.New(redis.Options{Addr: "127.0.0.1:6379", KeyPrefix: "jq:"}, slog.Default(), nil)
 	defer client.Close()
 
-	lock, err := client.Acquire(ctx, "lock:job:42", 30*time.Second)
-	switch {
-	case errors.Is(err, redis.ErrNotAcquired):
-		return // another server instance is assigning job 42
-	case err == nil:
-		defer lock.Release(ctx)
+	const instance = "server-7f3a" // unique to this scheduler, so it frees only its own locks
+	keys := []string{"lock:job:41", "lock:job:42"}
+	locked, err := client.SetNxPxMany(ctx, keys, instance, 30*time.Second)
+	for i := range keys {
+		if err == nil && !locked[i] {
+			continue // another server instance is assigning this job
+		}
+		// Assign the job in PostgreSQL.
 	}
-	// Assign job 42 in PostgreSQL.
+	_, _ = client.DelIfValueMany(ctx, keys, instance)
 }
 
 // A server instance renews its lease every ttl/3 and leads only while it holds it.

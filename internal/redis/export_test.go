@@ -13,12 +13,6 @@ func SetWarnEvery(c *Client, d time.Duration) {
 	c.health.warnEvery = d
 }
 
-// NewUnacquiredLock returns a Lock on key under a fresh token, without asking Redis, so tests
-// can release or refresh a lock they could not acquire.
-func NewUnacquiredLock(c *Client, key string) *Lock {
-	return &Lock{client: c, key: key, token: newToken()}
-}
-
 // LibraryLogger returns what SetLibraryLogger hands go-redis, without changing the process-wide
 // logger of go-redis.
 func LibraryLogger(logger *slog.Logger) interface {

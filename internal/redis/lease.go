@@ -2,11 +2,8 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // Lease elects one leader among the owners sharing a key: the owner whose name the key holds.
@@ -59,22 +56,6 @@ func (l *Lease) Release(ctx context.Context) error {
 	return l.client.do(ctx, opLeaseRelease, func(ctx context.Context) error {
 		return compareAndDelete.Run(ctx, l.client.rdb, []string{l.client.key(l.key)}, l.owner).Err()
 	})
-}
-
-// Holder returns the owner holding the lease; found is false when nobody does.
-func (l *Lease) Holder(ctx context.Context) (owner string, found bool, err error) {
-	err = l.client.do(ctx, opLeaseHolder, func(ctx context.Context) error {
-		v, err := l.client.rdb.Get(ctx, l.client.key(l.key)).Result()
-		switch {
-		case errors.Is(err, goredis.Nil):
-			return nil
-		case err != nil:
-			return err
-		}
-		owner, found = v, true
-		return nil
-	})
-	return owner, found, err
 }
 
 func (l *Lease) check(op operation) error {

@@ -3,7 +3,7 @@ package redis
 import goredis "github.com/redis/go-redis/v9"
 
 // The Lua scripts of the package, in one place. Redis runs a script atomically, which is what
-// makes compare-and-delete and compare-and-expire safe against an owner change in between.
+// makes compare-and-delete safe against an owner change in between.
 var (
 	// compareAndDelete deletes KEYS[1] if it holds ARGV[1]. It returns 1 when deleted, 0 when
 	// the key is gone, -1 when another value holds it.
@@ -11,19 +11,6 @@ var (
 local v = redis.call("GET", KEYS[1])
 if v == ARGV[1] then
 	return redis.call("DEL", KEYS[1])
-end
-if v == false then
-	return 0
-end
-return -1
-`)
-
-	// compareAndExpire sets the TTL of KEYS[1] to ARGV[2] milliseconds if it holds ARGV[1]. It
-	// returns 1 when extended, 0 when the key is gone, -1 when another value holds it.
-	compareAndExpire = goredis.NewScript(`
-local v = redis.call("GET", KEYS[1])
-if v == ARGV[1] then
-	return redis.call("PEXPIRE", KEYS[1], ARGV[2])
 end
 if v == false then
 	return 0

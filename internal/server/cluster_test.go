@@ -208,7 +208,7 @@ func TestCluster_SubmitWakesTheOtherServersScheduler(t *testing.T) {
 			jobs: jqv1.NewJobServiceClient(conn)})
 	}
 	w := newTestWorker(t, servers[1].conn, 1)
-	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	waitSchedulerIdle(t, servers[1].srv) // the cycle the attach triggered has passed
 
 	for range 3 {
 		start := time.Now()

@@ -7,58 +7,53 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/internal/metrics"
-	jqredis "github.com/jqhq/jq/internal/redis"
+	"github.com/jqhq/jq/queue"
 )
 
-// DryRun checks that PostgreSQL answers, and Redis and Kafka where configured, logs one line
-// per component and returns an error naming every one that failed.
+// DryRun checks that PostgreSQL answers, and Redis and Kafka where configured, through
+// connections made as the server makes them and the checks /readyz runs. It logs one line per
+// component and returns an error naming every one that failed.
 func DryRun(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	var errs []error
-	check := func(name string, configured bool, fn func(ctx context.Context) (string, error)) {
-		if !configured {
-			logger.InfoContext(ctx, name+" not configured")
-			return
+	quiet := slog.New(slog.DiscardHandler) // the result lines say what failed
+	m := metrics.New(nil)
+	var c connections
+	pool, err := openPool(ctx, cfg.DB)
+	if err != nil {
+		c.storeErr = err
+	} else {
+		defer pool.Close()
+		c.store = queue.NewStore(pool)
+	}
+	if cfg.Redis.Addr != "" {
+		c.redis = newRedis(cfg.Redis, quiet, m)
+		defer func() { _ = c.redis.Close() }()
+	}
+	if len(cfg.Kafka.Brokers) > 0 {
+		if c.kafka, c.kafkaErr = kafka.NewProducer(kafkaOptions(cfg.Kafka, quiet, m)); c.kafkaErr == nil {
+			defer c.kafka.Close()
 		}
-		cctx, cancel := context.WithTimeout(ctx, cfg.DB.ConnectTimeout.Std()+time.Second)
-		defer cancel()
-		start := time.Now()
-		detail, err := fn(cctx)
-		if err != nil {
-			logger.ErrorContext(ctx, name+" unreachable", "error", err)
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			return
-		}
-		logger.InfoContext(ctx, name+" ok", "version", detail, "latency_ms", time.Since(start).Milliseconds())
 	}
 
-	check("postgresql", true, func(ctx context.Context) (string, error) {
-		conn, err := pgx.Connect(ctx, cfg.DB.ConnString())
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", config.Redacted(cfg.DB.ConnString()), err)
+	var errs []error
+	for _, comp := range components(cfg, c) {
+		if !comp.Configured {
+			logger.InfoContext(ctx, comp.Name+" not configured")
+			continue
 		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		var v string
-		err = conn.QueryRow(ctx, "SHOW server_version").Scan(&v)
-		return v, err
-	})
-	check("redis", cfg.Redis.Addr != "", func(ctx context.Context) (string, error) {
-		c := jqredis.New(jqredis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-			TLS: cfg.Redis.TLS, Timeout: time.Second}, slog.New(slog.DiscardHandler), nil)
-		defer func() { _ = c.Close() }()
-		return cfg.Redis.Addr, c.Ping(ctx)
-	})
-	check("kafka", len(cfg.Kafka.Brokers) > 0, func(ctx context.Context) (string, error) {
-		p, err := kafka.NewProducer(kafkaOptions(cfg.Kafka, slog.New(slog.DiscardHandler), metrics.New(nil)))
-		if err != nil {
-			return "", err
+		r := comp.Probe(ctx, cfg.DB.ConnectTimeout.Std()+time.Second)
+		if r.Err != nil {
+			logger.ErrorContext(ctx, comp.Name+" unreachable", "target", comp.Target, "error", r.Err)
+			errs = append(errs, fmt.Errorf("%s %s: %w", comp.Name, comp.Target, r.Err))
+			continue
 		}
-		defer p.Close()
-		return fmt.Sprint(cfg.Kafka.Brokers), p.Ping(ctx)
-	})
+		attrs := []any{"target", comp.Target}
+		if r.Version != "" {
+			attrs = append(attrs, "version", r.Version)
+		}
+		logger.InfoContext(ctx, comp.Name+" ok", append(attrs, "latency_ms", r.Latency.Milliseconds())...)
+	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,13 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +20,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/jqhq/jq/client"
+	"github.com/jqhq/jq/internal/apikey"
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/logging"
+	"github.com/jqhq/jq/internal/metrics"
+	"github.com/jqhq/jq/internal/server"
 	"github.com/jqhq/jq/internal/testdb"
 	"github.com/jqhq/jq/internal/testserver"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -53,6 +65,43 @@ func setup(t *testing.T, tweak ...func(*config.Config)) *bundle {
 		ctx: context.Background(), cfg: cfg, srv: srv, stop: stop, conn: conn,
 		jobs: jqv1.NewJobServiceClient(conn), admin: jqv1.NewAdminServiceClient(conn), worker: jqv1.NewWorkerServiceClient(conn),
 	}
+}
+
+// setupLogged is setup with the server's log, at DEBUG, written to logs, for a test that
+// waits on what the server logs. The bundle has no testserver (srv and stop are nil).
+func setupLogged(t *testing.T, logs io.Writer) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	cfg := testConfig(testdb.New(t))
+	srv, err := server.New(ctx, cfg, logging.New(logs, "jq-server", logging.Options{Level: slog.LevelDebug}), metrics.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	t.Cleanup(srv.Shutdown)
+	conn, err := client.Dial(srv.GRPCAddr().String(), client.Options{Token: testserver.NewKey(t, srv.Store(), apikey.RoleAdmin)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return &bundle{
+		ctx: ctx, cfg: cfg, conn: conn,
+		jobs: jqv1.NewJobServiceClient(conn), admin: jqv1.NewAdminServiceClient(conn), worker: jqv1.NewWorkerServiceClient(conn),
+	}
+}
+
+// logged returns the message of the first line of logs (JSON, as logging.New writes) that has
+// the attribute key set to value and a message starting with one of prefixes, or "".
+func logged(logs fmt.Stringer, key, value string, prefixes ...string) string {
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m[key] != value {
+			continue
+		}
+		msg, _ := m["message"].(string)
+		for _, p := range prefixes {
+			if strings.HasPrefix(msg, p) {
+				return msg
+			}
+		}
+	}
+	return ""
 }
 
 // dial connects to srv as an admin.
@@ -100,6 +149,8 @@ type testWorker struct {
 	drains  chan *jqv1.DrainNotice
 	ended   chan error
 	once    sync.Once
+	// running are the attempts the next stream says the worker runs already.
+	running []*jqv1.RunningAttempt
 }
 
 func newTestWorker(t *testing.T, conn *grpclib.ClientConn, freeSlots int, queues ...string) *testWorker {
@@ -124,7 +175,8 @@ func newTestWorker(t *testing.T, conn *grpclib.ClientConn, freeSlots int, queues
 func (w *testWorker) open(freeSlots int, queues []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: queues, FreeSlots: int32(freeSlots)})
+	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: queues, FreeSlots: int32(freeSlots),
+		Running: w.running})
 	require.NoError(w.t, err)
 	_, err = stream.Header() // the server sends headers once the stream is registered
 	require.NoError(w.t, err)
@@ -190,3 +242,27 @@ func (w *testWorker) mustReport(a *jqv1.JobAssignment, success bool) *jqv1.Repor
 }
 
 func grpcHeader(md *metadata.MD) grpclib.CallOption { return grpclib.Header(md) }
+
+// cyclesServed matches the count of scheduling cycles that had a worker to serve.
+var cyclesServed = regexp.MustCompile(`(?m)^jq_scheduler_cycle_duration_seconds_count (\d+)$`)
+
+// waitSchedulerIdle waits until srv's scheduler has run a cycle with a worker connected (the
+// cycle a worker's attach triggers, or a poll), so that a job submitted afterwards is
+// delivered only by a later wake-up or poll. It reads /metrics: a cycle with no worker is not
+// counted, and nothing else wakes the scheduler of a test server that was given no job.
+func waitSchedulerIdle(t *testing.T, srv *testserver.Server) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false
+		}
+		m := cyclesServed.FindSubmatch(body)
+		return m != nil && string(m[1]) != "0"
+	}, 5*time.Second, 10*time.Millisecond, "a scheduling cycle with the worker connected")
+}

@@ -82,10 +82,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration))
 
 	if cfg.Redis.Addr != "" {
-		s.redis = jqredis.New(jqredis.Options{
-			Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, TLS: cfg.Redis.TLS,
-			Timeout: cfg.Redis.Timeout.Std(), KeyPrefix: cfg.Redis.KeyPrefix,
-		}, logger, m.RedisOperationDuration)
+		s.redis = newRedis(cfg.Redis, logger, m)
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
 		s.kafka, err = kafka.NewProducer(kafkaOptions(cfg.Kafka, logger, m))
@@ -197,8 +194,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		OwnerCacheTTL:      cfg.Auth.KeyCacheTTL.Std(),
 		MaxResultBytes:     cfg.GRPC.MaxResultBytes,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
+	comps := components(cfg, connections{store: s.store, redis: s.redis, kafka: s.kafka, relay: s.relay})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, jqgrpc.AdminServiceConfig{
-		Components: s.components(), Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize,
+		Components: comps, Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize,
 	})
 	if s.console, err = s.newConsole(jobs, admin); err != nil {
 		s.close()
@@ -223,13 +221,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	s.addObservability(ctx, m, reg)
 
 	s.health = health.New(logger)
-	s.health.Add("postgresql", func(ctx context.Context) error { return s.pool.Ping(ctx) })
-	if s.redis != nil {
-		s.health.Add("redis", s.redis.Ping)
-	}
-	if s.kafka != nil {
-		// Optional: with Kafka down, events wait in the outbox and jobs still run.
-		s.health.AddOptional("kafka", s.kafka.Ping)
+	for _, c := range comps {
+		s.health.AddComponent(c)
 	}
 	s.httpHealth = httpserve.New(config.Address(cfg.Health.Host, cfg.Health.Port), s.health.Handler(), logger)
 	if cfg.Metrics.Enabled {
@@ -248,7 +241,23 @@ func OpenStore(ctx context.Context, c config.DBConfig) (store *queue.Store, clos
 	return queue.NewStore(pool), pool.Close, nil
 }
 
+// newPool opens the pool and checks that PostgreSQL answers.
 func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
+	pool, err := openPool(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout.Std()+time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgresql %s: %w", config.Redacted(c.ConnString()), err)
+	}
+	return pool, nil
+}
+
+// openPool makes the pool without connecting: the first query does.
+func openPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(c.ConnString())
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", err)
@@ -260,34 +269,13 @@ func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout.Std()+time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgresql %s: %w", config.Redacted(c.ConnString()), err)
-	}
 	return pool, nil
 }
 
-func (s *Server) components() []jqgrpc.Component {
-	comps := []jqgrpc.Component{{Name: "postgresql", Configured: true, Check: s.store.ServerVersion}}
-	redisComp := jqgrpc.Component{Name: "redis", Configured: s.redis != nil}
-	if s.redis != nil {
-		redisComp.Check = func(ctx context.Context) (string, error) { return "", s.redis.Ping(ctx) }
-	}
-	kafkaComp := jqgrpc.Component{Name: "kafka", Configured: s.kafka != nil}
-	if s.kafka != nil {
-		kafkaComp.Check = func(ctx context.Context) (string, error) {
-			if err := s.kafka.Ping(ctx); err != nil {
-				return "", err
-			}
-			if s.relay != nil && s.relay.Failing() {
-				return "", errors.New("brokers answer, but the event relay's last publish failed")
-			}
-			return "", nil
-		}
-	}
-	return append(comps, redisComp, kafkaComp)
+func newRedis(c config.RedisConfig, logger *slog.Logger, m *metrics.Metrics) *jqredis.Client {
+	return jqredis.New(jqredis.Options{
+		Addr: c.Addr, Password: c.Password, DB: c.DB, TLS: c.TLS, Timeout: c.Timeout.Std(), KeyPrefix: c.KeyPrefix,
+	}, logger, m.RedisOperationDuration)
 }
 
 // Start serves gRPC, /metrics and /healthz+/readyz, and starts the scheduler, the NOTIFY
@@ -375,9 +363,6 @@ func (s *Server) MetricsAddr() string {
 	}
 	return s.httpMetrics.Addr().String()
 }
-
-// Authenticator is the server's gRPC authenticator, for other front doors in the same process.
-func (s *Server) Authenticator() *jqgrpc.Authenticator { return s.auth }
 
 // Store exposes the store, for tests and tools in the same process.
 func (s *Server) Store() *queue.Store { return s.store }

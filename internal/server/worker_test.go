@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jqhq/jq/internal/config"
+	"github.com/jqhq/jq/internal/testdb"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -52,7 +54,7 @@ func TestWorker_NotifyWakesTheScheduler(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *config.Config) { c.Scheduler.Interval = config.Duration(10 * time.Second) })
 	w := newTestWorker(t, b.conn, 1)
-	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	waitSchedulerIdle(t, b.srv) // the cycle the attach triggered has passed
 
 	start := time.Now()
 	b.submit(t, &jqv1.SubmitJobRequest{})
@@ -71,7 +73,7 @@ func TestWorker_NotifyOffPollsOnly(t *testing.T) {
 		c.Scheduler.Notify = false
 	})
 	w := newTestWorker(t, b.conn, 1)
-	time.Sleep(200 * time.Millisecond) // let the attach-triggered cycle pass
+	waitSchedulerIdle(t, b.srv) // the cycle the attach triggered has passed
 	b.submit(t, &jqv1.SubmitJobRequest{})
 	w.none(time.Second)
 }
@@ -238,18 +240,32 @@ func TestWorker_BrokenStreamRetriesJobsWithoutWaitingForHeartbeatTimeout(t *test
 
 func TestWorker_ReconnectWithinGraceKeepsItsJobs(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	var logs syncBuffer
+	b := setupLogged(t, &logs)
 	id := b.submit(t, &jqv1.SubmitJobRequest{})
 	w := newTestWorker(t, b.conn, 1)
 	a := w.next(5 * time.Second)
 
-	// The stream breaks; the worker registers again and reopens it at once, still running the job.
+	// The stream breaks; once the server has seen it break (the stream grace starts), the
+	// worker registers again and reopens it, still running the job. (A reopen the server sees
+	// before the break replaces the stream and starts no grace at all; the queue package's
+	// TestLostWorkers_ReconnectedHereKeepsItsJobs covers a re-registration seen first.)
 	w.close()
+	require.Eventually(t, func() bool {
+		list, err := b.admin.ListWorkers(b.ctx, &jqv1.ListWorkersRequest{})
+		return err == nil && len(list.GetWorkers()) == 1 && !list.GetWorkers()[0].GetConnected()
+	}, 5*time.Second, 10*time.Millisecond, "the server sees the stream break")
 	_, err := w.client.RegisterWorker(b.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
 	require.NoError(t, err)
 	w.once = sync.Once{}
 	w.open(0, []string{"default"})
-	time.Sleep(2 * b.cfg.Scheduler.StreamGrace.Std())
+	// The grace ends and the lost-worker check decides (it logs its outcome).
+	var outcome string
+	require.Eventually(t, func() bool {
+		outcome = logged(&logs, "worker_id", w.id.String(), "stream grace ended", "worker lost")
+		return outcome != ""
+	}, 10*time.Second, 10*time.Millisecond, "the stream grace ends")
+	t.Logf("lost-worker check: %s", outcome)
 
 	require.Equal(t, jqv1.JobStatus_JOB_STATUS_RUNNING, b.job(t, id).GetStatus())
 	w.mustReport(a, true) // the attempt is still current
@@ -299,4 +315,38 @@ func TestWorker_DeregisterEndsTheStream(t *testing.T) {
 	}
 	_, err = w.client.Heartbeat(b.ctx, &jqv1.HeartbeatRequest{WorkerId: w.id.String()})
 	requireCode(t, err, codes.FailedPrecondition)
+}
+
+// TestWorker_JobsCarriedToAnotherServerFreeTheirSlots: a worker whose server went away
+// connects to another one with every slot busy (free_slots 0, the job it runs listed in
+// running); when the jobs it carried over finish, their slots are free on the new server,
+// which sends it work again. (The e2e server restart test stalled on this: the new server
+// never learned that the carried jobs ended.)
+func TestWorker_JobsCarriedToAnotherServerFreeTheirSlots(t *testing.T) {
+	t.Parallel()
+	dbURL := testdb.New(t)
+	first, stopFirst := startServer(t, testConfig(dbURL))
+	second, _ := startServer(t, testConfig(dbURL))
+	a := &bundle{ctx: context.Background(), jobs: jqv1.NewJobServiceClient(dial(t, first))}
+	carried := a.submit(t, &jqv1.SubmitJobRequest{})
+	w := newTestWorker(t, dial(t, first), 1)
+	job := w.next(5 * time.Second)
+	require.Equal(t, carried, job.GetJob().GetJobId())
+	stopFirst() // the worker keeps running the job
+
+	conn := second.Dial(t, first.AdminKey) // the credential that registered the worker
+	moved := &testWorker{t: t, id: w.id, client: jqv1.NewWorkerServiceClient(conn),
+		assigns: make(chan *jqv1.JobAssignment, 10), drains: make(chan *jqv1.DrainNotice, 10), ended: make(chan error, 1)}
+	_, err := moved.client.RegisterWorker(a.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
+	require.NoError(t, err)
+	moved.running = []*jqv1.RunningAttempt{{JobId: job.GetJob().GetJobId(), Attempt: job.GetAttempt()}}
+	moved.open(0, []string{"default"}) // its one slot holds the carried job
+	t.Cleanup(moved.close)
+	b := &bundle{ctx: context.Background(), jobs: jqv1.NewJobServiceClient(conn)}
+	next := b.submit(t, &jqv1.SubmitJobRequest{})
+	moved.none(300 * time.Millisecond) // deliberate: no slot is free yet
+
+	moved.mustReport(job, true)
+	require.Equal(t, next, moved.next(5*time.Second).GetJob().GetJobId(), "the carried job's slot is free again")
+	moved.none(300 * time.Millisecond) // deliberate: and only that one
 }
