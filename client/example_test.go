@@ -100,3 +100,13 @@ func ExampleClient_Cancel() {
 	// JOB_STATUS_CANCELLED tenant-1
 	// true
 }
+
+// Command builds the payload jq-worker runs as a subprocess, without a shell.
+func ExampleCommand() {
+	payload, err := json.Marshal(client.Command("convert", "in.png", "out.webp"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(payload))
+	// Output: {"command":["convert","in.png","out.webp"]}
+}
