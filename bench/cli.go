@@ -387,6 +387,44 @@ Examples:
 			},
 		},
 		{
+			name:   "submit",
+			short:  "SubmitJob (or SubmitJobs) as fast as it goes from C callers: calls/s, latency",
+			groups: flagsServer | flagsRemote,
+			long: `submit calls SubmitJob as fast as --clients concurrent callers over --conns gRPC connections
+can, for --duration, with no worker running: the throughput and latency of the submit path
+alone (validation, the server's batched inserts, the commit). With --batch N each call is a
+SubmitJobs of N jobs, all or none in one transaction, and the figure is jobs/s. Exact
+percentiles of the call latency, measured by the callers.
+
+Examples:
+  jq-bench submit                          # 64 callers over 8 connections for 20 s
+  jq-bench submit --batch 1000 --duration 10s
+  jq-bench submit --server-addr jq:50051 --clients 128`,
+			bind: func(o *Options, fs *flag.FlagSet) runner {
+				p := submitParams{duration: 20 * time.Second, clients: 64, conns: 8}
+				fs.DurationVar(&p.duration, "duration", p.duration, "how long to submit")
+				fs.IntVar(&p.clients, "clients", p.clients, "concurrent callers")
+				fs.IntVar(&p.conns, "conns", p.conns, "gRPC connections they share")
+				fs.IntVar(&p.batch, "batch", p.batch, "jobs per SubmitJobs call (1-10000); 0: SubmitJob, one job per call")
+				return runner{
+					check: func(*Options) error {
+						var errs []error
+						if p.duration <= 0 {
+							errs = append(errs, fmt.Errorf("--duration %s must be positive", p.duration))
+						}
+						if p.clients < 1 || p.conns < 1 {
+							errs = append(errs, fmt.Errorf("--clients %d and --conns %d must be at least 1", p.clients, p.conns))
+						}
+						if p.batch < 0 || p.batch > 10000 {
+							errs = append(errs, fmt.Errorf("--batch %d is outside 0-10000", p.batch))
+						}
+						return errors.Join(errs...)
+					},
+					run: func(ctx context.Context, r *run) (*Report, error) { return submitScenario(ctx, r, p) },
+				}
+			},
+		},
+		{
 			name:   "subprocess",
 			short:  "burn with real subprocess payloads ([\"true\"]) run by jq-worker: the fork/exec bound",
 			groups: flagsServer | flagsWorkers | flagsRemote,

@@ -45,6 +45,12 @@ type reportDoc struct {
 	EventsExpected     int     `json:"events_expected"`
 	PublishErrors      int     `json:"publish_errors"`
 	RelayCaughtUpS     float64 `json:"relay_caught_up_s"`
+
+	Notes       []string     `json:"notes"`
+	Calls       int          `json:"calls"`
+	CallsPerSec float64      `json:"calls_per_sec"`
+	FailedCalls int          `json:"failed_calls"`
+	CallMS      *Percentiles `json:"call_ms"`
 }
 
 // bench runs jq-bench with args; it returns stdout, stderr and the error.
@@ -98,6 +104,30 @@ func TestBurn(t *testing.T) {
 	require.Equal(t, "in-process", doc.Parameters["server"])
 	require.Equal(t, 500.0, doc.Parameters["jobs"])
 	require.NotEmpty(t, doc.Targets)
+}
+
+// TestSubmit: SubmitJob and SubmitJobs runs count what the database holds: every call counted
+// was acknowledged, none failed.
+func TestSubmit(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []string{"0", "50"} {
+		t.Run("Batch"+batch, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, err := bench(t, "submit", "--duration", "1s", "--clients", "8", "--conns", "2", "--batch", batch, "--json")
+			require.NoError(t, err, "stderr:\n%s", stderr)
+			var doc reportDoc
+			require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
+			require.Positive(t, doc.Calls)
+			require.Zero(t, doc.FailedCalls)
+			requireOrdered(t, doc.CallMS, doc.Calls)
+			perCall := max(int(doc.Parameters["batch"].(float64)), 1)
+			require.InDelta(t, doc.CallsPerSec*float64(perCall), *doc.JobsPerSec, 1)
+			require.Len(t, doc.Targets, map[string]int{"0": 2, "50": 1}[batch])
+			for _, n := range doc.Notes {
+				require.NotContains(t, n, "the database holds", "the database holds every acknowledged job, no more")
+			}
+		})
+	}
 }
 
 func TestBurn_WorkerProcess(t *testing.T) {

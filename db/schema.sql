@@ -1283,6 +1283,123 @@ COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_
 
 
 --
+-- Name: enqueue_many(text[], jsonb[], integer[], integer[], timestamp with time zone[], text[], text[], uuid[], boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.enqueue_many(queues text[], payloads jsonb[], priorities integer[] DEFAULT NULL::integer[], max_retries integer[] DEFAULT NULL::integer[], not_befores timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], idempotency_keys text[] DEFAULT NULL::text[], concurrency_keys text[] DEFAULT NULL::text[], job_ids uuid[] DEFAULT NULL::uuid[], notify boolean DEFAULT true) RETURNS TABLE(ord integer, job_id uuid, inserted boolean)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := coalesce(cardinality(enqueue_many.queues), 0);
+    bad record;
+    q text;
+    ids uuid[];
+    fresh boolean[];
+BEGIN
+    IF n = 0 OR n > 10000 THEN
+        RAISE EXCEPTION 'queues must list 1 to 10000 jobs, got %', n USING ERRCODE = 'JQ005';
+    END IF;
+    IF cardinality(enqueue_many.payloads) IS DISTINCT FROM n
+       OR coalesce(cardinality(enqueue_many.priorities), n) <> n OR coalesce(cardinality(enqueue_many.max_retries), n) <> n
+       OR coalesce(cardinality(enqueue_many.not_befores), n) <> n OR coalesce(cardinality(enqueue_many.idempotency_keys), n) <> n
+       OR coalesce(cardinality(enqueue_many.concurrency_keys), n) <> n OR coalesce(cardinality(enqueue_many.job_ids), n) <> n THEN
+        RAISE EXCEPTION 'payloads, priorities, max_retries, not_befores, idempotency_keys, concurrency_keys and job_ids must have one element per queue (%)', n
+            USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT i.ord, i.queue, i.payload, i.priority, i.max_retries, i.idem, i.ckey INTO bad
+    FROM unnest(enqueue_many.queues, enqueue_many.payloads, enqueue_many.priorities, enqueue_many.max_retries,
+                enqueue_many.idempotency_keys, enqueue_many.concurrency_keys)
+         WITH ORDINALITY AS i (queue, payload, priority, max_retries, idem, ckey, ord)
+    WHERE coalesce(i.queue, '') = '' OR i.payload IS NULL OR coalesce(i.priority, 0) NOT BETWEEN 0 AND 9
+       OR i.max_retries NOT BETWEEN 0 AND 1000 OR length(i.idem) > 255 OR length(i.ckey) > 255
+    ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'job %: %', bad.ord, CASE
+            WHEN coalesce(bad.queue, '') = '' THEN 'queue name must not be empty'
+            WHEN bad.payload IS NULL THEN 'payload must not be null'
+            WHEN coalesce(bad.priority, 0) NOT BETWEEN 0 AND 9 THEN format('priority %s is outside 0-9', bad.priority)
+            WHEN bad.max_retries NOT BETWEEN 0 AND 1000 THEN format('max_retries %s is outside 0-1000', bad.max_retries)
+            WHEN length(bad.idem) > 255 THEN format('idempotency_key is %s characters, over the limit of 255', length(bad.idem))
+            ELSE format('concurrency_key is %s characters, over the limit of 255', length(bad.ckey)) END
+            USING ERRCODE = 'JQ005';
+    END IF;
+
+    -- The queues cannot be deleted until this transaction ends (see jq._queue_lock); locked in
+    -- name order, and each must exist.
+    FOR q IN SELECT DISTINCT x FROM unnest(enqueue_many.queues) AS x ORDER BY x LOOP
+        PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(q));
+        IF NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = q) THEN
+            RAISE EXCEPTION 'queue % does not exist', q USING ERRCODE = 'JQ001',
+                HINT = 'create it with jq.create_queue or jq-ctl queue create';
+        END IF;
+    END LOOP;
+
+    -- One statement inserts the jobs and their events and notifies. A job skipped for its key
+    -- takes the id of the batch's job with that key (this statement's own inserts are not
+    -- visible to its reads) or, below, of the job that held the key before.
+    WITH input AS (
+        SELECT i.ord::integer AS ord, i.queue, i.payload, coalesce(i.priority, 0) AS priority,
+               coalesce(i.max_retries, qu.max_retries) AS max_retries, i.not_before,
+               nullif(i.idem, '') AS idem, nullif(i.ckey, '') AS ckey, i.job_id, i.created_at
+        FROM (
+            -- Ids and times in the order of the jobs (the join below may reorder rows).
+            SELECT i.*, coalesce(i.id, jq.uuid_v7()) AS job_id, clock_timestamp() AS created_at
+            FROM unnest(enqueue_many.queues, enqueue_many.payloads, enqueue_many.priorities, enqueue_many.max_retries,
+                        enqueue_many.not_befores, enqueue_many.idempotency_keys, enqueue_many.concurrency_keys, enqueue_many.job_ids)
+                 WITH ORDINALITY AS i (queue, payload, priority, max_retries, not_before, idem, ckey, id, ord)
+            ORDER BY i.ord
+        ) AS i
+        JOIN jq.queues qu ON qu.name = i.queue
+    ), ins AS (
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key, created_at)
+        SELECT i.job_id, i.queue, i.payload, i.priority, i.max_retries, i.not_before, i.idem, i.ckey, i.created_at
+        FROM input i
+        ORDER BY i.idem IS NULL, i.queue, i.idem, i.ord
+        ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.job_id, j.queue_name, j.not_before, j.idempotency_key
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, attempt, reason)
+        SELECT s.job_id, s.queue_name, NULL, 'PENDING', 0, 'SUBMITTED' FROM ins s
+    ), notified AS (
+        SELECT pg_notify('jq_job_ready', r.queue_name)
+        FROM (SELECT DISTINCT s.queue_name FROM ins s WHERE s.not_before IS NULL OR s.not_before <= now()) AS r
+        WHERE enqueue_many.notify
+    )
+    SELECT array_agg(coalesce(s.job_id, k.job_id) ORDER BY i.ord), array_agg(s.job_id IS NOT NULL ORDER BY i.ord)
+    INTO ids, fresh
+    FROM input i
+    LEFT JOIN ins s ON s.job_id = i.job_id
+    LEFT JOIN LATERAL (
+        SELECT k.job_id FROM ins k WHERE s.job_id IS NULL AND k.queue_name = i.queue AND k.idempotency_key = i.idem LIMIT 1
+    ) AS k ON true
+    WHERE (SELECT count(*) FROM notified) >= 0;
+
+    IF array_position(ids, NULL) IS NOT NULL THEN
+        -- Keys held by jobs from before this call (a new snapshot sees those committed since).
+        ids := ARRAY(
+            SELECT coalesce(u.id, (SELECT x.job_id FROM jq.jobs x WHERE x.queue_name = enqueue_many.queues[u.o]
+                                   AND x.idempotency_key = nullif(enqueue_many.idempotency_keys[u.o], '')))
+            FROM unnest(ids) WITH ORDINALITY AS u (id, o) ORDER BY u.o);
+        IF array_position(ids, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'job %: could not insert or find the job with idempotency key % in queue %', array_position(ids, NULL),
+                enqueue_many.idempotency_keys[array_position(ids, NULL)], enqueue_many.queues[array_position(ids, NULL)]
+                USING HINT = 'the job holding the key was pruned meanwhile: submit again';
+        END IF;
+    END IF;
+    RETURN QUERY SELECT u.o::integer, u.id, u.f FROM unnest(ids, fresh) WITH ORDINALITY AS u (id, f, o);
+END
+$$;
+
+
+--
+-- Name: FUNCTION enqueue_many(queues text[], payloads jsonb[], priorities integer[], max_retries integer[], not_befores timestamp with time zone[], idempotency_keys text[], concurrency_keys text[], job_ids uuid[], notify boolean); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.enqueue_many(queues text[], payloads jsonb[], priorities integer[], max_retries integer[], not_befores timestamp with time zone[], idempotency_keys text[], concurrency_keys text[], job_ids uuid[], notify boolean) IS 'jq.enqueue for many jobs in one statement, all or none; returns (ord, job_id, inserted) per job.';
+
+
+--
 -- Name: expire_ttl(integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -2657,4 +2774,5 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130130001'),
     ('20261130130600'),
     ('20261130134417'),
-    ('20261130140000');
+    ('20261130140000'),
+    ('20261130140236');

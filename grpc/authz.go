@@ -29,6 +29,7 @@ var (
 // method without one is refused to everyone (deny by default). docs/security.md shows it.
 var methodRules = map[string]rule{
 	jqv1.JobService_SubmitJob_FullMethodName:    submitters,
+	jqv1.JobService_SubmitJobs_FullMethodName:   submitters,
 	jqv1.JobService_CancelJob_FullMethodName:    submitters,
 	jqv1.JobService_CancelJobs_FullMethodName:   submitters,
 	jqv1.JobService_RetryJob_FullMethodName:     submitters,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/status"
 
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
@@ -32,6 +33,7 @@ type JobStore interface {
 	ListJobs(ctx context.Context, p queue.ListJobsParams) ([]*queue.Job, error)
 	JobEvents(ctx context.Context, jobID uuid.UUID) ([]*queue.Event, error)
 	Retry(ctx context.Context, jobID uuid.UUID, actor string) (*queue.Job, error)
+	SubmitAll(ctx context.Context, ps []queue.SubmitParams) ([]queue.SubmitResult, error)
 	CancelMany(ctx context.Context, queue string, status queue.JobStatus, actor string, maxRows int, dryRun bool) (map[string]int, error)
 }
 
@@ -75,25 +77,77 @@ func NewJobService(store JobStore, logger *slog.Logger, cfg JobServiceConfig) *J
 
 // SubmitJob validates and enqueues a job.
 func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) (*jqv1.SubmitJobResponse, error) {
-	if err := validateQueueName("queue_name", req.GetQueueName()); err != nil {
+	p, err := s.submitParams(ctx, req)
+	if err != nil {
 		return nil, err
 	}
-	if !caller(ctx).MayUse(req.GetQueueName()) {
-		return nil, caller(ctx).queueDenied(req.GetQueueName())
+	res, err := s.cfg.Submit(ctx, p)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
 	}
-	if p := req.GetPriority(); p < 0 || p > 9 {
-		return nil, invalid("priority %d is outside 0-9", p)
+	s.announce(p, res)
+	return &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}, nil
+}
+
+// maxSubmitJobs bounds a SubmitJobs call (jq.enqueue_many's limit).
+const maxSubmitJobs = 10000
+
+// SubmitJobs validates and enqueues many jobs in one transaction: all or none.
+func (s *JobService) SubmitJobs(ctx context.Context, req *jqv1.SubmitJobsRequest) (*jqv1.SubmitJobsResponse, error) {
+	n := len(req.GetJobs())
+	if n == 0 || n > maxSubmitJobs {
+		return nil, invalid("jobs lists %d jobs; want 1 to %d", n, maxSubmitJobs)
+	}
+	ps := make([]queue.SubmitParams, n)
+	for i, r := range req.GetJobs() {
+		p, err := s.submitParams(ctx, r)
+		if err != nil {
+			st := status.Convert(err)
+			return nil, status.Errorf(st.Code(), "jobs[%d]: %s", i, st.Message())
+		}
+		ps[i] = p
+	}
+	results, err := s.store.SubmitAll(ctx, ps)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	resp := &jqv1.SubmitJobsResponse{Results: make([]*jqv1.SubmitJobResponse, n)}
+	for i, res := range results {
+		s.announce(ps[i], res)
+		resp.Results[i] = &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}
+	}
+	return resp, nil
+}
+
+// announce wakes the schedulers for a job that is runnable now, after its commit.
+func (s *JobService) announce(p queue.SubmitParams, res queue.SubmitResult) {
+	if s.cfg.Announce != nil && res.Inserted && !p.NotBefore.After(time.Now()) {
+		s.cfg.Announce(p.Queue)
+	}
+}
+
+// submitParams checks a submit request, and the caller's right to its queue.
+func (s *JobService) submitParams(ctx context.Context, req *jqv1.SubmitJobRequest) (queue.SubmitParams, error) {
+	var p queue.SubmitParams
+	if err := validateQueueName("queue_name", req.GetQueueName()); err != nil {
+		return p, err
+	}
+	if !caller(ctx).MayUse(req.GetQueueName()) {
+		return p, caller(ctx).queueDenied(req.GetQueueName())
+	}
+	if prio := req.GetPriority(); prio < 0 || prio > 9 {
+		return p, invalid("priority %d is outside 0-9", prio)
 	}
 	payload := req.GetPayload()
 	switch {
 	case len(payload) == 0:
-		return nil, invalid("payload is required (a JSON document)")
+		return p, invalid("payload is required (a JSON document)")
 	case len(payload) > s.cfg.MaxPayloadBytes:
-		return nil, invalid("payload is %d bytes, over the limit of %d (grpc.max_payload_bytes)", len(payload), s.cfg.MaxPayloadBytes)
+		return p, invalid("payload is %d bytes, over the limit of %d (grpc.max_payload_bytes)", len(payload), s.cfg.MaxPayloadBytes)
 	case !json.Valid(payload):
-		return nil, invalid("payload is not valid JSON")
+		return p, invalid("payload is not valid JSON")
 	}
-	p := queue.SubmitParams{
+	p = queue.SubmitParams{
 		Queue:          req.GetQueueName(),
 		Payload:        payload,
 		Priority:       int(req.GetPriority()),
@@ -103,30 +157,23 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	if req.MaxRetries != nil {
 		n := int(req.GetMaxRetries())
 		if n < 0 || n > 1000 {
-			return nil, invalid("max_retries %d is outside 0-1000", n)
+			return p, invalid("max_retries %d is outside 0-1000", n)
 		}
 		p.MaxRetries = &n
 	}
 	if len(p.IdempotencyKey) > maxIdempotencyKeyLen {
-		return nil, invalid("idempotency_key is %d bytes, over the limit of %d", len(p.IdempotencyKey), maxIdempotencyKeyLen)
+		return p, invalid("idempotency_key is %d bytes, over the limit of %d", len(p.IdempotencyKey), maxIdempotencyKeyLen)
 	}
 	if p.ConcurrencyKey = req.GetConcurrencyKey(); len(p.ConcurrencyKey) > maxConcurrencyKeyLen || strings.ContainsRune(p.ConcurrencyKey, 0) {
-		return nil, invalid("concurrency_key must be at most %d bytes, without NUL", maxConcurrencyKeyLen)
+		return p, invalid("concurrency_key must be at most %d bytes, without NUL", maxConcurrencyKeyLen)
 	}
 	if nb := req.GetNotBefore(); nb != nil {
 		if err := nb.CheckValid(); err != nil {
-			return nil, invalid("not_before: %v", err)
+			return p, invalid("not_before: %v", err)
 		}
 		p.NotBefore = nb.AsTime()
 	}
-	res, err := s.cfg.Submit(ctx, p)
-	if err != nil {
-		return nil, toStatus(ctx, s.logger, err)
-	}
-	if s.cfg.Announce != nil && res.Inserted && !p.NotBefore.After(time.Now()) {
-		s.cfg.Announce(p.Queue)
-	}
-	return &jqv1.SubmitJobResponse{JobId: res.ID.String(), Deduplicated: !res.Inserted}, nil
+	return p, nil
 }
 
 // CancelJob cancels an unfinished job (CANCELLED); a running one's worker is told to stop it.

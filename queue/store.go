@@ -1,12 +1,10 @@
 package queue
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -243,36 +241,45 @@ func (s *Store) ExistingJobs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUI
 	return out, err
 }
 
-// SubmitAll inserts jobs in one round trip and one transaction: one commit for all of them
-// (Submit commits each). They succeed or fail together; a caller that needs each one's own
-// error submits them one by one after a failure. Jobs with an idempotency key are inserted in
-// key order, so that concurrent batches cannot deadlock on each other's keys.
+// SubmitAll inserts jobs in one statement and one transaction (jq.enqueue_many): one commit
+// for all of them. They succeed or fail together (the error names the job at fault); a caller
+// that needs each one's own error submits them one by one after a failure. A job whose
+// idempotency key matches an existing job, or an earlier one of the batch, is not inserted and
+// gets that job's id. The schedulers are notified unless every job has SkipNotify.
 func (s *Store) SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResult, error) {
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
+	n := len(ps)
+	queues, payloads := make([]string, n), make([][]byte, n)
+	priorities, retries := make([]int32, n), make([]pgtype.Int4, n)
+	notBefores, keys, ckeys := make([]pgtype.Timestamptz, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
+	ids := make([]uuid.NullUUID, n)
+	notify := false
+	for i, p := range ps {
+		queues[i], payloads[i], priorities[i] = p.Queue, p.Payload, int32(p.Priority)
+		if p.MaxRetries != nil {
+			retries[i] = pgtype.Int4{Int32: int32(*p.MaxRetries), Valid: true}
+		}
+		notBefores[i] = pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()}
+		keys[i], ckeys[i] = nullText(p.IdempotencyKey), nullText(p.ConcurrencyKey)
+		ids[i] = uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}
+		notify = notify || !p.SkipNotify
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		keyedA, keyedB := ps[a].IdempotencyKey != "", ps[b].IdempotencyKey != ""
-		switch {
-		case keyedA != keyedB: // keyed jobs first
-			if keyedA {
-				return -1
+	res := make([]SubmitResult, n)
+	err := s.observe(ctx, "submit_many", func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT ord, job_id, inserted FROM jq.enqueue_many($1, $2::jsonb[], $3, $4, $5, $6, $7, $8, $9)`,
+			queues, payloads, priorities, retries, notBefores, keys, ckeys, ids, notify)
+		if err != nil {
+			return err
+		}
+		var ord int
+		var r SubmitResult
+		_, err = pgx.ForEachRow(rows, []any{&ord, &r.ID, &r.Inserted}, func() error {
+			if ord < 1 || ord > n {
+				return fmt.Errorf("enqueue_many answered for job %d of %d", ord, n)
 			}
-			return 1
-		case !keyedA:
-			return 0
-		}
-		return cmp.Or(cmp.Compare(ps[a].Queue, ps[b].Queue), cmp.Compare(ps[a].IdempotencyKey, ps[b].IdempotencyKey))
-	})
-	res := make([]SubmitResult, len(ps))
-	err := s.observe(ctx, "submit", func(ctx context.Context) error {
-		// A batch is one implicit transaction: a statement that fails rolls back the others.
-		batch := &pgx.Batch{}
-		for _, i := range order {
-			batch.Queue(enqueueSQL, enqueueArgs(ps[i])...).QueryRow(func(row pgx.Row) error { return row.Scan(&res[i].ID, &res[i].Inserted) })
-		}
-		return s.pool.SendBatch(ctx, batch).Close()
+			res[ord-1] = r
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

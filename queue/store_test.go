@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/internal/testdb"
@@ -1153,11 +1155,37 @@ func TestStore_SubmitAll(t *testing.T) {
 	require.False(t, res[3].Inserted, "the second submit with key b is the first's job")
 	require.Equal(t, 2, b.job(t, res[1].ID).Priority)
 
+	again, err := b.store.SubmitAll(b.ctx, []queue.SubmitParams{p("a", 5), p("", 6)})
+	require.NoError(t, err)
+	require.Equal(t, queue.SubmitResult{ID: res[2].ID}, again[0], "a key from an earlier batch gives its job")
+	require.True(t, again[1].Inserted)
+	require.Less(t, b.job(t, res[0].ID).CreatedAt, b.job(t, res[1].ID).CreatedAt, "a batch keeps its order")
+
 	_, err = b.store.SubmitAll(b.ctx, []queue.SubmitParams{p("", 0), {Queue: "nope", Payload: []byte(`{}`)}})
 	require.ErrorIs(t, err, queue.ErrNotFound)
+	_, err = b.store.SubmitAll(b.ctx, []queue.SubmitParams{p("", 0), p("", 0), p("", 12)})
+	require.ErrorIs(t, err, queue.ErrInvalid)
+	require.ErrorContains(t, err, "job 3: priority 12 is outside 0-9")
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs`).Scan(&n))
-	require.Equal(t, 3, n, "the failed batch inserted nothing")
+	require.Equal(t, 4, n, "the failed batches inserted nothing")
+
+	// Concurrent batches with the same keys in other orders neither deadlock nor duplicate.
+	keys := []string{"k1", "k2", "k3", "k4", "k5", "k6"}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			batch := make([]queue.SubmitParams, len(keys))
+			for j := range keys {
+				batch[j] = p(keys[(i+j)%len(keys)], 0)
+			}
+			_, err := b.store.SubmitAll(b.ctx, batch)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM jq.jobs WHERE idempotency_key LIKE 'k%'`).Scan(&n))
+	require.Equal(t, len(keys), n)
 }
 
 // TestStore_ReapOrphans: a job ASSIGNED or RUNNING whose worker is OFFLINE (set by hand, or by

@@ -85,6 +85,134 @@ $$;
 COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid, text) IS
     'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
 
+-- enqueue_many is enqueue for many jobs in one statement (jq-server's batched submits and
+-- SubmitJobs): job i is (queues[i], payloads[i], priorities[i], max_retries[i], not_befores[i],
+-- idempotency_keys[i], concurrency_keys[i], job_ids[i]); every array has one element per job
+-- (NULL elements take the defaults, as in enqueue: priority 0, the queue's max_retries, a new
+-- UUIDv7). All are inserted or none (one bad job fails the call, naming it). A job whose
+-- idempotency key matches an existing job, or an earlier job of the batch, is not inserted and
+-- returns that job's id. Returns one row per job: its position (ord, from 1), its id and
+-- whether it was inserted. Jobs are inserted keyed ones first, in (queue, key) order, so that
+-- concurrent batches cannot deadlock on each other's keys; each job's created_at is the clock
+-- as the batch is read, in its order, so that the batch is claimed in that order. notify sends one NOTIFY per queue that got a
+-- runnable job.
+CREATE OR REPLACE FUNCTION jq.enqueue_many(
+    queues text[],
+    payloads jsonb[],
+    priorities integer[] DEFAULT NULL,
+    max_retries integer[] DEFAULT NULL,
+    not_befores timestamptz[] DEFAULT NULL,
+    idempotency_keys text[] DEFAULT NULL,
+    concurrency_keys text[] DEFAULT NULL,
+    job_ids uuid[] DEFAULT NULL,
+    notify boolean DEFAULT true
+) RETURNS TABLE (ord integer, job_id uuid, inserted boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n integer := coalesce(cardinality(enqueue_many.queues), 0);
+    bad record;
+    q text;
+    ids uuid[];
+    fresh boolean[];
+BEGIN
+    IF n = 0 OR n > 10000 THEN
+        RAISE EXCEPTION 'queues must list 1 to 10000 jobs, got %', n USING ERRCODE = 'JQ005';
+    END IF;
+    IF cardinality(enqueue_many.payloads) IS DISTINCT FROM n
+       OR coalesce(cardinality(enqueue_many.priorities), n) <> n OR coalesce(cardinality(enqueue_many.max_retries), n) <> n
+       OR coalesce(cardinality(enqueue_many.not_befores), n) <> n OR coalesce(cardinality(enqueue_many.idempotency_keys), n) <> n
+       OR coalesce(cardinality(enqueue_many.concurrency_keys), n) <> n OR coalesce(cardinality(enqueue_many.job_ids), n) <> n THEN
+        RAISE EXCEPTION 'payloads, priorities, max_retries, not_befores, idempotency_keys, concurrency_keys and job_ids must have one element per queue (%)', n
+            USING ERRCODE = 'JQ005';
+    END IF;
+    SELECT i.ord, i.queue, i.payload, i.priority, i.max_retries, i.idem, i.ckey INTO bad
+    FROM unnest(enqueue_many.queues, enqueue_many.payloads, enqueue_many.priorities, enqueue_many.max_retries,
+                enqueue_many.idempotency_keys, enqueue_many.concurrency_keys)
+         WITH ORDINALITY AS i (queue, payload, priority, max_retries, idem, ckey, ord)
+    WHERE coalesce(i.queue, '') = '' OR i.payload IS NULL OR coalesce(i.priority, 0) NOT BETWEEN 0 AND 9
+       OR i.max_retries NOT BETWEEN 0 AND 1000 OR length(i.idem) > 255 OR length(i.ckey) > 255
+    ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'job %: %', bad.ord, CASE
+            WHEN coalesce(bad.queue, '') = '' THEN 'queue name must not be empty'
+            WHEN bad.payload IS NULL THEN 'payload must not be null'
+            WHEN coalesce(bad.priority, 0) NOT BETWEEN 0 AND 9 THEN format('priority %s is outside 0-9', bad.priority)
+            WHEN bad.max_retries NOT BETWEEN 0 AND 1000 THEN format('max_retries %s is outside 0-1000', bad.max_retries)
+            WHEN length(bad.idem) > 255 THEN format('idempotency_key is %s characters, over the limit of 255', length(bad.idem))
+            ELSE format('concurrency_key is %s characters, over the limit of 255', length(bad.ckey)) END
+            USING ERRCODE = 'JQ005';
+    END IF;
+
+    -- The queues cannot be deleted until this transaction ends (see jq._queue_lock); locked in
+    -- name order, and each must exist.
+    FOR q IN SELECT DISTINCT x FROM unnest(enqueue_many.queues) AS x ORDER BY x LOOP
+        PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(q));
+        IF NOT EXISTS (SELECT 1 FROM jq.queues x WHERE x.name = q) THEN
+            RAISE EXCEPTION 'queue % does not exist', q USING ERRCODE = 'JQ001',
+                HINT = 'create it with jq.create_queue or jq-ctl queue create';
+        END IF;
+    END LOOP;
+
+    -- One statement inserts the jobs and their events and notifies. A job skipped for its key
+    -- takes the id of the batch's job with that key (this statement's own inserts are not
+    -- visible to its reads) or, below, of the job that held the key before.
+    WITH input AS (
+        SELECT i.ord::integer AS ord, i.queue, i.payload, coalesce(i.priority, 0) AS priority,
+               coalesce(i.max_retries, qu.max_retries) AS max_retries, i.not_before,
+               nullif(i.idem, '') AS idem, nullif(i.ckey, '') AS ckey, i.job_id, i.created_at
+        FROM (
+            -- Ids and times in the order of the jobs (the join below may reorder rows).
+            SELECT i.*, coalesce(i.id, jq.uuid_v7()) AS job_id, clock_timestamp() AS created_at
+            FROM unnest(enqueue_many.queues, enqueue_many.payloads, enqueue_many.priorities, enqueue_many.max_retries,
+                        enqueue_many.not_befores, enqueue_many.idempotency_keys, enqueue_many.concurrency_keys, enqueue_many.job_ids)
+                 WITH ORDINALITY AS i (queue, payload, priority, max_retries, not_before, idem, ckey, id, ord)
+            ORDER BY i.ord
+        ) AS i
+        JOIN jq.queues qu ON qu.name = i.queue
+    ), ins AS (
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key, created_at)
+        SELECT i.job_id, i.queue, i.payload, i.priority, i.max_retries, i.not_before, i.idem, i.ckey, i.created_at
+        FROM input i
+        ORDER BY i.idem IS NULL, i.queue, i.idem, i.ord
+        ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.job_id, j.queue_name, j.not_before, j.idempotency_key
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, attempt, reason)
+        SELECT s.job_id, s.queue_name, NULL, 'PENDING', 0, 'SUBMITTED' FROM ins s
+    ), notified AS (
+        SELECT pg_notify('jq_job_ready', r.queue_name)
+        FROM (SELECT DISTINCT s.queue_name FROM ins s WHERE s.not_before IS NULL OR s.not_before <= now()) AS r
+        WHERE enqueue_many.notify
+    )
+    SELECT array_agg(coalesce(s.job_id, k.job_id) ORDER BY i.ord), array_agg(s.job_id IS NOT NULL ORDER BY i.ord)
+    INTO ids, fresh
+    FROM input i
+    LEFT JOIN ins s ON s.job_id = i.job_id
+    LEFT JOIN LATERAL (
+        SELECT k.job_id FROM ins k WHERE s.job_id IS NULL AND k.queue_name = i.queue AND k.idempotency_key = i.idem LIMIT 1
+    ) AS k ON true
+    WHERE (SELECT count(*) FROM notified) >= 0;
+
+    IF array_position(ids, NULL) IS NOT NULL THEN
+        -- Keys held by jobs from before this call (a new snapshot sees those committed since).
+        ids := ARRAY(
+            SELECT coalesce(u.id, (SELECT x.job_id FROM jq.jobs x WHERE x.queue_name = enqueue_many.queues[u.o]
+                                   AND x.idempotency_key = nullif(enqueue_many.idempotency_keys[u.o], '')))
+            FROM unnest(ids) WITH ORDINALITY AS u (id, o) ORDER BY u.o);
+        IF array_position(ids, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'job %: could not insert or find the job with idempotency key % in queue %', array_position(ids, NULL),
+                enqueue_many.idempotency_keys[array_position(ids, NULL)], enqueue_many.queues[array_position(ids, NULL)]
+                USING HINT = 'the job holding the key was pruned meanwhile: submit again';
+        END IF;
+    END IF;
+    RETURN QUERY SELECT u.o::integer, u.id, u.f FROM unnest(ids, fresh) WITH ORDINALITY AS u (id, f, o);
+END
+$$;
+
+COMMENT ON FUNCTION jq.enqueue_many(text[], jsonb[], integer[], integer[], timestamptz[], text[], text[], uuid[], boolean) IS
+    'jq.enqueue for many jobs in one statement, all or none; returns (ord, job_id, inserted) per job.';
+
 -- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a
 -- repeated idempotency key (per queue) returns the existing job's id and inserts nothing.
 CREATE OR REPLACE FUNCTION jq.submit(

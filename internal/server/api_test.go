@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -46,6 +47,33 @@ func TestJobService(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, again.GetDeduplicated())
 		require.Equal(t, resp.GetJobId(), again.GetJobId())
+	})
+
+	t.Run("SubmitJobs", func(t *testing.T) {
+		job := func(key string, prio int32) *jqv1.SubmitJobRequest {
+			return &jqv1.SubmitJobRequest{QueueName: "default", Payload: []byte(`{"n": 1}`), Priority: prio, IdempotencyKey: key}
+		}
+		resp, err := b.jobs.SubmitJobs(b.ctx, &jqv1.SubmitJobsRequest{Jobs: []*jqv1.SubmitJobRequest{
+			job("", 1), job("batch-a", 2), job("batch-a", 3), job("", 4),
+		}})
+		require.NoError(t, err)
+		r := resp.GetResults()
+		require.Len(t, r, 4)
+		require.Equal(t, int32(1), b.job(t, r[0].GetJobId()).GetPriority(), "answers in the order of the jobs")
+		require.Equal(t, int32(4), b.job(t, r[3].GetJobId()).GetPriority())
+		require.Equal(t, r[1].GetJobId(), r[2].GetJobId(), "one key, one job")
+		require.True(t, r[2].GetDeduplicated())
+		require.False(t, r[1].GetDeduplicated())
+
+		before := len(b.list(t, "default"))
+		_, err = b.jobs.SubmitJobs(b.ctx, &jqv1.SubmitJobsRequest{Jobs: []*jqv1.SubmitJobRequest{job("", 0), job("", 11)}})
+		requireCode(t, err, codes.InvalidArgument)
+		require.Contains(t, status.Convert(err).Message(), "jobs[1]: priority 11 is outside 0-9")
+		_, err = b.jobs.SubmitJobs(b.ctx, &jqv1.SubmitJobsRequest{Jobs: []*jqv1.SubmitJobRequest{job("", 0), {QueueName: "nope", Payload: []byte(`{}`)}}})
+		requireCode(t, err, codes.NotFound)
+		require.Len(t, b.list(t, "default"), before, "a refused batch inserts nothing")
+		_, err = b.jobs.SubmitJobs(b.ctx, &jqv1.SubmitJobsRequest{})
+		requireCode(t, err, codes.InvalidArgument)
 	})
 
 	t.Run("SubmitRefused", func(t *testing.T) {

@@ -37,6 +37,7 @@ import (
 // It is written here, apart from the server's rules, so that the two must agree.
 var wantRoles = map[string][]apikey.Role{
 	"jq.v1.JobService/SubmitJob":    {apikey.RoleSubmitter},
+	"jq.v1.JobService/SubmitJobs":   {apikey.RoleSubmitter},
 	"jq.v1.JobService/CancelJob":    {apikey.RoleSubmitter},
 	"jq.v1.JobService/CancelJobs":   {apikey.RoleSubmitter},
 	"jq.v1.JobService/RetryJob":     {apikey.RoleSubmitter},

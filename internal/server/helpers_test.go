@@ -266,3 +266,15 @@ func waitSchedulerIdle(t *testing.T, srv *testserver.Server) {
 		return m != nil && string(m[1]) != "0"
 	}, 5*time.Second, 10*time.Millisecond, "a scheduling cycle with the worker connected")
 }
+
+// list returns the ids of a queue's jobs, up to 1,000.
+func (b *bundle) list(t *testing.T, queueName string) []string {
+	t.Helper()
+	resp, err := b.jobs.ListJobs(b.ctx, &jqv1.ListJobsRequest{QueueName: queueName, Limit: 1000})
+	require.NoError(t, err)
+	ids := make([]string, 0, len(resp.GetJobs()))
+	for _, j := range resp.GetJobs() {
+		ids = append(ids, j.GetJobId())
+	}
+	return ids
+}

@@ -173,6 +173,95 @@ func (x *SubmitJobResponse) GetDeduplicated() bool {
 	return false
 }
 
+type SubmitJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*SubmitJobRequest    `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitJobsRequest) Reset() {
+	*x = SubmitJobsRequest{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitJobsRequest) ProtoMessage() {}
+
+func (x *SubmitJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitJobsRequest.ProtoReflect.Descriptor instead.
+func (*SubmitJobsRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SubmitJobsRequest) GetJobs() []*SubmitJobRequest {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type SubmitJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per job, in the order of the request.
+	Results       []*SubmitJobResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitJobsResponse) Reset() {
+	*x = SubmitJobsResponse{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitJobsResponse) ProtoMessage() {}
+
+func (x *SubmitJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitJobsResponse.ProtoReflect.Descriptor instead.
+func (*SubmitJobsResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubmitJobsResponse) GetResults() []*SubmitJobResponse {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type CancelJobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -182,7 +271,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[2]
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +283,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[2]
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +296,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{2}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -226,7 +315,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[3]
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +327,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[3]
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +340,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{3}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -277,7 +366,7 @@ type CancelJobsRequest struct {
 
 func (x *CancelJobsRequest) Reset() {
 	*x = CancelJobsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +378,7 @@ func (x *CancelJobsRequest) String() string {
 func (*CancelJobsRequest) ProtoMessage() {}
 
 func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +391,7 @@ func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobsRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CancelJobsRequest) GetQueueName() string {
@@ -343,7 +432,7 @@ type CancelJobsResponse struct {
 
 func (x *CancelJobsResponse) Reset() {
 	*x = CancelJobsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +444,7 @@ func (x *CancelJobsResponse) String() string {
 func (*CancelJobsResponse) ProtoMessage() {}
 
 func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +457,7 @@ func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobsResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CancelJobsResponse) GetCount() int64 {
@@ -387,7 +476,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +488,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +501,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -431,7 +520,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +532,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +545,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetJobStatusResponse) GetJob() *Job {
@@ -482,7 +571,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +583,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +596,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListJobsRequest) GetQueueName() string {
@@ -549,7 +638,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +650,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +663,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -600,7 +689,7 @@ type GetJobLogsRequest struct {
 
 func (x *GetJobLogsRequest) Reset() {
 	*x = GetJobLogsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +701,7 @@ func (x *GetJobLogsRequest) String() string {
 func (*GetJobLogsRequest) ProtoMessage() {}
 
 func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +714,7 @@ func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetJobLogsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetJobLogsRequest) GetJobId() string {
@@ -644,7 +733,7 @@ type GetJobLogsResponse struct {
 
 func (x *GetJobLogsResponse) Reset() {
 	*x = GetJobLogsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +745,7 @@ func (x *GetJobLogsResponse) String() string {
 func (*GetJobLogsResponse) ProtoMessage() {}
 
 func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +758,7 @@ func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetJobLogsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetJobLogsResponse) GetEvents() []*JobEvent {
@@ -688,7 +777,7 @@ type RetryJobRequest struct {
 
 func (x *RetryJobRequest) Reset() {
 	*x = RetryJobRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[12]
+	mi := &file_jq_v1_job_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +789,7 @@ func (x *RetryJobRequest) String() string {
 func (*RetryJobRequest) ProtoMessage() {}
 
 func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[12]
+	mi := &file_jq_v1_job_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +802,7 @@ func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RetryJobRequest) GetJobId() string {
@@ -732,7 +821,7 @@ type RetryJobResponse struct {
 
 func (x *RetryJobResponse) Reset() {
 	*x = RetryJobResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[13]
+	mi := &file_jq_v1_job_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +833,7 @@ func (x *RetryJobResponse) String() string {
 func (*RetryJobResponse) ProtoMessage() {}
 
 func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[13]
+	mi := &file_jq_v1_job_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +846,7 @@ func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RetryJobResponse) GetJob() *Job {
@@ -786,7 +875,11 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\f_max_retries\"N\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\"\n" +
-	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\")\n" +
+	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\"@\n" +
+	"\x11SubmitJobsRequest\x12+\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x17.jq.v1.SubmitJobRequestR\x04jobs\"H\n" +
+	"\x12SubmitJobsResponse\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.jq.v1.SubmitJobResponseR\aresults\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
@@ -824,10 +917,12 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"0\n" +
 	"\x10RetryJobResponse\x12\x1c\n" +
 	"\x03job\x18\x01 \x01(\v2\n" +
-	".jq.v1.JobR\x03job2\xd5\x03\n" +
+	".jq.v1.JobR\x03job2\x98\x04\n" +
 	"\n" +
 	"JobService\x12>\n" +
-	"\tSubmitJob\x12\x17.jq.v1.SubmitJobRequest\x1a\x18.jq.v1.SubmitJobResponse\x12>\n" +
+	"\tSubmitJob\x12\x17.jq.v1.SubmitJobRequest\x1a\x18.jq.v1.SubmitJobResponse\x12A\n" +
+	"\n" +
+	"SubmitJobs\x12\x18.jq.v1.SubmitJobsRequest\x1a\x19.jq.v1.SubmitJobsResponse\x12>\n" +
 	"\tCancelJob\x12\x17.jq.v1.CancelJobRequest\x1a\x18.jq.v1.CancelJobResponse\x12A\n" +
 	"\n" +
 	"CancelJobs\x12\x18.jq.v1.CancelJobsRequest\x1a\x19.jq.v1.CancelJobsResponse\x12G\n" +
@@ -849,55 +944,61 @@ func file_jq_v1_job_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_job_service_proto_rawDescData
 }
 
-var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_jq_v1_job_service_proto_goTypes = []any{
 	(*SubmitJobRequest)(nil),      // 0: jq.v1.SubmitJobRequest
 	(*SubmitJobResponse)(nil),     // 1: jq.v1.SubmitJobResponse
-	(*CancelJobRequest)(nil),      // 2: jq.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 3: jq.v1.CancelJobResponse
-	(*CancelJobsRequest)(nil),     // 4: jq.v1.CancelJobsRequest
-	(*CancelJobsResponse)(nil),    // 5: jq.v1.CancelJobsResponse
-	(*GetJobStatusRequest)(nil),   // 6: jq.v1.GetJobStatusRequest
-	(*GetJobStatusResponse)(nil),  // 7: jq.v1.GetJobStatusResponse
-	(*ListJobsRequest)(nil),       // 8: jq.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 9: jq.v1.ListJobsResponse
-	(*GetJobLogsRequest)(nil),     // 10: jq.v1.GetJobLogsRequest
-	(*GetJobLogsResponse)(nil),    // 11: jq.v1.GetJobLogsResponse
-	(*RetryJobRequest)(nil),       // 12: jq.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),      // 13: jq.v1.RetryJobResponse
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Job)(nil),                   // 15: jq.v1.Job
-	(JobStatus)(0),                // 16: jq.v1.JobStatus
-	(*JobEvent)(nil),              // 17: jq.v1.JobEvent
+	(*SubmitJobsRequest)(nil),     // 2: jq.v1.SubmitJobsRequest
+	(*SubmitJobsResponse)(nil),    // 3: jq.v1.SubmitJobsResponse
+	(*CancelJobRequest)(nil),      // 4: jq.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),     // 5: jq.v1.CancelJobResponse
+	(*CancelJobsRequest)(nil),     // 6: jq.v1.CancelJobsRequest
+	(*CancelJobsResponse)(nil),    // 7: jq.v1.CancelJobsResponse
+	(*GetJobStatusRequest)(nil),   // 8: jq.v1.GetJobStatusRequest
+	(*GetJobStatusResponse)(nil),  // 9: jq.v1.GetJobStatusResponse
+	(*ListJobsRequest)(nil),       // 10: jq.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 11: jq.v1.ListJobsResponse
+	(*GetJobLogsRequest)(nil),     // 12: jq.v1.GetJobLogsRequest
+	(*GetJobLogsResponse)(nil),    // 13: jq.v1.GetJobLogsResponse
+	(*RetryJobRequest)(nil),       // 14: jq.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),      // 15: jq.v1.RetryJobResponse
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Job)(nil),                   // 17: jq.v1.Job
+	(JobStatus)(0),                // 18: jq.v1.JobStatus
+	(*JobEvent)(nil),              // 19: jq.v1.JobEvent
 }
 var file_jq_v1_job_service_proto_depIdxs = []int32{
-	14, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
-	15, // 1: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
-	16, // 2: jq.v1.CancelJobsRequest.status:type_name -> jq.v1.JobStatus
-	15, // 3: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
-	16, // 4: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
-	15, // 5: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
-	17, // 6: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
-	15, // 7: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
-	0,  // 8: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
-	2,  // 9: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
-	4,  // 10: jq.v1.JobService.CancelJobs:input_type -> jq.v1.CancelJobsRequest
-	6,  // 11: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
-	8,  // 12: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
-	10, // 13: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
-	12, // 14: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
-	1,  // 15: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
-	3,  // 16: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
-	5,  // 17: jq.v1.JobService.CancelJobs:output_type -> jq.v1.CancelJobsResponse
-	7,  // 18: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
-	9,  // 19: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
-	11, // 20: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
-	13, // 21: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
+	0,  // 1: jq.v1.SubmitJobsRequest.jobs:type_name -> jq.v1.SubmitJobRequest
+	1,  // 2: jq.v1.SubmitJobsResponse.results:type_name -> jq.v1.SubmitJobResponse
+	17, // 3: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
+	18, // 4: jq.v1.CancelJobsRequest.status:type_name -> jq.v1.JobStatus
+	17, // 5: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
+	18, // 6: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
+	17, // 7: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
+	19, // 8: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
+	17, // 9: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
+	0,  // 10: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
+	2,  // 11: jq.v1.JobService.SubmitJobs:input_type -> jq.v1.SubmitJobsRequest
+	4,  // 12: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
+	6,  // 13: jq.v1.JobService.CancelJobs:input_type -> jq.v1.CancelJobsRequest
+	8,  // 14: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
+	10, // 15: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
+	12, // 16: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
+	14, // 17: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
+	1,  // 18: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
+	3,  // 19: jq.v1.JobService.SubmitJobs:output_type -> jq.v1.SubmitJobsResponse
+	5,  // 20: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
+	7,  // 21: jq.v1.JobService.CancelJobs:output_type -> jq.v1.CancelJobsResponse
+	9,  // 22: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
+	11, // 23: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
+	13, // 24: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
+	15, // 25: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_job_service_proto_init() }
@@ -913,7 +1014,7 @@ func file_jq_v1_job_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_job_service_proto_rawDesc), len(file_jq_v1_job_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	JobService_SubmitJob_FullMethodName    = "/jq.v1.JobService/SubmitJob"
+	JobService_SubmitJobs_FullMethodName   = "/jq.v1.JobService/SubmitJobs"
 	JobService_CancelJob_FullMethodName    = "/jq.v1.JobService/CancelJob"
 	JobService_CancelJobs_FullMethodName   = "/jq.v1.JobService/CancelJobs"
 	JobService_GetJobStatus_FullMethodName = "/jq.v1.JobService/GetJobStatus"
@@ -37,6 +38,9 @@ type JobServiceClient interface {
 	// SubmitJob enqueues a job. NOT_FOUND if the queue does not exist, INVALID_ARGUMENT for a
 	// bad priority, an empty queue name or a payload that is not JSON or is over the size limit.
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
+	// SubmitJobs enqueues many jobs (up to 10,000) in one transaction: all of them or none. The
+	// error of a bad job names its position (jobs[i]). Answers come in the order of the jobs.
+	SubmitJobs(ctx context.Context, in *SubmitJobsRequest, opts ...grpc.CallOption) (*SubmitJobsResponse, error)
 	// CancelJob cancels an unfinished job (-> CANCELLED, not retried). A running one is fenced at
 	// once and its worker told to stop it. FAILED_PRECONDITION for a finished job.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
@@ -49,7 +53,8 @@ type JobServiceClient interface {
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// GetJobLogs returns a job's transitions, oldest first.
 	GetJobLogs(ctx context.Context, in *GetJobLogsRequest, opts ...grpc.CallOption) (*GetJobLogsResponse, error)
-	// RetryJob makes a FAILED or DEAD_LETTERED job PENDING again with its retry count reset.
+	// RetryJob makes a FAILED, DEAD_LETTERED or CANCELLED job PENDING again with its retry count
+	// reset.
 	RetryJob(ctx context.Context, in *RetryJobRequest, opts ...grpc.CallOption) (*RetryJobResponse, error)
 }
 
@@ -65,6 +70,16 @@ func (c *jobServiceClient) SubmitJob(ctx context.Context, in *SubmitJobRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubmitJobResponse)
 	err := c.cc.Invoke(ctx, JobService_SubmitJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) SubmitJobs(ctx context.Context, in *SubmitJobsRequest, opts ...grpc.CallOption) (*SubmitJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_SubmitJobs_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +155,9 @@ type JobServiceServer interface {
 	// SubmitJob enqueues a job. NOT_FOUND if the queue does not exist, INVALID_ARGUMENT for a
 	// bad priority, an empty queue name or a payload that is not JSON or is over the size limit.
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
+	// SubmitJobs enqueues many jobs (up to 10,000) in one transaction: all of them or none. The
+	// error of a bad job names its position (jobs[i]). Answers come in the order of the jobs.
+	SubmitJobs(context.Context, *SubmitJobsRequest) (*SubmitJobsResponse, error)
 	// CancelJob cancels an unfinished job (-> CANCELLED, not retried). A running one is fenced at
 	// once and its worker told to stop it. FAILED_PRECONDITION for a finished job.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
@@ -152,7 +170,8 @@ type JobServiceServer interface {
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// GetJobLogs returns a job's transitions, oldest first.
 	GetJobLogs(context.Context, *GetJobLogsRequest) (*GetJobLogsResponse, error)
-	// RetryJob makes a FAILED or DEAD_LETTERED job PENDING again with its retry count reset.
+	// RetryJob makes a FAILED, DEAD_LETTERED or CANCELLED job PENDING again with its retry count
+	// reset.
 	RetryJob(context.Context, *RetryJobRequest) (*RetryJobResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
@@ -166,6 +185,9 @@ type UnimplementedJobServiceServer struct{}
 
 func (UnimplementedJobServiceServer) SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitJob not implemented")
+}
+func (UnimplementedJobServiceServer) SubmitJobs(context.Context, *SubmitJobsRequest) (*SubmitJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitJobs not implemented")
 }
 func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
@@ -220,6 +242,24 @@ func _JobService_SubmitJob_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(JobServiceServer).SubmitJob(ctx, req.(*SubmitJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_SubmitJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).SubmitJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_SubmitJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).SubmitJobs(ctx, req.(*SubmitJobsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -342,6 +382,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SubmitJob",
 			Handler:    _JobService_SubmitJob_Handler,
+		},
+		{
+			MethodName: "SubmitJobs",
+			Handler:    _JobService_SubmitJobs_Handler,
 		},
 		{
 			MethodName: "CancelJob",
