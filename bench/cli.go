@@ -386,6 +386,24 @@ Examples:
 				}
 			},
 		},
+		pressureScenario(pressureIdleInTx, "steady load while a session idles in a transaction: latency before, during, after",
+			`idle-in-tx offers --rate jobs/s (steady) for --baseline, then for --pin another session holds
+a transaction with an xid open (BEGIN; SELECT txid_current()), pinning the xmin horizon so that
+vacuum can remove none of the dead row versions jq leaves, then releases it and goes on for
+--after. It reports submit→start percentiles per phase, when the latency came back after the
+release, and the dead tuples and index size of the hot tables every 5 s.
+
+Examples:
+  jq-bench idle-in-tx                                  # 60 s + 120 s pinned + 60 s at 1,000 jobs/s
+  jq-bench idle-in-tx --baseline 10s --pin 20s --after 15s --json`),
+		pressureScenario(pressureActiveReaders, "steady load while readers scan jq.jobs in long REPEATABLE READ transactions",
+			`active-readers is idle-in-tx with --readers sessions (4) instead of one idle transaction: each
+opens a REPEATABLE READ transaction and scans jq.jobs again and again for the whole --pin
+window, so that the horizon is pinned and the table is read while jq writes it.
+
+Examples:
+  jq-bench active-readers
+  jq-bench active-readers --readers 8 --baseline 10s --pin 20s --after 15s`),
 		{
 			name:   "submit",
 			short:  "SubmitJob (or SubmitJobs) as fast as it goes from C callers: calls/s, latency",
@@ -601,4 +619,47 @@ func (v *variantList) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// pressureScenario is the command line of idle-in-tx and active-readers: steady with a
+// pressure window in the middle.
+func pressureScenario(kind, short, long string) scenario {
+	return scenario{
+		name:   kind,
+		short:  short,
+		groups: flagsServer | flagsWorkers,
+		long:   long,
+		bind: func(o *Options, fs *flag.FlagSet) runner {
+			o.Concurrency = 64
+			pp := pressureParams{kind: kind, baseline: 60 * time.Second, pin: 120 * time.Second, after: 60 * time.Second, readers: 4}
+			p := steadyParams{rate: 1000, clients: 32, drain: 60 * time.Second, pressure: &pp}
+			fs.Float64Var(&p.rate, "rate", p.rate, "jobs offered per second")
+			fs.IntVar(&p.clients, "clients", p.clients, "concurrent SubmitJob callers")
+			fs.DurationVar(&pp.baseline, "baseline", pp.baseline, "load before the pin")
+			fs.DurationVar(&pp.pin, "pin", pp.pin, "how long the horizon is pinned")
+			fs.DurationVar(&pp.after, "after", pp.after, "load after the release")
+			if kind == pressureActiveReaders {
+				fs.IntVar(&pp.readers, "readers", pp.readers, "REPEATABLE READ sessions scanning jq.jobs")
+			}
+			return runner{
+				check: func(*Options) error {
+					var errs []error
+					if p.rate <= 0 || p.clients < 1 {
+						errs = append(errs, fmt.Errorf("--rate %v and --clients %d must be positive", p.rate, p.clients))
+					}
+					if pp.baseline < time.Second || pp.pin < time.Second || pp.after < time.Second {
+						errs = append(errs, errors.New("--baseline, --pin and --after must be at least 1s"))
+					}
+					if pp.readers < 1 {
+						errs = append(errs, fmt.Errorf("--readers %d: at least one is needed", pp.readers))
+					}
+					return errors.Join(errs...)
+				},
+				run: func(ctx context.Context, r *run) (*Report, error) {
+					p.duration = pp.total()
+					return steadyScenario(ctx, r, p)
+				},
+			}
+		},
+	}
 }

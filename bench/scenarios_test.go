@@ -46,11 +46,13 @@ type reportDoc struct {
 	PublishErrors      int     `json:"publish_errors"`
 	RelayCaughtUpS     float64 `json:"relay_caught_up_s"`
 
-	Notes       []string     `json:"notes"`
-	Calls       int          `json:"calls"`
-	CallsPerSec float64      `json:"calls_per_sec"`
-	FailedCalls int          `json:"failed_calls"`
-	CallMS      *Percentiles `json:"call_ms"`
+	Notes       []string                `json:"notes"`
+	ByPhase     map[string]*Percentiles `json:"submit_to_start_by_phase_ms"`
+	MVCC        []map[string]float64    `json:"mvcc_samples"`
+	Calls       int                     `json:"calls"`
+	CallsPerSec float64                 `json:"calls_per_sec"`
+	FailedCalls int                     `json:"failed_calls"`
+	CallMS      *Percentiles            `json:"call_ms"`
 }
 
 // bench runs jq-bench with args; it returns stdout, stderr and the error.
@@ -126,6 +128,29 @@ func TestSubmit(t *testing.T) {
 			for _, n := range doc.Notes {
 				require.NotContains(t, n, "the database holds", "the database holds every acknowledged job, no more")
 			}
+		})
+	}
+}
+
+// TestPressure: the pressure scenarios run their three phases, sample the hot tables, and
+// hold the horizon while pinned (the oldest transaction's age shows in the samples).
+func TestPressure(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"idle-in-tx", "active-readers"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			doc := benchJSON(t, kind, "--rate", "100", "--baseline", "1s", "--pin", "6s", "--after", "1s", "--concurrency", "16")
+			for _, phase := range []string{"baseline", "pinned", "after"} {
+				require.NotNil(t, doc.ByPhase[phase], "phase %s", phase)
+				require.Positive(t, doc.ByPhase[phase].Count)
+			}
+			require.NotEmpty(t, doc.MVCC)
+			pinned := false
+			for _, s := range doc.MVCC {
+				pinned = pinned || s["oldest_xmin_age_s"] >= 2
+			}
+			require.True(t, pinned, "a sample saw the pinning transaction open for seconds: %v", doc.MVCC)
+			require.Equal(t, kind, doc.Parameters["pressure"])
 		})
 	}
 }

@@ -28,6 +28,9 @@ type steadyParams struct {
 	duration time.Duration
 	clients  int
 	drain    time.Duration // how long to wait for the last jobs after the offering ends
+	// pressure, when set, pins the xmin horizon in the middle of the run (idle-in-tx,
+	// active-readers); duration is then the sum of its phases.
+	pressure *pressureParams
 }
 
 // steadyScenario offers rate jobs/s through SubmitJob for duration, from clients concurrent
@@ -72,7 +75,18 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 
 	before, _, _ := r.cycles(ctx)
 	r.progress("offering %s jobs/s for %s from %d clients to %s", formatNumber(p.rate), p.duration, p.clients, describeWorkers(r.o, noopJobs))
+	var pressure *pressureRun
+	pctx, stopPressure := context.WithCancel(ctx)
+	pressureDone := make(chan struct{})
+	if p.pressure != nil {
+		start := time.Now()
+		go func() { defer close(pressureDone); pressure = r.applyPressure(pctx, *p.pressure, start) }()
+	} else {
+		close(pressureDone)
+	}
 	offer := r.offer(ctx, clients, rec, p, n)
+	stopPressure()
+	<-pressureDone
 	if offer.submitted == 0 {
 		return nil, fmt.Errorf("no job could be submitted: %w", offer.firstErr)
 	}
@@ -185,8 +199,58 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 	if cycleP95 != nil {
 		rep.Targets = append(rep.Targets, atMost("scheduler cycle p95 under load", *cycleP95, cycleP95Target, "ms"))
 	}
+	if pressure != nil {
+		reportPressure(rep, rec, offer.issued, pressure, *p.pressure, achieved/p.rate)
+	}
 	rep.Duration = time.Since(started)
 	return rep, nil
+}
+
+// reportPressure adds a pressure window's figures: latency by phase, recovery, the hot tables
+// over time.
+func reportPressure(rep *Report, rec *recorder, issued int, pr *pressureRun, p pressureParams, rateHeld float64) {
+	phases, recovered, ok := pressurePhases(rec, issued, pr)
+	rep.Parameters["pressure"] = p.kind
+	rep.Parameters["baseline_s"], rep.Parameters["pin_s"], rep.Parameters["after_s"] = p.baseline.Seconds(), p.pin.Seconds(), p.after.Seconds()
+	if p.kind == pressureActiveReaders {
+		rep.Parameters["readers"] = p.readers
+	}
+	rep.Extra["submit_to_start_by_phase_ms"] = phases
+	rep.Extra["mvcc_samples"] = pr.samples
+	for _, name := range []string{"baseline", "pinned", "after"} {
+		if ph := phases[name]; ph != nil {
+			rep.Rows = append(rep.Rows, Row{"submit→start " + name, fmt.Sprintf("p50 %s ms, p99 %s ms, max %s ms (%d jobs)",
+				formatNumber(ph.P50), formatNumber(ph.P99), formatNumber(ph.Max), ph.Count)})
+		}
+	}
+	if n := len(pr.samples); n > 0 {
+		first, peak := pr.samples[0], pr.samples[0]
+		for _, s := range pr.samples {
+			if s.JobsDead+s.EventsDead > peak.JobsDead+peak.EventsDead {
+				peak = s
+			}
+		}
+		last := pr.samples[n-1]
+		rep.Rows = append(rep.Rows,
+			Row{"dead tuples jobs + job_events", fmt.Sprintf("%s at start, %s at peak (%.0f s), %s at the end",
+				formatNumber(float64(first.JobsDead+first.EventsDead)), formatNumber(float64(peak.JobsDead+peak.EventsDead)), peak.At,
+				formatNumber(float64(last.JobsDead+last.EventsDead)))},
+			Row{"jq.jobs indexes", fmt.Sprintf("%.1f MB at start, %.1f MB at the end", first.JobsIndexesMB, last.JobsIndexesMB)})
+	}
+	if pr.err != nil {
+		rep.Notes = append(rep.Notes, "the pressure sessions failed: "+pr.err.Error())
+	}
+	if base, pinned := phases["baseline"], phases["pinned"]; base != nil && pinned != nil {
+		rep.Targets = append(rep.Targets, atMost("submit→start p99 pinned ÷ baseline", pinned.P99/base.P99, pressureP99Ratio, "×"))
+	}
+	rep.Targets = append(rep.Targets, atLeast("offered rate held", rateHeld, 0.98, "×"))
+	if ok {
+		rep.Extra["recovered_after_release_s"] = recovered.Seconds()
+		rep.Targets = append(rep.Targets, atMost("back to baseline after the release", recovered.Seconds(), pressureRecoverLimit.Seconds(), "s"))
+	} else {
+		rep.Targets = append(rep.Targets, Target{Name: "back to baseline after the release", Goal: "≤ 30 s", Met: false})
+		rep.Notes = append(rep.Notes, "the latency did not come back to the baseline before the run ended")
+	}
 }
 
 // offerResult is what the submitters achieved.
