@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,21 @@ type drainParams struct {
 	tweak   func(*config.Config) // changes the in-process server's configuration, when set
 	// maxRunning, when positive, sets the queue's max_running (flow control) before the drain.
 	maxRunning int
+	// queues > 1 spreads the jobs over that many queues (<queue>-0001, …), every worker taking
+	// them all; local runs only.
+	queues int
+}
+
+// queueNames are the queues of a drain: the run's queue, or queues of its name numbered.
+func (r *run) queueNames(p drainParams) []string {
+	if p.queues <= 1 {
+		return []string{r.queue}
+	}
+	names := make([]string, p.queues)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%04d", r.queue, i+1)
+	}
+	return names
 }
 
 // runDrain fills the queue with jobs, then starts the workers and measures how fast they
@@ -46,9 +62,24 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 		if err := r.createDatabase(ctx, 4); err != nil {
 			return nil, err
 		}
-		r.progress("inserting %d jobs into %s", p.jobs, r.db.name)
-		if err := insertJobs(ctx, r.pool, r.queue, p.jobs, p.payload, 2); err != nil {
-			return nil, err
+		names := r.queueNames(p)
+		r.progress("inserting %d jobs into %d queue(s) of %s", p.jobs, len(names), r.db.name)
+		for i, q := range names {
+			if q != r.queue {
+				if _, err := r.pool.Exec(ctx, `SELECT jq.create_queue($1)`, q); err != nil {
+					return nil, fmt.Errorf("create queue %s: %w", q, err)
+				}
+			}
+			// An even share, the first queues taking the remainder.
+			n := p.jobs / len(names)
+			if i < p.jobs%len(names) {
+				n++
+			}
+			if n > 0 {
+				if err := insertJobs(ctx, r.pool, q, n, p.payload, 2); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	insertTime := time.Since(started)
@@ -82,7 +113,7 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 	t0 := time.Now()
 	f, err := r.startFleet(ctx, fleetSpec{
 		kind: p.kind, name: "jq-bench-" + r.id, inProcess: r.o.Workers, procs: r.o.Procs,
-		concurrency: r.o.Concurrency, queue: r.queue, rec: rec,
+		concurrency: r.o.Concurrency, queue: strings.Join(r.queueNames(p), ","), rec: rec,
 	})
 	if err != nil {
 		return nil, err
@@ -93,7 +124,11 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 			return nil, err
 		}
 	}
-	if err := r.waitJobsDone(ctx, p.jobs); err != nil {
+	if p.queues > 1 {
+		if err := r.waitAllDone(ctx, p.jobs); err != nil {
+			return nil, err
+		}
+	} else if err := r.waitJobsDone(ctx, p.jobs); err != nil {
 		return nil, err
 	}
 	allDone := time.Now()

@@ -405,6 +405,38 @@ Examples:
   jq-bench active-readers
   jq-bench active-readers --readers 8 --baseline 10s --pin 20s --after 15s`),
 		{
+			name:   "many-queues",
+			short:  "drain jobs spread over many queues vs the same jobs in one queue: jobs/s ratio",
+			groups: flagsServer | flagsWorkers,
+			long: `many-queues spreads --queues × --jobs-per-queue no-op jobs over that many queues, every worker
+subscribed to all of them, and drains them as burn does; then it drains the same number of
+jobs in one queue, each on its own database and server. It reports both throughputs, their
+ratio and the scheduler cycle p95: the cost of the claim's merge of many queues.
+
+Examples:
+  jq-bench many-queues                                  # 1,000 queues × 1,000 jobs
+  jq-bench many-queues --queues 200 --jobs-per-queue 100 --procs 1`,
+			bind: func(o *Options, fs *flag.FlagSet) runner {
+				queues := fs.Int("queues", 1000, "queues to spread the jobs over (2-10000)")
+				perQueue := countFlag(1000)
+				fs.Var(&perQueue, "jobs-per-queue", "jobs in each queue")
+				return runner{
+					check: func(*Options) error {
+						if *queues < 2 || *queues > 10000 {
+							return fmt.Errorf("--queues %d is outside 2-10000", *queues)
+						}
+						if perQueue < 1 {
+							return fmt.Errorf("--jobs-per-queue %d must be positive", perQueue)
+						}
+						return nil
+					},
+					run: func(ctx context.Context, r *run) (*Report, error) {
+						return manyQueuesScenario(ctx, r, *queues, int(perQueue))
+					},
+				}
+			},
+		},
+		{
 			name:   "submit",
 			short:  "SubmitJob (or SubmitJobs) as fast as it goes from C callers: calls/s, latency",
 			groups: flagsServer | flagsRemote,

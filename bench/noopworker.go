@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -23,7 +24,7 @@ func (c *cli) noopWorkerCommand() *ffcli.Command {
 	addr := fs.String("server-addr", "localhost:50051", "jq-server's gRPC address")
 	id := fs.String("worker-id", "", "worker id (a UUID or a name; default: from the hostname)")
 	concurrency := fs.Int("concurrency", 256, "jobs run at once")
-	queue := fs.String("queue", "default", "queue to take jobs from")
+	queue := fs.String("queue", "default", "queue(s) to take jobs from, comma-separated")
 	level := fs.String("log-level", "error", "debug, info, warn or error (logs go to stderr)")
 	return &ffcli.Command{
 		Name:       "noop-worker",
@@ -54,7 +55,7 @@ Example:
 			}
 			events := newEventWriter(c.stdout)
 			w, err := worker.New(worker.Config{
-				ServerAddr: *addr, Token: os.Getenv("JQ_TOKEN"), ID: *id, Concurrency: *concurrency, Queues: []string{*queue},
+				ServerAddr: *addr, Token: os.Getenv("JQ_TOKEN"), ID: *id, Concurrency: *concurrency, Queues: strings.Split(*queue, ","),
 				ShutdownGrace: 10 * time.Second,
 				Logger:        logging.New(c.stderr, "jq-bench-noop-worker", logging.Options{Level: lvl}),
 			}, events.handler())

@@ -331,6 +331,30 @@ func (r *run) waitJobsDone(ctx context.Context, n int) error {
 	}
 }
 
+// waitAllDone waits until n jobs of the run's database, whatever their queue, are DONE.
+func (r *run) waitAllDone(ctx context.Context, n int) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var done, dead int
+		if err := r.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'DONE'), count(*) FILTER (WHERE status = 'DEAD_LETTERED')
+			FROM jq.jobs`).Scan(&done, &dead); err != nil {
+			return fmt.Errorf("count done jobs: %w", err)
+		}
+		switch {
+		case dead > 0:
+			return fmt.Errorf("%d jobs were dead-lettered (%d done): see the server's logs (--log-level warn)", dead, done)
+		case done >= n:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d jobs done: %w", done, n, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
 // deadLettered fails when any job of the run was dead-lettered.
 func (r *run) deadLettered(ctx context.Context) error {
 	done, dead, err := r.doneCounts(ctx)

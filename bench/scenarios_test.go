@@ -123,7 +123,7 @@ func TestSubmit(t *testing.T) {
 			require.Zero(t, doc.FailedCalls)
 			requireOrdered(t, doc.CallMS, doc.Calls)
 			perCall := max(int(doc.Parameters["batch"].(float64)), 1)
-			require.InDelta(t, doc.CallsPerSec*float64(perCall), *doc.JobsPerSec, 1)
+			require.InEpsilon(t, doc.CallsPerSec*float64(perCall), *doc.JobsPerSec, 0.001, "calls/s are rounded to 0.1")
 			require.Len(t, doc.Targets, map[string]int{"0": 2, "50": 1}[batch])
 			for _, n := range doc.Notes {
 				require.NotContains(t, n, "the database holds", "the database holds every acknowledged job, no more")

@@ -119,7 +119,7 @@ func (r *run) startInprocWorker(spec fleetSpec, name string) (*inprocWorker, err
 		Token:         r.token,
 		ID:            name,
 		Concurrency:   spec.concurrency,
-		Queues:        []string{spec.queue},
+		Queues:        strings.Split(spec.queue, ","),
 		ShutdownGrace: 10 * time.Second,
 		Logger:        r.wlogger.With("worker", name),
 	}, h)

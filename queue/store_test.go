@@ -1,9 +1,11 @@
 package queue_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -1262,4 +1264,74 @@ func TestStore_DeleteQueueKeepsUnrelayedEvents(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.store.DeleteQueue(b.ctx, "relayed", "test")
 	require.NoError(t, err, "once the relay has passed them")
+}
+
+// TestStore_ClaimAcrossManyQueuesKeepsTheGlobalOrder: a claim over many queues (the k-way merge
+// of their heads) takes exactly the jobs one ordered list of them all would: highest priority
+// first, oldest first within a priority, whatever queue they are in and however unevenly the
+// queues are filled.
+func TestStore_ClaimAcrossManyQueuesKeepsTheGlobalOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var names []string
+	type pending struct {
+		id       uuid.UUID
+		priority int
+		created  time.Time
+	}
+	var all []pending
+	for q := range 40 {
+		name := fmt.Sprintf("many-%02d", q)
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: name, MaxRetries: 3})
+		require.NoError(t, err)
+		names = append(names, name)
+		// Uneven: most queues a few jobs, some many, priorities skewed so that a few queues
+		// hold most of the top.
+		n := rng.IntN(8)
+		if q%7 == 0 {
+			n = 60 + rng.IntN(60)
+		}
+		for range n {
+			prio := rng.IntN(3)
+			if q%5 == 0 {
+				prio += 5
+			}
+			b.submit(t, queue.SubmitParams{Queue: name, Priority: prio})
+		}
+	}
+	rows, err := b.pool.Query(b.ctx, `SELECT job_id, priority, created_at FROM jq.jobs WHERE queue_name LIKE 'many-%'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var p pending
+		require.NoError(t, rows.Scan(&p.id, &p.priority, &p.created))
+		all = append(all, p)
+	}
+	require.NoError(t, rows.Err())
+	slices.SortFunc(all, func(a, b pending) int {
+		return cmp.Or(cmp.Compare(b.priority, a.priority), a.created.Compare(b.created))
+	})
+	worker := b.registerWorker(t, names...)
+	_, err = b.pool.Exec(b.ctx, `UPDATE jq.workers SET concurrency = 4096 WHERE worker_id = $1`, worker)
+	require.NoError(t, err)
+
+	for taken := 0; taken < len(all); {
+		size := min(1+rng.IntN(50), len(all)-taken)
+		jobs, err := b.store.Claim(b.ctx, names, size, worker)
+		require.NoError(t, err)
+		require.Len(t, jobs, size)
+		want := make([]uuid.UUID, size)
+		for i := range want {
+			want[i] = all[taken+i].id
+		}
+		got := make([]uuid.UUID, size)
+		for i, j := range jobs {
+			got[i] = j.ID
+		}
+		require.Equal(t, want, got, "claim of %d after %d taken", size, taken)
+		taken += size
+	}
+	jobs, err := b.store.Claim(b.ctx, names, 10, worker)
+	require.NoError(t, err)
+	require.Empty(t, jobs)
 }

@@ -45,6 +45,14 @@ DECLARE
     picks integer;
     last_key text;
     result jq.jobs[];
+    -- The many-queue merge (see below).
+    qs text[];
+    k integer;
+    todo text[];
+    pool_ids uuid[] := '{}';
+    pool_prios integer[] := '{}';
+    pool_created timestamptz[] := '{}';
+    pool_queues text[] := '{}';
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -83,10 +91,91 @@ BEGIN
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
+    qs := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
+    IF cardinality(qs) > 1 AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (qs) AND q.flow_controlled) THEN
+        -- The plain path for several queues: a k-way merge of their heads, by priority and
+        -- age. Reading the first total jobs of each of N queues would read N times what it
+        -- takes, which for hundreds of queues is most of the table: each queue gives its first
+        -- k = total / N jobs, and only the queues whose k-th job would still be taken (they
+        -- may hold more that rank before the cut) are read again, with a k four times larger,
+        -- until none is or k reaches total: the first total candidates are exactly the first
+        -- total jobs of the queues together. The reads lock nothing; the candidates are then
+        -- locked in order, skipping those another claim holds (its claim takes them), until
+        -- total are.
+        k := greatest(ceil(total::numeric / cardinality(qs))::integer, 1);
+        todo := qs;
+        LOOP
+            WITH merged AS (
+                SELECT p.job_id, p.priority, p.created_at, p.queue_name, false AS fresh
+                FROM unnest(pool_ids, pool_prios, pool_created, pool_queues) AS p (job_id, priority, created_at, queue_name)
+                WHERE p.queue_name <> ALL (todo)
+                UNION ALL
+                SELECT c.job_id, c.priority, c.created_at, c.queue_name, true
+                FROM unnest(todo) AS q (name)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.queue_name
+                    FROM jq.jobs j
+                    WHERE j.queue_name = q.name
+                      AND j.status = 'PENDING'
+                      AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.priority DESC, j.created_at
+                    LIMIT k
+                ) AS c
+            ), ranked AS (
+                SELECT m.*, row_number() OVER (ORDER BY m.priority DESC, m.created_at, m.job_id) AS pos FROM merged m
+            )
+            SELECT array_agg(r.job_id ORDER BY r.pos), array_agg(r.priority ORDER BY r.pos),
+                   array_agg(r.created_at ORDER BY r.pos), array_agg(r.queue_name ORDER BY r.pos),
+                   -- Queues read now that gave k jobs and whose last one is within the first
+                   -- total (or all of them fall short of total): they may hold more that rank.
+                   ARRAY(SELECT h.queue_name FROM ranked h WHERE h.fresh GROUP BY h.queue_name
+                         HAVING count(*) = k AND (max(h.pos) <= total OR (SELECT count(*) FROM ranked) < total))
+            INTO pool_ids, pool_prios, pool_created, pool_queues, todo
+            FROM ranked r;
+            pool_ids := coalesce(pool_ids, '{}');
+            pool_prios := coalesce(pool_prios, '{}');
+            pool_created := coalesce(pool_created, '{}');
+            pool_queues := coalesce(pool_queues, '{}');
+            EXIT WHEN k >= total OR cardinality(todo) = 0;
+            k := least(k * 4, total);
+        END LOOP;
+
+        RETURN QUERY
+        WITH locked AS (
+            -- In candidate order, each locked by its primary key, until total are (the
+            -- LIMIT stops the nested loop: nothing past it is locked).
+            SELECT c.job_id, c.xmin, p.n
+            FROM unnest(pool_ids) WITH ORDINALITY AS p (job_id, n)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.xmin FROM jq.jobs j
+                WHERE j.job_id = p.job_id AND j.status = 'PENDING'
+                OFFSET 0
+                FOR UPDATE SKIP LOCKED
+            ) AS c
+            LIMIT total
+        ), picked AS (
+            SELECT l.job_id, l.xmin, row_number() OVER (ORDER BY l.n) AS n FROM locked l
+        ), slots AS (
+            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+        ), claimed AS (
+            UPDATE jq.jobs j
+            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+                assigned_at = now(), updated_at = now()
+            FROM picked p JOIN slots s ON s.n = p.n
+            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+        )
+        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        RETURN;
+    END IF;
+
     IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
-        -- The plain path. One index range scan per queue (jobs_claim_idx), merged by priority
-        -- and age. A row locked by the per-queue scan but cut by the outer LIMIT stays locked
-        -- only until this call's transaction ends.
+        -- The plain path for one queue: one index range scan (jobs_claim_idx).
         RETURN QUERY
         WITH picked AS (
             SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
