@@ -71,6 +71,13 @@ bench: ## build jq-bench and jq-worker, run the short standard benchmark set, wr
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	bin/jq-bench suite --out bench/results/latest.json
 
+.PHONY: compare-river
+compare-river: ## interleave jq burn and sql with River's burn-down (RIVER_BASELINE=path/to/river-baseline.sh) and print the ratios
+	@mkdir -p bin
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/jq-bench ./cmd/jq-worker
+	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
+	JQ_BENCH=bin/jq-bench bench/compare-river.sh
+
 .PHONY: bench-console
 bench-console: ## time the console's pages on 1,000,000 jobs (seeds its own database; docs/console.md)
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \

@@ -15,7 +15,7 @@ import (
 )
 
 // StandardSet is the short standard set `make bench` runs (jq-bench suite), each run within
-// 30 s on 2 cores. bench/README.md quotes it.
+// about 30 s on 2 cores (idle-in-tx: 35 s of load). bench/README.md quotes it.
 var StandardSet = [][]string{
 	{"burn", "--jobs", "50000", "--procs", "1"},
 	{"steady", "--rate", "1000", "--duration", "10s"},
@@ -25,6 +25,11 @@ var StandardSet = [][]string{
 	{"backlog", "--backlogs", "10k,100k", "--measure", "20k"},
 	{"recovery", "--jobs", "16"},
 	{"events", "--jobs", "20000", "--procs", "1"},
+	{"burn", "--jobs", "50000", "--procs", "1", "--max-running", "100000"},
+	{"submit", "--duration", "10s"},
+	{"submit", "--batch", "1000", "--duration", "5s"},
+	{"many-queues", "--queues", "100", "--jobs-per-queue", "500", "--procs", "1"},
+	{"idle-in-tx", "--baseline", "10s", "--pin", "15s", "--after", "10s"},
 }
 
 // suiteCommand is `jq-bench suite`: the standard set, written as one JSON array.
