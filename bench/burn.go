@@ -104,6 +104,10 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 		}
 	}
 	before, _, _ := r.cycles(ctx)
+	var queriesBefore map[string]queryTime
+	if r.server != nil {
+		queriesBefore, _ = gatherQueryTimes(r.server.reg)
+	}
 
 	var rec *recorder
 	if p.kind == noopJobs || r.o.Procs == 0 {
@@ -134,6 +138,12 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 	allDone := time.Now()
 	wall := allDone.Sub(t0)
 	cycleP95 := r.cycleP95(ctx, before)
+	var queries []queryTime
+	if queriesBefore != nil {
+		if after, err := gatherQueryTimes(r.server.reg); err == nil {
+			queries = topQueries(queriesBefore, after, 8)
+		}
+	}
 	r.stopFleet(f)
 
 	window, source := wall, "wall clock: workers started → all DONE seen"
@@ -165,6 +175,18 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 	rep.Extra["drain_measured_by"] = source
 	rep.Extra["wall_s"] = round(wall.Seconds(), 3)
 	rep.Extra["fill_s"] = round(insertTime.Seconds(), 3)
+	if len(queries) > 0 {
+		// Where the server's database time went: the claim, the starts, the completions.
+		rep.Extra["server_queries"] = queries
+		var b strings.Builder
+		for i, q := range queries[:min(len(queries), 4)] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s %s × %.2f ms", q.Query, formatNumber(float64(q.Count)), q.AvgMS)
+		}
+		rep.Rows = append(rep.Rows, Row{"server queries (most time)", b.String()})
+	}
 	rep.Rows = append([]Row{
 		{"jobs", formatNumber(float64(p.jobs))},
 		{"drain time", fmt.Sprintf("%.3f s (%s)", window.Seconds(), source)},

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -268,4 +269,56 @@ func benchCPUSeconds() float64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
 	sec := func(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
 	return sec(self.Utime) + sec(self.Stime) + sec(children.Utime) + sec(children.Stime)
+}
+
+// queryTime is the time the server's queries of one name took, over a window.
+type queryTime struct {
+	Query   string  `json:"query"`
+	Count   uint64  `json:"count"`
+	TotalMS float64 `json:"total_ms"`
+	AvgMS   float64 `json:"avg_ms"`
+}
+
+// gatherQueryTimes reads jq_db_query_duration_seconds by query: count and sum of each.
+func gatherQueryTimes(g prometheus.Gatherer) (map[string]queryTime, error) {
+	families, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	out := map[string]queryTime{}
+	for _, f := range families {
+		if f.GetName() != "jq_db_query_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var name string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "query" {
+					name = l.GetValue()
+				}
+			}
+			h := m.GetHistogram()
+			out[name] = queryTime{Query: name, Count: h.GetSampleCount(), TotalMS: h.GetSampleSum() * 1000}
+		}
+	}
+	return out, nil
+}
+
+// topQueries is what each query name took between two snapshots, most time first, at most n.
+func topQueries(before, after map[string]queryTime, n int) []queryTime {
+	var out []queryTime
+	for name, a := range after {
+		b := before[name]
+		d := queryTime{Query: name, Count: a.Count - b.Count, TotalMS: round(a.TotalMS-b.TotalMS, 1)}
+		if d.Count == 0 {
+			continue
+		}
+		d.AvgMS = round(d.TotalMS/float64(d.Count), 3)
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(x, y queryTime) int { return cmp.Compare(y.TotalMS, x.TotalMS) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }
