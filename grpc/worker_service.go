@@ -456,6 +456,10 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		return nil, err
 	}
 	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
+	// The worker no longer runs the job, whatever becomes of its report: its slot is free now,
+	// not once the outcome is committed (the completer batches them), so that the scheduler
+	// can refill it meanwhile. A report that must be sent again holds no slot on the worker.
+	s.registry.Done(workerID, jobID, r.Attempt)
 	var j *queue.Job
 	switch {
 	case req.GetSuccess() && len(req.GetResult()) > s.cfg.MaxResultBytes:
@@ -476,10 +480,6 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		// Whatever bytes the job wrote, stored as valid text (PostgreSQL refuses NUL and
 		// invalid UTF-8, which would leave the job RUNNING).
 		j, err = s.store.Fail(ctx, r, safetext.Clean(msg, min(maxErrorMessageBytes, s.cfg.MaxResultBytes)), req.GetPermanent(), s.cfg.Retry)
-	}
-	if err == nil || errors.Is(err, queue.ErrStaleAttempt) || errors.Is(err, queue.ErrWrongState) || errors.Is(err, queue.ErrNotFound) {
-		// Either way the worker is no longer running it: its slot is free.
-		s.registry.Done(workerID, jobID, r.Attempt)
 	}
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)

@@ -18,6 +18,7 @@ import (
 // functions in schema jq; reads are plain queries. Errors wrap the sentinels of this package.
 type Store struct {
 	pool          *pgxpool.Pool
+	claims        *pgxpool.Pool // the scheduler's claims, starts and releases; pool when unset
 	queryDuration prometheus.ObserverVec
 }
 
@@ -32,11 +33,23 @@ func WithQueryDuration(h prometheus.ObserverVec) StoreOption {
 
 // NewStore returns a Store over pool.
 func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, claims: pool}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
+}
+
+// WithClaimPool runs the scheduler's claims, starts and releases (ClaimFor, StartFor,
+// Release) on pool: jq-server gives it connections with synchronous_commit off. Those
+// transitions are the ones a crash may forget at no cost but a second run of the job: the
+// attempt is fenced, so the forgotten attempt's report is refused and the job is claimed again.
+func WithClaimPool(pool *pgxpool.Pool) StoreOption {
+	return func(s *Store) {
+		if pool != nil {
+			s.claims = pool
+		}
+	}
 }
 
 // Pool returns the underlying pool, for health checks.
@@ -331,7 +344,16 @@ func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]
 	for i, sl := range slots {
 		workers[i], maxJobs[i] = sl.WorkerID, int32(sl.Max)
 	}
-	return s.queryJobs(ctx, "claim", `SELECT `+jobColumns+` FROM jq.claim_for($1, $2, $3)`, queues, workers, maxJobs)
+	var jobs []*Job
+	err := s.observe(ctx, "claim", func(ctx context.Context) error {
+		rows, err := s.claims.Query(ctx, `SELECT `+jobColumns+` FROM jq.claim_for($1, $2, $3)`, queues, workers, maxJobs)
+		if err != nil {
+			return err
+		}
+		jobs, err = collectJobs(rows)
+		return err
+	})
+	return jobs, err
 }
 
 // Start marks delivered jobs RUNNING (jq.start) and returns those it started, with only ID,
@@ -343,12 +365,25 @@ func (s *Store) Start(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUI
 // StartFor marks delivered jobs RUNNING, jobIDs[i] delivered to workerIDs[i] (jq.start_for),
 // and returns those it started, with only ID, Queue, Status and StartedAt set.
 func (s *Store) StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*Job, error) {
-	return s.queryRows(ctx, "start", collectSummaries, `SELECT `+summaryColumns+` FROM jq.start_for($1, $2)`, jobIDs, workerIDs)
+	var jobs []*Job
+	err := s.observe(ctx, "start", func(ctx context.Context) error {
+		rows, err := s.claims.Query(ctx, `SELECT `+summaryColumns+` FROM jq.start_for($1, $2)`, jobIDs, workerIDs)
+		if err != nil {
+			return err
+		}
+		jobs, err = collectSummaries(rows)
+		return err
+	})
+	return jobs, err
 }
 
 // Release puts jobs ASSIGNED to a worker back to PENDING at once (jq.release).
 func (s *Store) Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error) {
-	return s.queryInt(ctx, "release", `SELECT jq.release($1, $2, $3)`, jobIDs, workerID, reason)
+	var n int
+	err := s.observe(ctx, "release", func(ctx context.Context) error {
+		return s.claims.QueryRow(ctx, `SELECT jq.release($1, $2, $3)`, jobIDs, workerID, reason).Scan(&n)
+	})
+	return n, err
 }
 
 // Report identifies the attempt a worker reports on.

@@ -116,6 +116,7 @@ type SchedulerConfig struct {
 	ReconcileGrace       Duration `yaml:"reconcile_grace" env:"JQ_SCHEDULER_RECONCILE_GRACE" help:"a job given to a live worker longer ago than this, which its heartbeat does not list, is retried (WORKER_LOST)"`
 	DepthRefreshInterval Duration `yaml:"depth_refresh_interval" env:"JQ_SCHEDULER_DEPTH_REFRESH_INTERVAL" help:"how often the queue depth gauges are refreshed"`
 	LeaderLease          Duration `yaml:"leader_lease" env:"JQ_SCHEDULER_LEADER_LEASE" help:"TTL of the maintenance leader lease in Redis"`
+	AsyncClaimCommit     bool     `yaml:"async_claim_commit" env:"JQ_SCHEDULER_ASYNC_CLAIM_COMMIT" help:"claims, starts and releases commit without waiting for the WAL flush (synchronous_commit off): a PostgreSQL crash may forget the last claims, whose jobs then run again (fenced); completions stay synchronous"`
 }
 
 // WorkerConfig is jq-worker's behaviour and its connection to jq-server.
@@ -222,6 +223,7 @@ func Default(service Service) *Config {
 			ReconcileGrace:       Duration(30 * time.Second),
 			DepthRefreshInterval: Duration(10 * time.Second),
 			LeaderLease:          Duration(15 * time.Second),
+			AsyncClaimCommit:     true,
 		},
 		Worker: WorkerConfig{
 			ServerAddr:        "localhost:50051",

@@ -44,6 +44,7 @@ type Server struct {
 
 	relay       *queue.Relay // nil when events are off
 	registry    *queue.Registry
+	claimPool   *pgxpool.Pool // synchronous_commit off, for claims (scheduler.async_claim_commit)
 	scheduler   *queue.Scheduler
 	lost        *queue.LostWorkers
 	leader      *queue.Leader
@@ -79,7 +80,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		return nil, err
 	}
 	s.pool = pool
-	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration))
+	if cfg.Scheduler.AsyncClaimCommit {
+		if s.claimPool, err = asyncCommitPool(ctx, pool); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration), queue.WithClaimPool(s.claimPool))
 
 	if cfg.Redis.Addr != "" {
 		s.redis = newRedis(cfg.Redis, logger, m)
@@ -241,6 +248,23 @@ func OpenStore(ctx context.Context, c config.DBConfig) (store *queue.Store, clos
 	return queue.NewStore(pool), pool.Close, nil
 }
 
+// asyncCommitPool is a small pool like base whose transactions commit without waiting for the
+// WAL flush (synchronous_commit off), for the scheduler's claims: the claim loop is serial, so
+// a flush per claim bounds the whole server's throughput.
+func asyncCommitPool(ctx context.Context, base *pgxpool.Pool) (*pgxpool.Pool, error) {
+	pc := base.Config()
+	pc.MaxConns = 2
+	if pc.ConnConfig.RuntimeParams == nil {
+		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("db (claims): %w", err)
+	}
+	return pool, nil
+}
+
 // newPool opens the pool and checks that PostgreSQL answers.
 func newPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
 	pool, err := openPool(ctx, c)
@@ -346,6 +370,9 @@ func (s *Server) close() {
 	}
 	if s.kafka != nil {
 		s.kafka.Close()
+	}
+	if s.claimPool != nil {
+		s.claimPool.Close()
 	}
 	s.pool.Close()
 }
