@@ -34,6 +34,8 @@ type Config struct {
 	Health    HealthConfig    `yaml:"health"`
 	UI        UIConfig        `yaml:"ui"`
 	Logging   LoggingConfig   `yaml:"logging"`
+	// Schedules are periodic schedules kept in the file (jq-server); see ScheduleConfig.
+	Schedules []ScheduleConfig `yaml:"schedules"`
 }
 
 // GRPCConfig is jq-server's gRPC listener.
@@ -116,6 +118,7 @@ type SchedulerConfig struct {
 	ReconcileGrace       Duration `yaml:"reconcile_grace" env:"JQ_SCHEDULER_RECONCILE_GRACE" help:"a job given to a live worker longer ago than this, which its heartbeat does not list, is retried (WORKER_LOST)"`
 	DepthRefreshInterval Duration `yaml:"depth_refresh_interval" env:"JQ_SCHEDULER_DEPTH_REFRESH_INTERVAL" help:"how often the queue depth gauges are refreshed"`
 	LeaderLease          Duration `yaml:"leader_lease" env:"JQ_SCHEDULER_LEADER_LEASE" help:"TTL of the maintenance leader lease in Redis"`
+	ScheduleGrace        Duration `yaml:"schedule_grace" env:"JQ_SCHEDULER_SCHEDULE_GRACE" help:"how late a periodic schedule's time may still fire; older times were missed while no server ran, and the schedule's catch_up decides (keep it above a leader change: scheduler.leader_lease)"`
 }
 
 // WorkerConfig is jq-worker's behaviour and its connection to jq-server.
@@ -222,6 +225,7 @@ func Default(service Service) *Config {
 			ReconcileGrace:       Duration(30 * time.Second),
 			DepthRefreshInterval: Duration(10 * time.Second),
 			LeaderLease:          Duration(15 * time.Second),
+			ScheduleGrace:        Duration(time.Minute),
 		},
 		Worker: WorkerConfig{
 			ServerAddr:        "localhost:50051",
