@@ -55,4 +55,23 @@ func TestSQLDocExamples(t *testing.T) {
 	var pending int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM jq.jobs WHERE queue_name = 'emails' AND status = 'PENDING'`).Scan(&pending))
 	require.Zero(t, pending, "the bulk cancel left no PENDING job in emails")
+
+	// The scheduling walkthrough: one job per unique key, the workflow's cancel went down the
+	// DAG as described, the progress stayed on the completed job, the trigger fired once.
+	var uniques, cancelledByParent, runAnyway, waiting, triggered int
+	var progress float64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM jq.jobs WHERE unique_key = 'sync-42'),
+		(SELECT count(*) FROM jq.job_events WHERE reason = 'DEPENDENCY_FAILED'),
+		(SELECT count(*) FROM jq.workflow_jobs w JOIN jq.jobs j USING (job_id) WHERE w.node = 'load' AND j.status = 'PENDING'),
+		(SELECT count(*) FROM jq.jobs WHERE status = 'WAITING'),
+		(SELECT count(*) FROM jq.schedule_fires WHERE outcome = 'triggered'),
+		(SELECT progress FROM jq.jobs WHERE unique_key = 'sync-42')`).
+		Scan(&uniques, &cancelledByParent, &runAnyway, &waiting, &triggered, &progress))
+	require.Equal(t, 1, uniques)
+	require.Equal(t, 1, cancelledByParent, "transform, cancelled with extract")
+	require.Equal(t, 1, runAnyway, "load runs anyway")
+	require.Equal(t, 1, waiting, "publish waits for load")
+	require.Equal(t, 1, triggered)
+	require.InDelta(t, 42, progress, 0)
 }

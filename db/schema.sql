@@ -93,6 +93,50 @@ $$;
 
 
 --
+-- Name: _check_schedule(text, text, text, integer, integer, text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._check_schedule(name text, cron text, time_zone text, priority integer, max_retries integer, overlap text, catch_up text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+BEGIN
+    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' THEN
+        RAISE EXCEPTION 'schedule name % is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)',
+            coalesce(quote_literal(name), 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF cron IS NULL OR length(cron) > 255
+       OR NOT (cron ~ '^\s*@(yearly|annually|monthly|weekly|daily|midnight|hourly)\s*$'
+               OR cron ~ '^\s*@every\s+[0-9][0-9a-zµ.]*\s*$'
+               OR cron ~ '^\s*[0-9A-Za-z*?,/-]+(\s+[0-9A-Za-z*?,/-]+){4,5}\s*$') THEN
+        RAISE EXCEPTION 'cron % is not a cron expression: want 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly, @daily, @every 30s, ...',
+            coalesce(quote_literal(cron), 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF time_zone IS NULL OR time_zone = '' THEN
+        RAISE EXCEPTION 'time_zone must not be empty (UTC, Europe/Paris, ...)' USING ERRCODE = 'JQ005';
+    END IF;
+    BEGIN
+        PERFORM now() AT TIME ZONE time_zone;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'time_zone % is not a time zone PostgreSQL knows (UTC, Europe/Paris, ...)', quote_literal(time_zone)
+            USING ERRCODE = 'JQ005';
+    END;
+    IF priority IS NULL OR priority NOT BETWEEN 0 AND 9 THEN
+        RAISE EXCEPTION 'priority % is outside 0-9', coalesce(priority::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF max_retries NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'max_retries % is outside 0-1000', max_retries USING ERRCODE = 'JQ005';
+    END IF;
+    IF overlap IS NULL OR overlap NOT IN ('allow', 'skip') THEN
+        RAISE EXCEPTION 'overlap % must be allow or skip', coalesce(quote_literal(overlap), 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    IF catch_up IS NULL OR catch_up NOT IN ('none', 'last') THEN
+        RAISE EXCEPTION 'catch_up % must be none or last', coalesce(quote_literal(catch_up), 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+END
+$_$;
+
+
+--
 -- Name: _claim_lock(text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -131,9 +175,17 @@ CREATE TABLE jq.jobs (
     completed_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     concurrency_key text,
+    unique_key text,
+    has_dependents boolean DEFAULT false NOT NULL,
+    progress double precision,
+    progress_message text,
+    progress_at timestamp with time zone,
     CONSTRAINT jobs_concurrency_key_length CHECK ((length(concurrency_key) <= 255)),
     CONSTRAINT jobs_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
-    CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9)))
+    CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9))),
+    CONSTRAINT jobs_progress_message_length CHECK ((length(progress_message) <= 1024)),
+    CONSTRAINT jobs_progress_range CHECK (((progress >= (0)::double precision) AND (progress <= (100)::double precision))),
+    CONSTRAINT jobs_unique_key_length CHECK ((length(unique_key) <= 255))
 )
 WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_limit='2000');
 
@@ -259,6 +311,69 @@ $$;
 
 
 --
+-- Name: schedules; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.schedules (
+    name text NOT NULL,
+    cron text NOT NULL,
+    time_zone text DEFAULT 'UTC'::text NOT NULL,
+    queue_name text NOT NULL,
+    payload jsonb NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    max_retries smallint,
+    overlap text DEFAULT 'allow'::text NOT NULL,
+    catch_up text DEFAULT 'none'::text NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    from_config boolean DEFAULT false NOT NULL,
+    next_fire_at timestamp with time zone,
+    last_fire_at timestamp with time zone,
+    last_job_id uuid,
+    last_error text,
+    missed bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT schedules_catch_up CHECK ((catch_up = ANY (ARRAY['none'::text, 'last'::text]))),
+    CONSTRAINT schedules_cron_length CHECK (((length(cron) >= 1) AND (length(cron) <= 255))),
+    CONSTRAINT schedules_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
+    CONSTRAINT schedules_name_format CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'::text)),
+    CONSTRAINT schedules_overlap CHECK ((overlap = ANY (ARRAY['allow'::text, 'skip'::text]))),
+    CONSTRAINT schedules_priority_range CHECK (((priority >= 0) AND (priority <= 9)))
+);
+
+
+--
+-- Name: _fire(jq.schedules, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._fire(s jq.schedules, fire_time timestamp with time zone, kind text, OUT outcome text, OUT job_id uuid) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    err text;
+BEGIN
+    outcome := kind;
+    IF kind = 'submitted' AND s.overlap = 'skip' AND EXISTS (
+        SELECT 1 FROM jq.jobs j WHERE j.job_id = s.last_job_id AND j.status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED')) THEN
+        outcome := 'skipped';
+    ELSE
+        BEGIN
+            SELECT e.job_id INTO job_id FROM jq.enqueue(s.queue_name, s.payload, s.priority, s.max_retries) AS e;
+        EXCEPTION WHEN SQLSTATE 'JQ001' OR SQLSTATE 'JQ005' THEN
+            outcome := 'failed';
+            err := SQLERRM;
+        END;
+    END IF;
+    UPDATE jq.schedule_fires f SET outcome = _fire.outcome, job_id = _fire.job_id, error = err
+    WHERE f.schedule_name = s.name AND f.fire_time = _fire.fire_time;
+    UPDATE jq.schedules x SET last_job_id = coalesce(_fire.job_id, x.last_job_id), last_error = err WHERE x.name = s.name;
+END
+$$;
+
+
+--
 -- Name: _in_order(xid); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -285,6 +400,20 @@ $$;
 
 
 --
+-- Name: _offsets(integer[], integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._offsets(list integer[], n integer) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT array_agg(o.first ORDER BY o.g) FROM (
+        SELECT g, 1 + coalesce(sum(c.cnt) OVER (ORDER BY g ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::integer AS first
+        FROM generate_series(1, n + 1) AS g
+        LEFT JOIN (SELECT x, count(*) AS cnt FROM unnest(list) AS x GROUP BY x) AS c ON c.x = g) AS o
+$$;
+
+
+--
 -- Name: _order_violation(); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -299,6 +428,59 @@ $$;
 
 
 --
+-- Name: _parents_finished(uuid[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._parents_finished(parents uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    child uuid;
+    c jq.jobs;
+    st record;
+    culprit text;
+    cascade uuid[] := '{}';
+BEGIN
+    FOR child IN
+        SELECT DISTINCT e.job_id FROM jq.job_dependencies e WHERE e.depends_on = ANY (parents) ORDER BY e.job_id
+    LOOP
+        SELECT * INTO c FROM jq.jobs x WHERE x.job_id = child FOR UPDATE;
+        CONTINUE WHEN NOT FOUND OR c.status <> 'WAITING';
+        PERFORM jq._in_order((SELECT x.xmin FROM jq.jobs x WHERE x.job_id = child));
+        SELECT count(*) FILTER (WHERE p.status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED')) AS unfinished,
+               (array_agg(e.depends_on ORDER BY e.depends_on) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed,
+               (array_agg(p.status ORDER BY e.depends_on) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed_status,
+               bool_or(e.on_failure = 'run') AS run_anyway
+        INTO st
+        FROM jq.job_dependencies e
+        LEFT JOIN jq.jobs p ON p.job_id = e.depends_on -- a parent pruned since was finished
+        WHERE e.job_id = child;
+        IF st.failed IS NOT NULL AND NOT st.run_anyway THEN
+            SELECT format('%s (job %s)', w.node, w.job_id) INTO culprit FROM jq.workflow_jobs w WHERE w.job_id = st.failed LIMIT 1;
+            UPDATE jq.jobs x
+            SET status = 'CANCELLED', error_message = format('dependency %s ended %s', coalesce(culprit, 'job ' || st.failed), st.failed_status),
+                completed_at = now(), updated_at = now()
+            WHERE x.job_id = child RETURNING * INTO c;
+            PERFORM jq._event(c, 'WAITING', 'CANCELLED', 'DEPENDENCY_FAILED', c.error_message);
+            IF c.has_dependents THEN
+                cascade := cascade || child;
+            END IF;
+        ELSIF st.unfinished = 0 THEN
+            UPDATE jq.jobs x SET status = 'PENDING', updated_at = now() WHERE x.job_id = child RETURNING * INTO c;
+            PERFORM jq._event(c, 'WAITING', 'PENDING', 'DEPENDENCIES_MET');
+            IF c.not_before IS NULL OR c.not_before <= now() THEN
+                PERFORM pg_notify('jq_job_ready', c.queue_name);
+            END IF;
+        END IF;
+    END LOOP;
+    IF cardinality(cascade) > 0 THEN
+        PERFORM jq._parents_finished(cascade);
+    END IF;
+END
+$$;
+
+
+--
 -- Name: _queue_lock(text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -306,6 +488,27 @@ CREATE FUNCTION jq._queue_lock(queue text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT hashtextextended('jq.queue:' || queue, 0)
+$$;
+
+
+--
+-- Name: _release_finished_parents(); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._release_finished_parents() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    parents uuid[];
+BEGIN
+    WITH f AS (
+        DELETE FROM jq.finished_parents f WHERE f.xid = pg_current_xact_id() RETURNING f.job_id
+    )
+    SELECT array_agg(f.job_id ORDER BY f.job_id) INTO parents FROM f;
+    IF parents IS NOT NULL THEN
+        PERFORM jq._parents_finished(parents);
+    END IF;
+END
 $$;
 
 
@@ -326,11 +529,14 @@ BEGIN
         WHERE job_id = j.job_id RETURNING * INTO res;
         PERFORM jq._event(res, 'FAILED', 'DEAD_LETTERED',
             CASE WHEN permanent THEN 'PERMANENT_FAILURE' ELSE 'RETRIES_EXHAUSTED' END);
+        IF res.has_dependents THEN
+            PERFORM jq._parents_finished(ARRAY[res.job_id]);
+        END IF;
     ELSE
         UPDATE jq.jobs
         SET status = 'PENDING', retry_count = j.retry_count + 1, error_message = error,
             not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
-            assigned_at = NULL, updated_at = now()
+            assigned_at = NULL, updated_at = now(), progress = NULL, progress_message = NULL, progress_at = NULL
         WHERE job_id = j.job_id RETURNING * INTO res;
         PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
         -- A job runnable at once (no backoff: its worker was lost) wakes the schedulers; one
@@ -359,6 +565,26 @@ $$;
 
 
 --
+-- Name: _schedule(text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._schedule(name text) RETURNS jq.schedules
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s jq.schedules;
+BEGIN
+    PERFORM jq._not_null(name, 'name');
+    SELECT * INTO s FROM jq.schedules x WHERE x.name = _schedule.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule % does not exist', name USING ERRCODE = 'JQ012';
+    END IF;
+    RETURN s;
+END
+$$;
+
+
+--
 -- Name: _sorted_ids(uuid[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -367,6 +593,48 @@ CREATE FUNCTION jq._sorted_ids(ids uuid[]) RETURNS SETOF uuid
     AS $$
     SELECT DISTINCT id FROM unnest(ids) AS u (id) ORDER BY id
 $$;
+
+
+--
+-- Name: _unique_lock(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._unique_lock(queue text, unique_key text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT hashtextextended('jq.unique:' || length(queue) || ':' || queue || ':' || unique_key, 0)
+$$;
+
+
+--
+-- Name: advance_schedule(text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.advance_schedule(name text, version timestamp with time zone, next_fire_at timestamp with time zone, missed integer DEFAULT 0) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM jq._not_null(advance_schedule.name, 'name');
+    PERFORM jq._not_null(advance_schedule.version, 'version');
+    PERFORM jq._not_null(advance_schedule.next_fire_at, 'next_fire_at');
+    IF advance_schedule.missed IS NULL OR advance_schedule.missed < 0 THEN
+        RAISE EXCEPTION 'missed must be 0 or more, got %', coalesce(advance_schedule.missed::text, 'NULL') USING ERRCODE = 'JQ005';
+    END IF;
+    UPDATE jq.schedules x
+    SET next_fire_at = advance_schedule.next_fire_at, missed = x.missed + advance_schedule.missed
+    WHERE x.name = advance_schedule.name AND x.updated_at = advance_schedule.version AND NOT x.paused
+      AND (x.next_fire_at IS NULL OR x.next_fire_at < advance_schedule.next_fire_at);
+    RETURN FOUND;
+END
+$$;
+
+
+--
+-- Name: FUNCTION advance_schedule(name text, version timestamp with time zone, next_fire_at timestamp with time zone, missed integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.advance_schedule(name text, version timestamp with time zone, next_fire_at timestamp with time zone, missed integer) IS 'Move a schedule''s next fire time forward without firing (its first time, or past missed ones); returns whether it moved.';
 
 
 --
@@ -478,6 +746,9 @@ BEGIN
     PERFORM jq._event(j, from_status, 'CANCELLED', 'CANCELLED', NULL, jq._actor(cancel.actor));
     IF from_status IN ('ASSIGNED', 'RUNNING') AND j.worker_id IS NOT NULL THEN
         PERFORM pg_notify('jq_job_cancel', format('%s:%s:%s', j.job_id, j.worker_id, j.attempt));
+    END IF;
+    IF j.has_dependents THEN
+        PERFORM jq._parents_finished(ARRAY[j.job_id]);
     END IF;
     RETURN j;
 END
@@ -934,6 +1205,9 @@ BEGIN
     SET status = 'DONE', result = complete.result, error_message = NULL, completed_at = now(), updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, 'RUNNING', 'DONE', 'COMPLETED');
+    IF j.has_dependents THEN
+        PERFORM jq._parents_finished(ARRAY[j.job_id]);
+    END IF;
     RETURN j;
 END
 $$;
@@ -999,11 +1273,18 @@ BEGIN
         UNION ALL
         SELECT d.job_id, d.queue_name, 'RUNNING'::jq.job_status, 'DONE'::jq.job_status, d.worker_id, d.attempt, 'COMPLETED'
         FROM done d
+    ), parents AS (
+        INSERT INTO jq.finished_parents (xid, job_id)
+        SELECT pg_current_xact_id(), d.job_id FROM done d WHERE d.has_dependents
     )
     SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
            d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
-           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key,
+           d.unique_key, d.has_dependents, d.progress, d.progress_message, d.progress_at
     FROM done d;
+    IF FOUND THEN
+        PERFORM jq._release_finished_parents();
+    END IF;
 END
 $$;
 
@@ -1153,6 +1434,80 @@ COMMENT ON FUNCTION jq.create_queue(name text, max_retries integer, ttl_seconds 
 
 
 --
+-- Name: create_schedule(text, text, text, jsonb, text, integer, integer, text, text, boolean, boolean, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.create_schedule(name text, cron text, queue text, payload jsonb, time_zone text DEFAULT 'UTC'::text, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, overlap text DEFAULT 'allow'::text, catch_up text DEFAULT 'none'::text, replace boolean DEFAULT false, from_config boolean DEFAULT false, actor text DEFAULT NULL::text) RETURNS jq.schedules
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    s jq.schedules;
+    old jq.schedules;
+BEGIN
+    PERFORM jq._check_schedule(create_schedule.name, create_schedule.cron, create_schedule.time_zone, create_schedule.priority,
+        create_schedule.max_retries, create_schedule.overlap, create_schedule.catch_up);
+    IF create_schedule.queue IS NULL OR create_schedule.queue = '' THEN
+        RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
+    END IF;
+    IF create_schedule.payload IS NULL THEN
+        RAISE EXCEPTION 'payload must not be null' USING ERRCODE = 'JQ005';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = create_schedule.queue) THEN
+        RAISE EXCEPTION 'queue % does not exist', create_schedule.queue USING ERRCODE = 'JQ001';
+    END IF;
+    INSERT INTO jq.schedules AS s (name, cron, time_zone, queue_name, payload, priority, max_retries, overlap, catch_up,
+                                   from_config, created_by)
+    VALUES (create_schedule.name, trim(create_schedule.cron), create_schedule.time_zone, create_schedule.queue,
+            create_schedule.payload, create_schedule.priority, create_schedule.max_retries, create_schedule.overlap,
+            create_schedule.catch_up, coalesce(create_schedule.from_config, false), jq._actor(create_schedule.actor))
+    ON CONFLICT (name) DO NOTHING
+    RETURNING * INTO s;
+    IF FOUND THEN
+        PERFORM jq._audit(create_schedule.actor, 'schedule.create', s.name,
+            jsonb_build_object('cron', s.cron, 'time_zone', s.time_zone, 'queue', s.queue_name));
+        RETURN s;
+    END IF;
+    IF NOT coalesce(create_schedule.replace, false) THEN
+        RAISE EXCEPTION 'schedule % already exists', create_schedule.name USING ERRCODE = 'JQ007',
+            HINT = 'delete it first, or replace it';
+    END IF;
+    SELECT * INTO old FROM jq.schedules x WHERE x.name = create_schedule.name FOR UPDATE;
+    IF old.from_config AND NOT coalesce(create_schedule.from_config, false) THEN
+        RAISE EXCEPTION 'schedule % is defined in jq-server''s configuration (schedules:); change it there', old.name
+            USING ERRCODE = 'JQ003';
+    END IF;
+    IF (old.cron, old.time_zone, old.queue_name, old.payload, old.priority, old.max_retries, old.overlap, old.catch_up, old.from_config)
+       IS NOT DISTINCT FROM (trim(create_schedule.cron), create_schedule.time_zone, create_schedule.queue, create_schedule.payload,
+                             create_schedule.priority::smallint, create_schedule.max_retries::smallint, create_schedule.overlap,
+                             create_schedule.catch_up, coalesce(create_schedule.from_config, false)) THEN
+        RETURN old; -- unchanged: a leader applying its configuration again changes nothing
+    END IF;
+    UPDATE jq.schedules x
+    SET cron = trim(create_schedule.cron), time_zone = create_schedule.time_zone, queue_name = create_schedule.queue,
+        payload = create_schedule.payload, priority = create_schedule.priority, max_retries = create_schedule.max_retries,
+        overlap = create_schedule.overlap, catch_up = create_schedule.catch_up,
+        from_config = coalesce(create_schedule.from_config, false),
+        next_fire_at = CASE WHEN (x.cron, x.time_zone) = (trim(create_schedule.cron), create_schedule.time_zone)
+                            THEN x.next_fire_at END,
+        last_error = NULL, updated_at = now()
+    WHERE x.name = create_schedule.name
+    RETURNING * INTO s;
+    PERFORM jq._audit(create_schedule.actor, 'schedule.update', s.name,
+        jsonb_build_object('cron', s.cron, 'time_zone', s.time_zone, 'queue', s.queue_name));
+    RETURN s;
+END
+$$;
+
+
+--
+-- Name: FUNCTION create_schedule(name text, cron text, queue text, payload jsonb, time_zone text, priority integer, max_retries integer, overlap text, catch_up text, replace boolean, from_config boolean, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.create_schedule(name text, cron text, queue text, payload jsonb, time_zone text, priority integer, max_retries integer, overlap text, catch_up text, replace boolean, from_config boolean, actor text) IS 'Create (or with replace, redefine) a periodic schedule that submits a job at each time of a cron expression; audited.';
+
+
+--
 -- Name: delete_queue(text, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1191,6 +1546,9 @@ BEGIN
             HINT = 'retry once the relay has caught up; if events are off for good, DELETE FROM jq.relay_cursors';
     END IF;
     DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
+    DELETE FROM jq.job_dependencies d USING jq.jobs j WHERE j.queue_name = delete_queue.name AND d.job_id = j.job_id;
+    DELETE FROM jq.job_dependencies d USING jq.jobs j WHERE j.queue_name = delete_queue.name AND d.depends_on = j.job_id;
+    DELETE FROM jq.workflow_jobs w USING jq.jobs j WHERE j.queue_name = delete_queue.name AND w.job_id = j.job_id;
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM jq.queues WHERE name = delete_queue.name;
@@ -1205,6 +1563,35 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.delete_queue(name text, actor text) IS 'Delete a queue and its finished jobs; refused (JQ008) while it has unfinished jobs; audited with actor.';
+
+
+--
+-- Name: delete_schedule(text, text, boolean); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.delete_schedule(name text, actor text DEFAULT NULL::text, force boolean DEFAULT false) RETURNS jq.schedules
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s jq.schedules;
+BEGIN
+    s := jq._schedule(delete_schedule.name);
+    IF s.from_config AND NOT coalesce(delete_schedule.force, false) THEN
+        RAISE EXCEPTION 'schedule % is defined in jq-server''s configuration (schedules:); remove it there', s.name
+            USING ERRCODE = 'JQ003';
+    END IF;
+    DELETE FROM jq.schedules x WHERE x.name = s.name;
+    PERFORM jq._audit(delete_schedule.actor, 'schedule.delete', s.name);
+    RETURN s;
+END
+$$;
+
+
+--
+-- Name: FUNCTION delete_schedule(name text, actor text, force boolean); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.delete_schedule(name text, actor text, force boolean) IS 'Delete a schedule (a configured one only with force); audited.';
 
 
 --
@@ -1294,10 +1681,10 @@ COMMENT ON FUNCTION jq.drain_worker(worker_id uuid, actor text) IS 'Mark a worke
 
 
 --
--- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean, uuid, text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: enqueue(text, jsonb, integer, integer, timestamp with time zone, text, boolean, uuid, text, text, interval, jq.job_status[], uuid[], text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true, new_job_id uuid DEFAULT NULL::uuid, concurrency_key text DEFAULT NULL::text) RETURNS TABLE(job_id uuid, inserted boolean)
+CREATE FUNCTION jq.enqueue(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, notify boolean DEFAULT true, new_job_id uuid DEFAULT NULL::uuid, concurrency_key text DEFAULT NULL::text, unique_key text DEFAULT NULL::text, unique_window interval DEFAULT NULL::interval, unique_statuses jq.job_status[] DEFAULT NULL::jq.job_status[], depends_on uuid[] DEFAULT NULL::uuid[], on_dependency_failure text DEFAULT 'cancel'::text) RETURNS TABLE(job_id uuid, inserted boolean)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -1306,6 +1693,10 @@ DECLARE
     new_job jq.jobs;
     existing uuid;
     key text := nullif(enqueue.idempotency_key, '');
+    ukey text := nullif(enqueue.unique_key, '');
+    parents uuid[];
+    deps record;
+    first_status jq.job_status := 'PENDING';
 BEGIN
     IF enqueue.queue IS NULL OR enqueue.queue = '' THEN
         RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
@@ -1325,6 +1716,37 @@ BEGIN
     IF length(enqueue.idempotency_key) > 255 THEN
         RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
     END IF;
+    -- The unique and dependency arguments are checked only when given: the common submit
+    -- pays one test for them.
+    IF ukey IS NOT NULL OR enqueue.unique_window IS NOT NULL OR enqueue.unique_statuses IS NOT NULL THEN
+        IF length(ukey) > 255 THEN
+            RAISE EXCEPTION 'unique_key is % characters, over the limit of 255', length(ukey) USING ERRCODE = 'JQ005';
+        END IF;
+        IF ukey IS NULL THEN
+            RAISE EXCEPTION 'unique_window and unique_statuses need a unique_key' USING ERRCODE = 'JQ005';
+        END IF;
+        IF enqueue.unique_window <= '0' THEN
+            RAISE EXCEPTION 'unique_window % must be positive (NULL: no window)', enqueue.unique_window USING ERRCODE = 'JQ005';
+        END IF;
+        IF array_position(enqueue.unique_statuses, NULL) IS NOT NULL OR cardinality(enqueue.unique_statuses) = 0 THEN
+            RAISE EXCEPTION 'unique_statuses must list statuses, without NULL (NULL: any status)' USING ERRCODE = 'JQ005';
+        END IF;
+    END IF;
+    IF enqueue.depends_on IS NOT NULL OR enqueue.on_dependency_failure IS DISTINCT FROM 'cancel' THEN
+        IF coalesce(enqueue.on_dependency_failure, '') NOT IN ('cancel', 'run') THEN
+            RAISE EXCEPTION 'on_dependency_failure % must be cancel or run', coalesce(quote_literal(enqueue.on_dependency_failure), 'NULL')
+                USING ERRCODE = 'JQ005';
+        END IF;
+        IF array_position(enqueue.depends_on, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'depends_on must not contain NULL' USING ERRCODE = 'JQ005';
+        END IF;
+        IF cardinality(enqueue.depends_on) > 1000 THEN
+            RAISE EXCEPTION 'depends_on lists % jobs, over the limit of 1000', cardinality(enqueue.depends_on) USING ERRCODE = 'JQ005';
+        END IF;
+        IF enqueue.new_job_id = ANY (enqueue.depends_on) THEN
+            RAISE EXCEPTION 'depends_on: job % cannot depend on itself', enqueue.new_job_id USING ERRCODE = 'JQ005';
+        END IF;
+    END IF;
 
     -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
     PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
@@ -1334,18 +1756,64 @@ BEGIN
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
     END IF;
 
+    IF ukey IS NOT NULL THEN
+        -- Held until commit: the next submit of the key waits, then sees this one's job.
+        PERFORM pg_advisory_xact_lock(jq._unique_lock(enqueue.queue, ukey));
+        SELECT j.job_id INTO existing FROM jq.jobs j
+        WHERE j.queue_name = enqueue.queue AND j.unique_key = ukey
+          AND (enqueue.unique_window IS NULL OR j.created_at > now() - enqueue.unique_window)
+          AND (enqueue.unique_statuses IS NULL OR j.status = ANY (enqueue.unique_statuses))
+        ORDER BY j.created_at DESC
+        LIMIT 1;
+        IF FOUND THEN
+            RETURN QUERY SELECT existing, false;
+            RETURN;
+        END IF;
+    END IF;
+
+    IF coalesce(cardinality(enqueue.depends_on), 0) > 0 THEN
+        parents := ARRAY(SELECT DISTINCT d FROM unnest(enqueue.depends_on) AS d ORDER BY d);
+        -- Locked (in id order, so concurrent submits cannot deadlock) until this transaction
+        -- commits: a parent that finishes meanwhile waits, and then finds this job's edge. The
+        -- lock returns each parent as its last committed change left it.
+        SELECT count(*) AS found,
+               array_agg(p.job_id) FILTER (WHERE p.status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED')) AS unfinished,
+               (array_agg(p.job_id ORDER BY p.job_id) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed,
+               (array_agg(p.status ORDER BY p.job_id) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed_status
+        INTO deps
+        FROM (SELECT x.job_id, x.status FROM jq.jobs x WHERE x.job_id = ANY (parents) ORDER BY x.job_id FOR NO KEY UPDATE) AS p;
+        IF deps.found < cardinality(parents) THEN
+            RAISE EXCEPTION 'depends_on: job % not found',
+                (SELECT d FROM unnest(parents) AS d WHERE NOT EXISTS (SELECT 1 FROM jq.jobs x WHERE x.job_id = d) LIMIT 1)
+                USING ERRCODE = 'JQ002';
+        END IF;
+        IF deps.failed IS NOT NULL AND enqueue.on_dependency_failure = 'cancel' THEN
+            RAISE EXCEPTION 'depends_on: job % is %, so this job could never run', deps.failed, deps.failed_status
+                USING ERRCODE = 'JQ003', HINT = 'retry that job first, or submit with on_dependency_failure => ''run''';
+        END IF;
+        IF deps.unfinished IS NOT NULL THEN
+            first_status := 'WAITING';
+            UPDATE jq.jobs x SET has_dependents = true WHERE x.job_id = ANY (deps.unfinished) AND NOT x.has_dependents;
+        END IF;
+    END IF;
+
     -- Two passes at most: if the job holding the key is pruned between the conflict and the
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
-        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key)
-        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
-                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''))
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, status, priority, max_retries, not_before, idempotency_key,
+                                  concurrency_key, unique_key)
+        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, first_status, enqueue.priority,
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''), ukey)
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
 
         IF new_job.job_id IS NOT NULL THEN
-            PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
-            IF enqueue.notify AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
+            IF parents IS NOT NULL THEN
+                INSERT INTO jq.job_dependencies (job_id, depends_on, on_failure)
+                SELECT new_job.job_id, d, enqueue.on_dependency_failure FROM unnest(parents) AS d;
+            END IF;
+            PERFORM jq._event(new_job, NULL, first_status, 'SUBMITTED');
+            IF enqueue.notify AND first_status = 'PENDING' AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
                 PERFORM pg_notify('jq_job_ready', enqueue.queue);
             END IF;
             RETURN QUERY SELECT new_job.job_id, true;
@@ -1365,10 +1833,10 @@ $$;
 
 
 --
--- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text, unique_key text, unique_window interval, unique_statuses jq.job_status[], depends_on uuid[], on_dependency_failure text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+COMMENT ON FUNCTION jq.enqueue(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, notify boolean, new_job_id uuid, concurrency_key text, unique_key text, unique_window interval, unique_statuses jq.job_status[], depends_on uuid[], on_dependency_failure text) IS 'Like jq.submit, and also returns whether a job was inserted (false: the idempotency or unique key matched an existing job).';
 
 
 --
@@ -1498,6 +1966,7 @@ CREATE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
 #variable_conflict use_column
 DECLARE
     n integer;
+    parents uuid[];
 BEGIN
     PERFORM jq._check_max_rows(expire_ttl.max_rows);
     WITH expired AS (
@@ -1516,10 +1985,14 @@ BEGIN
         FROM expired e
         WHERE j.job_id = e.job_id AND (age(e.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u
     )
-    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-    SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    SELECT count(*), array_agg(u.job_id ORDER BY u.job_id) FILTER (WHERE u.has_dependents) INTO n, parents FROM updated u;
+    IF parents IS NOT NULL THEN
+        PERFORM jq._parents_finished(parents);
+    END IF;
     RETURN n;
 END
 $$;
@@ -1557,6 +2030,57 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.fail(job_id uuid, worker_id uuid, attempt integer, error text, base_delay interval, max_delay interval, permanent boolean) IS 'Record a failed attempt: retry after a backoff (PENDING) or dead-letter when retries are spent or permanent.';
+
+
+--
+-- Name: fire_schedule(text, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.fire_schedule(name text, version timestamp with time zone, fire_time timestamp with time zone, next_fire_at timestamp with time zone) RETURNS TABLE(outcome text, job_id uuid)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    s jq.schedules;
+    fired record;
+BEGIN
+    PERFORM jq._not_null(fire_schedule.version, 'version');
+    PERFORM jq._not_null(fire_schedule.fire_time, 'fire_time');
+    IF fire_schedule.next_fire_at IS NULL OR fire_schedule.next_fire_at <= fire_schedule.fire_time THEN
+        RAISE EXCEPTION 'next_fire_at % must be after fire_time %', coalesce(fire_schedule.next_fire_at::text, 'NULL'),
+            fire_schedule.fire_time USING ERRCODE = 'JQ005';
+    END IF;
+    s := jq._schedule(fire_schedule.name);
+    IF s.updated_at <> fire_schedule.version THEN
+        RETURN QUERY SELECT 'changed'::text, NULL::uuid;
+        RETURN;
+    END IF;
+    IF s.paused THEN
+        RETURN QUERY SELECT 'paused'::text, NULL::uuid;
+        RETURN;
+    END IF;
+    UPDATE jq.schedules x
+    SET next_fire_at = fire_schedule.next_fire_at, last_fire_at = greatest(x.last_fire_at, fire_schedule.fire_time)
+    WHERE x.name = s.name AND (x.next_fire_at IS NULL OR x.next_fire_at < fire_schedule.next_fire_at);
+    INSERT INTO jq.schedule_fires (schedule_name, fire_time, outcome)
+    VALUES (s.name, fire_schedule.fire_time, 'submitted')
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, f.job_id FROM jq.schedule_fires f
+            WHERE f.schedule_name = s.name AND f.fire_time = fire_schedule.fire_time;
+        RETURN;
+    END IF;
+    fired := jq._fire(s, fire_schedule.fire_time, 'submitted');
+    RETURN QUERY SELECT fired.outcome, fired.job_id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION fire_schedule(name text, version timestamp with time zone, fire_time timestamp with time zone, next_fire_at timestamp with time zone); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.fire_schedule(name text, version timestamp with time zone, fire_time timestamp with time zone, next_fire_at timestamp with time zone) IS 'Fire a schedule for one of its times, once whatever the number of servers (jq-server''s leader calls it); returns the outcome and the job.';
 
 
 --
@@ -1661,6 +2185,33 @@ COMMENT ON FUNCTION jq.pause_queues(names text[], actor text) IS 'Pause queues (
 
 
 --
+-- Name: pause_schedule(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.pause_schedule(name text, actor text DEFAULT NULL::text) RETURNS jq.schedules
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s jq.schedules;
+BEGIN
+    s := jq._schedule(pause_schedule.name);
+    IF NOT s.paused THEN
+        UPDATE jq.schedules x SET paused = true WHERE x.name = s.name RETURNING * INTO s;
+        PERFORM jq._audit(pause_schedule.actor, 'schedule.pause', s.name);
+    END IF;
+    RETURN s;
+END
+$$;
+
+
+--
+-- Name: FUNCTION pause_schedule(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.pause_schedule(name text, actor text) IS 'Pause a schedule: it fires no more until resumed; audited.';
+
+
+--
 -- Name: prune(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1687,6 +2238,18 @@ BEGIN
         FOR UPDATE OF j SKIP LOCKED
     ), events AS (
         DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
+    ), waited AS (
+        DELETE FROM jq.job_dependencies d USING victims v WHERE d.job_id = v.job_id
+    ), awaited AS (
+        DELETE FROM jq.job_dependencies d USING victims v WHERE d.depends_on = v.job_id
+    ), nodes AS (
+        DELETE FROM jq.workflow_jobs w USING victims v WHERE w.job_id = v.job_id
+        RETURNING w.workflow_id
+    ), emptied AS (
+        DELETE FROM jq.workflows f
+        WHERE f.workflow_id IN (SELECT n.workflow_id FROM nodes n)
+          AND NOT EXISTS (SELECT 1 FROM jq.workflow_jobs w WHERE w.workflow_id = f.workflow_id
+                          AND w.job_id NOT IN (SELECT v.job_id FROM victims v))
     )
     DELETE FROM jq.jobs j USING victims v WHERE j.job_id = v.job_id;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -1700,6 +2263,40 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.prune(older_than interval, max_rows integer) IS 'Delete DONE/DEAD_LETTERED/CANCELLED jobs (and their events) finished before now() - older_than; returns how many.';
+
+
+--
+-- Name: prune_schedule_fires(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.prune_schedule_fires(older_than interval, max_rows integer DEFAULT 10000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n integer;
+BEGIN
+    IF prune_schedule_fires.older_than IS NULL OR prune_schedule_fires.older_than < '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'JQ005';
+    END IF;
+    PERFORM jq._check_max_rows(prune_schedule_fires.max_rows);
+    DELETE FROM jq.schedule_fires f WHERE (f.schedule_name, f.fire_time) IN (
+        SELECT x.schedule_name, x.fire_time FROM jq.schedule_fires x
+        WHERE x.fired_at < now() - prune_schedule_fires.older_than
+        ORDER BY x.fired_at
+        LIMIT prune_schedule_fires.max_rows
+        FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: FUNCTION prune_schedule_fires(older_than interval, max_rows integer); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.prune_schedule_fires(older_than interval, max_rows integer) IS 'Delete the record of schedule fires older than older_than; returns how many.';
 
 
 --
@@ -2099,6 +2696,37 @@ COMMENT ON FUNCTION jq.release_worker(worker_id uuid, reason text, base_delay in
 
 
 --
+-- Name: report_progress(uuid, uuid, integer, double precision, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.report_progress(job_id uuid, worker_id uuid, attempt integer, progress double precision, message text DEFAULT NULL::text) RETURNS jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF report_progress.progress IS NULL OR report_progress.progress = 'NaN' OR report_progress.progress NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'progress must be a percentage from 0 to 100, got %', coalesce(report_progress.progress::text, 'NULL')
+            USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(report_progress.job_id, report_progress.worker_id, report_progress.attempt);
+    UPDATE jq.jobs
+    SET progress = report_progress.progress, progress_message = left(report_progress.message, 1024), progress_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    RETURN j;
+END
+$$;
+
+
+--
+-- Name: FUNCTION report_progress(job_id uuid, worker_id uuid, attempt integer, progress double precision, message text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.report_progress(job_id uuid, worker_id uuid, attempt integer, progress double precision, message text) IS 'Record the progress (0-100 and a message) of a running job''s current attempt (JQ004 when it is not current).';
+
+
+--
 -- Name: requeue_unstarted(interval, integer); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -2208,6 +2836,33 @@ COMMENT ON FUNCTION jq.resume_queues(names text[], actor text) IS 'Resume paused
 
 
 --
+-- Name: resume_schedule(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.resume_schedule(name text, actor text DEFAULT NULL::text) RETURNS jq.schedules
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s jq.schedules;
+BEGIN
+    s := jq._schedule(resume_schedule.name);
+    IF s.paused THEN
+        UPDATE jq.schedules x SET paused = false, next_fire_at = NULL, updated_at = now() WHERE x.name = s.name RETURNING * INTO s;
+        PERFORM jq._audit(resume_schedule.actor, 'schedule.resume', s.name);
+    END IF;
+    RETURN s;
+END
+$$;
+
+
+--
+-- Name: FUNCTION resume_schedule(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.resume_schedule(name text, actor text) IS 'Resume a paused schedule from now (paused times are not caught up); audited.';
+
+
+--
 -- Name: retry(uuid, text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -2232,7 +2887,8 @@ BEGIN
     from_status := j.status;
     UPDATE jq.jobs
     SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
-        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
+        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now(),
+        progress = NULL, progress_message = NULL, progress_at = NULL
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY', NULL, jq._actor(retry.actor));
     PERFORM pg_notify('jq_job_ready', j.queue_name);
@@ -2279,6 +2935,32 @@ $$;
 --
 
 COMMENT ON FUNCTION jq.revoke_api_key(name text, actor text) IS 'Revoke an API key; audited with actor.';
+
+
+--
+-- Name: schedule_failed(text, timestamp with time zone, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.schedule_failed(name text, version timestamp with time zone, error text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM jq._not_null(schedule_failed.name, 'name');
+    PERFORM jq._not_null(schedule_failed.version, 'version');
+    PERFORM jq._not_null(schedule_failed.error, 'error');
+    UPDATE jq.schedules x SET last_error = left(schedule_failed.error, 4096)
+    WHERE x.name = schedule_failed.name AND x.updated_at = schedule_failed.version;
+    RETURN FOUND;
+END
+$$;
+
+
+--
+-- Name: FUNCTION schedule_failed(name text, version timestamp with time zone, error text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.schedule_failed(name text, version timestamp with time zone, error text) IS 'Record why a schedule cannot fire (last_error); returns whether it did.';
 
 
 --
@@ -2393,7 +3075,8 @@ BEGIN
     END IF;
     j := jq._current_attempt(snooze.job_id, snooze.worker_id, snooze.attempt);
     UPDATE jq.jobs
-    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now()
+    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now(),
+        progress = NULL, progress_message = NULL, progress_at = NULL
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, 'RUNNING', 'PENDING', 'SNOOZED', format('snoozed for %s', snooze.delay));
     IF snooze.delay = '0' THEN
@@ -2480,22 +3163,24 @@ COMMENT ON FUNCTION jq.start_for(job_ids uuid[], worker_ids uuid[]) IS 'Mark del
 
 
 --
--- Name: submit(text, jsonb, integer, integer, timestamp with time zone, text, text); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: submit(text, jsonb, integer, integer, timestamp with time zone, text, text, text, interval, jq.job_status[], uuid[], text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.submit(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, concurrency_key text DEFAULT NULL::text) RETURNS uuid
+CREATE FUNCTION jq.submit(queue text, payload jsonb, priority integer DEFAULT 0, max_retries integer DEFAULT NULL::integer, not_before timestamp with time zone DEFAULT NULL::timestamp with time zone, idempotency_key text DEFAULT NULL::text, concurrency_key text DEFAULT NULL::text, unique_key text DEFAULT NULL::text, unique_window interval DEFAULT NULL::interval, unique_statuses jq.job_status[] DEFAULT NULL::jq.job_status[], depends_on uuid[] DEFAULT NULL::uuid[], on_dependency_failure text DEFAULT 'cancel'::text) RETURNS uuid
     LANGUAGE sql
     AS $$
     SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key,
-                                    concurrency_key => concurrency_key) AS e
+                                    concurrency_key => concurrency_key, unique_key => unique_key,
+                                    unique_window => unique_window, unique_statuses => unique_statuses,
+                                    depends_on => depends_on, on_dependency_failure => on_dependency_failure) AS e
 $$;
 
 
 --
--- Name: FUNCTION submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text, unique_key text, unique_window interval, unique_statuses jq.job_status[], depends_on uuid[], on_dependency_failure text); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text) IS 'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
+COMMENT ON FUNCTION jq.submit(queue text, payload jsonb, priority integer, max_retries integer, not_before timestamp with time zone, idempotency_key text, concurrency_key text, unique_key text, unique_window interval, unique_statuses jq.job_status[], depends_on uuid[], on_dependency_failure text) IS 'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}''); see jq.enqueue for unique keys and dependencies.';
 
 
 --
@@ -2554,6 +3239,202 @@ COMMENT ON FUNCTION jq.submit_many(queue text, payloads jsonb[], priority intege
 
 
 --
+-- Name: submit_workflow(text, jsonb, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.submit_workflow(name text, nodes jsonb, actor text DEFAULT NULL::text) RETURNS TABLE(workflow_id uuid, node text, job_id uuid)
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    wf uuid := jq.uuid_v7();
+    n integer;
+    spec jsonb;
+    nm text;
+    dep text;
+    bad text;
+    names text[] := '{}';
+    pos jsonb := '{}';
+    edge_child integer[] := '{}';
+    edge_parent integer[] := '{}';
+    by_parent integer[];  -- children, sorted by parent
+    by_child integer[];   -- parents, sorted by child
+    first_child integer[];
+    first_parent integer[];
+    indeg integer[];
+    topo integer[] := '{}';
+    head integer := 1;
+    x integer;
+    k integer;
+    seen integer[];
+    path integer[] := '{}';
+    cycle text;
+    ids uuid[];
+    jid uuid;
+    parent_ids uuid[];
+BEGIN
+    IF submit_workflow.name IS NULL OR length(submit_workflow.name) NOT BETWEEN 1 AND 255 THEN
+        RAISE EXCEPTION 'name must be 1 to 255 characters' USING ERRCODE = 'JQ005';
+    END IF;
+    IF jsonb_typeof(submit_workflow.nodes) IS DISTINCT FROM 'array' OR jsonb_array_length(submit_workflow.nodes) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'nodes must be a JSON array of 1 to 1000 nodes' USING ERRCODE = 'JQ005';
+    END IF;
+    n := jsonb_array_length(submit_workflow.nodes);
+    FOR i IN 1..n LOOP
+        spec := submit_workflow.nodes -> (i - 1);
+        IF jsonb_typeof(spec) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'nodes[%] must be a JSON object', i - 1 USING ERRCODE = 'JQ005';
+        END IF;
+        SELECT f INTO bad FROM jsonb_object_keys(spec) AS f
+        WHERE f NOT IN ('name', 'queue', 'payload', 'priority', 'max_retries', 'concurrency_key', 'depends_on', 'on_dependency_failure')
+        LIMIT 1;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'nodes[%] has an unknown key %', i - 1, quote_literal(bad) USING ERRCODE = 'JQ005';
+        END IF;
+        nm := spec ->> 'name';
+        IF jsonb_typeof(spec -> 'name') IS DISTINCT FROM 'string' OR nm !~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' THEN
+            RAISE EXCEPTION 'nodes[%].name % is invalid: use letters, digits and . _ : - (at most 128, starting with a letter or digit)',
+                i - 1, coalesce(quote_literal(nm), 'NULL') USING ERRCODE = 'JQ005';
+        END IF;
+        IF pos ? nm THEN
+            RAISE EXCEPTION 'nodes: two nodes are named %', nm USING ERRCODE = 'JQ005';
+        END IF;
+        IF spec -> 'payload' IS NULL OR jsonb_typeof(spec -> 'payload') = 'null' THEN
+            RAISE EXCEPTION 'nodes: node % has no payload', nm USING ERRCODE = 'JQ005';
+        END IF;
+        SELECT f INTO bad FROM unnest(ARRAY['queue', 'concurrency_key', 'on_dependency_failure']) AS f
+        WHERE spec ? f AND jsonb_typeof(spec -> f) <> 'string' LIMIT 1;
+        IF bad IS NULL THEN
+            SELECT f INTO bad FROM unnest(ARRAY['priority', 'max_retries']) AS f
+            WHERE spec ? f AND (jsonb_typeof(spec -> f) <> 'number' OR (spec ->> f)::numeric <> trunc((spec ->> f)::numeric)
+                                OR abs((spec ->> f)::numeric) > 100000) LIMIT 1;
+        END IF;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'nodes: node %: % must be a %', nm, bad,
+                CASE WHEN bad IN ('priority', 'max_retries') THEN 'whole number' ELSE 'string' END USING ERRCODE = 'JQ005';
+        END IF;
+        IF spec ? 'depends_on' AND jsonb_typeof(spec -> 'depends_on') <> 'array' THEN
+            RAISE EXCEPTION 'nodes: node %: depends_on must be an array of node names', nm USING ERRCODE = 'JQ005';
+        END IF;
+        names := names || nm;
+        pos := pos || jsonb_build_object(nm, i);
+    END LOOP;
+
+    -- The edges, child and parent by position.
+    FOR i IN 1..n LOOP
+        spec := submit_workflow.nodes -> (i - 1);
+        FOR dep IN SELECT DISTINCT d FROM jsonb_array_elements_text(coalesce(spec -> 'depends_on', '[]')) AS d LOOP
+            IF NOT pos ? dep THEN
+                RAISE EXCEPTION 'nodes: node % depends on %, which is not a node of the workflow', names[i], quote_literal(dep)
+                    USING ERRCODE = 'JQ005';
+            END IF;
+            IF dep = names[i] THEN
+                RAISE EXCEPTION 'nodes: node % depends on itself', dep USING ERRCODE = 'JQ005';
+            END IF;
+            edge_child := edge_child || i;
+            edge_parent := edge_parent || (pos ->> dep)::integer;
+        END LOOP;
+    END LOOP;
+    IF cardinality(edge_child) > 10000 THEN
+        RAISE EXCEPTION 'nodes: % dependencies, over the limit of 10000', cardinality(edge_child) USING ERRCODE = 'JQ005';
+    END IF;
+
+    -- A topological order (Kahn): the nodes whose parents are all placed, in turn.
+    SELECT coalesce(array_agg(e.c ORDER BY e.p, e.c), '{}'), coalesce(array_agg(e.p ORDER BY e.c, e.p), '{}')
+    INTO by_parent, by_child FROM unnest(edge_child, edge_parent) AS e (c, p);
+    -- first_child[x]: where x's children start in by_parent (and first_parent[x] in by_child).
+    first_child := jq._offsets(edge_parent, n);
+    first_parent := jq._offsets(edge_child, n);
+    indeg := ARRAY(SELECT first_parent[g + 1] - first_parent[g] FROM generate_series(1, n) AS g);
+    FOR i IN 1..n LOOP
+        IF indeg[i] = 0 THEN
+            topo := topo || i;
+        END IF;
+    END LOOP;
+    WHILE head <= cardinality(topo) LOOP
+        x := topo[head];
+        head := head + 1;
+        FOR k IN first_child[x] .. first_child[x + 1] - 1 LOOP
+            indeg[by_parent[k]] := indeg[by_parent[k]] - 1;
+            IF indeg[by_parent[k]] = 0 THEN
+                topo := topo || by_parent[k];
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF cardinality(topo) < n THEN
+        -- Every node left has a parent left: walking from one to such a parent comes back to a
+        -- node already seen, and what lies between is a cycle.
+        seen := array_fill(0, ARRAY[n]);
+        SELECT min(g) INTO x FROM generate_series(1, n) AS g WHERE indeg[g] > 0;
+        WHILE seen[x] = 0 LOOP
+            path := path || x;
+            seen[x] := cardinality(path);
+            SELECT min(p) INTO x FROM unnest(by_child[first_parent[x]:first_parent[x + 1] - 1]) AS p WHERE indeg[p] > 0;
+        END LOOP;
+        SELECT string_agg(names[p], ' → ' ORDER BY o) || ' → ' || names[x] INTO cycle
+        FROM unnest(path[seen[x]:]) WITH ORDINALITY AS c (p, o);
+        RAISE EXCEPTION 'nodes: the dependencies form a cycle: % (each depends on the next)', cycle USING ERRCODE = 'JQ005';
+    END IF;
+
+    INSERT INTO jq.workflows (workflow_id, name, created_by) VALUES (wf, submit_workflow.name, jq._actor(submit_workflow.actor));
+    ids := array_fill(NULL::uuid, ARRAY[n]);
+    FOREACH x IN ARRAY topo LOOP
+        spec := submit_workflow.nodes -> (x - 1);
+        parent_ids := ARRAY(SELECT ids[p] FROM unnest(by_child[first_parent[x]:first_parent[x + 1] - 1]) AS p);
+        SELECT e.job_id INTO jid FROM jq.enqueue(
+            coalesce(spec ->> 'queue', 'default'), spec -> 'payload',
+            coalesce((spec ->> 'priority')::numeric::integer, 0), (spec ->> 'max_retries')::numeric::integer,
+            concurrency_key => spec ->> 'concurrency_key',
+            depends_on => nullif(parent_ids, '{}'),
+            on_dependency_failure => coalesce(spec ->> 'on_dependency_failure', 'cancel')) AS e;
+        ids[x] := jid;
+        INSERT INTO jq.workflow_jobs (workflow_id, node, job_id) VALUES (wf, names[x], jid);
+    END LOOP;
+    RETURN QUERY SELECT wf, names[g], ids[g] FROM generate_series(1, n) AS g ORDER BY g;
+END
+$_$;
+
+
+--
+-- Name: FUNCTION submit_workflow(name text, nodes jsonb, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.submit_workflow(name text, nodes jsonb, actor text) IS 'Submit a DAG of named jobs atomically (a cycle is refused, naming it); returns the workflow id and each node''s job.';
+
+
+--
+-- Name: trigger_schedule(text, text); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.trigger_schedule(name text, actor text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s jq.schedules;
+    at timestamptz := clock_timestamp();
+    fired record;
+BEGIN
+    s := jq._schedule(trigger_schedule.name);
+    INSERT INTO jq.schedule_fires (schedule_name, fire_time, outcome) VALUES (s.name, at, 'triggered');
+    fired := jq._fire(s, at, 'triggered');
+    IF fired.outcome = 'failed' THEN
+        RAISE EXCEPTION 'schedule %: %', s.name, (SELECT f.error FROM jq.schedule_fires f WHERE f.schedule_name = s.name AND f.fire_time = at)
+            USING ERRCODE = 'JQ003';
+    END IF;
+    PERFORM jq._audit(trigger_schedule.actor, 'schedule.trigger', s.name, jsonb_build_object('job_id', fired.job_id));
+    RETURN fired.job_id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION trigger_schedule(name text, actor text); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.trigger_schedule(name text, actor text) IS 'Fire a schedule now, out of turn; returns the job; audited.';
+
+
+--
 -- Name: uuid_v7(); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -2602,6 +3483,29 @@ ALTER TABLE jq.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+
+--
+-- Name: finished_parents; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE UNLOGGED TABLE jq.finished_parents (
+    xid xid8 NOT NULL,
+    job_id uuid NOT NULL
+);
+
+
+--
+-- Name: job_dependencies; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.job_dependencies (
+    job_id uuid NOT NULL,
+    depends_on uuid NOT NULL,
+    on_failure text DEFAULT 'cancel'::text NOT NULL,
+    CONSTRAINT job_dependencies_not_self CHECK ((job_id <> depends_on)),
+    CONSTRAINT job_dependencies_on_failure CHECK ((on_failure = ANY (ARRAY['cancel'::text, 'run'::text])))
 );
 
 
@@ -2658,11 +3562,49 @@ CREATE TABLE jq.relay_cursors (
 
 
 --
+-- Name: schedule_fires; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.schedule_fires (
+    schedule_name text NOT NULL,
+    fire_time timestamp with time zone NOT NULL,
+    outcome text NOT NULL,
+    job_id uuid,
+    error text,
+    fired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: jq; Owner: -
 --
 
 CREATE TABLE jq.schema_migrations (
     version character varying NOT NULL
+);
+
+
+--
+-- Name: workflow_jobs; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.workflow_jobs (
+    workflow_id uuid NOT NULL,
+    node text NOT NULL,
+    job_id uuid NOT NULL
+);
+
+
+--
+-- Name: workflows; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.workflows (
+    workflow_id uuid NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT workflows_name_length CHECK (((length(name) >= 1) AND (length(name) <= 255)))
 );
 
 
@@ -2698,6 +3640,22 @@ ALTER TABLE ONLY jq.audit_log
 
 
 --
+-- Name: finished_parents finished_parents_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.finished_parents
+    ADD CONSTRAINT finished_parents_pkey PRIMARY KEY (xid, job_id);
+
+
+--
+-- Name: job_dependencies job_dependencies_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.job_dependencies
+    ADD CONSTRAINT job_dependencies_pkey PRIMARY KEY (job_id, depends_on);
+
+
+--
 -- Name: job_events job_events_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
 --
 
@@ -2730,6 +3688,22 @@ ALTER TABLE ONLY jq.relay_cursors
 
 
 --
+-- Name: schedule_fires schedule_fires_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedule_fires
+    ADD CONSTRAINT schedule_fires_pkey PRIMARY KEY (schedule_name, fire_time);
+
+
+--
+-- Name: schedules schedules_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (name);
+
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
 --
 
@@ -2746,10 +3720,33 @@ ALTER TABLE ONLY jq.workers
 
 
 --
+-- Name: workflow_jobs workflow_jobs_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.workflow_jobs
+    ADD CONSTRAINT workflow_jobs_pkey PRIMARY KEY (workflow_id, node);
+
+
+--
+-- Name: workflows workflows_pkey; Type: CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.workflows
+    ADD CONSTRAINT workflows_pkey PRIMARY KEY (workflow_id);
+
+
+--
 -- Name: audit_log_occurred_at_idx; Type: INDEX; Schema: jq; Owner: -
 --
 
 CREATE INDEX audit_log_occurred_at_idx ON jq.audit_log USING btree (occurred_at);
+
+
+--
+-- Name: job_dependencies_depends_on_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX job_dependencies_depends_on_idx ON jq.job_dependencies USING btree (depends_on);
 
 
 --
@@ -2830,6 +3827,20 @@ CREATE INDEX jobs_running_key_idx ON jq.jobs USING btree (queue_name, concurrenc
 
 
 --
+-- Name: jobs_unique_key_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX jobs_unique_key_idx ON jq.jobs USING btree (queue_name, unique_key, created_at DESC) WHERE (unique_key IS NOT NULL);
+
+
+--
+-- Name: schedule_fires_fired_at_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX schedule_fires_fired_at_idx ON jq.schedule_fires USING btree (fired_at);
+
+
+--
 -- Name: workers_owner_idx; Type: INDEX; Schema: jq; Owner: -
 --
 
@@ -2841,6 +3852,29 @@ CREATE INDEX workers_owner_idx ON jq.workers USING btree (owner) WHERE (status <
 --
 
 CREATE INDEX workers_registered_idx ON jq.workers USING btree (registered_at DESC, worker_id DESC);
+
+
+--
+-- Name: workflow_jobs_job_id_idx; Type: INDEX; Schema: jq; Owner: -
+--
+
+CREATE INDEX workflow_jobs_job_id_idx ON jq.workflow_jobs USING btree (job_id);
+
+
+--
+-- Name: schedule_fires schedule_fires_schedule_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.schedule_fires
+    ADD CONSTRAINT schedule_fires_schedule_fkey FOREIGN KEY (schedule_name) REFERENCES jq.schedules(name) ON DELETE CASCADE;
+
+
+--
+-- Name: workflow_jobs workflow_jobs_workflow_fkey; Type: FK CONSTRAINT; Schema: jq; Owner: -
+--
+
+ALTER TABLE ONLY jq.workflow_jobs
+    ADD CONSTRAINT workflow_jobs_workflow_fkey FOREIGN KEY (workflow_id) REFERENCES jq.workflows(workflow_id) ON DELETE CASCADE;
 
 
 --
@@ -2865,4 +3899,6 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130134417'),
     ('20261130140000'),
     ('20261130140236'),
-    ('20261130141603');
+    ('20261130141603'),
+    ('20261130145000'),
+    ('20261130145148');

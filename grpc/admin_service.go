@@ -35,6 +35,12 @@ type AdminStore interface {
 	PauseQueues(ctx context.Context, names []string, actor string) ([]string, error)
 	ResumeQueues(ctx context.Context, names []string, actor string) ([]string, error)
 	SetQueueLimits(ctx context.Context, name string, l queue.QueueLimits, actor string) (*queue.Queue, error)
+	CreateSchedule(ctx context.Context, p queue.ScheduleParams) (*queue.Schedule, error)
+	ListSchedules(ctx context.Context) ([]*queue.Schedule, error)
+	DeleteSchedule(ctx context.Context, name, actor string, force bool) (*queue.Schedule, error)
+	PauseSchedule(ctx context.Context, name, actor string) (*queue.Schedule, error)
+	ResumeSchedule(ctx context.Context, name, actor string) (*queue.Schedule, error)
+	TriggerSchedule(ctx context.Context, name, actor string) (uuid.UUID, error)
 }
 
 var _ AdminStore = (*queue.Store)(nil)
@@ -50,7 +56,8 @@ type AdminService struct {
 	leading    func() bool
 	counts     *systemCounts
 	// maxPageSize bounds ListWorkers pages (grpc.max_page_size).
-	maxPageSize int
+	maxPageSize     int
+	scheduleChanged func()
 }
 
 // AdminServiceConfig tunes the AdminService.
@@ -61,6 +68,9 @@ type AdminServiceConfig struct {
 	Leading func() bool
 	// MaxPageSize bounds ListWorkers pages (grpc.max_page_size; default 1000).
 	MaxPageSize int
+	// ScheduleChanged (may be nil) is told when a schedule is created or resumed here, so that
+	// this instance, if it leads, computes its first time at once.
+	ScheduleChanged func()
 }
 
 // NewAdminService returns the AdminService.
@@ -71,8 +81,11 @@ func NewAdminService(store AdminStore, registry *queue.Registry, logger *slog.Lo
 	if cfg.MaxPageSize <= 0 {
 		cfg.MaxPageSize = 1000
 	}
+	if cfg.ScheduleChanged == nil {
+		cfg.ScheduleChanged = func() {}
+	}
 	return &AdminService{store: store, registry: registry, logger: logger, components: cfg.Components, leading: cfg.Leading,
-		counts: &systemCounts{store: store}, maxPageSize: cfg.MaxPageSize}
+		counts: &systemCounts{store: store}, maxPageSize: cfg.MaxPageSize, scheduleChanged: cfg.ScheduleChanged}
 }
 
 // CreateQueue creates a queue.

@@ -28,14 +28,16 @@ var (
 // methodRules is the authorization table: every method the server serves has a rule, and a
 // method without one is refused to everyone (deny by default). docs/security.md shows it.
 var methodRules = map[string]rule{
-	jqv1.JobService_SubmitJob_FullMethodName:    submitters,
-	jqv1.JobService_SubmitJobs_FullMethodName:   submitters,
-	jqv1.JobService_CancelJob_FullMethodName:    submitters,
-	jqv1.JobService_CancelJobs_FullMethodName:   submitters,
-	jqv1.JobService_RetryJob_FullMethodName:     submitters,
-	jqv1.JobService_GetJobStatus_FullMethodName: readers,
-	jqv1.JobService_ListJobs_FullMethodName:     readers,
-	jqv1.JobService_GetJobLogs_FullMethodName:   readers,
+	jqv1.JobService_SubmitJob_FullMethodName:      submitters,
+	jqv1.JobService_SubmitJobs_FullMethodName:     submitters,
+	jqv1.JobService_CancelJob_FullMethodName:      submitters,
+	jqv1.JobService_CancelJobs_FullMethodName:     submitters,
+	jqv1.JobService_RetryJob_FullMethodName:       submitters,
+	jqv1.JobService_GetJobStatus_FullMethodName:   readers,
+	jqv1.JobService_ListJobs_FullMethodName:       readers,
+	jqv1.JobService_GetJobLogs_FullMethodName:     readers,
+	jqv1.JobService_SubmitWorkflow_FullMethodName: submitters,
+	jqv1.JobService_GetWorkflow_FullMethodName:    readers,
 
 	jqv1.WorkerService_RegisterWorker_FullMethodName: workersOnly,
 	jqv1.WorkerService_Heartbeat_FullMethodName:      workersOnly,
@@ -43,6 +45,7 @@ var methodRules = map[string]rule{
 	jqv1.WorkerService_ReportResult_FullMethodName:   workersOnly,
 	jqv1.WorkerService_ReportResults_FullMethodName:  workersOnly,
 	jqv1.WorkerService_Deregister_FullMethodName:     workersOnly,
+	jqv1.WorkerService_ReportProgress_FullMethodName: workersOnly,
 
 	jqv1.AdminService_CreateQueue_FullMethodName:     adminsOnly,
 	jqv1.AdminService_DeleteQueue_FullMethodName:     adminsOnly,
@@ -59,6 +62,12 @@ var methodRules = map[string]rule{
 	jqv1.AdminService_ListAPIKeys_FullMethodName:     adminsOnly,
 	jqv1.AdminService_RevokeAPIKey_FullMethodName:    adminsOnly,
 	jqv1.AdminService_ListAuditEvents_FullMethodName: adminsOnly,
+	jqv1.AdminService_CreateSchedule_FullMethodName:  adminsOnly,
+	jqv1.AdminService_ListSchedules_FullMethodName:   opsReaders,
+	jqv1.AdminService_DeleteSchedule_FullMethodName:  adminsOnly,
+	jqv1.AdminService_PauseSchedule_FullMethodName:   adminsOnly,
+	jqv1.AdminService_ResumeSchedule_FullMethodName:  adminsOnly,
+	jqv1.AdminService_TriggerSchedule_FullMethodName: adminsOnly,
 
 	"/grpc.health.v1.Health/Check": public,
 	"/grpc.health.v1.Health/Watch": public,

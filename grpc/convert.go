@@ -63,7 +63,7 @@ func idString(id uuid.UUID) string {
 }
 
 func jobToProto(j *queue.Job) *jqv1.Job {
-	return &jqv1.Job{
+	pj := &jqv1.Job{
 		JobId:          j.ID.String(),
 		QueueName:      j.Queue,
 		Payload:        j.Payload,
@@ -82,7 +82,36 @@ func jobToProto(j *queue.Job) *jqv1.Job {
 		IdempotencyKey: j.IdempotencyKey,
 		UpdatedAt:      ts(j.UpdatedAt),
 		ConcurrencyKey: j.ConcurrencyKey,
+		UniqueKey:      j.UniqueKey,
 	}
+	if p := j.Progress; p != nil {
+		pj.Progress, pj.ProgressMessage, pj.ProgressAt = &p.Percent, p.Message, ts(p.ReportedAt)
+	}
+	return pj
+}
+
+func scheduleToProto(s *queue.Schedule) *jqv1.Schedule {
+	ps := &jqv1.Schedule{
+		Name: s.Name, Cron: s.Cron, TimeZone: s.TimeZone, QueueName: s.Queue, Payload: s.Payload, Priority: int32(s.Priority),
+		Overlap: s.Overlap, CatchUp: s.CatchUp, Paused: s.Paused, FromConfig: s.FromConfig,
+		NextFireAt: ts(s.NextFireAt), LastFireAt: ts(s.LastFireAt), LastJobId: idString(s.LastJobID), LastError: s.LastError,
+		Missed: s.Missed, CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt), CreatedBy: s.CreatedBy,
+	}
+	if s.MaxRetries != nil {
+		n := int32(*s.MaxRetries)
+		ps.MaxRetries = &n
+	}
+	return ps
+}
+
+func dependencyFailureFromProto(f jqv1.DependencyFailure) (string, bool) {
+	switch f {
+	case jqv1.DependencyFailure_DEPENDENCY_FAILURE_UNSPECIFIED, jqv1.DependencyFailure_DEPENDENCY_FAILURE_CANCEL:
+		return queue.DependencyCancel, true
+	case jqv1.DependencyFailure_DEPENDENCY_FAILURE_RUN:
+		return queue.DependencyRun, true
+	}
+	return "", false
 }
 
 func queueToProto(q *queue.Queue) *jqv1.Queue {

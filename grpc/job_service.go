@@ -23,6 +23,8 @@ const (
 	maxConcurrencyKeyLen = 255
 	maxCancelMany        = 10000
 	maxIdempotencyKeyLen = 255
+	maxUniqueKeyLen      = 255
+	maxDependencies      = 1000
 )
 
 // JobStore is what JobService needs from the database.
@@ -35,6 +37,9 @@ type JobStore interface {
 	Retry(ctx context.Context, jobID uuid.UUID, actor string) (*queue.Job, error)
 	SubmitAll(ctx context.Context, ps []queue.SubmitParams) ([]queue.SubmitResult, error)
 	CancelMany(ctx context.Context, queue string, status queue.JobStatus, actor string, maxRows int, dryRun bool) (map[string]int, error)
+	JobDependencies(ctx context.Context, jobID uuid.UUID) ([]uuid.UUID, error)
+	SubmitWorkflow(ctx context.Context, name string, nodes []queue.WorkflowNode, actor string) (uuid.UUID, []queue.WorkflowJobRef, error)
+	GetWorkflow(ctx context.Context, id uuid.UUID) (*queue.Workflow, error)
 }
 
 var _ JobStore = (*queue.Store)(nil)
@@ -81,7 +86,13 @@ func (s *JobService) SubmitJob(ctx context.Context, req *jqv1.SubmitJobRequest) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.cfg.Submit(ctx, p)
+	submit := s.cfg.Submit
+	if p.UniqueKey != "" || len(p.DependsOn) > 0 {
+		// They take locks (the key's, the parents' rows) until commit: alone, not in a batch
+		// whose other jobs could take the same locks in another order.
+		submit = s.store.Submit
+	}
+	res, err := submit(ctx, p)
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}
@@ -101,6 +112,9 @@ func (s *JobService) SubmitJobs(ctx context.Context, req *jqv1.SubmitJobsRequest
 	ps := make([]queue.SubmitParams, n)
 	for i, r := range req.GetJobs() {
 		p, err := s.submitParams(ctx, r)
+		if err == nil && (p.UniqueKey != "" || len(p.DependsOn) > 0) {
+			err = invalid("unique keys and dependencies are for SubmitJob and SubmitWorkflow, not SubmitJobs")
+		}
 		if err != nil {
 			st := status.Convert(err)
 			return nil, status.Errorf(st.Code(), "jobs[%d]: %s", i, st.Message())
@@ -173,7 +187,61 @@ func (s *JobService) submitParams(ctx context.Context, req *jqv1.SubmitJobReques
 		}
 		p.NotBefore = nb.AsTime()
 	}
+	if err := s.uniqueParams(req, &p); err != nil {
+		return p, err
+	}
+	if err := s.dependencyParams(ctx, req, &p); err != nil {
+		return p, err
+	}
 	return p, nil
+}
+
+// uniqueParams reads the unique key, window and statuses of a submit.
+func (s *JobService) uniqueParams(req *jqv1.SubmitJobRequest, p *queue.SubmitParams) error {
+	if p.UniqueKey = req.GetUniqueKey(); len(p.UniqueKey) > maxUniqueKeyLen || strings.ContainsRune(p.UniqueKey, 0) {
+		return invalid("unique_key must be at most %d bytes, without NUL", maxUniqueKeyLen)
+	}
+	if w := req.GetUniqueWindow(); w != nil {
+		if err := w.CheckValid(); err != nil || w.AsDuration() <= 0 {
+			return invalid("unique_window must be a positive duration (unset: no window)")
+		}
+		p.UniqueWindow = w.AsDuration()
+	}
+	for _, st := range req.GetUniqueStatuses() {
+		status, ok := jobStatusFromProto(st)
+		if !ok || status == "" {
+			return invalid("unique_statuses: %d is not a job status", st)
+		}
+		p.UniqueStatuses = append(p.UniqueStatuses, status)
+	}
+	if p.UniqueKey == "" && (p.UniqueWindow != 0 || len(p.UniqueStatuses) > 0) {
+		return invalid("unique_window and unique_statuses need a unique_key")
+	}
+	return nil
+}
+
+// dependencyParams reads the jobs a submit depends on. A caller limited to some queues may
+// depend only on jobs of those.
+func (s *JobService) dependencyParams(ctx context.Context, req *jqv1.SubmitJobRequest, p *queue.SubmitParams) error {
+	policy, ok := dependencyFailureFromProto(req.GetOnDependencyFailure())
+	if !ok {
+		return invalid("on_dependency_failure %d is not a policy", req.GetOnDependencyFailure())
+	}
+	p.OnDependencyFailure = policy
+	if len(req.GetDependsOn()) > maxDependencies {
+		return invalid("depends_on lists %d jobs; at most %d", len(req.GetDependsOn()), maxDependencies)
+	}
+	for _, d := range req.GetDependsOn() {
+		id, err := parseID("depends_on", d)
+		if err != nil {
+			return err
+		}
+		if err := s.checkJobQueue(ctx, id); err != nil {
+			return err
+		}
+		p.DependsOn = append(p.DependsOn, id)
+	}
+	return nil
 }
 
 // CancelJob cancels an unfinished job (CANCELLED); a running one's worker is told to stop it.
@@ -251,7 +319,15 @@ func (s *JobService) GetJobStatus(ctx context.Context, req *jqv1.GetJobStatusReq
 	if p := caller(ctx); !p.MayUse(j.Queue) {
 		return nil, p.queueDenied(j.Queue)
 	}
-	return &jqv1.GetJobStatusResponse{Job: jobForCaller(ctx, j)}, nil
+	deps, err := s.store.JobDependencies(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	pj := jobForCaller(ctx, j)
+	for _, d := range deps {
+		pj.DependsOn = append(pj.DependsOn, d.String())
+	}
+	return &jqv1.GetJobStatusResponse{Job: pj}, nil
 }
 
 // ListJobs lists jobs newest first, a page at a time.

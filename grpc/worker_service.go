@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type WorkerStore interface {
 	Fail(ctx context.Context, r queue.Report, message string, permanent bool, policy queue.RetryPolicy) (*queue.Job, error)
 	Snooze(ctx context.Context, r queue.Report, delay time.Duration) (*queue.Job, error)
 	ListQueues(ctx context.Context) ([]*queue.Queue, error)
+	ReportProgress(ctx context.Context, r queue.Report, percent float64, message string) (*queue.Job, error)
 }
 
 var _ WorkerStore = (*queue.Store)(nil)
@@ -43,6 +45,12 @@ var _ WorkerStore = (*queue.Store)(nil)
 // Completer completes successful attempts, possibly in batches (queue.Completer).
 type Completer interface {
 	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
+}
+
+// ProgressSink records the progress of running jobs, at most once a second per job
+// (queue.ProgressCoalescer).
+type ProgressSink interface {
+	Report(ctx context.Context, r queue.Report, percent float64, message string) (coalesced bool, err error)
 }
 
 // WorkerServiceConfig tunes the WorkerService.
@@ -66,6 +74,8 @@ type WorkerServiceConfig struct {
 	// MaxResultBytes bounds the result and the error text of a report (grpc.max_result_bytes):
 	// a longer result is refused, a longer error text is cut (default 1 MiB).
 	MaxResultBytes int
+	// Progress records progress reports; nil writes each one.
+	Progress ProgressSink
 }
 
 // HeartbeatSink is told about each worker heartbeat.
@@ -742,4 +752,41 @@ func (o *workerOwners) forget(id uuid.UUID) {
 	o.mu.Lock()
 	delete(o.entries, id)
 	o.mu.Unlock()
+}
+
+// maxProgressMessageBytes is the most of a progress message kept; the rest is cut.
+const maxProgressMessageBytes = 1024
+
+// ReportProgress records how far a running attempt is, at most once a second per job: a report
+// that comes sooner is kept and written then (coalesced), a later one replacing it.
+func (s *WorkerService) ReportProgress(ctx context.Context, req *jqv1.ReportProgressRequest) (*jqv1.ReportProgressResponse, error) {
+	workerID, err := parseID("worker_id", req.GetWorkerId())
+	if err != nil {
+		return nil, err
+	}
+	jobID, err := parseID("job_id", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetAttempt() < 1 {
+		return nil, invalid("attempt %d: echo the attempt of the JobAssignment (1 or more)", req.GetAttempt())
+	}
+	if pct := req.GetProgress(); math.IsNaN(pct) || pct < 0 || pct > 100 {
+		return nil, invalid("progress %v is not a percentage from 0 to 100", pct)
+	}
+	if err := s.checkOwner(ctx, workerID); err != nil {
+		return nil, err
+	}
+	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
+	msg := safetext.Clean(req.GetMessage(), maxProgressMessageBytes)
+	coalesced := false
+	if s.cfg.Progress != nil {
+		coalesced, err = s.cfg.Progress.Report(ctx, r, req.GetProgress(), msg)
+	} else {
+		_, err = s.store.ReportProgress(ctx, r, req.GetProgress(), msg)
+	}
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, err)
+	}
+	return &jqv1.ReportProgressResponse{Coalesced: coalesced}, nil
 }

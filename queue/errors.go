@@ -55,6 +55,7 @@ var sqlStateKinds = map[string]error{
 	"JQ009": ErrForbidden,    // the worker belongs to another credential
 	"JQ010": ErrLimit,        // a limit is reached
 	"JQ011": ErrNotFound,     // unknown API key
+	"JQ012": ErrNotFound,     // unknown schedule
 	"22P02": ErrInvalid,      // invalid_text_representation (e.g. malformed JSON)
 	"22003": ErrInvalid,      // numeric_value_out_of_range
 	"23514": ErrInvalid,      // check_violation

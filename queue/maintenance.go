@@ -17,6 +17,7 @@ type MaintenanceStore interface {
 	Prune(ctx context.Context, olderThan time.Duration, maxRows int) (int, error)
 	ReapOrphans(ctx context.Context, maxRows int) (int, error)
 	PruneWorkers(ctx context.Context, olderThan time.Duration, maxRows int) (int, error)
+	PruneScheduleFires(ctx context.Context, olderThan time.Duration, maxRows int) (int, error)
 }
 
 // The maintenance tasks, the values of the task label of jq_maintenance_rows_total.
@@ -27,10 +28,12 @@ const (
 	TaskRequeueUnstarted = "requeue_unstarted"
 	TaskPrune            = "prune"
 	TaskPruneWorkers     = "prune_workers"
+	TaskPruneFires       = "prune_schedule_fires"
 )
 
 // MaintenanceTasks lists every maintenance task.
-var MaintenanceTasks = []string{TaskReapWorkers, TaskReapOrphans, TaskExpireTTL, TaskRequeueUnstarted, TaskPrune, TaskPruneWorkers}
+var MaintenanceTasks = []string{TaskReapWorkers, TaskReapOrphans, TaskExpireTTL, TaskRequeueUnstarted, TaskPrune, TaskPruneWorkers,
+	TaskPruneFires}
 
 // MaintenanceConfig sets the maintenance periods and limits.
 type MaintenanceConfig struct {
@@ -52,7 +55,8 @@ type MaintenanceConfig struct {
 // Maintenance runs the periodic repairs while this instance leads: the heartbeat monitor
 // (jq.reap_workers) and the sweep of jobs whose worker is gone (jq.reap_orphans), TTL expiry
 // (jq.expire_ttl), assignment-timeout recovery (jq.requeue_unstarted), and retention pruning
-// of jobs (jq.prune) and of OFFLINE workers (jq.prune_workers).
+// of jobs (jq.prune), of OFFLINE workers (jq.prune_workers) and of the record of schedule fires
+// (jq.prune_schedule_fires, kept as long as jobs).
 type Maintenance struct {
 	startstop.BaseStartStop
 
@@ -111,6 +115,9 @@ func (m *Maintenance) tasks() []task {
 		}, true, 0},
 		{TaskPruneWorkers, c.PruneInterval, func(ctx context.Context) (int, error) {
 			return m.store.PruneWorkers(ctx, c.WorkerRetention, c.BatchRows)
+		}, true, 0},
+		{TaskPruneFires, c.PruneInterval, func(ctx context.Context) (int, error) {
+			return m.store.PruneScheduleFires(ctx, c.Retention, c.BatchRows)
 		}, true, 0},
 	}
 }

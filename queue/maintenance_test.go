@@ -33,6 +33,9 @@ func (c *countingStore) ReapOrphans(context.Context, int) (int, error)          
 func (c *countingStore) PruneWorkers(context.Context, time.Duration, int) (int, error) {
 	return 0, nil
 }
+func (c *countingStore) PruneScheduleFires(context.Context, time.Duration, int) (int, error) {
+	return 0, nil
+}
 
 func TestMaintenance_NewLeaderWaitsAHeartbeatTimeoutBeforeReaping(t *testing.T) {
 	t.Parallel()

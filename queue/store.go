@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,20 +81,28 @@ func (s *Store) observe(ctx context.Context, name string, fn func(ctx context.Co
 // jobColumns selects a jq.jobs row (or a function result of that type) for scanJob.
 const jobColumns = `job_id, queue_name, payload, priority, status::text, max_retries, retry_count, attempt,
 	worker_id, result, error_message, idempotency_key, not_before, created_at, assigned_at,
-	started_at, completed_at, updated_at, concurrency_key`
+	started_at, completed_at, updated_at, concurrency_key, unique_key, has_dependents, progress, progress_message,
+	progress_at`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	var (
 		j                                       Job
 		status                                  string
 		workerID                                *uuid.UUID
-		errMsg, key, ckey                       pgtype.Text
+		errMsg, key, ckey, ukey, progressMsg    pgtype.Text
 		notBefore, assigned, started, completed pgtype.Timestamptz
+		progress                                pgtype.Float8
+		progressAt                              pgtype.Timestamptz
 	)
 	err := row.Scan(&j.ID, &j.Queue, &j.Payload, &j.Priority, &status, &j.MaxRetries, &j.RetryCount, &j.Attempt,
-		&workerID, &j.Result, &errMsg, &key, &notBefore, &j.CreatedAt, &assigned, &started, &completed, &j.UpdatedAt, &ckey)
+		&workerID, &j.Result, &errMsg, &key, &notBefore, &j.CreatedAt, &assigned, &started, &completed, &j.UpdatedAt, &ckey,
+		&ukey, &j.HasDependents, &progress, &progressMsg, &progressAt)
 	if err != nil {
 		return nil, err
+	}
+	j.UniqueKey = ukey.String
+	if progress.Valid {
+		j.Progress = &Progress{Percent: progress.Float64, Message: progressMsg.String, ReportedAt: progressAt.Time}
 	}
 	j.Status = JobStatus(status)
 	if workerID != nil {
@@ -189,24 +198,60 @@ type SubmitParams struct {
 	IdempotencyKey string
 	// ConcurrencyKey groups the job for fairness and per-key limits (optional).
 	ConcurrencyKey string
+	// UniqueKey makes the submit insert nothing while a job of the queue with this key was
+	// created within UniqueWindow (0: ever) and is in one of UniqueStatuses (none: any); the
+	// result is then that job, with Inserted false.
+	UniqueKey      string
+	UniqueWindow   time.Duration
+	UniqueStatuses []JobStatus
+	// DependsOn lists the jobs this one waits for: it is WAITING until they are all DONE.
+	DependsOn []uuid.UUID
+	// OnDependencyFailure is what a failed (dead-lettered or cancelled) dependency does to the
+	// job: DependencyCancel (the default) or DependencyRun.
+	OnDependencyFailure string
 	// SkipNotify leaves waking the schedulers to the caller (an Announcer): the submitting
 	// transaction then does not NOTIFY.
 	SkipNotify bool
 }
 
+// The policies of a job towards a dependency that fails (SubmitParams.OnDependencyFailure).
+const (
+	// DependencyCancel cancels the job when a job it depends on is dead-lettered or cancelled.
+	DependencyCancel = "cancel"
+	// DependencyRun runs the job once every job it depends on has finished, whatever its outcome.
+	DependencyRun = "run"
+)
+
 // SubmitResult says which job a submit produced.
 type SubmitResult struct {
 	ID uuid.UUID
-	// Inserted is false when the idempotency key matched an existing job.
+	// Inserted is false when the idempotency key or the unique key matched an existing job.
 	Inserted bool
 }
 
 // enqueueSQL calls jq.enqueue with enqueueArgs.
-const enqueueSQL = `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+const enqueueSQL = `SELECT job_id, inserted FROM jq.enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9,
+	$10, $11, $12::text[]::jq.job_status[], $13, $14)`
 
 func enqueueArgs(p SubmitParams) []any {
+	var window pgtype.Interval
+	if p.UniqueWindow != 0 {
+		window = pgtype.Interval{Microseconds: p.UniqueWindow.Microseconds(), Valid: true}
+	}
+	var statuses []string
+	if len(p.UniqueStatuses) > 0 {
+		statuses = make([]string, len(p.UniqueStatuses))
+		for i, st := range p.UniqueStatuses {
+			statuses[i] = string(st)
+		}
+	}
+	var deps []uuid.UUID
+	if len(p.DependsOn) > 0 {
+		deps = p.DependsOn
+	}
 	return []any{p.Queue, p.Payload, p.Priority, p.MaxRetries, pgtype.Timestamptz{Time: p.NotBefore, Valid: !p.NotBefore.IsZero()},
-		p.IdempotencyKey, !p.SkipNotify, uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}, nullText(p.ConcurrencyKey)}
+		p.IdempotencyKey, !p.SkipNotify, uuid.NullUUID{UUID: p.ID, Valid: p.ID != uuid.Nil}, nullText(p.ConcurrencyKey),
+		nullText(p.UniqueKey), window, statuses, deps, cmp.Or(p.OnDependencyFailure, DependencyCancel)}
 }
 
 // Submit inserts a PENDING job (jq.enqueue).

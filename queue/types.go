@@ -72,6 +72,10 @@ const (
 	ReasonDeliveryFailed    = "DELIVERY_FAILED"
 	ReasonWorkerRestarted   = "WORKER_RESTARTED"
 	ReasonSnoozed           = "SNOOZED"
+	// ReasonDependenciesMet: a WAITING job's last dependency finished; it is PENDING.
+	ReasonDependenciesMet = "DEPENDENCIES_MET"
+	// ReasonDependencyFailed: a dependency of a WAITING job was dead-lettered or cancelled.
+	ReasonDependencyFailed = "DEPENDENCY_FAILED"
 )
 
 // Job is one unit of work. Zero times mean "not set".
@@ -90,12 +94,26 @@ type Job struct {
 	IdempotencyKey string
 	// ConcurrencyKey groups jobs for fairness and per-key limits (a tenant, a customer).
 	ConcurrencyKey string
-	NotBefore      time.Time
-	CreatedAt      time.Time
-	AssignedAt     time.Time
-	StartedAt      time.Time
-	CompletedAt    time.Time
-	UpdatedAt      time.Time
+	// UniqueKey is the key of a unique submit (see SubmitParams.UniqueKey).
+	UniqueKey string
+	// HasDependents: some job waits for this one.
+	HasDependents bool
+	// Progress is what the running attempt last reported (see Progress); nil when none.
+	Progress    *Progress
+	NotBefore   time.Time
+	CreatedAt   time.Time
+	AssignedAt  time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+	UpdatedAt   time.Time
+}
+
+// Progress is what a running job says of how far it is.
+type Progress struct {
+	// Percent is from 0 to 100.
+	Percent    float64
+	Message    string
+	ReportedAt time.Time
 }
 
 // Queue holds the defaults of the jobs submitted to it.

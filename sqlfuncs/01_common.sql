@@ -7,6 +7,7 @@
 --   JQ004 stale attempt        JQ008 queue still has unfinished jobs
 --   JQ009 the worker belongs to another credential (API key or certificate)
 --   JQ010 a limit is reached   JQ011 unknown API key
+--   JQ012 unknown schedule
 -- and 40001 (serialization_failure) when a call must simply be retried (see _in_order).
 
 -- uuid_v7 returns a UUID whose first 48 bits are the Unix time in milliseconds and whose next

@@ -1,12 +1,24 @@
 -- Submitting jobs. Callable from any transaction: the job becomes visible (and the scheduler
 -- is woken by NOTIFY) when that transaction commits.
 
--- enqueue is submit that also says whether it inserted (false: the idempotency key matched
--- an existing job, whose id is returned). notify => false leaves the NOTIFY to the caller:
--- jq-server sends one per queue for many submits after they commit (see queue.Announcer),
--- because transactions that NOTIFY serialise their commits on PostgreSQL's notify lock.
--- new_job_id, when given, is the new job's id (jq-server makes it before the insert, so that it can
--- tell, after losing a commit's answer, whether the job exists); NULL makes a UUIDv7.
+-- enqueue is submit that also says whether it inserted (false: the idempotency key or the
+-- unique key matched an existing job, whose id is returned). notify => false leaves the NOTIFY
+-- to the caller: jq-server sends one per queue for many submits after they commit (see
+-- queue.Announcer), because transactions that NOTIFY serialise their commits on PostgreSQL's
+-- notify lock. new_job_id, when given, is the new job's id (jq-server makes it before the
+-- insert, so that it can tell, after losing a commit's answer, whether the job exists); NULL
+-- makes a UUIDv7.
+--
+-- Unique jobs: with unique_key, the submit inserts nothing when a job of the queue with that
+-- key was created within unique_window (NULL: ever) and is in one of unique_statuses (NULL:
+-- any status); it returns that job instead. The check runs under an advisory lock of the
+-- queue and key held until commit, so concurrent submits of one key insert one job.
+--
+-- Dependencies: with depends_on, the job waits for those jobs. It is WAITING while one of them
+-- is unfinished and becomes PENDING when the last is DONE (jq._parents_finished). One that
+-- ends DEAD_LETTERED or CANCELLED cancels it, unless on_dependency_failure is 'run': then it
+-- runs once they have all finished. Depending on a job that has already failed is refused
+-- (JQ003) unless on_dependency_failure is 'run'.
 CREATE OR REPLACE FUNCTION jq.enqueue(
     queue text,
     payload jsonb,
@@ -16,7 +28,12 @@ CREATE OR REPLACE FUNCTION jq.enqueue(
     idempotency_key text DEFAULT NULL,
     notify boolean DEFAULT true,
     new_job_id uuid DEFAULT NULL,
-    concurrency_key text DEFAULT NULL
+    concurrency_key text DEFAULT NULL,
+    unique_key text DEFAULT NULL,
+    unique_window interval DEFAULT NULL,
+    unique_statuses jq.job_status[] DEFAULT NULL,
+    depends_on uuid[] DEFAULT NULL,
+    on_dependency_failure text DEFAULT 'cancel'
 ) RETURNS TABLE (job_id uuid, inserted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -25,6 +42,10 @@ DECLARE
     new_job jq.jobs;
     existing uuid;
     key text := nullif(enqueue.idempotency_key, '');
+    ukey text := nullif(enqueue.unique_key, '');
+    parents uuid[];
+    deps record;
+    first_status jq.job_status := 'PENDING';
 BEGIN
     IF enqueue.queue IS NULL OR enqueue.queue = '' THEN
         RAISE EXCEPTION 'queue name must not be empty' USING ERRCODE = 'JQ005';
@@ -44,6 +65,37 @@ BEGIN
     IF length(enqueue.idempotency_key) > 255 THEN
         RAISE EXCEPTION 'idempotency_key is % characters, over the limit of 255', length(enqueue.idempotency_key) USING ERRCODE = 'JQ005';
     END IF;
+    -- The unique and dependency arguments are checked only when given: the common submit
+    -- pays one test for them.
+    IF ukey IS NOT NULL OR enqueue.unique_window IS NOT NULL OR enqueue.unique_statuses IS NOT NULL THEN
+        IF length(ukey) > 255 THEN
+            RAISE EXCEPTION 'unique_key is % characters, over the limit of 255', length(ukey) USING ERRCODE = 'JQ005';
+        END IF;
+        IF ukey IS NULL THEN
+            RAISE EXCEPTION 'unique_window and unique_statuses need a unique_key' USING ERRCODE = 'JQ005';
+        END IF;
+        IF enqueue.unique_window <= '0' THEN
+            RAISE EXCEPTION 'unique_window % must be positive (NULL: no window)', enqueue.unique_window USING ERRCODE = 'JQ005';
+        END IF;
+        IF array_position(enqueue.unique_statuses, NULL) IS NOT NULL OR cardinality(enqueue.unique_statuses) = 0 THEN
+            RAISE EXCEPTION 'unique_statuses must list statuses, without NULL (NULL: any status)' USING ERRCODE = 'JQ005';
+        END IF;
+    END IF;
+    IF enqueue.depends_on IS NOT NULL OR enqueue.on_dependency_failure IS DISTINCT FROM 'cancel' THEN
+        IF coalesce(enqueue.on_dependency_failure, '') NOT IN ('cancel', 'run') THEN
+            RAISE EXCEPTION 'on_dependency_failure % must be cancel or run', coalesce(quote_literal(enqueue.on_dependency_failure), 'NULL')
+                USING ERRCODE = 'JQ005';
+        END IF;
+        IF array_position(enqueue.depends_on, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'depends_on must not contain NULL' USING ERRCODE = 'JQ005';
+        END IF;
+        IF cardinality(enqueue.depends_on) > 1000 THEN
+            RAISE EXCEPTION 'depends_on lists % jobs, over the limit of 1000', cardinality(enqueue.depends_on) USING ERRCODE = 'JQ005';
+        END IF;
+        IF enqueue.new_job_id = ANY (enqueue.depends_on) THEN
+            RAISE EXCEPTION 'depends_on: job % cannot depend on itself', enqueue.new_job_id USING ERRCODE = 'JQ005';
+        END IF;
+    END IF;
 
     -- The queue cannot be deleted until this transaction ends (see jq._queue_lock).
     PERFORM pg_advisory_xact_lock_shared(jq._queue_lock(enqueue.queue));
@@ -53,18 +105,64 @@ BEGIN
             HINT = 'create it with jq.create_queue or jq-ctl queue create';
     END IF;
 
+    IF ukey IS NOT NULL THEN
+        -- Held until commit: the next submit of the key waits, then sees this one's job.
+        PERFORM pg_advisory_xact_lock(jq._unique_lock(enqueue.queue, ukey));
+        SELECT j.job_id INTO existing FROM jq.jobs j
+        WHERE j.queue_name = enqueue.queue AND j.unique_key = ukey
+          AND (enqueue.unique_window IS NULL OR j.created_at > now() - enqueue.unique_window)
+          AND (enqueue.unique_statuses IS NULL OR j.status = ANY (enqueue.unique_statuses))
+        ORDER BY j.created_at DESC
+        LIMIT 1;
+        IF FOUND THEN
+            RETURN QUERY SELECT existing, false;
+            RETURN;
+        END IF;
+    END IF;
+
+    IF coalesce(cardinality(enqueue.depends_on), 0) > 0 THEN
+        parents := ARRAY(SELECT DISTINCT d FROM unnest(enqueue.depends_on) AS d ORDER BY d);
+        -- Locked (in id order, so concurrent submits cannot deadlock) until this transaction
+        -- commits: a parent that finishes meanwhile waits, and then finds this job's edge. The
+        -- lock returns each parent as its last committed change left it.
+        SELECT count(*) AS found,
+               array_agg(p.job_id) FILTER (WHERE p.status NOT IN ('DONE', 'DEAD_LETTERED', 'CANCELLED')) AS unfinished,
+               (array_agg(p.job_id ORDER BY p.job_id) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed,
+               (array_agg(p.status ORDER BY p.job_id) FILTER (WHERE p.status IN ('DEAD_LETTERED', 'CANCELLED')))[1] AS failed_status
+        INTO deps
+        FROM (SELECT x.job_id, x.status FROM jq.jobs x WHERE x.job_id = ANY (parents) ORDER BY x.job_id FOR NO KEY UPDATE) AS p;
+        IF deps.found < cardinality(parents) THEN
+            RAISE EXCEPTION 'depends_on: job % not found',
+                (SELECT d FROM unnest(parents) AS d WHERE NOT EXISTS (SELECT 1 FROM jq.jobs x WHERE x.job_id = d) LIMIT 1)
+                USING ERRCODE = 'JQ002';
+        END IF;
+        IF deps.failed IS NOT NULL AND enqueue.on_dependency_failure = 'cancel' THEN
+            RAISE EXCEPTION 'depends_on: job % is %, so this job could never run', deps.failed, deps.failed_status
+                USING ERRCODE = 'JQ003', HINT = 'retry that job first, or submit with on_dependency_failure => ''run''';
+        END IF;
+        IF deps.unfinished IS NOT NULL THEN
+            first_status := 'WAITING';
+            UPDATE jq.jobs x SET has_dependents = true WHERE x.job_id = ANY (deps.unfinished) AND NOT x.has_dependents;
+        END IF;
+    END IF;
+
     -- Two passes at most: if the job holding the key is pruned between the conflict and the
     -- lookup, the second insert succeeds.
     FOR i IN 1..2 LOOP
-        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, priority, max_retries, not_before, idempotency_key, concurrency_key)
-        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, enqueue.priority,
-                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''))
+        INSERT INTO jq.jobs AS j (job_id, queue_name, payload, status, priority, max_retries, not_before, idempotency_key,
+                                  concurrency_key, unique_key)
+        VALUES (coalesce(enqueue.new_job_id, jq.uuid_v7()), enqueue.queue, enqueue.payload, first_status, enqueue.priority,
+                coalesce(enqueue.max_retries, queue_max_retries), enqueue.not_before, key, nullif(enqueue.concurrency_key, ''), ukey)
         ON CONFLICT (queue_name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING j.* INTO new_job;
 
         IF new_job.job_id IS NOT NULL THEN
-            PERFORM jq._event(new_job, NULL, 'PENDING', 'SUBMITTED');
-            IF enqueue.notify AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
+            IF parents IS NOT NULL THEN
+                INSERT INTO jq.job_dependencies (job_id, depends_on, on_failure)
+                SELECT new_job.job_id, d, enqueue.on_dependency_failure FROM unnest(parents) AS d;
+            END IF;
+            PERFORM jq._event(new_job, NULL, first_status, 'SUBMITTED');
+            IF enqueue.notify AND first_status = 'PENDING' AND (new_job.not_before IS NULL OR new_job.not_before <= now()) THEN
                 PERFORM pg_notify('jq_job_ready', enqueue.queue);
             END IF;
             RETURN QUERY SELECT new_job.job_id, true;
@@ -82,8 +180,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid, text) IS
-    'Like jq.submit, and also returns whether a job was inserted (false: the idempotency key matched an existing job).';
+COMMENT ON FUNCTION jq.enqueue(text, jsonb, integer, integer, timestamptz, text, boolean, uuid, text, text, interval, jq.job_status[], uuid[], text) IS
+    'Like jq.submit, and also returns whether a job was inserted (false: the idempotency or unique key matched an existing job).';
 
 -- enqueue_many is enqueue for many jobs in one statement (jq-server's batched submits and
 -- SubmitJobs): job i is (queues[i], payloads[i], priorities[i], max_retries[i], not_befores[i],
@@ -213,8 +311,18 @@ $$;
 COMMENT ON FUNCTION jq.enqueue_many(text[], jsonb[], integer[], integer[], timestamptz[], text[], text[], uuid[], boolean) IS
     'jq.enqueue for many jobs in one statement, all or none; returns (ord, job_id, inserted) per job.';
 
--- submit inserts a PENDING job and returns its id. max_retries NULL takes the queue's; a
--- repeated idempotency key (per queue) returns the existing job's id and inserts nothing.
+
+-- _unique_lock is the advisory lock key of a queue's unique key (see jq.enqueue). Two keys
+-- whose hashes collide only make their submits take turns.
+CREATE OR REPLACE FUNCTION jq._unique_lock(queue text, unique_key text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT hashtextextended('jq.unique:' || length(queue) || ':' || queue || ':' || unique_key, 0)
+$$;
+
+-- submit inserts a job and returns its id: PENDING, or WAITING while jobs it depends on are
+-- unfinished. max_retries NULL takes the queue's; a repeated idempotency key (per queue)
+-- returns the existing job's id and inserts nothing, and so does a unique key that matches
+-- (see jq.enqueue).
 CREATE OR REPLACE FUNCTION jq.submit(
     queue text,
     payload jsonb,
@@ -222,15 +330,22 @@ CREATE OR REPLACE FUNCTION jq.submit(
     max_retries integer DEFAULT NULL,
     not_before timestamptz DEFAULT NULL,
     idempotency_key text DEFAULT NULL,
-    concurrency_key text DEFAULT NULL
+    concurrency_key text DEFAULT NULL,
+    unique_key text DEFAULT NULL,
+    unique_window interval DEFAULT NULL,
+    unique_statuses jq.job_status[] DEFAULT NULL,
+    depends_on uuid[] DEFAULT NULL,
+    on_dependency_failure text DEFAULT 'cancel'
 ) RETURNS uuid
 LANGUAGE sql AS $$
     SELECT e.job_id FROM jq.enqueue(queue, payload, priority, max_retries, not_before, idempotency_key,
-                                    concurrency_key => concurrency_key) AS e
+                                    concurrency_key => concurrency_key, unique_key => unique_key,
+                                    unique_window => unique_window, unique_statuses => unique_statuses,
+                                    depends_on => depends_on, on_dependency_failure => on_dependency_failure) AS e
 $$;
 
-COMMENT ON FUNCTION jq.submit(text, jsonb, integer, integer, timestamptz, text, text) IS
-    'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}'').';
+COMMENT ON FUNCTION jq.submit(text, jsonb, integer, integer, timestamptz, text, text, text, interval, jq.job_status[], uuid[], text) IS
+    'Submit a job: SELECT jq.submit(queue => ''default'', payload => ''{"command": ["echo", "hi"]}''); see jq.enqueue for unique keys and dependencies.';
 
 -- submit_many inserts one PENDING job per payload, in order, with one NOTIFY, and returns the
 -- ids in the order of the payloads.

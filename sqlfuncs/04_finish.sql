@@ -48,8 +48,9 @@ END
 $$;
 
 -- _retry_or_bury fails the current attempt of a locked ASSIGNED or RUNNING job: it records
--- the failure, then makes the job PENDING again after a backoff while retries remain, or
--- DEAD_LETTERED when they are spent (or at once when permanent).
+-- the failure, then makes the job PENDING again after a backoff while retries remain (its
+-- progress cleared for the next attempt), or DEAD_LETTERED when they are spent (or at once
+-- when permanent), which cancels the jobs waiting for it (jq._parents_finished).
 CREATE OR REPLACE FUNCTION jq._retry_or_bury(
     j jq.jobs,
     fail_reason text,
@@ -69,11 +70,14 @@ BEGIN
         WHERE job_id = j.job_id RETURNING * INTO res;
         PERFORM jq._event(res, 'FAILED', 'DEAD_LETTERED',
             CASE WHEN permanent THEN 'PERMANENT_FAILURE' ELSE 'RETRIES_EXHAUSTED' END);
+        IF res.has_dependents THEN
+            PERFORM jq._parents_finished(ARRAY[res.job_id]);
+        END IF;
     ELSE
         UPDATE jq.jobs
         SET status = 'PENDING', retry_count = j.retry_count + 1, error_message = error,
             not_before = now() + jq.backoff(j.retry_count, base_delay, max_delay),
-            assigned_at = NULL, updated_at = now()
+            assigned_at = NULL, updated_at = now(), progress = NULL, progress_message = NULL, progress_at = NULL
         WHERE job_id = j.job_id RETURNING * INTO res;
         PERFORM jq._event(res, 'FAILED', 'PENDING', 'RETRY');
         -- A job runnable at once (no backoff: its worker was lost) wakes the schedulers; one
@@ -86,7 +90,8 @@ BEGIN
 END
 $$;
 
--- complete records a successful attempt: RUNNING -> DONE with its result.
+-- complete records a successful attempt: RUNNING -> DONE with its result. The jobs that
+-- waited for it alone become PENDING (jq._parents_finished).
 CREATE OR REPLACE FUNCTION jq.complete(
     job_id uuid,
     worker_id uuid,
@@ -103,6 +108,9 @@ BEGIN
     SET status = 'DONE', result = complete.result, error_message = NULL, completed_at = now(), updated_at = now()
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, 'RUNNING', 'DONE', 'COMPLETED');
+    IF j.has_dependents THEN
+        PERFORM jq._parents_finished(ARRAY[j.job_id]);
+    END IF;
     RETURN j;
 END
 $$;
@@ -142,6 +150,12 @@ COMMENT ON FUNCTION jq.fail(uuid, uuid, integer, text, interval, interval, boole
 -- The arrays are parallel (one entry per report). Reports whose attempt is not current are
 -- skipped; the completed jobs are returned, so the caller can find the skipped ones and ask
 -- jq.complete for the precise reason.
+--
+-- Jobs with dependents (has_dependents) are noted in jq.finished_parents by the statement,
+-- and their dependents released by the next one: that one must read the dependents and their
+-- other parents with a snapshot taken after this statement's locks were granted (a
+-- dependent's other parent may have finished in a transaction that committed meanwhile). A
+-- batch without such jobs notes nothing and pays one look at an empty table.
 CREATE OR REPLACE FUNCTION jq.complete_many(
     job_ids uuid[],
     worker_ids uuid[],
@@ -195,11 +209,18 @@ BEGIN
         UNION ALL
         SELECT d.job_id, d.queue_name, 'RUNNING'::jq.job_status, 'DONE'::jq.job_status, d.worker_id, d.attempt, 'COMPLETED'
         FROM done d
+    ), parents AS (
+        INSERT INTO jq.finished_parents (xid, job_id)
+        SELECT pg_current_xact_id(), d.job_id FROM done d WHERE d.has_dependents
     )
     SELECT d.job_id, d.queue_name, d.payload, d.status, d.priority, d.max_retries, d.retry_count, d.attempt,
            d.worker_id, d.result, d.error_message, d.idempotency_key, d.not_before, d.created_at,
-           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key
+           d.assigned_at, d.started_at, d.completed_at, d.updated_at, d.concurrency_key,
+           d.unique_key, d.has_dependents, d.progress, d.progress_message, d.progress_at
     FROM done d;
+    IF FOUND THEN
+        PERFORM jq._release_finished_parents();
+    END IF;
 END
 $$;
 
@@ -225,7 +246,8 @@ BEGIN
     END IF;
     j := jq._current_attempt(snooze.job_id, snooze.worker_id, snooze.attempt);
     UPDATE jq.jobs
-    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now()
+    SET status = 'PENDING', not_before = now() + snooze.delay, assigned_at = NULL, started_at = NULL, updated_at = now(),
+        progress = NULL, progress_message = NULL, progress_at = NULL
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, 'RUNNING', 'PENDING', 'SNOOZED', format('snoozed for %s', snooze.delay));
     IF snooze.delay = '0' THEN
@@ -237,3 +259,35 @@ $$;
 
 COMMENT ON FUNCTION jq.snooze(uuid, uuid, integer, interval) IS
     'End the current attempt without using a retry: PENDING again after delay (SNOOZED).';
+
+-- report_progress records what the current attempt of a running job says of its progress: a
+-- percentage (0 to 100) and a message (its first 1024 characters are kept). The report must
+-- be current (JQ004 otherwise), like an outcome's. It is no transition: no event is written.
+-- jq-server writes a job's progress at most once a second, the latest report winning
+-- (docs/scheduling.md); called from SQL, every call writes.
+CREATE OR REPLACE FUNCTION jq.report_progress(
+    job_id uuid,
+    worker_id uuid,
+    attempt integer,
+    progress double precision,
+    message text DEFAULT NULL
+) RETURNS jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    j jq.jobs;
+BEGIN
+    IF report_progress.progress IS NULL OR report_progress.progress = 'NaN' OR report_progress.progress NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'progress must be a percentage from 0 to 100, got %', coalesce(report_progress.progress::text, 'NULL')
+            USING ERRCODE = 'JQ005';
+    END IF;
+    j := jq._current_attempt(report_progress.job_id, report_progress.worker_id, report_progress.attempt);
+    UPDATE jq.jobs
+    SET progress = report_progress.progress, progress_message = left(report_progress.message, 1024), progress_at = now()
+    WHERE job_id = j.job_id RETURNING * INTO j;
+    RETURN j;
+END
+$$;
+
+COMMENT ON FUNCTION jq.report_progress(uuid, uuid, integer, double precision, text) IS
+    'Record the progress (0-100 and a message) of a running job''s current attempt (JQ004 when it is not current).';

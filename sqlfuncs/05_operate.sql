@@ -5,7 +5,8 @@
 -- its worker's late report is refused. A job given to a worker is announced on channel
 -- jq_job_cancel ('<job_id>:<worker_id>:<attempt>'), so that the server holding the worker's
 -- stream tells it to stop the job (SIGTERM, then SIGKILL after the job's grace). A finished job
--- raises JQ003. actor (see jq._actor) is recorded in the event.
+-- raises JQ003. actor (see jq._actor) is recorded in the event. The jobs waiting for it are
+-- cancelled too (jq._parents_finished), unless they run whatever their dependencies' outcome.
 CREATE OR REPLACE FUNCTION jq.cancel(job_id uuid, actor text DEFAULT NULL) RETURNS jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -30,6 +31,9 @@ BEGIN
     PERFORM jq._event(j, from_status, 'CANCELLED', 'CANCELLED', NULL, jq._actor(cancel.actor));
     IF from_status IN ('ASSIGNED', 'RUNNING') AND j.worker_id IS NOT NULL THEN
         PERFORM pg_notify('jq_job_cancel', format('%s:%s:%s', j.job_id, j.worker_id, j.attempt));
+    END IF;
+    IF j.has_dependents THEN
+        PERFORM jq._parents_finished(ARRAY[j.job_id]);
     END IF;
     RETURN j;
 END
@@ -98,6 +102,7 @@ COMMENT ON FUNCTION jq.cancel_many(text, jq.job_status, text, integer, boolean) 
 
 -- retry makes a FAILED, DEAD_LETTERED or CANCELLED job PENDING again, runnable at once, with
 -- its retry count reset (reason MANUAL_RETRY). actor (see jq._actor) is recorded in the event.
+-- Jobs that were cancelled because it failed stay cancelled: retry them too.
 CREATE OR REPLACE FUNCTION jq.retry(job_id uuid, actor text DEFAULT NULL) RETURNS jq.jobs
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -118,7 +123,8 @@ BEGIN
     from_status := j.status;
     UPDATE jq.jobs
     SET status = 'PENDING', retry_count = 0, not_before = NULL, result = NULL, error_message = NULL,
-        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now()
+        assigned_at = NULL, started_at = NULL, completed_at = NULL, updated_at = now(),
+        progress = NULL, progress_message = NULL, progress_at = NULL
     WHERE job_id = j.job_id RETURNING * INTO j;
     PERFORM jq._event(j, from_status, 'PENDING', 'MANUAL_RETRY', NULL, jq._actor(retry.actor));
     PERFORM pg_notify('jq_job_ready', j.queue_name);

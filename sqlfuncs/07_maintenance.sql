@@ -13,12 +13,15 @@ END
 $$;
 
 -- expire_ttl dead-letters PENDING jobs older than their queue's ttl_seconds (reason
--- TTL_EXPIRED), at most max_rows per call. Returns how many.
+-- TTL_EXPIRED), at most max_rows per call, and cancels the jobs waiting for them
+-- (jq._parents_finished). Returns how many it dead-lettered. (WAITING jobs do not expire: their
+-- wait is their dependencies'.)
 CREATE OR REPLACE FUNCTION jq.expire_ttl(max_rows integer DEFAULT 10000) RETURNS integer
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     n integer;
+    parents uuid[];
 BEGIN
     PERFORM jq._check_max_rows(expire_ttl.max_rows);
     WITH expired AS (
@@ -37,10 +40,14 @@ BEGIN
         FROM expired e
         WHERE j.job_id = e.job_id AND (age(e.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
         RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u
     )
-    INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-    SELECT u.job_id, u.queue_name, 'PENDING', 'DEAD_LETTERED', u.worker_id, u.attempt, 'TTL_EXPIRED' FROM updated u;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    SELECT count(*), array_agg(u.job_id ORDER BY u.job_id) FILTER (WHERE u.has_dependents) INTO n, parents FROM updated u;
+    IF parents IS NOT NULL THEN
+        PERFORM jq._parents_finished(parents);
+    END IF;
     RETURN n;
 END
 $$;
@@ -128,9 +135,9 @@ COMMENT ON FUNCTION jq.requeue_unstarted(interval, integer) IS
     'Put jobs ASSIGNED for longer than assignment_timeout back to PENDING (ASSIGNMENT_TIMEOUT); returns how many.';
 
 -- prune deletes DONE, DEAD_LETTERED and CANCELLED jobs that finished before now() - older_than, with
--- their events, at most max_rows per call (call it again while it returns max_rows). While an
--- event relay runs (jq.relay_cursors has a row), jobs with events it has not published yet
--- are kept.
+-- their events, dependencies and places in workflows, at most max_rows per call (call it again
+-- while it returns max_rows), and then the workflows left without jobs. While an event relay
+-- runs (jq.relay_cursors has a row), jobs with events it has not published yet are kept.
 CREATE OR REPLACE FUNCTION jq.prune(
     older_than interval,
     max_rows integer DEFAULT 10000
@@ -156,6 +163,18 @@ BEGIN
         FOR UPDATE OF j SKIP LOCKED
     ), events AS (
         DELETE FROM jq.job_events e USING victims v WHERE e.job_id = v.job_id
+    ), waited AS (
+        DELETE FROM jq.job_dependencies d USING victims v WHERE d.job_id = v.job_id
+    ), awaited AS (
+        DELETE FROM jq.job_dependencies d USING victims v WHERE d.depends_on = v.job_id
+    ), nodes AS (
+        DELETE FROM jq.workflow_jobs w USING victims v WHERE w.job_id = v.job_id
+        RETURNING w.workflow_id
+    ), emptied AS (
+        DELETE FROM jq.workflows f
+        WHERE f.workflow_id IN (SELECT n.workflow_id FROM nodes n)
+          AND NOT EXISTS (SELECT 1 FROM jq.workflow_jobs w WHERE w.workflow_id = f.workflow_id
+                          AND w.job_id NOT IN (SELECT v.job_id FROM victims v))
     )
     DELETE FROM jq.jobs j USING victims v WHERE j.job_id = v.job_id;
     GET DIAGNOSTICS n = ROW_COUNT;

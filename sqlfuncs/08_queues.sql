@@ -77,6 +77,9 @@ BEGIN
             HINT = 'retry once the relay has caught up; if events are off for good, DELETE FROM jq.relay_cursors';
     END IF;
     DELETE FROM jq.job_events WHERE queue_name = delete_queue.name;
+    DELETE FROM jq.job_dependencies d USING jq.jobs j WHERE j.queue_name = delete_queue.name AND d.job_id = j.job_id;
+    DELETE FROM jq.job_dependencies d USING jq.jobs j WHERE j.queue_name = delete_queue.name AND d.depends_on = j.job_id;
+    DELETE FROM jq.workflow_jobs w USING jq.jobs j WHERE j.queue_name = delete_queue.name AND w.job_id = j.job_id;
     DELETE FROM jq.jobs WHERE queue_name = delete_queue.name;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM jq.queues WHERE name = delete_queue.name;

@@ -61,7 +61,8 @@ const DefaultSnooze = time.Minute
 // Exec runs subprocess jobs: payload {"command": ["prog", "arg", ...], "env": {...},
 // "timeout_seconds": n, "grace_seconds": n}. The command runs without a shell in its own
 // process group; its stdout is the result and its stderr the error text, each capped at
-// MaxOutputBytes. Exit status 0 succeeds, SnoozeExitCode snoozes, any other status, a signal
+// MaxOutputBytes. A line "::progress 42 copying files" on its stdout reports its progress
+// (ProgressPrefix) and is left out of the result. Exit status 0 succeeds, SnoozeExitCode snoozes, any other status, a signal
 // or the timeout fail the attempt. At the timeout, or when the worker is killed, the whole
 // process group gets SIGKILL; when an operator cancels the job, it gets SIGTERM and, if its
 // leader still runs after the grace, SIGKILL. A malformed payload, and one its Guard refuses,
@@ -92,8 +93,9 @@ func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 		limit = 1 << 20
 	}
 	stdout, stderr := newCapped(limit), newCapped(limit)
+	lines := &progressLines{out: stdout, report: func(percent float64, message string) { _ = Progress(ctx, percent, message) }}
 	cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdout, cmd.Stderr = lines, stderr
 	cmd.Env = jobEnv(p.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	grace := e.CancelGrace
@@ -113,6 +115,7 @@ func (e Exec) Handle(ctx context.Context, job Job) ([]byte, error) {
 
 	start := time.Now()
 	err = cmd.Run()
+	_ = lines.Close() // the copy of stdout is over once Run returns
 	if err == nil {
 		return stdout.Bytes(), nil
 	}

@@ -158,3 +158,16 @@ func TestResolveID(t *testing.T) {
 	require.NotEqual(t, h1, h2, "without a configured id, each process has its own: two workers on one host do not share one")
 	require.NotEmpty(t, host)
 }
+
+// TestExec_ProgressLines: "::progress N message" lines of a command's stdout report its
+// progress and are left out of its result.
+func TestExec_ProgressLines(t *testing.T) {
+	t.Parallel()
+	var got []string
+	ctx := worker.WithProgress(context.Background(), func(pct float64, msg string) { got = append(got, fmt.Sprintf("%v %s", pct, msg)) })
+	script := `echo start; echo "::progress 25 copying files"; echo "::progress 100%"; echo end`
+	out, err := worker.Exec{}.Handle(ctx, execJob(fmt.Sprintf(`{"command": ["sh", "-c", %q]}`, script), time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, "start\nend\n", string(out))
+	require.Equal(t, []string{"25 copying files", "100 "}, got)
+}

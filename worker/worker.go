@@ -129,6 +129,7 @@ type Worker struct {
 	killJobs   context.CancelFunc
 	results    chan report
 	reporterWG sync.WaitGroup
+	progressWG sync.WaitGroup // progress reports in flight
 
 	draining  atomic.Bool
 	drainOnce sync.Once
@@ -260,6 +261,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		close(w.results)
 		w.reporterWG.Wait()
 		<-sessionDone
+		w.progressWG.Wait()
 		return fmt.Errorf("worker id %s is in use by another process: give each worker its own id (--worker-id): %w", w.id, err)
 	case <-ctx.Done():
 		w.logger.Info("shutting down: finishing running jobs", "running", w.Active(), "grace", w.cfg.ShutdownGrace.String())
@@ -293,6 +295,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	endSession()
 	<-sessionDone
 	w.killJobs()
+	w.progressWG.Wait()
 	w.logger.Info("worker stopped")
 	return nil
 }
@@ -533,7 +536,9 @@ func (w *Worker) execute(job Job) report {
 	stopCtx, stop := context.WithCancelCause(w.jobsCtx)
 	defer stop(nil)
 	defer w.stops.add(job.ID, job.Attempt, stop)()
-	ctx, cancel := context.WithTimeout(stopCtx, job.Timeout)
+	progress := w.newProgressReporter(job)
+	defer progress.close()
+	ctx, cancel := context.WithTimeout(WithProgress(stopCtx, progress.report), job.Timeout)
 	defer cancel()
 	start := time.Now()
 	result, err := w.safeHandle(ctx, job)

@@ -64,6 +64,10 @@ func allCommands(a *app) []command {
 		&workerListCommand{app: a}, &workerDrainCommand{app: a}, &workerShutdownCommand{app: a},
 		&systemStatusCommand{app: a}, &systemVersionCommand{app: a},
 		&keyCreateCommand{app: a}, &keyListCommand{app: a}, &keyRevokeCommand{app: a}, &auditListCommand{app: a},
+		&scheduleCreateCommand{app: a}, &scheduleListCommand{app: a}, &scheduleActionCommand{app: a, action: "delete"},
+		&scheduleActionCommand{app: a, action: "pause"}, &scheduleActionCommand{app: a, action: "resume"},
+		&scheduleActionCommand{app: a, action: "trigger"},
+		&workflowSubmitCommand{app: a}, &workflowStatusCommand{app: a},
 	}
 }
 

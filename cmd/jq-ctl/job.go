@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
@@ -43,6 +45,12 @@ type jobSubmitCommand struct {
 	env            []string
 	wait           bool
 	waitTimeout    time.Duration
+	// Unique jobs and dependencies (docs/scheduling.md).
+	uniqueKey      string
+	uniqueWindow   time.Duration
+	uniqueStatuses string
+	dependsOn      []string
+	onDepFailure   string
 }
 
 func (c *jobSubmitCommand) spec() spec {
@@ -70,6 +78,8 @@ json/yaml; a dead-lettered or cancelled job prints its error on stderr and exits
 			"jq-ctl job submit --idempotency-key order-42 --not-before 2026-12-01T09:00:00Z -- ./bill 42",
 			"jq-ctl job submit -q exports --key tenant-17 -- ./export 17",
 			"out=$(jq-ctl job submit --wait --wait-timeout 5m -- date)",
+			"jq-ctl job submit --unique-key sync-42 --unique-statuses pending,running -- ./sync 42",
+			"jq-ctl job submit --depends-on 0191e3a0-7c1d-7000-8000-000000000001 -- ./report",
 		},
 		verbatim: true,
 		flags: func(f *flagSet) {
@@ -84,6 +94,11 @@ json/yaml; a dead-lettered or cancelled job prints its error on stderr and exits
 			f.String(&c.payload, "payload", "JSON", "", "the payload, a JSON document")
 			f.String(&c.payloadFile, "payload-file", "FILE", "", "read the payload from FILE; - reads stdin")
 			f.List(&c.env, "env", "KEY=VALUE", `environment variable of the command (payload "env"); repeat for more`)
+			f.String(&c.uniqueKey, "unique-key", "KEY", "", "submit nothing while a job of the queue with this key matches --unique-window and --unique-statuses; print that job")
+			f.Duration(&c.uniqueWindow, "unique-window", "DURATION", 0, "with --unique-key: only jobs created within this (e.g. 1h); 0: ever", "0")
+			f.String(&c.uniqueStatuses, "unique-statuses", "STATUS,...", "", "with --unique-key: only jobs in these statuses (e.g. pending,running); empty: any")
+			f.List(&c.dependsOn, "depends-on", "JOB_ID", "wait (WAITING) until this job is DONE; repeat for more")
+			f.String(&c.onDepFailure, "on-dependency-failure", "POLICY", "cancel", "when a dependency is dead-lettered or cancelled: cancel this job, or run it anyway")
 			f.Bool(&c.wait, "wait", "wait until the job is finished; print its result")
 			f.Duration(&c.waitTimeout, "wait-timeout", "DURATION", 0, "give up waiting after this long (exit 8); 0 waits for ever", "0")
 		},
@@ -107,7 +122,14 @@ func (c *jobSubmitCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if resp.GetDeduplicated() {
-		fmt.Fprintf(c.app.stderr, "jq-ctl: note: idempotency key %q matched job %s; nothing new was submitted\n", req.GetIdempotencyKey(), resp.GetJobId())
+		what := fmt.Sprintf("idempotency key %q", req.GetIdempotencyKey())
+		if req.GetUniqueKey() != "" {
+			what = fmt.Sprintf("unique key %q", req.GetUniqueKey())
+			if req.GetIdempotencyKey() != "" {
+				what = fmt.Sprintf("idempotency key %q or unique key %q", req.GetIdempotencyKey(), req.GetUniqueKey())
+			}
+		}
+		fmt.Fprintf(c.app.stderr, "jq-ctl: note: %s matched job %s; nothing new was submitted\n", what, resp.GetJobId())
 	}
 	if c.wait {
 		return c.waitFor(ctx, cl, resp.GetJobId())
@@ -148,6 +170,10 @@ func (c *jobSubmitCommand) request(args []string) (*jqv1.SubmitJobRequest, error
 		MaxRetries:     c.maxRetries,
 		IdempotencyKey: c.idempotencyKey,
 		ConcurrencyKey: c.concurrencyKey,
+		UniqueKey:      c.uniqueKey,
+	}
+	if err := c.uniqueAndDependencies(req); err != nil {
+		return nil, err
 	}
 	switch {
 	case c.delay != 0 && c.notBefore != "":
@@ -166,14 +192,52 @@ func (c *jobSubmitCommand) request(args []string) (*jqv1.SubmitJobRequest, error
 	return req, nil
 }
 
-// buildPayload makes the payload from --payload, --payload-file or the command, with --env
-// and --timeout-seconds added.
-func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
+// uniqueAndDependencies adds --unique-* and --depends-on to the request.
+func (c *jobSubmitCommand) uniqueAndDependencies(req *jqv1.SubmitJobRequest) error {
+	if c.uniqueWindow < 0 {
+		return failf(exitInvalid, "--unique-window %s is negative", c.uniqueWindow)
+	}
+	if c.uniqueWindow > 0 {
+		req.UniqueWindow = durationpb.New(c.uniqueWindow)
+	}
+	for s := range strings.SplitSeq(c.uniqueStatuses, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		st, err := parseJobStatus(s)
+		if err != nil {
+			return failf(exitInvalid, "--unique-statuses: %q is not a job status (pending, running, done, ...)", s)
+		}
+		req.UniqueStatuses = append(req.UniqueStatuses, st)
+	}
+	if c.uniqueKey == "" && (req.UniqueWindow != nil || len(req.UniqueStatuses) > 0) {
+		return usagef(submitPath, "--unique-window and --unique-statuses need --unique-key")
+	}
+	for _, d := range c.dependsOn {
+		id, err := parseJobID(d)
+		if err != nil {
+			return failf(exitInvalid, "--depends-on %q is not a job id (a UUID)", d)
+		}
+		req.DependsOn = append(req.DependsOn, id)
+	}
+	switch c.onDepFailure {
+	case "", "cancel":
+	case "run":
+		req.OnDependencyFailure = jqv1.DependencyFailure_DEPENDENCY_FAILURE_RUN
+	default:
+		return failf(exitInvalid, "--on-dependency-failure %q: want cancel or run", c.onDepFailure)
+	}
+	return nil
+}
+
+// readPayload makes a job's payload from --payload, --payload-file or a command (args), for
+// the command at path.
+func (a *app) readPayload(path, payload, payloadFile string, args []string) ([]byte, error) {
 	var sources []string
-	if c.payload != "" {
+	if payload != "" {
 		sources = append(sources, "--payload")
 	}
-	if c.payloadFile != "" {
+	if payloadFile != "" {
 		sources = append(sources, "--payload-file")
 	}
 	if len(args) > 0 {
@@ -181,10 +245,10 @@ func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
 	}
 	switch len(sources) {
 	case 0:
-		return nil, usagef(submitPath, "missing payload: give a command after --, --payload or --payload-file")
+		return nil, usagef(path, "missing payload: give a command after --, --payload or --payload-file")
 	case 1:
 	default:
-		return nil, usagef(submitPath, "give one payload, not %s", strings.Join(sources, " and "))
+		return nil, usagef(path, "give one payload, not %s", strings.Join(sources, " and "))
 	}
 
 	var raw []byte
@@ -193,17 +257,27 @@ func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
 	case len(args) > 0:
 		command, _ := json.Marshal(args)
 		raw = []byte(`{"command":` + string(command) + `}`)
-	case c.payload != "":
-		raw, from = []byte(c.payload), "--payload"
+	case payload != "":
+		raw, from = []byte(payload), "--payload"
 	default:
 		var err error
-		if raw, err = c.readPayloadFile(); err != nil {
+		if raw, err = a.readFile(payloadFile, "--payload-file"); err != nil {
 			return nil, err
 		}
-		from = "--payload-file " + c.payloadFile
+		from = "--payload-file " + payloadFile
 	}
 	if !json.Valid(raw) {
 		return nil, failf(exitInvalid, "%s is not valid JSON", from)
+	}
+	return raw, nil
+}
+
+// buildPayload makes the payload from --payload, --payload-file or the command, with --env
+// and --timeout-seconds added.
+func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
+	raw, err := c.app.readPayload(submitPath, c.payload, c.payloadFile, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(c.env) == 0 && c.timeoutSeconds == 0 {
 		return raw, nil
@@ -237,17 +311,18 @@ func (c *jobSubmitCommand) buildPayload(args []string) ([]byte, error) {
 	return out, nil
 }
 
-func (c *jobSubmitCommand) readPayloadFile() ([]byte, error) {
-	if c.payloadFile == "-" {
-		b, err := io.ReadAll(c.app.stdin)
+// readFile reads the file a flag names; - reads stdin.
+func (a *app) readFile(name, flag string) ([]byte, error) {
+	if name == "-" {
+		b, err := io.ReadAll(a.stdin)
 		if err != nil {
-			return nil, failf(exitFailure, "read payload from stdin: %v", err)
+			return nil, failf(exitFailure, "read %s from stdin: %v", flag, err)
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(c.payloadFile)
+	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, failf(exitInvalid, "--payload-file: %v", err)
+		return nil, failf(exitInvalid, "%s: %v", flag, err)
 	}
 	return b, nil
 }
@@ -587,16 +662,30 @@ func parseJobStatus(s string) (jqv1.JobStatus, error) {
 }
 
 // jobLogsCommand is `jq-ctl job logs`.
-type jobLogsCommand struct{ app *app }
+type jobLogsCommand struct {
+	app      *app
+	follow   bool
+	interval time.Duration
+}
 
 func (c *jobLogsCommand) spec() spec {
 	return spec{
 		name:  "logs",
 		args:  "JOB_ID",
-		short: "show a job's transitions, oldest first",
-		long:  "One line per state change: submitted, claimed, started, completed, retried, cancelled, ...",
+		short: "show a job's transitions, oldest first; --follow streams them and its progress until it finishes",
+		long: `One line per state change: submitted, claimed, started, completed, retried, cancelled, ...
+
+With --follow, prints them as they happen, and the progress the job reports while it runs,
+until the job is DONE, DEAD_LETTERED or CANCELLED (or Ctrl-C). Each line is "TIME  FROM -> TO
+REASON ..." or "TIME  progress 42% MESSAGE"; with -o json, one JSON document per line, whose
+"type" is "event" or "progress".`,
 		examples: []string{
 			"jq-ctl job logs 0191e3a0-7c1d-7000-8000-000000000001",
+			"jq-ctl job logs --follow 0191e3a0-7c1d-7000-8000-000000000001",
+		},
+		flags: func(f *flagSet) {
+			f.Bool(&c.follow, "f,follow", "stream the transitions and progress until the job finishes")
+			f.Duration(&c.interval, "interval", "DURATION", 500*time.Millisecond, "with --follow, how often to look", "500ms")
 		},
 	}
 }
@@ -615,7 +704,23 @@ type eventView struct {
 	OccurredAt   *string `json:"occurred_at"`
 }
 
+func newEventView(e *jqv1.JobEvent) eventView {
+	v := eventView{
+		ID: e.GetId(), JobID: e.GetJobId(), ToStatus: jobStatusName(e.GetToStatus()), Reason: e.GetReason(),
+		Attempt: e.GetAttempt(), WorkerID: e.GetWorkerId(), ErrorMessage: e.GetErrorMessage(), Actor: e.GetActor(),
+		OccurredAt: rfc3339(e.GetOccurredAt()),
+	}
+	if e.GetFromStatus() != jqv1.JobStatus_JOB_STATUS_UNSPECIFIED {
+		from := jobStatusName(e.GetFromStatus())
+		v.FromStatus = &from
+	}
+	return v
+}
+
 func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
+	if c.follow {
+		return c.followLogs(ctx, args)
+	}
 	_, resp, err := callOnID(ctx, c.app, "job logs", "JOB_ID", args, parseJobID,
 		func(ctx context.Context, cl *client, id string) (*jqv1.GetJobLogsResponse, error) {
 			return call(ctx, cl, cl.jobs.GetJobLogs, &jqv1.GetJobLogsRequest{JobId: id})
@@ -626,16 +731,7 @@ func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
 	events := resp.GetEvents()
 	views := make([]eventView, 0, len(events))
 	for _, e := range events {
-		v := eventView{
-			ID: e.GetId(), JobID: e.GetJobId(), ToStatus: jobStatusName(e.GetToStatus()), Reason: e.GetReason(),
-			Attempt: e.GetAttempt(), WorkerID: e.GetWorkerId(), ErrorMessage: e.GetErrorMessage(), Actor: e.GetActor(),
-			OccurredAt: rfc3339(e.GetOccurredAt()),
-		}
-		if e.GetFromStatus() != jqv1.JobStatus_JOB_STATUS_UNSPECIFIED {
-			from := jobStatusName(e.GetFromStatus())
-			v.FromStatus = &from
-		}
-		views = append(views, v)
+		views = append(views, newEventView(e))
 	}
 	return c.app.emit(views, func(w io.Writer) {
 		now := c.app.now()
@@ -649,4 +745,125 @@ func (c *jobLogsCommand) Run(ctx context.Context, args []string) error {
 				dash(v.Actor), summary([]byte(v.ErrorMessage), 120))
 		}
 	})
+}
+
+// progressView is a progress line of job logs --follow -o json.
+type progressView struct {
+	Type     string  `json:"type"` // "progress"
+	JobID    string  `json:"job_id"`
+	Progress float64 `json:"progress"`
+	Message  string  `json:"message"`
+	At       *string `json:"at"`
+}
+
+// followedEvent is an event line of job logs --follow -o json.
+type followedEvent struct {
+	Type string `json:"type"` // "event"
+	eventView
+}
+
+// followLogs polls the job's events and progress until it finishes.
+func (c *jobLogsCommand) followLogs(ctx context.Context, args []string) error {
+	if err := wantArgs("job logs", args, "JOB_ID"); err != nil {
+		return err
+	}
+	if c.interval < 10*time.Millisecond {
+		return failf(exitInvalid, "--interval %s: at least 10ms", c.interval)
+	}
+	id, err := parseJobID(args[0])
+	if err != nil {
+		return err
+	}
+	cl, err := c.app.connect()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var lastEvent int64
+	var lastProgress string
+	tick := time.NewTicker(c.interval)
+	defer tick.Stop()
+	for {
+		// The status first: events read after it include those of the end it shows.
+		st, err := call(ctx, cl, cl.jobs.GetJobStatus, &jqv1.GetJobStatusRequest{JobId: id})
+		if err != nil {
+			return err
+		}
+		logs, err := call(ctx, cl, cl.jobs.GetJobLogs, &jqv1.GetJobLogsRequest{JobId: id})
+		if err != nil {
+			return err
+		}
+		for _, e := range logs.GetEvents() {
+			if e.GetId() <= lastEvent {
+				continue
+			}
+			lastEvent = e.GetId()
+			if err := c.printEvent(e); err != nil {
+				return err
+			}
+		}
+		job := st.GetJob()
+		if job.Progress != nil {
+			key := fmt.Sprint(job.GetProgress(), job.GetProgressMessage(), tsTime(job.GetProgressAt()).UnixNano())
+			if key != lastProgress {
+				lastProgress = key
+				if err := c.printProgress(job); err != nil {
+					return err
+				}
+			}
+		}
+		switch job.GetStatus() {
+		case jqv1.JobStatus_JOB_STATUS_DONE, jqv1.JobStatus_JOB_STATUS_DEAD_LETTERED, jqv1.JobStatus_JOB_STATUS_CANCELLED:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: the stream simply ends
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *jobLogsCommand) printEvent(e *jqv1.JobEvent) error {
+	v := newEventView(e)
+	if c.app.g.output != outputTable {
+		return c.app.emitLine(followedEvent{Type: "event", eventView: v})
+	}
+	from := "-"
+	if v.FromStatus != nil {
+		from = *v.FromStatus
+	}
+	line := fmt.Sprintf("%s  %s -> %s  %s  attempt %d", clock(e.GetOccurredAt()), from, v.ToStatus, v.Reason, v.Attempt)
+	if v.WorkerID != "" {
+		line += "  worker " + v.WorkerID
+	}
+	if v.Actor != "" {
+		line += "  by " + v.Actor
+	}
+	if v.ErrorMessage != "" {
+		line += "  error: " + summary([]byte(v.ErrorMessage), 200)
+	}
+	_, err := fmt.Fprintln(c.app.stdout, line)
+	return err
+}
+
+func (c *jobLogsCommand) printProgress(j *jqv1.Job) error {
+	if c.app.g.output != outputTable {
+		return c.app.emitLine(progressView{Type: "progress", JobID: j.GetJobId(), Progress: j.GetProgress(),
+			Message: j.GetProgressMessage(), At: rfc3339(j.GetProgressAt())})
+	}
+	line := fmt.Sprintf("%s  progress %s%%", clock(j.GetProgressAt()), strconv.FormatFloat(j.GetProgress(), 'f', -1, 64))
+	if m := j.GetProgressMessage(); m != "" {
+		line += "  " + summary([]byte(m), 200)
+	}
+	_, err := fmt.Fprintln(c.app.stdout, line)
+	return err
+}
+
+// clock is a time of day for streamed lines, in UTC.
+func clock(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "--:--:--.---"
+	}
+	return ts.AsTime().UTC().Format("15:04:05.000")
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,24 @@ func (a *app) emit(v any, table func(w io.Writer)) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
+}
+
+// emitLine prints v as one JSON line (json) or one YAML document (yaml): for streams.
+func (a *app) emitLine(v any) error {
+	if a.g.output == outputYAML {
+		if _, err := fmt.Fprintln(a.stdout, "---"); err != nil {
+			return failf(exitFailure, "write output: %v", err)
+		}
+		return writeYAML(a.stdout, v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return failf(exitFailure, "write output: %v", err)
+	}
+	if _, err := fmt.Fprintf(a.stdout, "%s\n", b); err != nil {
+		return failf(exitFailure, "write output: %v", err)
+	}
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -219,48 +238,60 @@ func workerStatusName(s jqv1.WorkerStatus) string {
 
 // jobView is a job in --output json and yaml.
 type jobView struct {
-	JobID          string  `json:"job_id"`
-	Queue          string  `json:"queue"`
-	Status         string  `json:"status"`
-	Priority       int32   `json:"priority"`
-	Attempt        int32   `json:"attempt"`
-	RetryCount     int32   `json:"retry_count"`
-	MaxRetries     int32   `json:"max_retries"`
-	WorkerID       string  `json:"worker_id"`
-	IdempotencyKey string  `json:"idempotency_key"`
-	ConcurrencyKey string  `json:"concurrency_key"`
-	Payload        any     `json:"payload"`
-	Result         string  `json:"result"`
-	ResultEncoding string  `json:"result_encoding"` // "text", or "base64" when the bytes are not UTF-8
-	ErrorMessage   string  `json:"error_message"`
-	CreatedAt      *string `json:"created_at"`
-	UpdatedAt      *string `json:"updated_at"`
-	NotBefore      *string `json:"not_before"`
-	StartedAt      *string `json:"started_at"`
-	CompletedAt    *string `json:"completed_at"`
+	JobID          string `json:"job_id"`
+	Queue          string `json:"queue"`
+	Status         string `json:"status"`
+	Priority       int32  `json:"priority"`
+	Attempt        int32  `json:"attempt"`
+	RetryCount     int32  `json:"retry_count"`
+	MaxRetries     int32  `json:"max_retries"`
+	WorkerID       string `json:"worker_id"`
+	IdempotencyKey string `json:"idempotency_key"`
+	ConcurrencyKey string `json:"concurrency_key"`
+	UniqueKey      string `json:"unique_key"`
+	// DependsOn lists the jobs it waits for (job status; empty in lists).
+	DependsOn []string `json:"depends_on"`
+	// Progress is what the running attempt last reported, null when none.
+	Progress        *float64 `json:"progress"`
+	ProgressMessage string   `json:"progress_message"`
+	ProgressAt      *string  `json:"progress_at"`
+	Payload         any      `json:"payload"`
+	Result          string   `json:"result"`
+	ResultEncoding  string   `json:"result_encoding"` // "text", or "base64" when the bytes are not UTF-8
+	ErrorMessage    string   `json:"error_message"`
+	CreatedAt       *string  `json:"created_at"`
+	UpdatedAt       *string  `json:"updated_at"`
+	NotBefore       *string  `json:"not_before"`
+	StartedAt       *string  `json:"started_at"`
+	CompletedAt     *string  `json:"completed_at"`
 }
 
 func newJobView(j *jqv1.Job) jobView {
 	v := jobView{
-		JobID:          j.GetJobId(),
-		Queue:          j.GetQueueName(),
-		Status:         jobStatusName(j.GetStatus()),
-		Priority:       j.GetPriority(),
-		Attempt:        j.GetAttempt(),
-		RetryCount:     j.GetRetryCount(),
-		MaxRetries:     j.GetMaxRetries(),
-		WorkerID:       j.GetWorkerId(),
-		ConcurrencyKey: j.GetConcurrencyKey(),
-		IdempotencyKey: j.GetIdempotencyKey(),
-		Payload:        payloadValue(j.GetPayload()),
-		Result:         string(j.GetResult()),
-		ResultEncoding: "text",
-		ErrorMessage:   j.GetErrorMessage(),
-		CreatedAt:      rfc3339(j.GetCreatedAt()),
-		UpdatedAt:      rfc3339(j.GetUpdatedAt()),
-		NotBefore:      rfc3339(j.GetNotBefore()),
-		StartedAt:      rfc3339(j.GetStartedAt()),
-		CompletedAt:    rfc3339(j.GetCompletedAt()),
+		JobID:           j.GetJobId(),
+		Queue:           j.GetQueueName(),
+		Status:          jobStatusName(j.GetStatus()),
+		Priority:        j.GetPriority(),
+		Attempt:         j.GetAttempt(),
+		RetryCount:      j.GetRetryCount(),
+		MaxRetries:      j.GetMaxRetries(),
+		WorkerID:        j.GetWorkerId(),
+		ConcurrencyKey:  j.GetConcurrencyKey(),
+		IdempotencyKey:  j.GetIdempotencyKey(),
+		UniqueKey:       j.GetUniqueKey(),
+		DependsOn:       j.GetDependsOn(),
+		Progress:        j.Progress,
+		ProgressAt:      rfc3339(j.GetProgressAt()),
+		ProgressMessage: j.GetProgressMessage(),
+		Payload:         payloadValue(j.GetPayload()),
+		Result:          string(j.GetResult()),
+		ResultEncoding:  "text",
+		ErrorMessage:    j.GetErrorMessage(),
+		CreatedAt:       rfc3339(j.GetCreatedAt()),
+		UpdatedAt:       rfc3339(j.GetUpdatedAt()),
+		NotBefore:       rfc3339(j.GetNotBefore()),
+		StartedAt:       rfc3339(j.GetStartedAt()),
+		CompletedAt:     rfc3339(j.GetCompletedAt()),
 	}
 	if !utf8.Valid(j.GetResult()) {
 		v.Result = base64.StdEncoding.EncodeToString(j.GetResult())
@@ -304,6 +335,9 @@ func (a *app) jobTable(w io.Writer, j *jqv1.Job) {
 	row(w, "WORKER", dash(j.GetWorkerId()))
 	row(w, "IDEMPOTENCY KEY", dash(j.GetIdempotencyKey()))
 	row(w, "CONCURRENCY KEY", dash(j.GetConcurrencyKey()))
+	row(w, "UNIQUE KEY", dash(j.GetUniqueKey()))
+	row(w, "DEPENDS ON", dash(strings.Join(j.GetDependsOn(), ", ")))
+	row(w, "PROGRESS", progressText(j, now))
 	row(w, "CREATED", ago(tsTime(j.GetCreatedAt()), now))
 	row(w, "NOT BEFORE", ago(tsTime(j.GetNotBefore()), now))
 	row(w, "STARTED", ago(tsTime(j.GetStartedAt()), now))
@@ -312,6 +346,18 @@ func (a *app) jobTable(w io.Writer, j *jqv1.Job) {
 	row(w, "PAYLOAD", summary(compactJSON(j.GetPayload()), 200))
 	row(w, "RESULT", summary(j.GetResult(), 200))
 	row(w, "ERROR", summary([]byte(j.GetErrorMessage()), 200))
+}
+
+// progressText is a job's progress for the table: "42% copying files (3s ago)", or "-".
+func progressText(j *jqv1.Job, now time.Time) string {
+	if j.Progress == nil {
+		return "-"
+	}
+	s := strconv.FormatFloat(j.GetProgress(), 'f', -1, 64) + "%"
+	if m := j.GetProgressMessage(); m != "" {
+		s += " " + summary([]byte(m), 120)
+	}
+	return s + " (" + ago(tsTime(j.GetProgressAt()), now) + ")"
 }
 
 // confirm asks question on stderr and reads the answer from stdin: "y" or "yes" goes on,

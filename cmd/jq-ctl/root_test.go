@@ -19,6 +19,9 @@ var commandPaths = [][]string{
 	{"system"}, {"system", "status"}, {"system", "version"},
 	{"key"}, {"key", "create"}, {"key", "list"}, {"key", "revoke"},
 	{"audit"}, {"audit", "list"},
+	{"schedule"}, {"schedule", "create"}, {"schedule", "list"}, {"schedule", "delete"}, {"schedule", "pause"},
+	{"schedule", "resume"}, {"schedule", "trigger"},
+	{"workflow"}, {"workflow", "submit"}, {"workflow", "status"},
 }
 
 func TestHelp_EveryCommand(t *testing.T) {

@@ -34,6 +34,8 @@ type Config struct {
 	Health    HealthConfig    `yaml:"health"`
 	UI        UIConfig        `yaml:"ui"`
 	Logging   LoggingConfig   `yaml:"logging"`
+	// Schedules are periodic schedules kept in the file (jq-server); see ScheduleConfig.
+	Schedules []ScheduleConfig `yaml:"schedules"`
 }
 
 // GRPCConfig is jq-server's gRPC listener.
@@ -117,6 +119,7 @@ type SchedulerConfig struct {
 	DepthRefreshInterval Duration `yaml:"depth_refresh_interval" env:"JQ_SCHEDULER_DEPTH_REFRESH_INTERVAL" help:"how often the queue depth gauges are refreshed"`
 	LeaderLease          Duration `yaml:"leader_lease" env:"JQ_SCHEDULER_LEADER_LEASE" help:"TTL of the maintenance leader lease in Redis"`
 	AsyncClaimCommit     bool     `yaml:"async_claim_commit" env:"JQ_SCHEDULER_ASYNC_CLAIM_COMMIT" help:"claims, starts and releases commit without waiting for the WAL flush (synchronous_commit off): a PostgreSQL crash may forget the last claims, whose jobs then run again (fenced); completions stay synchronous"`
+	ScheduleGrace        Duration `yaml:"schedule_grace" env:"JQ_SCHEDULER_SCHEDULE_GRACE" help:"how late a periodic schedule's time may still fire; older times were missed while no server ran, and the schedule's catch_up decides (keep it above a leader change: scheduler.leader_lease)"`
 }
 
 // WorkerConfig is jq-worker's behaviour and its connection to jq-server.
@@ -224,6 +227,7 @@ func Default(service Service) *Config {
 			DepthRefreshInterval: Duration(10 * time.Second),
 			LeaderLease:          Duration(15 * time.Second),
 			AsyncClaimCommit:     true,
+			ScheduleGrace:        Duration(time.Minute),
 		},
 		Worker: WorkerConfig{
 			ServerAddr:        "localhost:50051",

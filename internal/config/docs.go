@@ -36,5 +36,6 @@ func Markdown() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", f.Path, f.Env, f.Kind(), def, strings.ReplaceAll(help, "|", "\\|"))
 	}
+	b.WriteString(schedulesMarkdown())
 	return b.String()
 }

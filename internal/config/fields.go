@@ -51,6 +51,9 @@ func walk(v reflect.Value, prefix string, out *[]Field) {
 			path = prefix + "." + key
 		}
 		fv := v.Field(i)
+		if sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.Struct {
+			continue // a list of records (schedules): the file only, documented apart
+		}
 		if sf.Type.Kind() == reflect.Struct && sf.Type != durationType {
 			walk(fv, path, out)
 			continue

@@ -25,6 +25,7 @@ func (c *Config) Validate(service Service) error {
 		c.validateRedis(v)
 		c.validateKafka(v)
 		c.validateScheduler(v)
+		c.validateSchedules(v)
 		c.validateListeners(v)
 		c.validateUI(v)
 	case ServiceWorker:
@@ -214,6 +215,9 @@ func (c *Config) validateScheduler(v *validator) {
 	}
 	if s.LeaderLease.Std() < time.Second {
 		v.add("scheduler.leader_lease", "must be at least 1s, got %s", s.LeaderLease)
+	}
+	if s.ScheduleGrace.Std() < time.Second || s.ScheduleGrace.Std() > 24*time.Hour {
+		v.add("scheduler.schedule_grace", "must be between 1s and 24h, got %s", s.ScheduleGrace)
 	}
 }
 

@@ -22,8 +22,8 @@ const SchemaVersion = 1
 // (claims and requeues: they have no topic).
 func Topic(e queue.Event) (string, bool) {
 	switch e.To {
-	case queue.StatusPending:
-		if e.From == "" {
+	case queue.StatusPending, queue.StatusWaiting:
+		if e.From == "" { // a job that waits for others is submitted WAITING
 			return kafka.TopicJobSubmitted, true
 		}
 	case queue.StatusRunning:

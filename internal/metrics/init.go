@@ -37,6 +37,10 @@ type ServerSeries struct {
 	KafkaTopics []string
 	// MaintenanceTasks are the maintenance loops (queue.MaintenanceTasks).
 	MaintenanceTasks []string
+	// FireOutcomes are the outcomes of schedule fires (queue.FireOutcomes).
+	FireOutcomes []string
+	// ProgressOutcomes are the outcomes of progress reports.
+	ProgressOutcomes []string
 }
 
 // InitServer creates, at zero, every server-side series whose labels s names, so that a
@@ -65,6 +69,12 @@ func (m *Metrics) InitServer(s ServerSeries) {
 	}
 	for _, task := range s.MaintenanceTasks {
 		m.MaintenanceRows.WithLabelValues(task)
+	}
+	for _, o := range s.FireOutcomes {
+		m.ScheduleFires.WithLabelValues(o)
+	}
+	for _, o := range s.ProgressOutcomes {
+		m.JobProgressReports.WithLabelValues(o)
 	}
 	for _, topic := range s.KafkaTopics {
 		m.KafkaPublishErrors.WithLabelValues(topic)

@@ -31,6 +31,8 @@ const (
 	nameRelayLagSeconds             = "jq_relay_lag_seconds"
 	nameLeaderStatus                = "jq_leader"
 	nameMaintenanceRows             = "jq_maintenance_rows_total"
+	nameScheduleFires               = "jq_schedule_fires_total"
+	nameJobProgressReports          = "jq_job_progress_reports_total"
 	nameWorkerJobsRun               = "jq_worker_jobs_total"
 	nameWorkerExecutionDuration     = "jq_worker_job_execution_seconds"
 	namePGUp                        = "jq_pg_up"
@@ -135,6 +137,16 @@ type Metrics struct {
 	// MaintenanceRows is jq_maintenance_rows_total{task}: rows changed by each maintenance task
 	// (queue.MaintenanceTasks).
 	MaintenanceRows *prometheus.CounterVec
+
+	// ScheduleFires is jq_schedule_fires_total{outcome}: times of periodic schedules the
+	// leader handled, by outcome (queue.FireOutcomes: submitted, skipped by the overlap
+	// policy, failed, duplicate because another instance fired it, missed while no server ran).
+	ScheduleFires *prometheus.CounterVec
+
+	// JobProgressReports is jq_job_progress_reports_total{outcome}: progress reports of running
+	// jobs, written, coalesced (kept to be written once the job's second is over, or replaced by
+	// a later one) or refused (the attempt was over).
+	JobProgressReports *prometheus.CounterVec
 
 	// WorkerJobsRun is jq_worker_jobs_total{worker_id,outcome}: jobs a worker ran, by outcome
 	// (worker.OutcomeSucceeded, ...). Worker-side.
@@ -280,6 +292,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: nameMaintenanceRows,
 			Help: "Rows changed by each maintenance task.",
 		}, []string{"task"}),
+		ScheduleFires: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: nameScheduleFires,
+			Help: "Times of periodic schedules the leader handled, by outcome.",
+		}, []string{"outcome"}),
+		JobProgressReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: nameJobProgressReports,
+			Help: "Progress reports of running jobs, by outcome (written, coalesced, refused).",
+		}, []string{"outcome"}),
 		WorkerJobsRun: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: nameWorkerJobsRun,
 			Help: "Jobs a worker ran, by outcome.",
@@ -351,6 +371,8 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.RelayLagSeconds,
 		m.LeaderStatus,
 		m.MaintenanceRows,
+		m.ScheduleFires,
+		m.JobProgressReports,
 		m.WorkerJobsRun,
 		m.WorkerExecutionDuration,
 		m.PGUp,
@@ -388,6 +410,8 @@ func Names() []string {
 		nameRelayLagSeconds,
 		nameLeaderStatus,
 		nameMaintenanceRows,
+		nameScheduleFires,
+		nameJobProgressReports,
 		nameWorkerJobsRun,
 		nameWorkerExecutionDuration,
 		namePGUp,

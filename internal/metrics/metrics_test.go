@@ -38,6 +38,8 @@ func touch(m *metrics.Metrics) {
 	m.RelayLagSeconds.Set(1.2)
 	m.LeaderStatus.Set(1)
 	m.MaintenanceRows.WithLabelValues("expire_ttl").Add(7)
+	m.ScheduleFires.WithLabelValues("submitted").Inc()
+	m.JobProgressReports.WithLabelValues("written").Inc()
 	m.WorkerJobsRun.WithLabelValues("w1", "succeeded").Inc()
 	m.WorkerExecutionDuration.WithLabelValues("w1").Observe(2)
 	m.PGUp.Set(1)
@@ -110,6 +112,8 @@ func TestNew(t *testing.T) {
 			"jq_relay_lag_seconds":                nil,
 			"jq_leader":                           nil,
 			"jq_maintenance_rows_total":           {"task"},
+			"jq_schedule_fires_total":             {"outcome"},
+			"jq_job_progress_reports_total":       {"outcome"},
 			"jq_worker_jobs_total":                {"outcome", "worker_id"},
 			"jq_worker_job_execution_seconds":     {"worker_id"},
 

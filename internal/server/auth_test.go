@@ -36,14 +36,16 @@ import (
 // wantRoles is who may call each RPC, as docs/security.md promises; admins may call them all.
 // It is written here, apart from the server's rules, so that the two must agree.
 var wantRoles = map[string][]apikey.Role{
-	"jq.v1.JobService/SubmitJob":    {apikey.RoleSubmitter},
-	"jq.v1.JobService/SubmitJobs":   {apikey.RoleSubmitter},
-	"jq.v1.JobService/CancelJob":    {apikey.RoleSubmitter},
-	"jq.v1.JobService/CancelJobs":   {apikey.RoleSubmitter},
-	"jq.v1.JobService/RetryJob":     {apikey.RoleSubmitter},
-	"jq.v1.JobService/GetJobStatus": {apikey.RoleSubmitter, apikey.RoleReader},
-	"jq.v1.JobService/ListJobs":     {apikey.RoleSubmitter, apikey.RoleReader},
-	"jq.v1.JobService/GetJobLogs":   {apikey.RoleSubmitter, apikey.RoleReader},
+	"jq.v1.JobService/SubmitJob":      {apikey.RoleSubmitter},
+	"jq.v1.JobService/SubmitJobs":     {apikey.RoleSubmitter},
+	"jq.v1.JobService/CancelJob":      {apikey.RoleSubmitter},
+	"jq.v1.JobService/CancelJobs":     {apikey.RoleSubmitter},
+	"jq.v1.JobService/RetryJob":       {apikey.RoleSubmitter},
+	"jq.v1.JobService/GetJobStatus":   {apikey.RoleSubmitter, apikey.RoleReader},
+	"jq.v1.JobService/ListJobs":       {apikey.RoleSubmitter, apikey.RoleReader},
+	"jq.v1.JobService/GetJobLogs":     {apikey.RoleSubmitter, apikey.RoleReader},
+	"jq.v1.JobService/SubmitWorkflow": {apikey.RoleSubmitter},
+	"jq.v1.JobService/GetWorkflow":    {apikey.RoleSubmitter, apikey.RoleReader},
 
 	"jq.v1.WorkerService/RegisterWorker": {apikey.RoleWorker},
 	"jq.v1.WorkerService/Heartbeat":      {apikey.RoleWorker},
@@ -51,6 +53,7 @@ var wantRoles = map[string][]apikey.Role{
 	"jq.v1.WorkerService/ReportResult":   {apikey.RoleWorker},
 	"jq.v1.WorkerService/ReportResults":  {apikey.RoleWorker},
 	"jq.v1.WorkerService/Deregister":     {apikey.RoleWorker},
+	"jq.v1.WorkerService/ReportProgress": {apikey.RoleWorker},
 
 	"jq.v1.AdminService/CreateQueue":     {},
 	"jq.v1.AdminService/DeleteQueue":     {},
@@ -67,6 +70,12 @@ var wantRoles = map[string][]apikey.Role{
 	"jq.v1.AdminService/ListAPIKeys":     {},
 	"jq.v1.AdminService/RevokeAPIKey":    {},
 	"jq.v1.AdminService/ListAuditEvents": {},
+	"jq.v1.AdminService/CreateSchedule":  {},
+	"jq.v1.AdminService/ListSchedules":   {apikey.RoleReader},
+	"jq.v1.AdminService/DeleteSchedule":  {},
+	"jq.v1.AdminService/PauseSchedule":   {},
+	"jq.v1.AdminService/ResumeSchedule":  {},
+	"jq.v1.AdminService/TriggerSchedule": {},
 }
 
 // rpc is one method of the jq services, from the proto descriptors.

@@ -29,7 +29,8 @@ func (s *Server) addObservability(ctx context.Context, m *metrics.Metrics, reg *
 		DatabaseXIDAge:      m.PGDatabaseXIDAge,
 	}, s.cfg.Scheduler.DepthRefreshInterval.Std(), s.logger))
 
-	series := metrics.ServerSeries{GRPCMethods: s.grpc.Methods(), MaintenanceTasks: queue.MaintenanceTasks}
+	series := metrics.ServerSeries{GRPCMethods: s.grpc.Methods(), MaintenanceTasks: queue.MaintenanceTasks,
+		FireOutcomes: queue.FireOutcomes, ProgressOutcomes: []string{queue.ProgressWritten, queue.ProgressCoalesced, queue.ProgressRefused}}
 	for _, t := range queue.MeteredTransitions {
 		series.JobTransitions = append(series.JobTransitions, metrics.JobTransition{Status: string(t.To), Reason: t.Reason})
 	}

@@ -149,7 +149,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	}, logger, m.MaintenanceRows, s.scheduler.Wake)
 	depth := queue.NewDepthReporter(s.store.QueueDepths, m.JobQueueDepth, sc.DepthRefreshInterval.Std(), logger).
 		WithFlow(s.store.FlowStats, m.QueuePaused, m.QueueLimitHeld)
-	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler}
+	schedules, err := scheduleParams(cfg.Schedules)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	cron := queue.NewCron(s.store, s.leader.LeadingFor, queue.CronConfig{Grace: sc.ScheduleGrace.Std(), Schedules: schedules},
+		logger, m.ScheduleFires)
+	s.background = []startstop.Service{s.leader, maintenance, depth, s.scheduler, cron}
 	var heartbeats jqgrpc.HeartbeatSink
 	if s.kafka != nil {
 		s.relay = queue.NewRelay(s.store, events.NewSink(s.kafka), s.leader.Leading, queue.RelayConfig{BatchSize: cfg.Kafka.RelayBatch},
@@ -190,7 +197,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		},
 	})
 	completer := queue.NewCompleter(s.store, 500)
-	s.background = append(s.background, completer)
+	progress := queue.NewProgressCoalescer(s.store, time.Second, logger, m.JobProgressReports)
+	s.background = append(s.background, completer, progress)
 	workers := jqgrpc.NewWorkerService(s.store, s.registry, logger, jqgrpc.WorkerServiceConfig{
 		HeartbeatInterval:  max(sc.HeartbeatTimeout.Std()/3, time.Second),
 		Retry:              retry,
@@ -200,10 +208,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		ReconcileGrace:     sc.ReconcileGrace.Std(),
 		OwnerCacheTTL:      cfg.Auth.KeyCacheTTL.Std(),
 		MaxResultBytes:     cfg.GRPC.MaxResultBytes,
+		Progress:           progress,
 	}, jqgrpc.WorkerMetrics{JobTotal: m.JobTotal, ProcessingDuration: m.JobProcessingDuration, ActiveWorkers: m.WorkerActiveCount})
 	comps := components(cfg, connections{store: s.store, redis: s.redis, kafka: s.kafka, relay: s.relay})
 	admin := jqgrpc.NewAdminService(s.store, s.registry, logger, jqgrpc.AdminServiceConfig{
-		Components: comps, Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize,
+		Components: comps, Leading: s.leader.Leading, MaxPageSize: cfg.GRPC.MaxPageSize, ScheduleChanged: cron.Wake,
 	})
 	if s.console, err = s.newConsole(jobs, admin); err != nil {
 		s.close()
@@ -236,6 +245,22 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		s.httpMetrics = httpserve.New(config.Address(cfg.Metrics.Host, cfg.Metrics.Port), metrics.Handler(reg), logger)
 	}
 	return s, nil
+}
+
+// scheduleParams turns the configured schedules into what the leader writes.
+func scheduleParams(list []config.ScheduleConfig) ([]queue.ScheduleParams, error) {
+	out := make([]queue.ScheduleParams, 0, len(list))
+	for _, c := range list {
+		payload, err := c.JSONPayload()
+		if err != nil {
+			return nil, fmt.Errorf("schedules[%s].payload: %w", c.Name, err)
+		}
+		out = append(out, queue.ScheduleParams{
+			Name: c.Name, Cron: c.Cron, TimeZone: c.TimeZone, Queue: c.QueueName(), Payload: payload, Priority: c.Priority,
+			MaxRetries: c.MaxRetries, Overlap: c.Overlap, CatchUp: c.CatchUp,
+		})
+	}
+	return out, nil
 }
 
 // OpenStore connects to PostgreSQL as the server does, for the commands that talk to the

@@ -23,6 +23,596 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CreateScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Letters, digits and . _ : - (at most 128).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Cron string `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	// Empty: UTC.
+	TimeZone  string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	QueueName string `protobuf:"bytes,4,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// A JSON document.
+	Payload    []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	Priority   int32  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	MaxRetries *int32 `protobuf:"varint,7,opt,name=max_retries,json=maxRetries,proto3,oneof" json:"max_retries,omitempty"`
+	// allow (default) or skip.
+	Overlap string `protobuf:"bytes,8,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	// none (default) or last.
+	CatchUp string `protobuf:"bytes,9,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	// Redefine the schedule if it exists.
+	Replace       bool `protobuf:"varint,10,opt,name=replace,proto3" json:"replace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleRequest) Reset() {
+	*x = CreateScheduleRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleRequest) ProtoMessage() {}
+
+func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
+func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *CreateScheduleRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *CreateScheduleRequest) GetMaxRetries() int32 {
+	if x != nil && x.MaxRetries != nil {
+		return *x.MaxRetries
+	}
+	return 0
+}
+
+func (x *CreateScheduleRequest) GetOverlap() string {
+	if x != nil {
+		return x.Overlap
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetCatchUp() string {
+	if x != nil {
+		return x.CatchUp
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
+}
+
+type CreateScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleResponse) Reset() {
+	*x = CreateScheduleResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleResponse) ProtoMessage() {}
+
+func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
+func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type ListSchedulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesRequest) Reset() {
+	*x = ListSchedulesRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesRequest) ProtoMessage() {}
+
+func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+type ListSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedules     []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesResponse) Reset() {
+	*x = ListSchedulesResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesResponse) ProtoMessage() {}
+
+func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+type DeleteScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleRequest) Reset() {
+	*x = DeleteScheduleRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleRequest) ProtoMessage() {}
+
+func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DeleteScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleResponse) Reset() {
+	*x = DeleteScheduleResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleResponse) ProtoMessage() {}
+
+func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{5}
+}
+
+type PauseScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleRequest) Reset() {
+	*x = PauseScheduleRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleRequest) ProtoMessage() {}
+
+func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleRequest.ProtoReflect.Descriptor instead.
+func (*PauseScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PauseScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PauseScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleResponse) Reset() {
+	*x = PauseScheduleResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleResponse) ProtoMessage() {}
+
+func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleResponse.ProtoReflect.Descriptor instead.
+func (*PauseScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PauseScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type ResumeScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleRequest) Reset() {
+	*x = ResumeScheduleRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleRequest) ProtoMessage() {}
+
+func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ResumeScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ResumeScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleResponse) Reset() {
+	*x = ResumeScheduleResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleResponse) ProtoMessage() {}
+
+func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleResponse.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ResumeScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type TriggerScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduleRequest) Reset() {
+	*x = TriggerScheduleRequest{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduleRequest) ProtoMessage() {}
+
+func (x *TriggerScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduleRequest.ProtoReflect.Descriptor instead.
+func (*TriggerScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TriggerScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type TriggerScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduleResponse) Reset() {
+	*x = TriggerScheduleResponse{}
+	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduleResponse) ProtoMessage() {}
+
+func (x *TriggerScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduleResponse.ProtoReflect.Descriptor instead.
+func (*TriggerScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TriggerScheduleResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
 type CreateAPIKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Letters, digits and . _ @ - (at most 128); never reused.
@@ -39,7 +629,7 @@ type CreateAPIKeyRequest struct {
 
 func (x *CreateAPIKeyRequest) Reset() {
 	*x = CreateAPIKeyRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +641,7 @@ func (x *CreateAPIKeyRequest) String() string {
 func (*CreateAPIKeyRequest) ProtoMessage() {}
 
 func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[0]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +654,7 @@ func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateAPIKeyRequest) GetName() string {
@@ -106,7 +696,7 @@ type CreateAPIKeyResponse struct {
 
 func (x *CreateAPIKeyResponse) Reset() {
 	*x = CreateAPIKeyResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -118,7 +708,7 @@ func (x *CreateAPIKeyResponse) String() string {
 func (*CreateAPIKeyResponse) ProtoMessage() {}
 
 func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[1]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -131,7 +721,7 @@ func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateAPIKeyResponse) GetKey() string {
@@ -156,7 +746,7 @@ type ListAPIKeysRequest struct {
 
 func (x *ListAPIKeysRequest) Reset() {
 	*x = ListAPIKeysRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +758,7 @@ func (x *ListAPIKeysRequest) String() string {
 func (*ListAPIKeysRequest) ProtoMessage() {}
 
 func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[2]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +771,7 @@ func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
 }
 
 type ListAPIKeysResponse struct {
@@ -193,7 +783,7 @@ type ListAPIKeysResponse struct {
 
 func (x *ListAPIKeysResponse) Reset() {
 	*x = ListAPIKeysResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +795,7 @@ func (x *ListAPIKeysResponse) String() string {
 func (*ListAPIKeysResponse) ProtoMessage() {}
 
 func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[3]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +808,7 @@ func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAPIKeysResponse) GetKeys() []*APIKey {
@@ -237,7 +827,7 @@ type RevokeAPIKeyRequest struct {
 
 func (x *RevokeAPIKeyRequest) Reset() {
 	*x = RevokeAPIKeyRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +839,7 @@ func (x *RevokeAPIKeyRequest) String() string {
 func (*RevokeAPIKeyRequest) ProtoMessage() {}
 
 func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[4]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +852,7 @@ func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeAPIKeyRequest) GetName() string {
@@ -281,7 +871,7 @@ type RevokeAPIKeyResponse struct {
 
 func (x *RevokeAPIKeyResponse) Reset() {
 	*x = RevokeAPIKeyResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +883,7 @@ func (x *RevokeAPIKeyResponse) String() string {
 func (*RevokeAPIKeyResponse) ProtoMessage() {}
 
 func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[5]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +896,7 @@ func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeAPIKeyResponse) GetInfo() *APIKey {
@@ -336,7 +926,7 @@ type APIKey struct {
 
 func (x *APIKey) Reset() {
 	*x = APIKey{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +938,7 @@ func (x *APIKey) String() string {
 func (*APIKey) ProtoMessage() {}
 
 func (x *APIKey) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[6]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +951,7 @@ func (x *APIKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
 func (*APIKey) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *APIKey) GetName() string {
@@ -449,7 +1039,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +1051,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[7]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +1064,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAuditEventsRequest) GetAction() string {
@@ -509,7 +1099,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +1111,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[8]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +1124,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -568,7 +1158,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +1170,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[9]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +1183,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -651,7 +1241,7 @@ type CreateQueueRequest struct {
 
 func (x *CreateQueueRequest) Reset() {
 	*x = CreateQueueRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +1253,7 @@ func (x *CreateQueueRequest) String() string {
 func (*CreateQueueRequest) ProtoMessage() {}
 
 func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[10]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +1266,7 @@ func (x *CreateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueRequest.ProtoReflect.Descriptor instead.
 func (*CreateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateQueueRequest) GetName() string {
@@ -709,7 +1299,7 @@ type CreateQueueResponse struct {
 
 func (x *CreateQueueResponse) Reset() {
 	*x = CreateQueueResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +1311,7 @@ func (x *CreateQueueResponse) String() string {
 func (*CreateQueueResponse) ProtoMessage() {}
 
 func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[11]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +1324,7 @@ func (x *CreateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateQueueResponse.ProtoReflect.Descriptor instead.
 func (*CreateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateQueueResponse) GetQueue() *Queue {
@@ -753,7 +1343,7 @@ type DeleteQueueRequest struct {
 
 func (x *DeleteQueueRequest) Reset() {
 	*x = DeleteQueueRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +1355,7 @@ func (x *DeleteQueueRequest) String() string {
 func (*DeleteQueueRequest) ProtoMessage() {}
 
 func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[12]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +1368,7 @@ func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
 func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteQueueRequest) GetName() string {
@@ -796,7 +1386,7 @@ type DeleteQueueResponse struct {
 
 func (x *DeleteQueueResponse) Reset() {
 	*x = DeleteQueueResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +1398,7 @@ func (x *DeleteQueueResponse) String() string {
 func (*DeleteQueueResponse) ProtoMessage() {}
 
 func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[13]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +1411,7 @@ func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
 func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 type PauseQueuesRequest struct {
@@ -834,7 +1424,7 @@ type PauseQueuesRequest struct {
 
 func (x *PauseQueuesRequest) Reset() {
 	*x = PauseQueuesRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1436,7 @@ func (x *PauseQueuesRequest) String() string {
 func (*PauseQueuesRequest) ProtoMessage() {}
 
 func (x *PauseQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[14]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1449,7 @@ func (x *PauseQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseQueuesRequest.ProtoReflect.Descriptor instead.
 func (*PauseQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PauseQueuesRequest) GetNames() []string {
@@ -879,7 +1469,7 @@ type PauseQueuesResponse struct {
 
 func (x *PauseQueuesResponse) Reset() {
 	*x = PauseQueuesResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1481,7 @@ func (x *PauseQueuesResponse) String() string {
 func (*PauseQueuesResponse) ProtoMessage() {}
 
 func (x *PauseQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[15]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1494,7 @@ func (x *PauseQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseQueuesResponse.ProtoReflect.Descriptor instead.
 func (*PauseQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PauseQueuesResponse) GetPaused() []string {
@@ -924,7 +1514,7 @@ type ResumeQueuesRequest struct {
 
 func (x *ResumeQueuesRequest) Reset() {
 	*x = ResumeQueuesRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1526,7 @@ func (x *ResumeQueuesRequest) String() string {
 func (*ResumeQueuesRequest) ProtoMessage() {}
 
 func (x *ResumeQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[16]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1539,7 @@ func (x *ResumeQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ResumeQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ResumeQueuesRequest) GetNames() []string {
@@ -968,7 +1558,7 @@ type ResumeQueuesResponse struct {
 
 func (x *ResumeQueuesResponse) Reset() {
 	*x = ResumeQueuesResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1570,7 @@ func (x *ResumeQueuesResponse) String() string {
 func (*ResumeQueuesResponse) ProtoMessage() {}
 
 func (x *ResumeQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[17]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1583,7 @@ func (x *ResumeQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ResumeQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{17}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ResumeQueuesResponse) GetResumed() []string {
@@ -1019,7 +1609,7 @@ type UpdateQueueRequest struct {
 
 func (x *UpdateQueueRequest) Reset() {
 	*x = UpdateQueueRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1621,7 @@ func (x *UpdateQueueRequest) String() string {
 func (*UpdateQueueRequest) ProtoMessage() {}
 
 func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[18]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1634,7 @@ func (x *UpdateQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueRequest.ProtoReflect.Descriptor instead.
 func (*UpdateQueueRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateQueueRequest) GetName() string {
@@ -1091,7 +1681,7 @@ type UpdateQueueResponse struct {
 
 func (x *UpdateQueueResponse) Reset() {
 	*x = UpdateQueueResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1693,7 @@ func (x *UpdateQueueResponse) String() string {
 func (*UpdateQueueResponse) ProtoMessage() {}
 
 func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[19]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1706,7 @@ func (x *UpdateQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateQueueResponse.ProtoReflect.Descriptor instead.
 func (*UpdateQueueResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{19}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateQueueResponse) GetQueue() *Queue {
@@ -1134,7 +1724,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1736,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[20]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1749,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{20}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{32}
 }
 
 type ListQueuesResponse struct {
@@ -1171,7 +1761,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1773,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[21]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1786,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{21}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*Queue {
@@ -1216,7 +1806,7 @@ type GetQueueStatsRequest struct {
 
 func (x *GetQueueStatsRequest) Reset() {
 	*x = GetQueueStatsRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1818,7 @@ func (x *GetQueueStatsRequest) String() string {
 func (*GetQueueStatsRequest) ProtoMessage() {}
 
 func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[22]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1831,7 @@ func (x *GetQueueStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{22}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetQueueStatsRequest) GetQueueName() string {
@@ -1260,7 +1850,7 @@ type GetQueueStatsResponse struct {
 
 func (x *GetQueueStatsResponse) Reset() {
 	*x = GetQueueStatsResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1862,7 @@ func (x *GetQueueStatsResponse) String() string {
 func (*GetQueueStatsResponse) ProtoMessage() {}
 
 func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[23]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1875,7 @@ func (x *GetQueueStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueStatsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{23}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetQueueStatsResponse) GetStats() []*QueueStats {
@@ -1309,7 +1899,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1911,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[24]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1924,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{24}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListWorkersRequest) GetStatus() WorkerStatus {
@@ -1370,7 +1960,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1972,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[25]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1985,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{25}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1421,7 +2011,7 @@ type DrainWorkerRequest struct {
 
 func (x *DrainWorkerRequest) Reset() {
 	*x = DrainWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +2023,7 @@ func (x *DrainWorkerRequest) String() string {
 func (*DrainWorkerRequest) ProtoMessage() {}
 
 func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[26]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +2036,7 @@ func (x *DrainWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerRequest.ProtoReflect.Descriptor instead.
 func (*DrainWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{26}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DrainWorkerRequest) GetWorkerId() string {
@@ -1465,7 +2055,7 @@ type DrainWorkerResponse struct {
 
 func (x *DrainWorkerResponse) Reset() {
 	*x = DrainWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +2067,7 @@ func (x *DrainWorkerResponse) String() string {
 func (*DrainWorkerResponse) ProtoMessage() {}
 
 func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[27]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +2080,7 @@ func (x *DrainWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainWorkerResponse.ProtoReflect.Descriptor instead.
 func (*DrainWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{27}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DrainWorkerResponse) GetWorker() *Worker {
@@ -1509,7 +2099,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +2111,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[28]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +2124,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{28}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ShutdownWorkerRequest) GetWorkerId() string {
@@ -1553,7 +2143,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +2155,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[29]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +2168,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{29}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ShutdownWorkerResponse) GetWorker() *Worker {
@@ -1596,7 +2186,7 @@ type GetSystemStatusRequest struct {
 
 func (x *GetSystemStatusRequest) Reset() {
 	*x = GetSystemStatusRequest{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +2198,7 @@ func (x *GetSystemStatusRequest) String() string {
 func (*GetSystemStatusRequest) ProtoMessage() {}
 
 func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[30]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +2211,7 @@ func (x *GetSystemStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{30}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{42}
 }
 
 // ComponentStatus is the health of one dependency.
@@ -1642,7 +2232,7 @@ type ComponentStatus struct {
 
 func (x *ComponentStatus) Reset() {
 	*x = ComponentStatus{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +2244,7 @@ func (x *ComponentStatus) String() string {
 func (*ComponentStatus) ProtoMessage() {}
 
 func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[31]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +2257,7 @@ func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentStatus.ProtoReflect.Descriptor instead.
 func (*ComponentStatus) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{31}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ComponentStatus) GetName() string {
@@ -1730,7 +2320,7 @@ type GetSystemStatusResponse struct {
 
 func (x *GetSystemStatusResponse) Reset() {
 	*x = GetSystemStatusResponse{}
-	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2332,7 @@ func (x *GetSystemStatusResponse) String() string {
 func (*GetSystemStatusResponse) ProtoMessage() {}
 
 func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_admin_service_proto_msgTypes[32]
+	mi := &file_jq_v1_admin_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2345,7 @@ func (x *GetSystemStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSystemStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetSystemStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{32}
+	return file_jq_v1_admin_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetSystemStatusResponse) GetServerVersion() string {
@@ -1825,7 +2415,42 @@ var File_jq_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"\x19jq/v1/admin_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\x8f\x01\n" +
+	"\x19jq/v1/admin_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xb6\x02\n" +
+	"\x15CreateScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x04 \x01(\tR\tqueueName\x12\x18\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\x05R\bpriority\x12$\n" +
+	"\vmax_retries\x18\a \x01(\x05H\x00R\n" +
+	"maxRetries\x88\x01\x01\x12\x18\n" +
+	"\aoverlap\x18\b \x01(\tR\aoverlap\x12\x19\n" +
+	"\bcatch_up\x18\t \x01(\tR\acatchUp\x12\x18\n" +
+	"\areplace\x18\n" +
+	" \x01(\bR\areplaceB\x0e\n" +
+	"\f_max_retries\"E\n" +
+	"\x16CreateScheduleResponse\x12+\n" +
+	"\bschedule\x18\x01 \x01(\v2\x0f.jq.v1.ScheduleR\bschedule\"\x16\n" +
+	"\x14ListSchedulesRequest\"F\n" +
+	"\x15ListSchedulesResponse\x12-\n" +
+	"\tschedules\x18\x01 \x03(\v2\x0f.jq.v1.ScheduleR\tschedules\"+\n" +
+	"\x15DeleteScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16DeleteScheduleResponse\"*\n" +
+	"\x14PauseScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
+	"\x15PauseScheduleResponse\x12+\n" +
+	"\bschedule\x18\x01 \x01(\v2\x0f.jq.v1.ScheduleR\bschedule\"+\n" +
+	"\x15ResumeScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
+	"\x16ResumeScheduleResponse\x12+\n" +
+	"\bschedule\x18\x01 \x01(\v2\x0f.jq.v1.ScheduleR\bschedule\",\n" +
+	"\x16TriggerScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"0\n" +
+	"\x17TriggerScheduleResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x8f\x01\n" +
 	"\x13CreateAPIKeyRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
@@ -1957,7 +2582,7 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\fpending_jobs\x18\x06 \x01(\x03R\vpendingJobs\x12!\n" +
 	"\frunning_jobs\x18\a \x01(\x03R\vrunningJobs\x12,\n" +
 	"\x12dead_lettered_jobs\x18\b \x01(\x03R\x10deadLetteredJobs\x12\x16\n" +
-	"\x06leader\x18\t \x01(\bR\x06leader2\xd5\b\n" +
+	"\x06leader\x18\t \x01(\bR\x06leader2\xac\f\n" +
 	"\fAdminService\x12D\n" +
 	"\vCreateQueue\x12\x19.jq.v1.CreateQueueRequest\x1a\x1a.jq.v1.CreateQueueResponse\x12D\n" +
 	"\vDeleteQueue\x12\x19.jq.v1.DeleteQueueRequest\x1a\x1a.jq.v1.DeleteQueueResponse\x12A\n" +
@@ -1974,7 +2599,13 @@ const file_jq_v1_admin_service_proto_rawDesc = "" +
 	"\fCreateAPIKey\x12\x1a.jq.v1.CreateAPIKeyRequest\x1a\x1b.jq.v1.CreateAPIKeyResponse\x12D\n" +
 	"\vListAPIKeys\x12\x19.jq.v1.ListAPIKeysRequest\x1a\x1a.jq.v1.ListAPIKeysResponse\x12G\n" +
 	"\fRevokeAPIKey\x12\x1a.jq.v1.RevokeAPIKeyRequest\x1a\x1b.jq.v1.RevokeAPIKeyResponse\x12P\n" +
-	"\x0fListAuditEvents\x12\x1d.jq.v1.ListAuditEventsRequest\x1a\x1e.jq.v1.ListAuditEventsResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
+	"\x0fListAuditEvents\x12\x1d.jq.v1.ListAuditEventsRequest\x1a\x1e.jq.v1.ListAuditEventsResponse\x12M\n" +
+	"\x0eCreateSchedule\x12\x1c.jq.v1.CreateScheduleRequest\x1a\x1d.jq.v1.CreateScheduleResponse\x12J\n" +
+	"\rListSchedules\x12\x1b.jq.v1.ListSchedulesRequest\x1a\x1c.jq.v1.ListSchedulesResponse\x12M\n" +
+	"\x0eDeleteSchedule\x12\x1c.jq.v1.DeleteScheduleRequest\x1a\x1d.jq.v1.DeleteScheduleResponse\x12J\n" +
+	"\rPauseSchedule\x12\x1b.jq.v1.PauseScheduleRequest\x1a\x1c.jq.v1.PauseScheduleResponse\x12M\n" +
+	"\x0eResumeSchedule\x12\x1c.jq.v1.ResumeScheduleRequest\x1a\x1d.jq.v1.ResumeScheduleResponse\x12P\n" +
+	"\x0fTriggerSchedule\x12\x1d.jq.v1.TriggerScheduleRequest\x1a\x1e.jq.v1.TriggerScheduleResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
 var (
 	file_jq_v1_admin_service_proto_rawDescOnce sync.Once
@@ -1988,106 +2619,135 @@ func file_jq_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_admin_service_proto_rawDescData
 }
 
-var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_jq_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_jq_v1_admin_service_proto_goTypes = []any{
-	(*CreateAPIKeyRequest)(nil),     // 0: jq.v1.CreateAPIKeyRequest
-	(*CreateAPIKeyResponse)(nil),    // 1: jq.v1.CreateAPIKeyResponse
-	(*ListAPIKeysRequest)(nil),      // 2: jq.v1.ListAPIKeysRequest
-	(*ListAPIKeysResponse)(nil),     // 3: jq.v1.ListAPIKeysResponse
-	(*RevokeAPIKeyRequest)(nil),     // 4: jq.v1.RevokeAPIKeyRequest
-	(*RevokeAPIKeyResponse)(nil),    // 5: jq.v1.RevokeAPIKeyResponse
-	(*APIKey)(nil),                  // 6: jq.v1.APIKey
-	(*ListAuditEventsRequest)(nil),  // 7: jq.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 8: jq.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 9: jq.v1.AuditEvent
-	(*CreateQueueRequest)(nil),      // 10: jq.v1.CreateQueueRequest
-	(*CreateQueueResponse)(nil),     // 11: jq.v1.CreateQueueResponse
-	(*DeleteQueueRequest)(nil),      // 12: jq.v1.DeleteQueueRequest
-	(*DeleteQueueResponse)(nil),     // 13: jq.v1.DeleteQueueResponse
-	(*PauseQueuesRequest)(nil),      // 14: jq.v1.PauseQueuesRequest
-	(*PauseQueuesResponse)(nil),     // 15: jq.v1.PauseQueuesResponse
-	(*ResumeQueuesRequest)(nil),     // 16: jq.v1.ResumeQueuesRequest
-	(*ResumeQueuesResponse)(nil),    // 17: jq.v1.ResumeQueuesResponse
-	(*UpdateQueueRequest)(nil),      // 18: jq.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),     // 19: jq.v1.UpdateQueueResponse
-	(*ListQueuesRequest)(nil),       // 20: jq.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),      // 21: jq.v1.ListQueuesResponse
-	(*GetQueueStatsRequest)(nil),    // 22: jq.v1.GetQueueStatsRequest
-	(*GetQueueStatsResponse)(nil),   // 23: jq.v1.GetQueueStatsResponse
-	(*ListWorkersRequest)(nil),      // 24: jq.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),     // 25: jq.v1.ListWorkersResponse
-	(*DrainWorkerRequest)(nil),      // 26: jq.v1.DrainWorkerRequest
-	(*DrainWorkerResponse)(nil),     // 27: jq.v1.DrainWorkerResponse
-	(*ShutdownWorkerRequest)(nil),   // 28: jq.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),  // 29: jq.v1.ShutdownWorkerResponse
-	(*GetSystemStatusRequest)(nil),  // 30: jq.v1.GetSystemStatusRequest
-	(*ComponentStatus)(nil),         // 31: jq.v1.ComponentStatus
-	(*GetSystemStatusResponse)(nil), // 32: jq.v1.GetSystemStatusResponse
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
-	(*Queue)(nil),                   // 35: jq.v1.Queue
-	(*QueueStats)(nil),              // 36: jq.v1.QueueStats
-	(WorkerStatus)(0),               // 37: jq.v1.WorkerStatus
-	(*Worker)(nil),                  // 38: jq.v1.Worker
+	(*CreateScheduleRequest)(nil),   // 0: jq.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),  // 1: jq.v1.CreateScheduleResponse
+	(*ListSchedulesRequest)(nil),    // 2: jq.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 3: jq.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),   // 4: jq.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 5: jq.v1.DeleteScheduleResponse
+	(*PauseScheduleRequest)(nil),    // 6: jq.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),   // 7: jq.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),   // 8: jq.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),  // 9: jq.v1.ResumeScheduleResponse
+	(*TriggerScheduleRequest)(nil),  // 10: jq.v1.TriggerScheduleRequest
+	(*TriggerScheduleResponse)(nil), // 11: jq.v1.TriggerScheduleResponse
+	(*CreateAPIKeyRequest)(nil),     // 12: jq.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),    // 13: jq.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),      // 14: jq.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),     // 15: jq.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),     // 16: jq.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),    // 17: jq.v1.RevokeAPIKeyResponse
+	(*APIKey)(nil),                  // 18: jq.v1.APIKey
+	(*ListAuditEventsRequest)(nil),  // 19: jq.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 20: jq.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 21: jq.v1.AuditEvent
+	(*CreateQueueRequest)(nil),      // 22: jq.v1.CreateQueueRequest
+	(*CreateQueueResponse)(nil),     // 23: jq.v1.CreateQueueResponse
+	(*DeleteQueueRequest)(nil),      // 24: jq.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),     // 25: jq.v1.DeleteQueueResponse
+	(*PauseQueuesRequest)(nil),      // 26: jq.v1.PauseQueuesRequest
+	(*PauseQueuesResponse)(nil),     // 27: jq.v1.PauseQueuesResponse
+	(*ResumeQueuesRequest)(nil),     // 28: jq.v1.ResumeQueuesRequest
+	(*ResumeQueuesResponse)(nil),    // 29: jq.v1.ResumeQueuesResponse
+	(*UpdateQueueRequest)(nil),      // 30: jq.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),     // 31: jq.v1.UpdateQueueResponse
+	(*ListQueuesRequest)(nil),       // 32: jq.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 33: jq.v1.ListQueuesResponse
+	(*GetQueueStatsRequest)(nil),    // 34: jq.v1.GetQueueStatsRequest
+	(*GetQueueStatsResponse)(nil),   // 35: jq.v1.GetQueueStatsResponse
+	(*ListWorkersRequest)(nil),      // 36: jq.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),     // 37: jq.v1.ListWorkersResponse
+	(*DrainWorkerRequest)(nil),      // 38: jq.v1.DrainWorkerRequest
+	(*DrainWorkerResponse)(nil),     // 39: jq.v1.DrainWorkerResponse
+	(*ShutdownWorkerRequest)(nil),   // 40: jq.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),  // 41: jq.v1.ShutdownWorkerResponse
+	(*GetSystemStatusRequest)(nil),  // 42: jq.v1.GetSystemStatusRequest
+	(*ComponentStatus)(nil),         // 43: jq.v1.ComponentStatus
+	(*GetSystemStatusResponse)(nil), // 44: jq.v1.GetSystemStatusResponse
+	(*Schedule)(nil),                // 45: jq.v1.Schedule
+	(*durationpb.Duration)(nil),     // 46: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 47: google.protobuf.Timestamp
+	(*Queue)(nil),                   // 48: jq.v1.Queue
+	(*QueueStats)(nil),              // 49: jq.v1.QueueStats
+	(WorkerStatus)(0),               // 50: jq.v1.WorkerStatus
+	(*Worker)(nil),                  // 51: jq.v1.Worker
 }
 var file_jq_v1_admin_service_proto_depIdxs = []int32{
-	33, // 0: jq.v1.CreateAPIKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	6,  // 1: jq.v1.CreateAPIKeyResponse.info:type_name -> jq.v1.APIKey
-	6,  // 2: jq.v1.ListAPIKeysResponse.keys:type_name -> jq.v1.APIKey
-	6,  // 3: jq.v1.RevokeAPIKeyResponse.info:type_name -> jq.v1.APIKey
-	34, // 4: jq.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
-	34, // 5: jq.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 6: jq.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
-	34, // 7: jq.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: jq.v1.ListAuditEventsResponse.events:type_name -> jq.v1.AuditEvent
-	34, // 9: jq.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	35, // 10: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
-	33, // 11: jq.v1.UpdateQueueRequest.rate_period:type_name -> google.protobuf.Duration
-	35, // 12: jq.v1.UpdateQueueResponse.queue:type_name -> jq.v1.Queue
-	35, // 13: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
-	36, // 14: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
-	37, // 15: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
-	38, // 16: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
-	38, // 17: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
-	38, // 18: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
-	33, // 19: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
-	34, // 20: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
-	31, // 21: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
-	10, // 22: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
-	12, // 23: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
-	20, // 24: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
-	14, // 25: jq.v1.AdminService.PauseQueues:input_type -> jq.v1.PauseQueuesRequest
-	16, // 26: jq.v1.AdminService.ResumeQueues:input_type -> jq.v1.ResumeQueuesRequest
-	18, // 27: jq.v1.AdminService.UpdateQueue:input_type -> jq.v1.UpdateQueueRequest
-	22, // 28: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
-	24, // 29: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
-	26, // 30: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
-	28, // 31: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
-	30, // 32: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
-	0,  // 33: jq.v1.AdminService.CreateAPIKey:input_type -> jq.v1.CreateAPIKeyRequest
-	2,  // 34: jq.v1.AdminService.ListAPIKeys:input_type -> jq.v1.ListAPIKeysRequest
-	4,  // 35: jq.v1.AdminService.RevokeAPIKey:input_type -> jq.v1.RevokeAPIKeyRequest
-	7,  // 36: jq.v1.AdminService.ListAuditEvents:input_type -> jq.v1.ListAuditEventsRequest
-	11, // 37: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
-	13, // 38: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
-	21, // 39: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
-	15, // 40: jq.v1.AdminService.PauseQueues:output_type -> jq.v1.PauseQueuesResponse
-	17, // 41: jq.v1.AdminService.ResumeQueues:output_type -> jq.v1.ResumeQueuesResponse
-	19, // 42: jq.v1.AdminService.UpdateQueue:output_type -> jq.v1.UpdateQueueResponse
-	23, // 43: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
-	25, // 44: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
-	27, // 45: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
-	29, // 46: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
-	32, // 47: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
-	1,  // 48: jq.v1.AdminService.CreateAPIKey:output_type -> jq.v1.CreateAPIKeyResponse
-	3,  // 49: jq.v1.AdminService.ListAPIKeys:output_type -> jq.v1.ListAPIKeysResponse
-	5,  // 50: jq.v1.AdminService.RevokeAPIKey:output_type -> jq.v1.RevokeAPIKeyResponse
-	8,  // 51: jq.v1.AdminService.ListAuditEvents:output_type -> jq.v1.ListAuditEventsResponse
-	37, // [37:52] is the sub-list for method output_type
-	22, // [22:37] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	45, // 0: jq.v1.CreateScheduleResponse.schedule:type_name -> jq.v1.Schedule
+	45, // 1: jq.v1.ListSchedulesResponse.schedules:type_name -> jq.v1.Schedule
+	45, // 2: jq.v1.PauseScheduleResponse.schedule:type_name -> jq.v1.Schedule
+	45, // 3: jq.v1.ResumeScheduleResponse.schedule:type_name -> jq.v1.Schedule
+	46, // 4: jq.v1.CreateAPIKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	18, // 5: jq.v1.CreateAPIKeyResponse.info:type_name -> jq.v1.APIKey
+	18, // 6: jq.v1.ListAPIKeysResponse.keys:type_name -> jq.v1.APIKey
+	18, // 7: jq.v1.RevokeAPIKeyResponse.info:type_name -> jq.v1.APIKey
+	47, // 8: jq.v1.APIKey.created_at:type_name -> google.protobuf.Timestamp
+	47, // 9: jq.v1.APIKey.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 10: jq.v1.APIKey.revoked_at:type_name -> google.protobuf.Timestamp
+	47, // 11: jq.v1.APIKey.last_used_at:type_name -> google.protobuf.Timestamp
+	21, // 12: jq.v1.ListAuditEventsResponse.events:type_name -> jq.v1.AuditEvent
+	47, // 13: jq.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	48, // 14: jq.v1.CreateQueueResponse.queue:type_name -> jq.v1.Queue
+	46, // 15: jq.v1.UpdateQueueRequest.rate_period:type_name -> google.protobuf.Duration
+	48, // 16: jq.v1.UpdateQueueResponse.queue:type_name -> jq.v1.Queue
+	48, // 17: jq.v1.ListQueuesResponse.queues:type_name -> jq.v1.Queue
+	49, // 18: jq.v1.GetQueueStatsResponse.stats:type_name -> jq.v1.QueueStats
+	50, // 19: jq.v1.ListWorkersRequest.status:type_name -> jq.v1.WorkerStatus
+	51, // 20: jq.v1.ListWorkersResponse.workers:type_name -> jq.v1.Worker
+	51, // 21: jq.v1.DrainWorkerResponse.worker:type_name -> jq.v1.Worker
+	51, // 22: jq.v1.ShutdownWorkerResponse.worker:type_name -> jq.v1.Worker
+	46, // 23: jq.v1.ComponentStatus.latency:type_name -> google.protobuf.Duration
+	47, // 24: jq.v1.GetSystemStatusResponse.server_time:type_name -> google.protobuf.Timestamp
+	43, // 25: jq.v1.GetSystemStatusResponse.components:type_name -> jq.v1.ComponentStatus
+	22, // 26: jq.v1.AdminService.CreateQueue:input_type -> jq.v1.CreateQueueRequest
+	24, // 27: jq.v1.AdminService.DeleteQueue:input_type -> jq.v1.DeleteQueueRequest
+	32, // 28: jq.v1.AdminService.ListQueues:input_type -> jq.v1.ListQueuesRequest
+	26, // 29: jq.v1.AdminService.PauseQueues:input_type -> jq.v1.PauseQueuesRequest
+	28, // 30: jq.v1.AdminService.ResumeQueues:input_type -> jq.v1.ResumeQueuesRequest
+	30, // 31: jq.v1.AdminService.UpdateQueue:input_type -> jq.v1.UpdateQueueRequest
+	34, // 32: jq.v1.AdminService.GetQueueStats:input_type -> jq.v1.GetQueueStatsRequest
+	36, // 33: jq.v1.AdminService.ListWorkers:input_type -> jq.v1.ListWorkersRequest
+	38, // 34: jq.v1.AdminService.DrainWorker:input_type -> jq.v1.DrainWorkerRequest
+	40, // 35: jq.v1.AdminService.ShutdownWorker:input_type -> jq.v1.ShutdownWorkerRequest
+	42, // 36: jq.v1.AdminService.GetSystemStatus:input_type -> jq.v1.GetSystemStatusRequest
+	12, // 37: jq.v1.AdminService.CreateAPIKey:input_type -> jq.v1.CreateAPIKeyRequest
+	14, // 38: jq.v1.AdminService.ListAPIKeys:input_type -> jq.v1.ListAPIKeysRequest
+	16, // 39: jq.v1.AdminService.RevokeAPIKey:input_type -> jq.v1.RevokeAPIKeyRequest
+	19, // 40: jq.v1.AdminService.ListAuditEvents:input_type -> jq.v1.ListAuditEventsRequest
+	0,  // 41: jq.v1.AdminService.CreateSchedule:input_type -> jq.v1.CreateScheduleRequest
+	2,  // 42: jq.v1.AdminService.ListSchedules:input_type -> jq.v1.ListSchedulesRequest
+	4,  // 43: jq.v1.AdminService.DeleteSchedule:input_type -> jq.v1.DeleteScheduleRequest
+	6,  // 44: jq.v1.AdminService.PauseSchedule:input_type -> jq.v1.PauseScheduleRequest
+	8,  // 45: jq.v1.AdminService.ResumeSchedule:input_type -> jq.v1.ResumeScheduleRequest
+	10, // 46: jq.v1.AdminService.TriggerSchedule:input_type -> jq.v1.TriggerScheduleRequest
+	23, // 47: jq.v1.AdminService.CreateQueue:output_type -> jq.v1.CreateQueueResponse
+	25, // 48: jq.v1.AdminService.DeleteQueue:output_type -> jq.v1.DeleteQueueResponse
+	33, // 49: jq.v1.AdminService.ListQueues:output_type -> jq.v1.ListQueuesResponse
+	27, // 50: jq.v1.AdminService.PauseQueues:output_type -> jq.v1.PauseQueuesResponse
+	29, // 51: jq.v1.AdminService.ResumeQueues:output_type -> jq.v1.ResumeQueuesResponse
+	31, // 52: jq.v1.AdminService.UpdateQueue:output_type -> jq.v1.UpdateQueueResponse
+	35, // 53: jq.v1.AdminService.GetQueueStats:output_type -> jq.v1.GetQueueStatsResponse
+	37, // 54: jq.v1.AdminService.ListWorkers:output_type -> jq.v1.ListWorkersResponse
+	39, // 55: jq.v1.AdminService.DrainWorker:output_type -> jq.v1.DrainWorkerResponse
+	41, // 56: jq.v1.AdminService.ShutdownWorker:output_type -> jq.v1.ShutdownWorkerResponse
+	44, // 57: jq.v1.AdminService.GetSystemStatus:output_type -> jq.v1.GetSystemStatusResponse
+	13, // 58: jq.v1.AdminService.CreateAPIKey:output_type -> jq.v1.CreateAPIKeyResponse
+	15, // 59: jq.v1.AdminService.ListAPIKeys:output_type -> jq.v1.ListAPIKeysResponse
+	17, // 60: jq.v1.AdminService.RevokeAPIKey:output_type -> jq.v1.RevokeAPIKeyResponse
+	20, // 61: jq.v1.AdminService.ListAuditEvents:output_type -> jq.v1.ListAuditEventsResponse
+	1,  // 62: jq.v1.AdminService.CreateSchedule:output_type -> jq.v1.CreateScheduleResponse
+	3,  // 63: jq.v1.AdminService.ListSchedules:output_type -> jq.v1.ListSchedulesResponse
+	5,  // 64: jq.v1.AdminService.DeleteSchedule:output_type -> jq.v1.DeleteScheduleResponse
+	7,  // 65: jq.v1.AdminService.PauseSchedule:output_type -> jq.v1.PauseScheduleResponse
+	9,  // 66: jq.v1.AdminService.ResumeSchedule:output_type -> jq.v1.ResumeScheduleResponse
+	11, // 67: jq.v1.AdminService.TriggerSchedule:output_type -> jq.v1.TriggerScheduleResponse
+	47, // [47:68] is the sub-list for method output_type
+	26, // [26:47] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_admin_service_proto_init() }
@@ -2096,15 +2756,16 @@ func file_jq_v1_admin_service_proto_init() {
 		return
 	}
 	file_jq_v1_common_proto_init()
-	file_jq_v1_admin_service_proto_msgTypes[10].OneofWrappers = []any{}
-	file_jq_v1_admin_service_proto_msgTypes[18].OneofWrappers = []any{}
+	file_jq_v1_admin_service_proto_msgTypes[0].OneofWrappers = []any{}
+	file_jq_v1_admin_service_proto_msgTypes[22].OneofWrappers = []any{}
+	file_jq_v1_admin_service_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_admin_service_proto_rawDesc), len(file_jq_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

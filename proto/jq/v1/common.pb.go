@@ -153,6 +153,59 @@ func (WorkerStatus) EnumDescriptor() ([]byte, []int) {
 	return file_jq_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
+// DependencyFailure is what a job does when a job it depends on is dead-lettered or cancelled.
+type DependencyFailure int32
+
+const (
+	// The default: CANCEL.
+	DependencyFailure_DEPENDENCY_FAILURE_UNSPECIFIED DependencyFailure = 0
+	// The job is cancelled, its error naming that dependency.
+	DependencyFailure_DEPENDENCY_FAILURE_CANCEL DependencyFailure = 1
+	// The job runs once every dependency has finished, whatever its outcome.
+	DependencyFailure_DEPENDENCY_FAILURE_RUN DependencyFailure = 2
+)
+
+// Enum value maps for DependencyFailure.
+var (
+	DependencyFailure_name = map[int32]string{
+		0: "DEPENDENCY_FAILURE_UNSPECIFIED",
+		1: "DEPENDENCY_FAILURE_CANCEL",
+		2: "DEPENDENCY_FAILURE_RUN",
+	}
+	DependencyFailure_value = map[string]int32{
+		"DEPENDENCY_FAILURE_UNSPECIFIED": 0,
+		"DEPENDENCY_FAILURE_CANCEL":      1,
+		"DEPENDENCY_FAILURE_RUN":         2,
+	}
+)
+
+func (x DependencyFailure) Enum() *DependencyFailure {
+	p := new(DependencyFailure)
+	*p = x
+	return p
+}
+
+func (x DependencyFailure) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DependencyFailure) Descriptor() protoreflect.EnumDescriptor {
+	return file_jq_v1_common_proto_enumTypes[2].Descriptor()
+}
+
+func (DependencyFailure) Type() protoreflect.EnumType {
+	return &file_jq_v1_common_proto_enumTypes[2]
+}
+
+func (x DependencyFailure) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DependencyFailure.Descriptor instead.
+func (DependencyFailure) EnumDescriptor() ([]byte, []int) {
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
 // Job is one unit of work and its current state.
 type Job struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -182,8 +235,17 @@ type Job struct {
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Groups jobs for fairness and per-key limits (a tenant, a customer); empty when none.
 	ConcurrencyKey string `protobuf:"bytes,18,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The key of a unique submit (SubmitJobRequest.unique_key); empty when none.
+	UniqueKey string `protobuf:"bytes,19,opt,name=unique_key,json=uniqueKey,proto3" json:"unique_key,omitempty"`
+	// What the running attempt last reported of its progress (WorkerService.ReportProgress), a
+	// percentage from 0 to 100; unset when it reported none. Cleared when the job is retried.
+	Progress        *float64               `protobuf:"fixed64,20,opt,name=progress,proto3,oneof" json:"progress,omitempty"`
+	ProgressMessage string                 `protobuf:"bytes,21,opt,name=progress_message,json=progressMessage,proto3" json:"progress_message,omitempty"`
+	ProgressAt      *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=progress_at,json=progressAt,proto3" json:"progress_at,omitempty"`
+	// The jobs this one depends on: set by GetJobStatus, empty in lists.
+	DependsOn     []string `protobuf:"bytes,23,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -342,6 +404,240 @@ func (x *Job) GetConcurrencyKey() string {
 	return ""
 }
 
+func (x *Job) GetUniqueKey() string {
+	if x != nil {
+		return x.UniqueKey
+	}
+	return ""
+}
+
+func (x *Job) GetProgress() float64 {
+	if x != nil && x.Progress != nil {
+		return *x.Progress
+	}
+	return 0
+}
+
+func (x *Job) GetProgressMessage() string {
+	if x != nil {
+		return x.ProgressMessage
+	}
+	return ""
+}
+
+func (x *Job) GetProgressAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProgressAt
+	}
+	return nil
+}
+
+func (x *Job) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+// Schedule is a periodic schedule: a job submitted at each time of a cron expression.
+type Schedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Letters, digits and . _ : - (at most 128).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly,
+	// @daily, @every 30s, ...
+	Cron string `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	// IANA time zone of the expression's times (UTC, Europe/Paris, ...).
+	TimeZone  string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	QueueName string `protobuf:"bytes,4,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	Payload   []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	Priority  int32  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	// Unset: the queue's.
+	MaxRetries *int32 `protobuf:"varint,7,opt,name=max_retries,json=maxRetries,proto3,oneof" json:"max_retries,omitempty"`
+	// allow, or skip: submit nothing while the previous job is unfinished.
+	Overlap string `protobuf:"bytes,8,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	// none or last: what a leader does with the times missed while no server ran.
+	CatchUp string `protobuf:"bytes,9,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	Paused  bool   `protobuf:"varint,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Defined in jq-server's configuration (schedules:): changed there, not through the API.
+	FromConfig bool                   `protobuf:"varint,11,opt,name=from_config,json=fromConfig,proto3" json:"from_config,omitempty"`
+	NextFireAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_fire_at,json=nextFireAt,proto3" json:"next_fire_at,omitempty"`
+	LastFireAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=last_fire_at,json=lastFireAt,proto3" json:"last_fire_at,omitempty"`
+	LastJobId  string                 `protobuf:"bytes,14,opt,name=last_job_id,json=lastJobId,proto3" json:"last_job_id,omitempty"`
+	// Why the last fire failed, or why the expression cannot be parsed; empty when none.
+	LastError string `protobuf:"bytes,15,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Times skipped because no server ran then.
+	Missed        int64                  `protobuf:"varint,16,opt,name=missed,proto3" json:"missed,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,19,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_jq_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Schedule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Schedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Schedule) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Schedule) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *Schedule) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Schedule) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Schedule) GetMaxRetries() int32 {
+	if x != nil && x.MaxRetries != nil {
+		return *x.MaxRetries
+	}
+	return 0
+}
+
+func (x *Schedule) GetOverlap() string {
+	if x != nil {
+		return x.Overlap
+	}
+	return ""
+}
+
+func (x *Schedule) GetCatchUp() string {
+	if x != nil {
+		return x.CatchUp
+	}
+	return ""
+}
+
+func (x *Schedule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Schedule) GetFromConfig() bool {
+	if x != nil {
+		return x.FromConfig
+	}
+	return false
+}
+
+func (x *Schedule) GetNextFireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextFireAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastFireAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFireAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastJobId() string {
+	if x != nil {
+		return x.LastJobId
+	}
+	return ""
+}
+
+func (x *Schedule) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Schedule) GetMissed() int64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *Schedule) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
 // Queue holds the defaults of the jobs submitted to it.
 type Queue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -368,7 +664,7 @@ type Queue struct {
 
 func (x *Queue) Reset() {
 	*x = Queue{}
-	mi := &file_jq_v1_common_proto_msgTypes[1]
+	mi := &file_jq_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +676,7 @@ func (x *Queue) String() string {
 func (*Queue) ProtoMessage() {}
 
 func (x *Queue) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_common_proto_msgTypes[1]
+	mi := &file_jq_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +689,7 @@ func (x *Queue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Queue.ProtoReflect.Descriptor instead.
 func (*Queue) Descriptor() ([]byte, []int) {
-	return file_jq_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Queue) GetName() string {
@@ -488,7 +784,7 @@ type Worker struct {
 
 func (x *Worker) Reset() {
 	*x = Worker{}
-	mi := &file_jq_v1_common_proto_msgTypes[2]
+	mi := &file_jq_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +796,7 @@ func (x *Worker) String() string {
 func (*Worker) ProtoMessage() {}
 
 func (x *Worker) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_common_proto_msgTypes[2]
+	mi := &file_jq_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +809,7 @@ func (x *Worker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Worker.ProtoReflect.Descriptor instead.
 func (*Worker) Descriptor() ([]byte, []int) {
-	return file_jq_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Worker) GetWorkerId() string {
@@ -610,7 +906,7 @@ type JobEvent struct {
 
 func (x *JobEvent) Reset() {
 	*x = JobEvent{}
-	mi := &file_jq_v1_common_proto_msgTypes[3]
+	mi := &file_jq_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +918,7 @@ func (x *JobEvent) String() string {
 func (*JobEvent) ProtoMessage() {}
 
 func (x *JobEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_common_proto_msgTypes[3]
+	mi := &file_jq_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +931,7 @@ func (x *JobEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
 func (*JobEvent) Descriptor() ([]byte, []int) {
-	return file_jq_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *JobEvent) GetId() int64 {
@@ -733,7 +1029,7 @@ type QueueStats struct {
 
 func (x *QueueStats) Reset() {
 	*x = QueueStats{}
-	mi := &file_jq_v1_common_proto_msgTypes[4]
+	mi := &file_jq_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1041,7 @@ func (x *QueueStats) String() string {
 func (*QueueStats) ProtoMessage() {}
 
 func (x *QueueStats) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_common_proto_msgTypes[4]
+	mi := &file_jq_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1054,7 @@ func (x *QueueStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStats.ProtoReflect.Descriptor instead.
 func (*QueueStats) Descriptor() ([]byte, []int) {
-	return file_jq_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *QueueStats) GetQueueName() string {
@@ -856,7 +1152,7 @@ var File_jq_v1_common_proto protoreflect.FileDescriptor
 
 const file_jq_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x12jq/v1/common.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x05\n" +
+	"\x12jq/v1/common.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\a\n" +
 	"\x03Job\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -883,7 +1179,47 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\x129\n" +
 	"\n" +
 	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
-	"\x0fconcurrency_key\x18\x12 \x01(\tR\x0econcurrencyKey\"\x96\x03\n" +
+	"\x0fconcurrency_key\x18\x12 \x01(\tR\x0econcurrencyKey\x12\x1d\n" +
+	"\n" +
+	"unique_key\x18\x13 \x01(\tR\tuniqueKey\x12\x1f\n" +
+	"\bprogress\x18\x14 \x01(\x01H\x00R\bprogress\x88\x01\x01\x12)\n" +
+	"\x10progress_message\x18\x15 \x01(\tR\x0fprogressMessage\x12;\n" +
+	"\vprogress_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"progressAt\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x17 \x03(\tR\tdependsOnB\v\n" +
+	"\t_progress\"\xb0\x05\n" +
+	"\bSchedule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x04 \x01(\tR\tqueueName\x12\x18\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\x05R\bpriority\x12$\n" +
+	"\vmax_retries\x18\a \x01(\x05H\x00R\n" +
+	"maxRetries\x88\x01\x01\x12\x18\n" +
+	"\aoverlap\x18\b \x01(\tR\aoverlap\x12\x19\n" +
+	"\bcatch_up\x18\t \x01(\tR\acatchUp\x12\x16\n" +
+	"\x06paused\x18\n" +
+	" \x01(\bR\x06paused\x12\x1f\n" +
+	"\vfrom_config\x18\v \x01(\bR\n" +
+	"fromConfig\x12<\n" +
+	"\fnext_fire_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextFireAt\x12<\n" +
+	"\flast_fire_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastFireAt\x12\x1e\n" +
+	"\vlast_job_id\x18\x0e \x01(\tR\tlastJobId\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x0f \x01(\tR\tlastError\x12\x16\n" +
+	"\x06missed\x18\x10 \x01(\x03R\x06missed\x129\n" +
+	"\n" +
+	"created_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x13 \x01(\tR\tcreatedByB\x0e\n" +
+	"\f_max_retries\"\x96\x03\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vmax_retries\x18\x02 \x01(\x05R\n" +
@@ -960,7 +1296,11 @@ const file_jq_v1_common_proto_rawDesc = "" +
 	"\x19WORKER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14WORKER_STATUS_ONLINE\x10\x01\x12\x19\n" +
 	"\x15WORKER_STATUS_OFFLINE\x10\x02\x12\x1a\n" +
-	"\x16WORKER_STATUS_DRAINING\x10\x03B%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
+	"\x16WORKER_STATUS_DRAINING\x10\x03*r\n" +
+	"\x11DependencyFailure\x12\"\n" +
+	"\x1eDEPENDENCY_FAILURE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19DEPENDENCY_FAILURE_CANCEL\x10\x01\x12\x1a\n" +
+	"\x16DEPENDENCY_FAILURE_RUN\x10\x02B%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
 var (
 	file_jq_v1_common_proto_rawDescOnce sync.Once
@@ -974,41 +1314,48 @@ func file_jq_v1_common_proto_rawDescGZIP() []byte {
 	return file_jq_v1_common_proto_rawDescData
 }
 
-var file_jq_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jq_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_jq_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_jq_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_jq_v1_common_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: jq.v1.JobStatus
 	(WorkerStatus)(0),             // 1: jq.v1.WorkerStatus
-	(*Job)(nil),                   // 2: jq.v1.Job
-	(*Queue)(nil),                 // 3: jq.v1.Queue
-	(*Worker)(nil),                // 4: jq.v1.Worker
-	(*JobEvent)(nil),              // 5: jq.v1.JobEvent
-	(*QueueStats)(nil),            // 6: jq.v1.QueueStats
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(DependencyFailure)(0),        // 2: jq.v1.DependencyFailure
+	(*Job)(nil),                   // 3: jq.v1.Job
+	(*Schedule)(nil),              // 4: jq.v1.Schedule
+	(*Queue)(nil),                 // 5: jq.v1.Queue
+	(*Worker)(nil),                // 6: jq.v1.Worker
+	(*JobEvent)(nil),              // 7: jq.v1.JobEvent
+	(*QueueStats)(nil),            // 8: jq.v1.QueueStats
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_jq_v1_common_proto_depIdxs = []int32{
 	0,  // 0: jq.v1.Job.status:type_name -> jq.v1.JobStatus
-	7,  // 1: jq.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: jq.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	7,  // 3: jq.v1.Job.completed_at:type_name -> google.protobuf.Timestamp
-	7,  // 4: jq.v1.Job.not_before:type_name -> google.protobuf.Timestamp
-	7,  // 5: jq.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: jq.v1.Queue.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: jq.v1.Queue.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 8: jq.v1.Queue.rate_period:type_name -> google.protobuf.Duration
-	1,  // 9: jq.v1.Worker.status:type_name -> jq.v1.WorkerStatus
-	7,  // 10: jq.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
-	7,  // 11: jq.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	0,  // 12: jq.v1.JobEvent.from_status:type_name -> jq.v1.JobStatus
-	0,  // 13: jq.v1.JobEvent.to_status:type_name -> jq.v1.JobStatus
-	7,  // 14: jq.v1.JobEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 15: jq.v1.QueueStats.oldest_pending_age:type_name -> google.protobuf.Duration
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	9,  // 1: jq.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: jq.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: jq.v1.Job.completed_at:type_name -> google.protobuf.Timestamp
+	9,  // 4: jq.v1.Job.not_before:type_name -> google.protobuf.Timestamp
+	9,  // 5: jq.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: jq.v1.Job.progress_at:type_name -> google.protobuf.Timestamp
+	9,  // 7: jq.v1.Schedule.next_fire_at:type_name -> google.protobuf.Timestamp
+	9,  // 8: jq.v1.Schedule.last_fire_at:type_name -> google.protobuf.Timestamp
+	9,  // 9: jq.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: jq.v1.Schedule.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: jq.v1.Queue.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: jq.v1.Queue.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 13: jq.v1.Queue.rate_period:type_name -> google.protobuf.Duration
+	1,  // 14: jq.v1.Worker.status:type_name -> jq.v1.WorkerStatus
+	9,  // 15: jq.v1.Worker.last_heartbeat:type_name -> google.protobuf.Timestamp
+	9,  // 16: jq.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	0,  // 17: jq.v1.JobEvent.from_status:type_name -> jq.v1.JobStatus
+	0,  // 18: jq.v1.JobEvent.to_status:type_name -> jq.v1.JobStatus
+	9,  // 19: jq.v1.JobEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 20: jq.v1.QueueStats.oldest_pending_age:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_common_proto_init() }
@@ -1016,13 +1363,15 @@ func file_jq_v1_common_proto_init() {
 	if File_jq_v1_common_proto != nil {
 		return
 	}
+	file_jq_v1_common_proto_msgTypes[0].OneofWrappers = []any{}
+	file_jq_v1_common_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_common_proto_rawDesc), len(file_jq_v1_common_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   5,
+			NumEnums:      3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,6 +9,7 @@ package jqv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -37,8 +38,19 @@ type SubmitJobRequest struct {
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// Groups the job for fairness and per-key limits (a tenant, a customer); at most 255 bytes.
 	ConcurrencyKey string `protobuf:"bytes,7,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Unique jobs: nothing is inserted while a job of the queue with this key (at most 255
+	// bytes) was created within unique_window (unset: ever) and is in one of unique_statuses
+	// (empty: any); the answer is that job, deduplicated.
+	UniqueKey      string               `protobuf:"bytes,8,opt,name=unique_key,json=uniqueKey,proto3" json:"unique_key,omitempty"`
+	UniqueWindow   *durationpb.Duration `protobuf:"bytes,9,opt,name=unique_window,json=uniqueWindow,proto3" json:"unique_window,omitempty"`
+	UniqueStatuses []JobStatus          `protobuf:"varint,10,rep,packed,name=unique_statuses,json=uniqueStatuses,proto3,enum=jq.v1.JobStatus" json:"unique_statuses,omitempty"`
+	// Jobs this one waits for: it is WAITING until they are all DONE. NOT_FOUND for an unknown
+	// one; FAILED_PRECONDITION for one already dead-lettered or cancelled (unless
+	// on_dependency_failure is RUN).
+	DependsOn           []string          `protobuf:"bytes,11,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	OnDependencyFailure DependencyFailure `protobuf:"varint,12,opt,name=on_dependency_failure,json=onDependencyFailure,proto3,enum=jq.v1.DependencyFailure" json:"on_dependency_failure,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SubmitJobRequest) Reset() {
@@ -120,10 +132,46 @@ func (x *SubmitJobRequest) GetConcurrencyKey() string {
 	return ""
 }
 
+func (x *SubmitJobRequest) GetUniqueKey() string {
+	if x != nil {
+		return x.UniqueKey
+	}
+	return ""
+}
+
+func (x *SubmitJobRequest) GetUniqueWindow() *durationpb.Duration {
+	if x != nil {
+		return x.UniqueWindow
+	}
+	return nil
+}
+
+func (x *SubmitJobRequest) GetUniqueStatuses() []JobStatus {
+	if x != nil {
+		return x.UniqueStatuses
+	}
+	return nil
+}
+
+func (x *SubmitJobRequest) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+func (x *SubmitJobRequest) GetOnDependencyFailure() DependencyFailure {
+	if x != nil {
+		return x.OnDependencyFailure
+	}
+	return DependencyFailure_DEPENDENCY_FAILURE_UNSPECIFIED
+}
+
 type SubmitJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	// True when idempotency_key matched an existing job and nothing was inserted.
+	// True when idempotency_key or unique_key matched an existing job (job_id) and nothing was
+	// inserted.
 	Deduplicated  bool `protobuf:"varint,2,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -262,6 +310,410 @@ func (x *SubmitJobsResponse) GetResults() []*SubmitJobResponse {
 	return nil
 }
 
+// WorkflowNode is one job of a workflow to submit.
+type WorkflowNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Letters, digits and . _ : - (at most 128), unique within the workflow.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Empty: the default queue.
+	QueueName string `protobuf:"bytes,2,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// A JSON document.
+	Payload        []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Priority       int32  `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	MaxRetries     *int32 `protobuf:"varint,5,opt,name=max_retries,json=maxRetries,proto3,oneof" json:"max_retries,omitempty"`
+	ConcurrencyKey string `protobuf:"bytes,6,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
+	// Names of the nodes this one waits for.
+	DependsOn           []string          `protobuf:"bytes,7,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	OnDependencyFailure DependencyFailure `protobuf:"varint,8,opt,name=on_dependency_failure,json=onDependencyFailure,proto3,enum=jq.v1.DependencyFailure" json:"on_dependency_failure,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *WorkflowNode) Reset() {
+	*x = WorkflowNode{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkflowNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkflowNode) ProtoMessage() {}
+
+func (x *WorkflowNode) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkflowNode.ProtoReflect.Descriptor instead.
+func (*WorkflowNode) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WorkflowNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WorkflowNode) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *WorkflowNode) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *WorkflowNode) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *WorkflowNode) GetMaxRetries() int32 {
+	if x != nil && x.MaxRetries != nil {
+		return *x.MaxRetries
+	}
+	return 0
+}
+
+func (x *WorkflowNode) GetConcurrencyKey() string {
+	if x != nil {
+		return x.ConcurrencyKey
+	}
+	return ""
+}
+
+func (x *WorkflowNode) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+func (x *WorkflowNode) GetOnDependencyFailure() DependencyFailure {
+	if x != nil {
+		return x.OnDependencyFailure
+	}
+	return DependencyFailure_DEPENDENCY_FAILURE_UNSPECIFIED
+}
+
+type SubmitWorkflowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name for people (1 to 255 bytes); not unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// At most 1000.
+	Nodes         []*WorkflowNode `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitWorkflowRequest) Reset() {
+	*x = SubmitWorkflowRequest{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitWorkflowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitWorkflowRequest) ProtoMessage() {}
+
+func (x *SubmitWorkflowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitWorkflowRequest.ProtoReflect.Descriptor instead.
+func (*SubmitWorkflowRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SubmitWorkflowRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SubmitWorkflowRequest) GetNodes() []*WorkflowNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+type SubmitWorkflowResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	// One per node, in the order of the request.
+	Jobs          []*WorkflowJob `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitWorkflowResponse) Reset() {
+	*x = SubmitWorkflowResponse{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitWorkflowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitWorkflowResponse) ProtoMessage() {}
+
+func (x *SubmitWorkflowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitWorkflowResponse.ProtoReflect.Descriptor instead.
+func (*SubmitWorkflowResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SubmitWorkflowResponse) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+func (x *SubmitWorkflowResponse) GetJobs() []*WorkflowJob {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// WorkflowJob is one node of a workflow and its job.
+type WorkflowJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	JobId string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Names of the nodes it waits for.
+	DependsOn []string `protobuf:"bytes,3,rep,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	// Set by GetWorkflow.
+	Job           *Job `protobuf:"bytes,4,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkflowJob) Reset() {
+	*x = WorkflowJob{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkflowJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkflowJob) ProtoMessage() {}
+
+func (x *WorkflowJob) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkflowJob.ProtoReflect.Descriptor instead.
+func (*WorkflowJob) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WorkflowJob) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *WorkflowJob) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WorkflowJob) GetDependsOn() []string {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+func (x *WorkflowJob) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+type GetWorkflowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId    string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkflowRequest) Reset() {
+	*x = GetWorkflowRequest{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkflowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkflowRequest) ProtoMessage() {}
+
+func (x *GetWorkflowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkflowRequest.ProtoReflect.Descriptor instead.
+func (*GetWorkflowRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetWorkflowRequest) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+type GetWorkflowResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedBy  string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Every node after the nodes it depends on. A job pruned since is left out.
+	Jobs          []*WorkflowJob `protobuf:"bytes,5,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkflowResponse) Reset() {
+	*x = GetWorkflowResponse{}
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkflowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkflowResponse) ProtoMessage() {}
+
+func (x *GetWorkflowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkflowResponse.ProtoReflect.Descriptor instead.
+func (*GetWorkflowResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetWorkflowResponse) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+func (x *GetWorkflowResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetWorkflowResponse) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *GetWorkflowResponse) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *GetWorkflowResponse) GetJobs() []*WorkflowJob {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
 type CancelJobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -271,7 +723,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +735,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[4]
+	mi := &file_jq_v1_job_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +748,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -315,7 +767,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +779,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[5]
+	mi := &file_jq_v1_job_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +792,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -366,7 +818,7 @@ type CancelJobsRequest struct {
 
 func (x *CancelJobsRequest) Reset() {
 	*x = CancelJobsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +830,7 @@ func (x *CancelJobsRequest) String() string {
 func (*CancelJobsRequest) ProtoMessage() {}
 
 func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[6]
+	mi := &file_jq_v1_job_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +843,7 @@ func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobsRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelJobsRequest) GetQueueName() string {
@@ -432,7 +884,7 @@ type CancelJobsResponse struct {
 
 func (x *CancelJobsResponse) Reset() {
 	*x = CancelJobsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +896,7 @@ func (x *CancelJobsResponse) String() string {
 func (*CancelJobsResponse) ProtoMessage() {}
 
 func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[7]
+	mi := &file_jq_v1_job_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +909,7 @@ func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobsResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelJobsResponse) GetCount() int64 {
@@ -476,7 +928,7 @@ type GetJobStatusRequest struct {
 
 func (x *GetJobStatusRequest) Reset() {
 	*x = GetJobStatusRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +940,7 @@ func (x *GetJobStatusRequest) String() string {
 func (*GetJobStatusRequest) ProtoMessage() {}
 
 func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[8]
+	mi := &file_jq_v1_job_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +953,7 @@ func (x *GetJobStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetJobStatusRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetJobStatusRequest) GetJobId() string {
@@ -520,7 +972,7 @@ type GetJobStatusResponse struct {
 
 func (x *GetJobStatusResponse) Reset() {
 	*x = GetJobStatusResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +984,7 @@ func (x *GetJobStatusResponse) String() string {
 func (*GetJobStatusResponse) ProtoMessage() {}
 
 func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[9]
+	mi := &file_jq_v1_job_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +997,7 @@ func (x *GetJobStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetJobStatusResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetJobStatusResponse) GetJob() *Job {
@@ -571,7 +1023,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +1035,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[10]
+	mi := &file_jq_v1_job_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +1048,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListJobsRequest) GetQueueName() string {
@@ -638,7 +1090,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +1102,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[11]
+	mi := &file_jq_v1_job_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +1115,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -689,7 +1141,7 @@ type GetJobLogsRequest struct {
 
 func (x *GetJobLogsRequest) Reset() {
 	*x = GetJobLogsRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[12]
+	mi := &file_jq_v1_job_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1153,7 @@ func (x *GetJobLogsRequest) String() string {
 func (*GetJobLogsRequest) ProtoMessage() {}
 
 func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[12]
+	mi := &file_jq_v1_job_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1166,7 @@ func (x *GetJobLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetJobLogsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetJobLogsRequest) GetJobId() string {
@@ -733,7 +1185,7 @@ type GetJobLogsResponse struct {
 
 func (x *GetJobLogsResponse) Reset() {
 	*x = GetJobLogsResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[13]
+	mi := &file_jq_v1_job_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1197,7 @@ func (x *GetJobLogsResponse) String() string {
 func (*GetJobLogsResponse) ProtoMessage() {}
 
 func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[13]
+	mi := &file_jq_v1_job_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1210,7 @@ func (x *GetJobLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetJobLogsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetJobLogsResponse) GetEvents() []*JobEvent {
@@ -777,7 +1229,7 @@ type RetryJobRequest struct {
 
 func (x *RetryJobRequest) Reset() {
 	*x = RetryJobRequest{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[14]
+	mi := &file_jq_v1_job_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +1241,7 @@ func (x *RetryJobRequest) String() string {
 func (*RetryJobRequest) ProtoMessage() {}
 
 func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[14]
+	mi := &file_jq_v1_job_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +1254,7 @@ func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RetryJobRequest) GetJobId() string {
@@ -821,7 +1273,7 @@ type RetryJobResponse struct {
 
 func (x *RetryJobResponse) Reset() {
 	*x = RetryJobResponse{}
-	mi := &file_jq_v1_job_service_proto_msgTypes[15]
+	mi := &file_jq_v1_job_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1285,7 @@ func (x *RetryJobResponse) String() string {
 func (*RetryJobResponse) ProtoMessage() {}
 
 func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_job_service_proto_msgTypes[15]
+	mi := &file_jq_v1_job_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1298,7 @@ func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_job_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RetryJobResponse) GetJob() *Job {
@@ -860,7 +1312,7 @@ var File_jq_v1_job_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\n" +
-	"\x17jq/v1/job_service.proto\x12\x05jq.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xaa\x02\n" +
+	"\x17jq/v1/job_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xb1\x04\n" +
 	"\x10SubmitJobRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12\x18\n" +
@@ -871,7 +1323,15 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\n" +
 	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12'\n" +
 	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12'\n" +
-	"\x0fconcurrency_key\x18\a \x01(\tR\x0econcurrencyKeyB\x0e\n" +
+	"\x0fconcurrency_key\x18\a \x01(\tR\x0econcurrencyKey\x12\x1d\n" +
+	"\n" +
+	"unique_key\x18\b \x01(\tR\tuniqueKey\x12>\n" +
+	"\runique_window\x18\t \x01(\v2\x19.google.protobuf.DurationR\funiqueWindow\x129\n" +
+	"\x0funique_statuses\x18\n" +
+	" \x03(\x0e2\x10.jq.v1.JobStatusR\x0euniqueStatuses\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\v \x03(\tR\tdependsOn\x12L\n" +
+	"\x15on_dependency_failure\x18\f \x01(\x0e2\x18.jq.v1.DependencyFailureR\x13onDependencyFailureB\x0e\n" +
 	"\f_max_retries\"N\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\"\n" +
@@ -879,7 +1339,46 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\x11SubmitJobsRequest\x12+\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x17.jq.v1.SubmitJobRequestR\x04jobs\"H\n" +
 	"\x12SubmitJobsResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.jq.v1.SubmitJobResponseR\aresults\")\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.jq.v1.SubmitJobResponseR\aresults\"\xc3\x02\n" +
+	"\fWorkflowNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x02 \x01(\tR\tqueueName\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x05R\bpriority\x12$\n" +
+	"\vmax_retries\x18\x05 \x01(\x05H\x00R\n" +
+	"maxRetries\x88\x01\x01\x12'\n" +
+	"\x0fconcurrency_key\x18\x06 \x01(\tR\x0econcurrencyKey\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\a \x03(\tR\tdependsOn\x12L\n" +
+	"\x15on_dependency_failure\x18\b \x01(\x0e2\x18.jq.v1.DependencyFailureR\x13onDependencyFailureB\x0e\n" +
+	"\f_max_retries\"V\n" +
+	"\x15SubmitWorkflowRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x13.jq.v1.WorkflowNodeR\x05nodes\"a\n" +
+	"\x16SubmitWorkflowResponse\x12\x1f\n" +
+	"\vworkflow_id\x18\x01 \x01(\tR\n" +
+	"workflowId\x12&\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x12.jq.v1.WorkflowJobR\x04jobs\"u\n" +
+	"\vWorkflowJob\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\x03 \x03(\tR\tdependsOn\x12\x1c\n" +
+	"\x03job\x18\x04 \x01(\v2\n" +
+	".jq.v1.JobR\x03job\"5\n" +
+	"\x12GetWorkflowRequest\x12\x1f\n" +
+	"\vworkflow_id\x18\x01 \x01(\tR\n" +
+	"workflowId\"\xcc\x01\n" +
+	"\x13GetWorkflowResponse\x12\x1f\n" +
+	"\vworkflow_id\x18\x01 \x01(\tR\n" +
+	"workflowId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\x12&\n" +
+	"\x04jobs\x18\x05 \x03(\v2\x12.jq.v1.WorkflowJobR\x04jobs\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"1\n" +
 	"\x11CancelJobResponse\x12\x1c\n" +
@@ -917,7 +1416,7 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"0\n" +
 	"\x10RetryJobResponse\x12\x1c\n" +
 	"\x03job\x18\x01 \x01(\v2\n" +
-	".jq.v1.JobR\x03job2\x98\x04\n" +
+	".jq.v1.JobR\x03job2\xad\x05\n" +
 	"\n" +
 	"JobService\x12>\n" +
 	"\tSubmitJob\x12\x17.jq.v1.SubmitJobRequest\x1a\x18.jq.v1.SubmitJobResponse\x12A\n" +
@@ -930,7 +1429,9 @@ const file_jq_v1_job_service_proto_rawDesc = "" +
 	"\bListJobs\x12\x16.jq.v1.ListJobsRequest\x1a\x17.jq.v1.ListJobsResponse\x12A\n" +
 	"\n" +
 	"GetJobLogs\x12\x18.jq.v1.GetJobLogsRequest\x1a\x19.jq.v1.GetJobLogsResponse\x12;\n" +
-	"\bRetryJob\x12\x16.jq.v1.RetryJobRequest\x1a\x17.jq.v1.RetryJobResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
+	"\bRetryJob\x12\x16.jq.v1.RetryJobRequest\x1a\x17.jq.v1.RetryJobResponse\x12M\n" +
+	"\x0eSubmitWorkflow\x12\x1c.jq.v1.SubmitWorkflowRequest\x1a\x1d.jq.v1.SubmitWorkflowResponse\x12D\n" +
+	"\vGetWorkflow\x12\x19.jq.v1.GetWorkflowRequest\x1a\x1a.jq.v1.GetWorkflowResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
 var (
 	file_jq_v1_job_service_proto_rawDescOnce sync.Once
@@ -944,61 +1445,82 @@ func file_jq_v1_job_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_job_service_proto_rawDescData
 }
 
-var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_jq_v1_job_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_jq_v1_job_service_proto_goTypes = []any{
-	(*SubmitJobRequest)(nil),      // 0: jq.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),     // 1: jq.v1.SubmitJobResponse
-	(*SubmitJobsRequest)(nil),     // 2: jq.v1.SubmitJobsRequest
-	(*SubmitJobsResponse)(nil),    // 3: jq.v1.SubmitJobsResponse
-	(*CancelJobRequest)(nil),      // 4: jq.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 5: jq.v1.CancelJobResponse
-	(*CancelJobsRequest)(nil),     // 6: jq.v1.CancelJobsRequest
-	(*CancelJobsResponse)(nil),    // 7: jq.v1.CancelJobsResponse
-	(*GetJobStatusRequest)(nil),   // 8: jq.v1.GetJobStatusRequest
-	(*GetJobStatusResponse)(nil),  // 9: jq.v1.GetJobStatusResponse
-	(*ListJobsRequest)(nil),       // 10: jq.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 11: jq.v1.ListJobsResponse
-	(*GetJobLogsRequest)(nil),     // 12: jq.v1.GetJobLogsRequest
-	(*GetJobLogsResponse)(nil),    // 13: jq.v1.GetJobLogsResponse
-	(*RetryJobRequest)(nil),       // 14: jq.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),      // 15: jq.v1.RetryJobResponse
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Job)(nil),                   // 17: jq.v1.Job
-	(JobStatus)(0),                // 18: jq.v1.JobStatus
-	(*JobEvent)(nil),              // 19: jq.v1.JobEvent
+	(*SubmitJobRequest)(nil),       // 0: jq.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),      // 1: jq.v1.SubmitJobResponse
+	(*SubmitJobsRequest)(nil),      // 2: jq.v1.SubmitJobsRequest
+	(*SubmitJobsResponse)(nil),     // 3: jq.v1.SubmitJobsResponse
+	(*WorkflowNode)(nil),           // 4: jq.v1.WorkflowNode
+	(*SubmitWorkflowRequest)(nil),  // 5: jq.v1.SubmitWorkflowRequest
+	(*SubmitWorkflowResponse)(nil), // 6: jq.v1.SubmitWorkflowResponse
+	(*WorkflowJob)(nil),            // 7: jq.v1.WorkflowJob
+	(*GetWorkflowRequest)(nil),     // 8: jq.v1.GetWorkflowRequest
+	(*GetWorkflowResponse)(nil),    // 9: jq.v1.GetWorkflowResponse
+	(*CancelJobRequest)(nil),       // 10: jq.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),      // 11: jq.v1.CancelJobResponse
+	(*CancelJobsRequest)(nil),      // 12: jq.v1.CancelJobsRequest
+	(*CancelJobsResponse)(nil),     // 13: jq.v1.CancelJobsResponse
+	(*GetJobStatusRequest)(nil),    // 14: jq.v1.GetJobStatusRequest
+	(*GetJobStatusResponse)(nil),   // 15: jq.v1.GetJobStatusResponse
+	(*ListJobsRequest)(nil),        // 16: jq.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),       // 17: jq.v1.ListJobsResponse
+	(*GetJobLogsRequest)(nil),      // 18: jq.v1.GetJobLogsRequest
+	(*GetJobLogsResponse)(nil),     // 19: jq.v1.GetJobLogsResponse
+	(*RetryJobRequest)(nil),        // 20: jq.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),       // 21: jq.v1.RetryJobResponse
+	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 23: google.protobuf.Duration
+	(JobStatus)(0),                 // 24: jq.v1.JobStatus
+	(DependencyFailure)(0),         // 25: jq.v1.DependencyFailure
+	(*Job)(nil),                    // 26: jq.v1.Job
+	(*JobEvent)(nil),               // 27: jq.v1.JobEvent
 }
 var file_jq_v1_job_service_proto_depIdxs = []int32{
-	16, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
-	0,  // 1: jq.v1.SubmitJobsRequest.jobs:type_name -> jq.v1.SubmitJobRequest
-	1,  // 2: jq.v1.SubmitJobsResponse.results:type_name -> jq.v1.SubmitJobResponse
-	17, // 3: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
-	18, // 4: jq.v1.CancelJobsRequest.status:type_name -> jq.v1.JobStatus
-	17, // 5: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
-	18, // 6: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
-	17, // 7: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
-	19, // 8: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
-	17, // 9: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
-	0,  // 10: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
-	2,  // 11: jq.v1.JobService.SubmitJobs:input_type -> jq.v1.SubmitJobsRequest
-	4,  // 12: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
-	6,  // 13: jq.v1.JobService.CancelJobs:input_type -> jq.v1.CancelJobsRequest
-	8,  // 14: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
-	10, // 15: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
-	12, // 16: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
-	14, // 17: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
-	1,  // 18: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
-	3,  // 19: jq.v1.JobService.SubmitJobs:output_type -> jq.v1.SubmitJobsResponse
-	5,  // 20: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
-	7,  // 21: jq.v1.JobService.CancelJobs:output_type -> jq.v1.CancelJobsResponse
-	9,  // 22: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
-	11, // 23: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
-	13, // 24: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
-	15, // 25: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	22, // 0: jq.v1.SubmitJobRequest.not_before:type_name -> google.protobuf.Timestamp
+	23, // 1: jq.v1.SubmitJobRequest.unique_window:type_name -> google.protobuf.Duration
+	24, // 2: jq.v1.SubmitJobRequest.unique_statuses:type_name -> jq.v1.JobStatus
+	25, // 3: jq.v1.SubmitJobRequest.on_dependency_failure:type_name -> jq.v1.DependencyFailure
+	0,  // 4: jq.v1.SubmitJobsRequest.jobs:type_name -> jq.v1.SubmitJobRequest
+	1,  // 5: jq.v1.SubmitJobsResponse.results:type_name -> jq.v1.SubmitJobResponse
+	25, // 6: jq.v1.WorkflowNode.on_dependency_failure:type_name -> jq.v1.DependencyFailure
+	4,  // 7: jq.v1.SubmitWorkflowRequest.nodes:type_name -> jq.v1.WorkflowNode
+	7,  // 8: jq.v1.SubmitWorkflowResponse.jobs:type_name -> jq.v1.WorkflowJob
+	26, // 9: jq.v1.WorkflowJob.job:type_name -> jq.v1.Job
+	22, // 10: jq.v1.GetWorkflowResponse.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 11: jq.v1.GetWorkflowResponse.jobs:type_name -> jq.v1.WorkflowJob
+	26, // 12: jq.v1.CancelJobResponse.job:type_name -> jq.v1.Job
+	24, // 13: jq.v1.CancelJobsRequest.status:type_name -> jq.v1.JobStatus
+	26, // 14: jq.v1.GetJobStatusResponse.job:type_name -> jq.v1.Job
+	24, // 15: jq.v1.ListJobsRequest.status:type_name -> jq.v1.JobStatus
+	26, // 16: jq.v1.ListJobsResponse.jobs:type_name -> jq.v1.Job
+	27, // 17: jq.v1.GetJobLogsResponse.events:type_name -> jq.v1.JobEvent
+	26, // 18: jq.v1.RetryJobResponse.job:type_name -> jq.v1.Job
+	0,  // 19: jq.v1.JobService.SubmitJob:input_type -> jq.v1.SubmitJobRequest
+	2,  // 20: jq.v1.JobService.SubmitJobs:input_type -> jq.v1.SubmitJobsRequest
+	10, // 21: jq.v1.JobService.CancelJob:input_type -> jq.v1.CancelJobRequest
+	12, // 22: jq.v1.JobService.CancelJobs:input_type -> jq.v1.CancelJobsRequest
+	14, // 23: jq.v1.JobService.GetJobStatus:input_type -> jq.v1.GetJobStatusRequest
+	16, // 24: jq.v1.JobService.ListJobs:input_type -> jq.v1.ListJobsRequest
+	18, // 25: jq.v1.JobService.GetJobLogs:input_type -> jq.v1.GetJobLogsRequest
+	20, // 26: jq.v1.JobService.RetryJob:input_type -> jq.v1.RetryJobRequest
+	5,  // 27: jq.v1.JobService.SubmitWorkflow:input_type -> jq.v1.SubmitWorkflowRequest
+	8,  // 28: jq.v1.JobService.GetWorkflow:input_type -> jq.v1.GetWorkflowRequest
+	1,  // 29: jq.v1.JobService.SubmitJob:output_type -> jq.v1.SubmitJobResponse
+	3,  // 30: jq.v1.JobService.SubmitJobs:output_type -> jq.v1.SubmitJobsResponse
+	11, // 31: jq.v1.JobService.CancelJob:output_type -> jq.v1.CancelJobResponse
+	13, // 32: jq.v1.JobService.CancelJobs:output_type -> jq.v1.CancelJobsResponse
+	15, // 33: jq.v1.JobService.GetJobStatus:output_type -> jq.v1.GetJobStatusResponse
+	17, // 34: jq.v1.JobService.ListJobs:output_type -> jq.v1.ListJobsResponse
+	19, // 35: jq.v1.JobService.GetJobLogs:output_type -> jq.v1.GetJobLogsResponse
+	21, // 36: jq.v1.JobService.RetryJob:output_type -> jq.v1.RetryJobResponse
+	6,  // 37: jq.v1.JobService.SubmitWorkflow:output_type -> jq.v1.SubmitWorkflowResponse
+	9,  // 38: jq.v1.JobService.GetWorkflow:output_type -> jq.v1.GetWorkflowResponse
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_job_service_proto_init() }
@@ -1008,13 +1530,14 @@ func file_jq_v1_job_service_proto_init() {
 	}
 	file_jq_v1_common_proto_init()
 	file_jq_v1_job_service_proto_msgTypes[0].OneofWrappers = []any{}
+	file_jq_v1_job_service_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_job_service_proto_rawDesc), len(file_jq_v1_job_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

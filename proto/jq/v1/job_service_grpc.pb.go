@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_SubmitJob_FullMethodName    = "/jq.v1.JobService/SubmitJob"
-	JobService_SubmitJobs_FullMethodName   = "/jq.v1.JobService/SubmitJobs"
-	JobService_CancelJob_FullMethodName    = "/jq.v1.JobService/CancelJob"
-	JobService_CancelJobs_FullMethodName   = "/jq.v1.JobService/CancelJobs"
-	JobService_GetJobStatus_FullMethodName = "/jq.v1.JobService/GetJobStatus"
-	JobService_ListJobs_FullMethodName     = "/jq.v1.JobService/ListJobs"
-	JobService_GetJobLogs_FullMethodName   = "/jq.v1.JobService/GetJobLogs"
-	JobService_RetryJob_FullMethodName     = "/jq.v1.JobService/RetryJob"
+	JobService_SubmitJob_FullMethodName      = "/jq.v1.JobService/SubmitJob"
+	JobService_SubmitJobs_FullMethodName     = "/jq.v1.JobService/SubmitJobs"
+	JobService_CancelJob_FullMethodName      = "/jq.v1.JobService/CancelJob"
+	JobService_CancelJobs_FullMethodName     = "/jq.v1.JobService/CancelJobs"
+	JobService_GetJobStatus_FullMethodName   = "/jq.v1.JobService/GetJobStatus"
+	JobService_ListJobs_FullMethodName       = "/jq.v1.JobService/ListJobs"
+	JobService_GetJobLogs_FullMethodName     = "/jq.v1.JobService/GetJobLogs"
+	JobService_RetryJob_FullMethodName       = "/jq.v1.JobService/RetryJob"
+	JobService_SubmitWorkflow_FullMethodName = "/jq.v1.JobService/SubmitWorkflow"
+	JobService_GetWorkflow_FullMethodName    = "/jq.v1.JobService/GetWorkflow"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -56,6 +58,13 @@ type JobServiceClient interface {
 	// RetryJob makes a FAILED, DEAD_LETTERED or CANCELLED job PENDING again with its retry count
 	// reset.
 	RetryJob(ctx context.Context, in *RetryJobRequest, opts ...grpc.CallOption) (*RetryJobResponse, error)
+	// SubmitWorkflow submits a DAG of named jobs atomically: a node waits (WAITING) for the
+	// nodes it depends on. INVALID_ARGUMENT for a cycle (naming it), an unknown dependency or a
+	// bad node; NOT_FOUND for an unknown queue.
+	SubmitWorkflow(ctx context.Context, in *SubmitWorkflowRequest, opts ...grpc.CallOption) (*SubmitWorkflowResponse, error)
+	// GetWorkflow returns a workflow and the state of each of its jobs. NOT_FOUND for an
+	// unknown id.
+	GetWorkflow(ctx context.Context, in *GetWorkflowRequest, opts ...grpc.CallOption) (*GetWorkflowResponse, error)
 }
 
 type jobServiceClient struct {
@@ -146,6 +155,26 @@ func (c *jobServiceClient) RetryJob(ctx context.Context, in *RetryJobRequest, op
 	return out, nil
 }
 
+func (c *jobServiceClient) SubmitWorkflow(ctx context.Context, in *SubmitWorkflowRequest, opts ...grpc.CallOption) (*SubmitWorkflowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitWorkflowResponse)
+	err := c.cc.Invoke(ctx, JobService_SubmitWorkflow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) GetWorkflow(ctx context.Context, in *GetWorkflowRequest, opts ...grpc.CallOption) (*GetWorkflowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWorkflowResponse)
+	err := c.cc.Invoke(ctx, JobService_GetWorkflow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -173,6 +202,13 @@ type JobServiceServer interface {
 	// RetryJob makes a FAILED, DEAD_LETTERED or CANCELLED job PENDING again with its retry count
 	// reset.
 	RetryJob(context.Context, *RetryJobRequest) (*RetryJobResponse, error)
+	// SubmitWorkflow submits a DAG of named jobs atomically: a node waits (WAITING) for the
+	// nodes it depends on. INVALID_ARGUMENT for a cycle (naming it), an unknown dependency or a
+	// bad node; NOT_FOUND for an unknown queue.
+	SubmitWorkflow(context.Context, *SubmitWorkflowRequest) (*SubmitWorkflowResponse, error)
+	// GetWorkflow returns a workflow and the state of each of its jobs. NOT_FOUND for an
+	// unknown id.
+	GetWorkflow(context.Context, *GetWorkflowRequest) (*GetWorkflowResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -206,6 +242,12 @@ func (UnimplementedJobServiceServer) GetJobLogs(context.Context, *GetJobLogsRequ
 }
 func (UnimplementedJobServiceServer) RetryJob(context.Context, *RetryJobRequest) (*RetryJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryJob not implemented")
+}
+func (UnimplementedJobServiceServer) SubmitWorkflow(context.Context, *SubmitWorkflowRequest) (*SubmitWorkflowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitWorkflow not implemented")
+}
+func (UnimplementedJobServiceServer) GetWorkflow(context.Context, *GetWorkflowRequest) (*GetWorkflowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWorkflow not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -372,6 +414,42 @@ func _JobService_RetryJob_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_SubmitWorkflow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitWorkflowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).SubmitWorkflow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_SubmitWorkflow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).SubmitWorkflow(ctx, req.(*SubmitWorkflowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_GetWorkflow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWorkflowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetWorkflow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetWorkflow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetWorkflow(ctx, req.(*GetWorkflowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +488,14 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RetryJob",
 			Handler:    _JobService_RetryJob_Handler,
+		},
+		{
+			MethodName: "SubmitWorkflow",
+			Handler:    _JobService_SubmitWorkflow_Handler,
+		},
+		{
+			MethodName: "GetWorkflow",
+			Handler:    _JobService_GetWorkflow_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -23,6 +23,131 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ReportProgressRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	JobId    string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The attempt from the JobAssignment.
+	Attempt int32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// A percentage, from 0 to 100.
+	Progress float64 `protobuf:"fixed64,4,opt,name=progress,proto3" json:"progress,omitempty"`
+	// What the job is doing; its first 1024 bytes are kept.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProgressRequest) Reset() {
+	*x = ReportProgressRequest{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProgressRequest) ProtoMessage() {}
+
+func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProgressRequest.ProtoReflect.Descriptor instead.
+func (*ReportProgressRequest) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReportProgressRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *ReportProgressRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReportProgressRequest) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ReportProgressRequest) GetProgress() float64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+func (x *ReportProgressRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ReportProgressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report was kept, to be written when the job's second is over (a later report
+	// replaces it).
+	Coalesced     bool `protobuf:"varint,1,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProgressResponse) Reset() {
+	*x = ReportProgressResponse{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProgressResponse) ProtoMessage() {}
+
+func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProgressResponse.ProtoReflect.Descriptor instead.
+func (*ReportProgressResponse) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReportProgressResponse) GetCoalesced() bool {
+	if x != nil {
+		return x.Coalesced
+	}
+	return false
+}
+
 type RegisterWorkerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A UUID, stable across restarts of the same worker.
@@ -44,7 +169,7 @@ type RegisterWorkerRequest struct {
 
 func (x *RegisterWorkerRequest) Reset() {
 	*x = RegisterWorkerRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[0]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +181,7 @@ func (x *RegisterWorkerRequest) String() string {
 func (*RegisterWorkerRequest) ProtoMessage() {}
 
 func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[0]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +194,7 @@ func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{0}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RegisterWorkerRequest) GetWorkerId() string {
@@ -125,7 +250,7 @@ type RegisterWorkerResponse struct {
 
 func (x *RegisterWorkerResponse) Reset() {
 	*x = RegisterWorkerResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[1]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +262,7 @@ func (x *RegisterWorkerResponse) String() string {
 func (*RegisterWorkerResponse) ProtoMessage() {}
 
 func (x *RegisterWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[1]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +275,7 @@ func (x *RegisterWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{1}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RegisterWorkerResponse) GetWorker() *Worker {
@@ -187,7 +312,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[2]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +324,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[2]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +337,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{2}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HeartbeatRequest) GetWorkerId() string {
@@ -265,7 +390,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[3]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +402,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[3]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +415,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{3}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HeartbeatResponse) GetStatus() WorkerStatus {
@@ -331,7 +456,7 @@ type StreamJobsRequest struct {
 
 func (x *StreamJobsRequest) Reset() {
 	*x = StreamJobsRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[4]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +468,7 @@ func (x *StreamJobsRequest) String() string {
 func (*StreamJobsRequest) ProtoMessage() {}
 
 func (x *StreamJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[4]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +481,7 @@ func (x *StreamJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamJobsRequest.ProtoReflect.Descriptor instead.
 func (*StreamJobsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{4}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamJobsRequest) GetWorkerId() string {
@@ -397,7 +522,7 @@ type RunningAttempt struct {
 
 func (x *RunningAttempt) Reset() {
 	*x = RunningAttempt{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +534,7 @@ func (x *RunningAttempt) String() string {
 func (*RunningAttempt) ProtoMessage() {}
 
 func (x *RunningAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[5]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +547,7 @@ func (x *RunningAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunningAttempt.ProtoReflect.Descriptor instead.
 func (*RunningAttempt) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{5}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunningAttempt) GetJobId() string {
@@ -453,7 +578,7 @@ type StreamJobsResponse struct {
 
 func (x *StreamJobsResponse) Reset() {
 	*x = StreamJobsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +590,7 @@ func (x *StreamJobsResponse) String() string {
 func (*StreamJobsResponse) ProtoMessage() {}
 
 func (x *StreamJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[6]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +603,7 @@ func (x *StreamJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamJobsResponse.ProtoReflect.Descriptor instead.
 func (*StreamJobsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{6}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StreamJobsResponse) GetMessage() isStreamJobsResponse_Message {
@@ -550,7 +675,7 @@ type CancelNotice struct {
 
 func (x *CancelNotice) Reset() {
 	*x = CancelNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +687,7 @@ func (x *CancelNotice) String() string {
 func (*CancelNotice) ProtoMessage() {}
 
 func (x *CancelNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[7]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +700,7 @@ func (x *CancelNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelNotice.ProtoReflect.Descriptor instead.
 func (*CancelNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{7}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelNotice) GetJobId() string {
@@ -607,7 +732,7 @@ type JobAssignment struct {
 
 func (x *JobAssignment) Reset() {
 	*x = JobAssignment{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +744,7 @@ func (x *JobAssignment) String() string {
 func (*JobAssignment) ProtoMessage() {}
 
 func (x *JobAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[8]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +757,7 @@ func (x *JobAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobAssignment.ProtoReflect.Descriptor instead.
 func (*JobAssignment) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{8}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JobAssignment) GetJob() *Job {
@@ -675,7 +800,7 @@ type DrainNotice struct {
 
 func (x *DrainNotice) Reset() {
 	*x = DrainNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +812,7 @@ func (x *DrainNotice) String() string {
 func (*DrainNotice) ProtoMessage() {}
 
 func (x *DrainNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +825,7 @@ func (x *DrainNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNotice.ProtoReflect.Descriptor instead.
 func (*DrainNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DrainNotice) GetReason() string {
@@ -739,7 +864,7 @@ type ReportResultRequest struct {
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +876,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +889,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReportResultRequest) GetWorkerId() string {
@@ -835,7 +960,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +972,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +985,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportResultResponse) GetStatus() JobStatus {
@@ -888,7 +1013,7 @@ type ReportResultsRequest struct {
 
 func (x *ReportResultsRequest) Reset() {
 	*x = ReportResultsRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1025,7 @@ func (x *ReportResultsRequest) String() string {
 func (*ReportResultsRequest) ProtoMessage() {}
 
 func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1038,7 @@ func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReportResultsRequest) GetWorkerId() string {
@@ -940,7 +1065,7 @@ type ReportResultsResponse struct {
 
 func (x *ReportResultsResponse) Reset() {
 	*x = ReportResultsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1077,7 @@ func (x *ReportResultsResponse) String() string {
 func (*ReportResultsResponse) ProtoMessage() {}
 
 func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1090,7 @@ func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReportResultsResponse) GetOutcomes() []*ReportResultOutcome {
@@ -991,7 +1116,7 @@ type ReportResultOutcome struct {
 
 func (x *ReportResultOutcome) Reset() {
 	*x = ReportResultOutcome{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1128,7 @@ func (x *ReportResultOutcome) String() string {
 func (*ReportResultOutcome) ProtoMessage() {}
 
 func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1141,7 @@ func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultOutcome.ProtoReflect.Descriptor instead.
 func (*ReportResultOutcome) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReportResultOutcome) GetCode() uint32 {
@@ -1049,7 +1174,7 @@ type DeregisterRequest struct {
 
 func (x *DeregisterRequest) Reset() {
 	*x = DeregisterRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1186,7 @@ func (x *DeregisterRequest) String() string {
 func (*DeregisterRequest) ProtoMessage() {}
 
 func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1199,7 @@ func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeregisterRequest) GetWorkerId() string {
@@ -1092,7 +1217,7 @@ type DeregisterResponse struct {
 
 func (x *DeregisterResponse) Reset() {
 	*x = DeregisterResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1229,7 @@ func (x *DeregisterResponse) String() string {
 func (*DeregisterResponse) ProtoMessage() {}
 
 func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,14 +1242,22 @@ func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{16}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{18}
 }
 
 var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ajq/v1/worker_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\xc6\x01\n" +
+	"\x1ajq/v1/worker_service.proto\x12\x05jq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jq/v1/common.proto\"\x9b\x01\n" +
+	"\x15ReportProgressRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12\x1a\n" +
+	"\bprogress\x18\x04 \x01(\x01R\bprogress\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"6\n" +
+	"\x16ReportProgressResponse\x12\x1c\n" +
+	"\tcoalesced\x18\x01 \x01(\bR\tcoalesced\"\xc6\x01\n" +
 	"\x15RegisterWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12 \n" +
@@ -1198,7 +1331,7 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\bresponse\x18\x03 \x01(\v2\x1b.jq.v1.ReportResultResponseR\bresponse\"0\n" +
 	"\x11DeregisterRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\x14\n" +
-	"\x12DeregisterResponse2\xbb\x03\n" +
+	"\x12DeregisterResponse2\x8a\x04\n" +
 	"\rWorkerService\x12M\n" +
 	"\x0eRegisterWorker\x12\x1c.jq.v1.RegisterWorkerRequest\x1a\x1d.jq.v1.RegisterWorkerResponse\x12>\n" +
 	"\tHeartbeat\x12\x17.jq.v1.HeartbeatRequest\x1a\x18.jq.v1.HeartbeatResponse\x12C\n" +
@@ -1207,7 +1340,8 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\fReportResult\x12\x1a.jq.v1.ReportResultRequest\x1a\x1b.jq.v1.ReportResultResponse\x12J\n" +
 	"\rReportResults\x12\x1b.jq.v1.ReportResultsRequest\x1a\x1c.jq.v1.ReportResultsResponse\x12A\n" +
 	"\n" +
-	"Deregister\x12\x18.jq.v1.DeregisterRequest\x1a\x19.jq.v1.DeregisterResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
+	"Deregister\x12\x18.jq.v1.DeregisterRequest\x1a\x19.jq.v1.DeregisterResponse\x12M\n" +
+	"\x0eReportProgress\x12\x1c.jq.v1.ReportProgressRequest\x1a\x1d.jq.v1.ReportProgressResponseB%Z#github.com/jqhq/jq/proto/jq/v1;jqv1b\x06proto3"
 
 var (
 	file_jq_v1_worker_service_proto_rawDescOnce sync.Once
@@ -1221,64 +1355,68 @@ func file_jq_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_worker_service_proto_rawDescData
 }
 
-var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_jq_v1_worker_service_proto_goTypes = []any{
-	(*RegisterWorkerRequest)(nil),  // 0: jq.v1.RegisterWorkerRequest
-	(*RegisterWorkerResponse)(nil), // 1: jq.v1.RegisterWorkerResponse
-	(*HeartbeatRequest)(nil),       // 2: jq.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 3: jq.v1.HeartbeatResponse
-	(*StreamJobsRequest)(nil),      // 4: jq.v1.StreamJobsRequest
-	(*RunningAttempt)(nil),         // 5: jq.v1.RunningAttempt
-	(*StreamJobsResponse)(nil),     // 6: jq.v1.StreamJobsResponse
-	(*CancelNotice)(nil),           // 7: jq.v1.CancelNotice
-	(*JobAssignment)(nil),          // 8: jq.v1.JobAssignment
-	(*DrainNotice)(nil),            // 9: jq.v1.DrainNotice
-	(*ReportResultRequest)(nil),    // 10: jq.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),   // 11: jq.v1.ReportResultResponse
-	(*ReportResultsRequest)(nil),   // 12: jq.v1.ReportResultsRequest
-	(*ReportResultsResponse)(nil),  // 13: jq.v1.ReportResultsResponse
-	(*ReportResultOutcome)(nil),    // 14: jq.v1.ReportResultOutcome
-	(*DeregisterRequest)(nil),      // 15: jq.v1.DeregisterRequest
-	(*DeregisterResponse)(nil),     // 16: jq.v1.DeregisterResponse
-	(*Worker)(nil),                 // 17: jq.v1.Worker
-	(*durationpb.Duration)(nil),    // 18: google.protobuf.Duration
-	(WorkerStatus)(0),              // 19: jq.v1.WorkerStatus
-	(*Job)(nil),                    // 20: jq.v1.Job
-	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
-	(JobStatus)(0),                 // 22: jq.v1.JobStatus
+	(*ReportProgressRequest)(nil),  // 0: jq.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil), // 1: jq.v1.ReportProgressResponse
+	(*RegisterWorkerRequest)(nil),  // 2: jq.v1.RegisterWorkerRequest
+	(*RegisterWorkerResponse)(nil), // 3: jq.v1.RegisterWorkerResponse
+	(*HeartbeatRequest)(nil),       // 4: jq.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 5: jq.v1.HeartbeatResponse
+	(*StreamJobsRequest)(nil),      // 6: jq.v1.StreamJobsRequest
+	(*RunningAttempt)(nil),         // 7: jq.v1.RunningAttempt
+	(*StreamJobsResponse)(nil),     // 8: jq.v1.StreamJobsResponse
+	(*CancelNotice)(nil),           // 9: jq.v1.CancelNotice
+	(*JobAssignment)(nil),          // 10: jq.v1.JobAssignment
+	(*DrainNotice)(nil),            // 11: jq.v1.DrainNotice
+	(*ReportResultRequest)(nil),    // 12: jq.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),   // 13: jq.v1.ReportResultResponse
+	(*ReportResultsRequest)(nil),   // 14: jq.v1.ReportResultsRequest
+	(*ReportResultsResponse)(nil),  // 15: jq.v1.ReportResultsResponse
+	(*ReportResultOutcome)(nil),    // 16: jq.v1.ReportResultOutcome
+	(*DeregisterRequest)(nil),      // 17: jq.v1.DeregisterRequest
+	(*DeregisterResponse)(nil),     // 18: jq.v1.DeregisterResponse
+	(*Worker)(nil),                 // 19: jq.v1.Worker
+	(*durationpb.Duration)(nil),    // 20: google.protobuf.Duration
+	(WorkerStatus)(0),              // 21: jq.v1.WorkerStatus
+	(*Job)(nil),                    // 22: jq.v1.Job
+	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
+	(JobStatus)(0),                 // 24: jq.v1.JobStatus
 }
 var file_jq_v1_worker_service_proto_depIdxs = []int32{
-	17, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
-	18, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	19, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
-	7,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
-	5,  // 4: jq.v1.StreamJobsRequest.running:type_name -> jq.v1.RunningAttempt
-	8,  // 5: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
-	9,  // 6: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
-	7,  // 7: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
-	20, // 8: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
-	21, // 9: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
-	18, // 10: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
-	18, // 11: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
-	22, // 12: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
-	21, // 13: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
-	10, // 14: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
-	14, // 15: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
-	11, // 16: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
-	0,  // 17: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
-	2,  // 18: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
-	4,  // 19: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
-	10, // 20: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
-	12, // 21: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
-	15, // 22: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
-	1,  // 23: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
-	3,  // 24: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
-	6,  // 25: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
-	11, // 26: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
-	13, // 27: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
-	16, // 28: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
-	23, // [23:29] is the sub-list for method output_type
-	17, // [17:23] is the sub-list for method input_type
+	19, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
+	20, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	21, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
+	9,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
+	7,  // 4: jq.v1.StreamJobsRequest.running:type_name -> jq.v1.RunningAttempt
+	10, // 5: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
+	11, // 6: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
+	9,  // 7: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
+	22, // 8: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
+	23, // 9: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
+	20, // 10: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
+	20, // 11: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
+	24, // 12: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
+	23, // 13: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
+	12, // 14: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
+	16, // 15: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
+	13, // 16: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
+	2,  // 17: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
+	4,  // 18: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
+	6,  // 19: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
+	12, // 20: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
+	14, // 21: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
+	17, // 22: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
+	0,  // 23: jq.v1.WorkerService.ReportProgress:input_type -> jq.v1.ReportProgressRequest
+	3,  // 24: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
+	5,  // 25: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
+	8,  // 26: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
+	13, // 27: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
+	15, // 28: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
+	18, // 29: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
+	1,  // 30: jq.v1.WorkerService.ReportProgress:output_type -> jq.v1.ReportProgressResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1290,7 +1428,7 @@ func file_jq_v1_worker_service_proto_init() {
 		return
 	}
 	file_jq_v1_common_proto_init()
-	file_jq_v1_worker_service_proto_msgTypes[6].OneofWrappers = []any{
+	file_jq_v1_worker_service_proto_msgTypes[8].OneofWrappers = []any{
 		(*StreamJobsResponse_Assignment)(nil),
 		(*StreamJobsResponse_Drain)(nil),
 		(*StreamJobsResponse_Cancel)(nil),
@@ -1301,7 +1439,7 @@ func file_jq_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_worker_service_proto_rawDesc), len(file_jq_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	WorkerService_ReportResult_FullMethodName   = "/jq.v1.WorkerService/ReportResult"
 	WorkerService_ReportResults_FullMethodName  = "/jq.v1.WorkerService/ReportResults"
 	WorkerService_Deregister_FullMethodName     = "/jq.v1.WorkerService/Deregister"
+	WorkerService_ReportProgress_FullMethodName = "/jq.v1.WorkerService/ReportProgress"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -55,6 +56,10 @@ type WorkerServiceClient interface {
 	ReportResults(ctx context.Context, in *ReportResultsRequest, opts ...grpc.CallOption) (*ReportResultsResponse, error)
 	// Deregister marks the worker OFFLINE and closes its stream.
 	Deregister(ctx context.Context, in *DeregisterRequest, opts ...grpc.CallOption) (*DeregisterResponse, error)
+	// ReportProgress records how far a running attempt is. The server writes a job's progress
+	// at most once a second: a report that comes sooner is kept and written then, the latest
+	// winning (coalesced). FAILED_PRECONDITION when the attempt is not current.
+	ReportProgress(ctx context.Context, in *ReportProgressRequest, opts ...grpc.CallOption) (*ReportProgressResponse, error)
 }
 
 type workerServiceClient struct {
@@ -134,6 +139,16 @@ func (c *workerServiceClient) Deregister(ctx context.Context, in *DeregisterRequ
 	return out, nil
 }
 
+func (c *workerServiceClient) ReportProgress(ctx context.Context, in *ReportProgressRequest, opts ...grpc.CallOption) (*ReportProgressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportProgressResponse)
+	err := c.cc.Invoke(ctx, WorkerService_ReportProgress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -162,6 +177,10 @@ type WorkerServiceServer interface {
 	ReportResults(context.Context, *ReportResultsRequest) (*ReportResultsResponse, error)
 	// Deregister marks the worker OFFLINE and closes its stream.
 	Deregister(context.Context, *DeregisterRequest) (*DeregisterResponse, error)
+	// ReportProgress records how far a running attempt is. The server writes a job's progress
+	// at most once a second: a report that comes sooner is kept and written then, the latest
+	// winning (coalesced). FAILED_PRECONDITION when the attempt is not current.
+	ReportProgress(context.Context, *ReportProgressRequest) (*ReportProgressResponse, error)
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -189,6 +208,9 @@ func (UnimplementedWorkerServiceServer) ReportResults(context.Context, *ReportRe
 }
 func (UnimplementedWorkerServiceServer) Deregister(context.Context, *DeregisterRequest) (*DeregisterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deregister not implemented")
+}
+func (UnimplementedWorkerServiceServer) ReportProgress(context.Context, *ReportProgressRequest) (*ReportProgressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportProgress not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -312,6 +334,24 @@ func _WorkerService_Deregister_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_ReportProgress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportProgressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServiceServer).ReportProgress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkerService_ReportProgress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServiceServer).ReportProgress(ctx, req.(*ReportProgressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -338,6 +378,10 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Deregister",
 			Handler:    _WorkerService_Deregister_Handler,
+		},
+		{
+			MethodName: "ReportProgress",
+			Handler:    _WorkerService_ReportProgress_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
