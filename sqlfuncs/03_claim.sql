@@ -478,13 +478,18 @@ BEGIN
         FROM unnest(start_for.job_ids, start_for.worker_ids) AS i (job_id, worker_id)
         ORDER BY i.job_id
     ), picked AS (
+        -- Only rows still ASSIGNED to the worker are locked: most fast jobs have finished
+        -- before their start is flushed, and locking a finished row would write it for
+        -- nothing. The checks are spelled so that no index can serve them (status as text,
+        -- IS NOT DISTINCT FROM), which keeps the lookup a primary-key probe; a row updated
+        -- meanwhile is checked again after the lock.
         SELECT j.job_id, j.xmin
         FROM input i
         CROSS JOIN LATERAL (
-            SELECT j.job_id, j.status, j.worker_id, j.xmin FROM jq.jobs j WHERE j.job_id = i.job_id
-            OFFSET 0 FOR UPDATE
+            SELECT j.job_id, j.xmin FROM jq.jobs j
+            WHERE j.job_id = i.job_id AND j.status::text = 'ASSIGNED' AND j.worker_id IS NOT DISTINCT FROM i.worker_id
+            FOR UPDATE
         ) AS j
-        WHERE j.status = 'ASSIGNED' AND j.worker_id = i.worker_id
     ), started AS (
         UPDATE jq.jobs j
         SET status = 'RUNNING', started_at = now(), updated_at = now()
