@@ -31,6 +31,9 @@ type drainParams struct {
 	// queues > 1 spreads the jobs over that many queues (<queue>-0001, …), every worker taking
 	// them all; local runs only.
 	queues int
+	// servers > 1 runs that many server instances on the run's database, the workers spread
+	// over them in turn; local runs only.
+	servers int
 }
 
 // queueNames are the queues of a drain: the run's queue, or queues of its name numbered.
@@ -103,6 +106,10 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 			return nil, err
 		}
 	}
+	servers, err := r.startMoreServers(ctx, p.servers, p.tweak)
+	if err != nil {
+		return nil, err
+	}
 	before, _, _ := r.cycles(ctx)
 	var queriesBefore map[string]queryTime
 	if r.server != nil {
@@ -116,8 +123,8 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 	r.progress("draining with %s", describeWorkers(r.o, p.kind))
 	t0 := time.Now()
 	f, err := r.startFleet(ctx, fleetSpec{
-		kind: p.kind, name: "jq-bench-" + r.id, inProcess: r.o.Workers, procs: r.o.Procs,
-		concurrency: r.o.Concurrency, queue: strings.Join(r.queueNames(p), ","), rec: rec,
+		kind: p.kind, name: "jq-bench-" + r.id, inProcess: r.o.Workers * max(1, p.servers), procs: r.o.Procs * max(1, p.servers),
+		concurrency: r.o.Concurrency, queue: strings.Join(r.queueNames(p), ","), rec: rec, servers: servers,
 	})
 	if err != nil {
 		return nil, err

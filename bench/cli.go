@@ -98,7 +98,7 @@ Examples:
 				return ErrHelp
 			}
 			if len(args) == 0 {
-				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events or suite (see jq-bench --help)")}
+				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events, fleet or suite (see jq-bench --help)")}
 			}
 			return &UsageError{Err: fmt.Errorf("unknown scenario %q (see jq-bench --help)", args[0])}
 		},
@@ -432,6 +432,45 @@ Examples:
 					},
 					run: func(ctx context.Context, r *run) (*Report, error) {
 						return manyQueuesScenario(ctx, r, *queues, int(perQueue))
+					},
+				}
+			},
+		},
+		{
+			name:   "fleet",
+			short:  "drain the same jobs with 1, 2, 4 servers on one database, Redis off and on: the curve",
+			groups: flagsServer | flagsWorkers,
+			long: `fleet drains --jobs pre-inserted no-op jobs with each count of --servers server instances on
+one database (a fresh database each time), every server with --procs worker processes of its
+own, first with Redis off, then with Redis on (assignment locks and leader lease) when
+--redis-addr names one. It reports the aggregate jobs/s of each point and its
+ratio to the first count: adding servers must not lower the throughput. The servers run in
+the jq-bench process, each with its own pools, LISTEN connection, scheduler and leader
+candidacy.
+
+Examples:
+  jq-bench fleet                                       # 1, 2, 4 servers × 1 worker process, 50,000 jobs
+  jq-bench fleet --servers 1,2 --jobs 20000 --redis-addr 127.0.0.1:6379`,
+			bind: func(o *Options, fs *flag.FlagSet) runner {
+				o.Procs = 1
+				jobs := countFlag(50_000)
+				fs.Var(&jobs, "jobs", "jobs to drain at each point")
+				servers := fs.String("servers", "1,2,4", "server counts to compare, increasing, comma-separated")
+				var counts []int
+				return runner{
+					check: func(o *Options) error {
+						if o.remote() {
+							return errors.New("fleet starts its own servers: drop --server-addr")
+						}
+						if o.Procs < 1 {
+							return errors.New("fleet needs worker processes: --procs ≥ 1")
+						}
+						var err error
+						counts, err = serverCounts(*servers)
+						return err
+					},
+					run: func(ctx context.Context, r *run) (*Report, error) {
+						return fleetScenario(ctx, r, int(jobs), counts)
 					},
 				}
 			},

@@ -163,6 +163,40 @@ func (r *run) startServer(ctx context.Context, cfg *config.Config) error {
 	return r.dial(srv.GRPCAddr().String())
 }
 
+// startMoreServers starts n-1 more in-process server instances on the run's database (each
+// with its own pools, listener, scheduler and leader candidacy, sharing Redis when the run
+// uses it) beside the run's server, and returns every server's address, the run's first. With
+// n ≤ 1 it starts nothing and returns nil: workers use the run's server.
+func (r *run) startMoreServers(ctx context.Context, n int, tweak func(*config.Config)) ([]serverAddr, error) {
+	if n <= 1 {
+		return nil, nil
+	}
+	addrs := []serverAddr{{addr: r.addr, admin: r.admin}}
+	for range n - 1 {
+		cfg := r.serverConfig()
+		if tweak != nil {
+			tweak(cfg)
+		}
+		srv, err := server.New(ctx, cfg, r.logger, metrics.NewRegistry())
+		if err != nil {
+			return nil, fmt.Errorf("start jq-server: %w", err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			srv.Shutdown()
+			return nil, fmt.Errorf("start jq-server: %w", err)
+		}
+		r.onClose(srv.Shutdown)
+		addr := srv.GRPCAddr().String()
+		conn, err := client.Dial(addr, client.Options{Token: r.token})
+		if err != nil {
+			return nil, err
+		}
+		r.onClose(func() { _ = conn.Close() })
+		addrs = append(addrs, serverAddr{addr: addr, admin: jqv1.NewAdminServiceClient(conn)})
+	}
+	return addrs, nil
+}
+
 // connectRemote connects the clients to the running server of --server-addr and creates the
 // run's own queue there, deleted at the end (when it holds no unfinished jobs).
 func (r *run) connectRemote(ctx context.Context) error {

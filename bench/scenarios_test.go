@@ -12,6 +12,7 @@ import (
 
 	"github.com/jqhq/jq/internal/testbin"
 	"github.com/jqhq/jq/internal/testdb"
+	"github.com/jqhq/jq/internal/testredis"
 	"github.com/jqhq/jq/internal/testserver"
 )
 
@@ -53,6 +54,7 @@ type reportDoc struct {
 	CallsPerSec float64                 `json:"calls_per_sec"`
 	FailedCalls int                     `json:"failed_calls"`
 	CallMS      *Percentiles            `json:"call_ms"`
+	Points      []fleetPoint            `json:"points"`
 }
 
 // bench runs jq-bench with args; it returns stdout, stderr and the error.
@@ -349,4 +351,23 @@ func TestCLI(t *testing.T) {
 		require.ErrorIs(t, err, ErrHelp)
 		require.Contains(t, stdout, "jq-bench ")
 	})
+}
+
+// TestFleet: each point drains every job through its own servers, with Redis off and on, and
+// the report holds the curve.
+func TestFleet(t *testing.T) {
+	t.Parallel()
+	doc := benchJSON(t, "fleet", "--servers", "1,2", "--jobs", "400", "--concurrency", "32",
+		"--redis-addr", testredis.Addr(), "--bench-bin", testbin.Path(t, "jq-bench"))
+	require.Equal(t, 400, doc.Jobs)
+	require.Len(t, doc.Points, 4, "1 and 2 servers, Redis off and on")
+	for i, p := range doc.Points {
+		require.Equal(t, []int{1, 2}[i%2], p.Servers)
+		require.Equal(t, i >= 2, p.Redis)
+		require.Positive(t, p.JobsPerSec)
+	}
+	require.Equal(t, 1.0, doc.Points[0].Ratio)
+	require.Len(t, doc.Targets, 2)
+	_, _, err := bench(t, "fleet", "--servers", "2,1")
+	require.ErrorContains(t, err, "increasing order")
 }

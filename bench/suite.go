@@ -29,6 +29,7 @@ var StandardSet = [][]string{
 	{"submit", "--duration", "10s"},
 	{"submit", "--batch", "1000", "--duration", "5s"},
 	{"many-queues", "--queues", "100", "--jobs-per-queue", "500", "--procs", "1"},
+	{"fleet", "--servers", "1,2,4", "--jobs", "20000"},
 	{"idle-in-tx", "--baseline", "10s", "--pin", "15s", "--after", "10s"},
 }
 

@@ -46,6 +46,23 @@ type fleetSpec struct {
 	rec         *recorder // receives the no-op runs (and in-process Exec runs); may be nil
 	// env is added to the environment of jq-worker processes.
 	env []string
+	// servers, when set, are the gRPC addresses the workers connect to, worker i to
+	// servers[i % len(servers)], each with its admin client; else the run's server.
+	servers []serverAddr
+}
+
+// serverAddr is one server a fleet's workers may connect to.
+type serverAddr struct {
+	addr  string
+	admin jqv1.AdminServiceClient
+}
+
+// server is the server worker i of the fleet connects to.
+func (spec fleetSpec) server(r *run, i int) serverAddr {
+	if len(spec.servers) == 0 {
+		return serverAddr{addr: r.addr, admin: r.admin}
+	}
+	return spec.servers[i%len(spec.servers)]
 }
 
 // fleet is a set of running workers.
@@ -73,19 +90,21 @@ func (r *run) startFleet(ctx context.Context, spec fleetSpec) (*fleet, error) {
 	if spec.procs > 0 {
 		n = spec.procs
 	}
+	byServer := map[serverAddr][]uuid.UUID{}
 	for i := range n {
 		name := workerName(spec.name, i)
 		id, _ := worker.ResolveID(name)
+		srv := spec.server(r, i)
 		var err error
 		if spec.procs > 0 {
 			var p *workerProcess
-			p, err = r.startWorkerProcess(spec, name)
+			p, err = r.startWorkerProcess(spec, name, srv.addr)
 			if p != nil {
 				f.procs = append(f.procs, p)
 			}
 		} else {
 			var w *inprocWorker
-			w, err = r.startInprocWorker(spec, name)
+			w, err = r.startInprocWorker(spec, name, srv.addr)
 			if w != nil {
 				f.inproc = append(f.inproc, w)
 			}
@@ -95,15 +114,18 @@ func (r *run) startFleet(ctx context.Context, spec fleetSpec) (*fleet, error) {
 			return nil, err
 		}
 		f.ids = append(f.ids, id)
+		byServer[srv] = append(byServer[srv], id)
 	}
-	if err := r.waitConnected(ctx, f, f.ids...); err != nil {
-		f.stop(5 * time.Second)
-		return nil, err
+	for srv, ids := range byServer {
+		if err := r.waitConnected(ctx, srv, f, ids...); err != nil {
+			f.stop(5 * time.Second)
+			return nil, err
+		}
 	}
 	return f, nil
 }
 
-func (r *run) startInprocWorker(spec fleetSpec, name string) (*inprocWorker, error) {
+func (r *run) startInprocWorker(spec fleetSpec, name, addr string) (*inprocWorker, error) {
 	var h worker.Handler
 	switch spec.kind {
 	case noopJobs:
@@ -115,7 +137,7 @@ func (r *run) startInprocWorker(spec fleetSpec, name string) (*inprocWorker, err
 		}
 	}
 	w, err := worker.New(worker.Config{
-		ServerAddr:    r.addr,
+		ServerAddr:    addr,
 		Token:         r.token,
 		ID:            name,
 		Concurrency:   spec.concurrency,
@@ -137,8 +159,8 @@ func (r *run) startInprocWorker(spec fleetSpec, name string) (*inprocWorker, err
 	return iw, nil
 }
 
-// waitConnected waits until the workers are registered with their streams open on the server.
-func (r *run) waitConnected(ctx context.Context, f *fleet, ids ...uuid.UUID) error {
+// waitConnected waits until the workers are registered with their streams open on srv.
+func (r *run) waitConnected(ctx context.Context, srv serverAddr, f *fleet, ids ...uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	want := map[string]bool{}
@@ -146,7 +168,7 @@ func (r *run) waitConnected(ctx context.Context, f *fleet, ids ...uuid.UUID) err
 		want[id.String()] = true
 	}
 	for {
-		resp, err := r.admin.ListWorkers(ctx, &jqv1.ListWorkersRequest{Status: jqv1.WorkerStatus_WORKER_STATUS_ONLINE, Limit: 1000})
+		resp, err := srv.admin.ListWorkers(ctx, &jqv1.ListWorkersRequest{Status: jqv1.WorkerStatus_WORKER_STATUS_ONLINE, Limit: 1000})
 		if err == nil {
 			n := 0
 			for _, w := range resp.GetWorkers() {
@@ -167,7 +189,7 @@ func (r *run) waitConnected(ctx context.Context, f *fleet, ids ...uuid.UUID) err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("workers did not connect to %s within 60 s: %w", r.addr, errors.Join(context.Cause(ctx), err))
+			return fmt.Errorf("workers did not connect to %s within 60 s: %w", srv.addr, errors.Join(context.Cause(ctx), err))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -260,7 +282,7 @@ type workerProcess struct {
 	mu   sync.Mutex
 }
 
-func (r *run) startWorkerProcess(spec fleetSpec, name string) (*workerProcess, error) {
+func (r *run) startWorkerProcess(spec fleetSpec, name, addr string) (*workerProcess, error) {
 	var cmd *exec.Cmd
 	switch spec.kind {
 	case noopJobs:
@@ -268,7 +290,7 @@ func (r *run) startWorkerProcess(spec fleetSpec, name string) (*workerProcess, e
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(bin, "noop-worker", "--server-addr", r.addr, "--worker-id", name,
+		cmd = exec.Command(bin, "noop-worker", "--server-addr", addr, "--worker-id", name,
 			"--concurrency", strconv.Itoa(spec.concurrency), "--queue", spec.queue, "--log-level", r.o.LogLevel)
 		cmd.Env = append(cleanEnv(), "JQ_TOKEN="+r.token) // not on the command line, where ps shows it
 	case commandJobs:
@@ -278,7 +300,7 @@ func (r *run) startWorkerProcess(spec fleetSpec, name string) (*workerProcess, e
 		}
 		cmd = exec.Command(bin)
 		cmd.Env = append(cleanEnv(),
-			"JQ_SERVER_ADDR="+r.addr,
+			"JQ_SERVER_ADDR="+addr,
 			"JQ_TOKEN="+r.token,
 			"JQ_WORKER_ID="+name,
 			"JQ_WORKER_CONCURRENCY="+strconv.Itoa(spec.concurrency),
