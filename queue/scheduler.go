@@ -102,7 +102,7 @@ func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, lo
 		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,
 		wake: make(chan struct{}, 1), now: time.Now,
 	}
-	s.starts = &starter{sched: s}
+	s.starts = &starter{sched: s, busy: make(chan struct{}, 1)}
 	return s
 }
 
@@ -134,7 +134,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-startTicker.C:
-				s.starts.flush(ctx)
+				s.starts.flushBackground(ctx)
 				continue
 			case <-ticker.C:
 			case <-s.wake:
@@ -378,20 +378,52 @@ func jobIDs(jobs []*Job) []uuid.UUID {
 func (s *Scheduler) FlushStarts(ctx context.Context) { s.starts.flush(ctx) }
 
 // starter batches the jq.start_for calls of delivered jobs (each job's WorkerID is the worker
-// it was delivered to). Only the scheduler's goroutine uses it.
+// it was delivered to). Only the scheduler's goroutine adds and flushes; a background flush
+// works on its own batch.
 type starter struct {
 	sched   *Scheduler
 	pending []*Job
+	// busy holds a token while a flush runs. jq.start_for waits on rows that completions are
+	// finishing (until their commit), so the loop hands its batch to a goroutine rather than
+	// stop claiming meanwhile.
+	busy chan struct{}
 }
 
 func (st *starter) add(jobs []*Job) { st.pending = append(st.pending, jobs...) }
 
-func (st *starter) flush(ctx context.Context) {
+// flushBackground starts a flush of the pending starts in a goroutine; while the previous
+// one still runs, they wait for the next tick.
+func (st *starter) flushBackground(ctx context.Context) {
 	if len(st.pending) == 0 {
 		return
 	}
-	s, jobs := st.sched, st.pending
+	select {
+	case st.busy <- struct{}{}:
+	default:
+		return
+	}
+	jobs := st.pending
 	st.pending = nil
+	go func() {
+		defer func() { <-st.busy }()
+		st.start(ctx, jobs)
+	}()
+}
+
+// flush marks the pending starts now, after any background flush has ended.
+func (st *starter) flush(ctx context.Context) {
+	st.busy <- struct{}{}
+	defer func() { <-st.busy }()
+	jobs := st.pending
+	st.pending = nil
+	st.start(ctx, jobs)
+}
+
+func (st *starter) start(ctx context.Context, jobs []*Job) {
+	if len(jobs) == 0 {
+		return
+	}
+	s := st.sched
 	ids, workers := make([]uuid.UUID, len(jobs)), make([]uuid.UUID, len(jobs))
 	for i, j := range jobs {
 		ids[i], workers[i] = j.ID, j.WorkerID
