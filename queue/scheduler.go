@@ -44,9 +44,12 @@ type SchedulerConfig struct {
 	InstanceID string
 	// StartDelay is how long delivered jobs wait to be marked RUNNING, so that one
 	// jq.start_for call covers many and a job finished meanwhile skips that write (its
-	// completion records the start). Default 200 ms: at 20 ms, marking no-op jobs RUNNING
-	// cost a fifth of the database time of a burn, mostly waiting on the row locks of their
-	// completions. It must stay far below AssignmentTimeout.
+	// completion records the start). Default 1 s: at 200 ms, marking no-op jobs RUNNING
+	// still cost a fifth of the database time of a burn (burn --jobs 30000 --procs 1, two
+	// interleaved pairs: 2,286 / 1,763 jobs/s at 200 ms, 2,915 / 3,430 at 1 s). The price is
+	// that a job shows ASSIGNED for up to this long while it runs (cancel, the reaper and
+	// the dashboards treat ASSIGNED and RUNNING alike). It must stay far below
+	// AssignmentTimeout.
 	StartDelay time.Duration
 }
 
@@ -96,7 +99,7 @@ func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, lo
 		cfg.InstanceID = uuid.NewString()
 	}
 	if cfg.StartDelay <= 0 {
-		cfg.StartDelay = 200 * time.Millisecond
+		cfg.StartDelay = time.Second
 	}
 	s := &Scheduler{
 		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,

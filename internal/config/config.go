@@ -213,7 +213,7 @@ func Default(service Service) *Config {
 			Notify:               true,
 			BatchSize:            100,
 			AssignmentTimeout:    Duration(30 * time.Second),
-			StartDelay:           Duration(200 * time.Millisecond),
+			StartDelay:           Duration(time.Second),
 			HeartbeatTimeout:     Duration(30 * time.Second),
 			StreamGrace:          Duration(2 * time.Second),
 			RetryBaseDelay:       Duration(time.Second),

@@ -267,7 +267,11 @@ func TestWorker_ReconnectWithinGraceKeepsItsJobs(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the stream grace ends")
 	t.Logf("lost-worker check: %s", outcome)
 
-	require.Equal(t, jqv1.JobStatus_JOB_STATUS_RUNNING, b.job(t, id).GetStatus())
+	// Still the same attempt, not retried: RUNNING, or ASSIGNED until its start is flushed
+	// (scheduler.start_delay).
+	j := b.job(t, id)
+	require.Contains(t, []jqv1.JobStatus{jqv1.JobStatus_JOB_STATUS_ASSIGNED, jqv1.JobStatus_JOB_STATUS_RUNNING}, j.GetStatus())
+	require.EqualValues(t, 1, j.GetAttempt())
 	w.mustReport(a, true) // the attempt is still current
 	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, b.job(t, id).GetStatus())
 }
