@@ -7,14 +7,16 @@
 #   RIVER_BASELINE  the River program's driver (it builds River v0.51.2's no-op burn-down; it is
 #                   not part of jq), e.g. a checkout's shared/tools/river-baseline.sh
 #   JQ_DB_URL       PostgreSQL to use (its user needs CREATEDB); else deploy/local-services.sh
-#   ROUNDS=3 JOBS=150000 JQ_BENCH=bin/jq-bench BURN_FLAGS="--procs 1"
+#   ROUNDS=3 JOBS=150000 JQ_BENCH=bin/jq-bench BURN_FLAGS="--procs 1 --concurrency 2000"
+# The burn is compared at matched settings: River's program runs 2,000 worker goroutines, so
+# jq's no-op worker process gets 2,000 slots (its default, 256, bounds the burn below the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${RIVER_BASELINE:?set RIVER_BASELINE to the path of river-baseline.sh}"
 ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-150000}
 JQ_BENCH=${JQ_BENCH:-bin/jq-bench}
-BURN_FLAGS=${BURN_FLAGS:---procs 1}
+BURN_FLAGS=${BURN_FLAGS:---procs 1 --concurrency 2000}
 if [ -z "${JQ_DB_URL:-}" ]; then
   eval "$(deploy/local-services.sh env)"
 fi
