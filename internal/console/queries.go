@@ -456,3 +456,30 @@ func (d *reader) runningJobs(ctx context.Context, workers []uuid.UUID) (map[uuid
 	}
 	return out, nil
 }
+
+// workflowRef names the workflow node a job is.
+type workflowRef struct {
+	ID   uuid.UUID
+	Node string
+}
+
+// jobWorkflow returns the workflow and node of a job, nil when it belongs to none
+// (workflow_jobs_job_id_idx: one probe).
+func (d *reader) jobWorkflow(ctx context.Context, jobID string) (*workflowRef, error) {
+	var out *workflowRef
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT workflow_id, node FROM jq.workflow_jobs WHERE job_id = $1 LIMIT 1`, jobID)
+		if err != nil {
+			return err
+		}
+		refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[workflowRef])
+		if len(refs) > 0 {
+			out = &refs[0]
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job's workflow: %w", err)
+	}
+	return out, nil
+}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,6 +202,7 @@ func templateFuncs(prefix string, assets map[string]asset) template.FuncMap {
 		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"int": func(n int32) int { return int(n) },
+		"pct": formatPercent,
 	}
 }
 
@@ -288,4 +291,9 @@ func formatCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// formatPercent is a percentage with at most one decimal ("42.5", "100").
+func formatPercent(p float64) string {
+	return strconv.FormatFloat(math.Round(p*10)/10, 'f', -1, 64)
 }
