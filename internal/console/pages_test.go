@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -84,4 +85,98 @@ func TestJob_WorkflowAndDependencies(t *testing.T) {
 	require.Equal(t, http.StatusOK, page.code, page.body)
 	require.NotContains(t, page.body, "workflow-link")
 	require.False(t, strings.Contains(page.body, "Depends on"))
+}
+
+// TestQueues_FlowControl: an admin pauses and resumes a queue, all queues at once (after a
+// confirmation), and edits its limits; the queues page shows the state, each action is audited
+// under the key's name, and a reader sees no control and is refused.
+func TestQueues_FlowControl(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := b.srv.Store()
+	b.createQueue(t, "work")
+	admin := b.signIn(t, b.keys[apikey.RoleAdmin])
+	getQueue := func(name string) *queue.Queue {
+		t.Helper()
+		qs, err := store.ListQueues(ctx)
+		require.NoError(t, err)
+		for _, q := range qs {
+			if q.Name == name {
+				return q
+			}
+		}
+		t.Fatalf("no queue %s", name)
+		return nil
+	}
+
+	page := admin.get(t, "queues")
+	require.Contains(t, page.body, `action="/queues/work/pause"`)
+	require.NotContains(t, page.body, `data-paused`)
+	resp := admin.post(t, "queues/work/pause", admin.form())
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	require.True(t, getQueue("work").Paused)
+	page = admin.get(t, "queues")
+	require.Contains(t, page.body, "Queue work paused")
+	require.Contains(t, page.body, `data-queue="work"><span class="paused-badge" data-paused>paused</span>`)
+	require.Contains(t, page.body, `action="/queues/work/resume"`)
+	require.Contains(t, page.body, `id="resume-all"`)
+	resp = admin.post(t, "queues/work/pause", admin.form())
+	require.Equal(t, http.StatusSeeOther, resp.code)
+	require.Contains(t, admin.get(t, "queues").body, "Queue work was already paused.")
+	resp = admin.post(t, "queues/work/resume", admin.form())
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	require.False(t, getQueue("work").Paused)
+
+	// Limits: set all three, then remove one with 0 and leave the others as they are.
+	resp = admin.post(t, "queues/work/limits", admin.form("max_running", "5", "rate_limit", "10", "rate_period", "1m", "max_running_per_key", "2"))
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	q := getQueue("work")
+	require.Equal(t, []any{5, 10, time.Minute, 2}, []any{q.MaxRunning, q.RateLimit, q.RatePeriod, q.MaxRunningPerKey})
+	page = admin.get(t, "queues")
+	require.Contains(t, page.body, "at most 5 running, at most 10 starts per 1m, at most 2 running per key")
+	require.Contains(t, page.body, `name="rate_period" value="1m"`, "the form shows the current limits")
+	resp = admin.post(t, "queues/work/limits", admin.form("max_running", "0"))
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	q = getQueue("work")
+	require.Equal(t, []any{0, 10, time.Minute, 2}, []any{q.MaxRunning, q.RateLimit, q.RatePeriod, q.MaxRunningPerKey})
+
+	// Every queue at once: a confirmation first.
+	resp = admin.post(t, "queues/pause-all", admin.form())
+	require.Equal(t, http.StatusOK, resp.code)
+	require.Contains(t, resp.body, "Pause every queue?")
+	require.False(t, getQueue("default").Paused, "nothing before the confirmation")
+	resp = admin.post(t, "queues/pause-all", admin.form("confirm", "yes"))
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	require.True(t, getQueue("default").Paused)
+	require.True(t, getQueue("work").Paused)
+	require.Contains(t, admin.get(t, "queues").body, "2 queues paused.")
+	resp = admin.post(t, "queues/resume-all", admin.form("confirm", "yes"))
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	require.False(t, getQueue("default").Paused)
+	require.False(t, getQueue("work").Paused)
+
+	entries, err := store.ListAudit(ctx, queue.ListAuditParams{Limit: 20})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Action+" "+e.Target] = e.Actor
+	}
+	for _, action := range []string{"queue.pause work", "queue.resume work", "queue.limits work", "queue.pause default", "queue.resume default"} {
+		require.True(t, strings.HasPrefix(got[action], "test-admin-"), "%s audited as the key, got %v", action, got)
+	}
+
+	// A reader sees the state but no control, and is refused by the server.
+	reader := b.signIn(t, b.keys[apikey.RoleReader])
+	page = reader.get(t, "queues")
+	require.Equal(t, http.StatusOK, page.code)
+	require.Contains(t, page.body, "at most 10 starts per 1m")
+	for _, control := range []string{`data-action=`, "Limits…", "pause-all"} {
+		require.NotContains(t, page.body, control)
+	}
+	for _, path := range []string{"queues/work/pause", "queues/work/resume", "queues/pause-all", "queues/resume-all"} {
+		require.Equal(t, http.StatusForbidden, reader.post(t, path, reader.form("confirm", "yes")).code, path)
+	}
+	require.Equal(t, http.StatusForbidden, reader.post(t, "queues/work/limits", reader.form("max_running", "1")).code)
+	require.Equal(t, 10, getQueue("work").RateLimit, "the reader changed nothing")
 }

@@ -57,6 +57,9 @@ var actions = map[string]string{
 	"retry":       jqv1.JobService_RetryJob_FullMethodName,
 	"cancel":      jqv1.JobService_CancelJob_FullMethodName,
 	"deleteQueue": jqv1.AdminService_DeleteQueue_FullMethodName,
+	"pauseQueue":  jqv1.AdminService_PauseQueues_FullMethodName,
+	"resumeQueue": jqv1.AdminService_ResumeQueues_FullMethodName,
+	"updateQueue": jqv1.AdminService_UpdateQueue_FullMethodName,
 	"drain":       jqv1.AdminService_DrainWorker_FullMethodName,
 	"shutdown":    jqv1.AdminService_ShutdownWorker_FullMethodName,
 }
@@ -200,9 +203,11 @@ func templateFuncs(prefix string, assets map[string]asset) template.FuncMap {
 			}
 			return t.UTC().Format("2006-01-02T15:04")
 		},
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"int": func(n int32) int { return int(n) },
-		"pct": formatPercent,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"int":      func(n int32) int { return int(n) },
+		"pct":      formatPercent,
+		"limits":   limitsText,
+		"shortdur": shortDuration,
 	}
 }
 
