@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/internal/apikey"
+	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/queue"
 )
 
@@ -179,4 +180,164 @@ func TestQueues_FlowControl(t *testing.T) {
 	}
 	require.Equal(t, http.StatusForbidden, reader.post(t, "queues/work/limits", reader.form("max_running", "1")).code)
 	require.Equal(t, 10, getQueue("work").RateLimit, "the reader changed nothing")
+}
+
+// TestSchedules: the schedules page lists each schedule with its timing and state; an admin
+// pauses, resumes, fires (after a confirmation, landing on the new job) and deletes one, each
+// audited; a reader sees the list without controls and is refused.
+func TestSchedules(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) {
+		c.Schedules = []config.ScheduleConfig{{Name: "from-config", Cron: "@hourly", Payload: map[string]any{"kind": "tick"}}}
+	})
+	ctx := context.Background()
+	store := b.srv.Store()
+	b.createQueue(t, "parked")
+	_, err := store.CreateSchedule(ctx, queue.ScheduleParams{Name: "nightly.report", Cron: "0 3 * * *", TimeZone: "Europe/Paris",
+		Queue: "parked", Payload: json.RawMessage(`{"kind": "report"}`), Overlap: "skip", Actor: "test"})
+	require.NoError(t, err)
+	schedule := func(name string) *queue.Schedule {
+		t.Helper()
+		all, err := store.ListSchedules(ctx)
+		require.NoError(t, err)
+		for _, s := range all {
+			if s.Name == name {
+				return s
+			}
+		}
+		return nil
+	}
+	require.Eventually(t, func() bool { s := schedule("from-config"); return s != nil && s.FromConfig },
+		10*time.Second, 20*time.Millisecond, "the leader writes the configured schedule")
+	admin := b.signIn(t, b.keys[apikey.RoleAdmin])
+
+	page := admin.get(t, "schedules")
+	require.Equal(t, http.StatusOK, page.code, page.body)
+	for _, want := range []string{"nightly.report", "<code>0 3 * * *</code>", "Europe/Paris", "skip · none", `action="/schedules/nightly.report/pause"`,
+		`action="/schedules/nightly.report/trigger"`, `action="/schedules/nightly.report/delete"`, "from-config <span class=\"dim\""} {
+		require.Contains(t, page.body, want)
+	}
+	require.NotContains(t, page.body, `action="/schedules/from-config/delete"`, "a schedule of the configuration is changed there")
+
+	require.Equal(t, http.StatusSeeOther, admin.post(t, "schedules/nightly.report/pause", admin.form()).code)
+	require.True(t, schedule("nightly.report").Paused)
+	page = admin.get(t, "schedules")
+	require.Contains(t, page.body, "Schedule nightly.report paused")
+	require.Contains(t, page.body, `action="/schedules/nightly.report/resume"`)
+	require.Equal(t, http.StatusSeeOther, admin.post(t, "schedules/nightly.report/resume", admin.form()).code)
+	require.False(t, schedule("nightly.report").Paused)
+
+	resp := admin.post(t, "schedules/nightly.report/trigger", admin.form())
+	require.Equal(t, http.StatusOK, resp.code)
+	require.Contains(t, resp.body, "Fire schedule nightly.report now?")
+	require.True(t, schedule("nightly.report").LastJobID == uuid.Nil, "nothing fired before the confirmation")
+	resp = admin.post(t, "schedules/nightly.report/trigger", admin.form("confirm", "yes"))
+	require.Equal(t, http.StatusSeeOther, resp.code, resp.body)
+	fired := schedule("nightly.report").LastJobID
+	require.NotEqual(t, uuid.Nil, fired)
+	require.Equal(t, "/jobs/"+fired.String(), resp.location, "it lands on the new job")
+	job := admin.get(t, "jobs/"+fired.String())
+	require.Contains(t, job.body, "Schedule nightly.report fired")
+	require.Contains(t, job.body, "report")
+
+	resp = admin.post(t, "schedules/from-config/delete", admin.form("confirm", "yes"))
+	require.Equal(t, http.StatusConflict, resp.code, "jq refuses, and the console says why")
+	resp = admin.post(t, "schedules/nightly.report/delete", admin.form())
+	require.Equal(t, http.StatusOK, resp.code)
+	require.Contains(t, resp.body, "Delete schedule nightly.report?")
+	require.NotNil(t, schedule("nightly.report"))
+	require.Equal(t, http.StatusSeeOther, admin.post(t, "schedules/nightly.report/delete", admin.form("confirm", "yes")).code)
+	require.Nil(t, schedule("nightly.report"))
+
+	entries, err := store.ListAudit(ctx, queue.ListAuditParams{Limit: 20})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Action+" "+e.Target] = e.Actor
+	}
+	for _, action := range []string{"schedule.pause", "schedule.resume", "schedule.trigger", "schedule.delete"} {
+		require.True(t, strings.HasPrefix(got[action+" nightly.report"], "test-admin-"), "%s audited as the key, got %v", action, got)
+	}
+
+	reader := b.signIn(t, b.keys[apikey.RoleReader])
+	page = reader.get(t, "schedules")
+	require.Equal(t, http.StatusOK, page.code)
+	require.Contains(t, page.body, "from-config")
+	require.NotContains(t, page.body, "data-action=")
+	for _, action := range []string{"pause", "resume", "trigger", "delete"} {
+		require.Equal(t, http.StatusForbidden, reader.post(t, "schedules/from-config/"+action, reader.form("confirm", "yes")).code, action)
+	}
+}
+
+// TestWorkflows: the workflows list counts each workflow's jobs by state, newest first with a
+// cursor; a workflow's page shows its nodes by stage with their dependencies and jobs; a key
+// limited to other queues sees neither.
+func TestWorkflows(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	store := b.srv.Store()
+	b.createQueue(t, "parked")
+	b.createQueue(t, "other")
+	submit := func(name, q string) (uuid.UUID, []queue.WorkflowJobRef) {
+		t.Helper()
+		id, refs, err := store.SubmitWorkflow(ctx, name, []queue.WorkflowNode{
+			{Name: "extract", Queue: q, Payload: json.RawMessage(`{}`)},
+			{Name: "transform", Queue: q, Payload: json.RawMessage(`{}`), DependsOn: []string{"extract"}},
+			{Name: "audit", Queue: q, Payload: json.RawMessage(`{}`), DependsOn: []string{"extract"}},
+			{Name: "load", Queue: q, Payload: json.RawMessage(`{}`), DependsOn: []string{"transform", "audit"}},
+		}, "test")
+		require.NoError(t, err)
+		return id, refs
+	}
+	older, _ := submit("etl-older", "parked")
+	wf, refs := submit("etl <nightly>", "parked")
+	_, err := store.Cancel(ctx, refs[0].JobID, "test") // extract cancelled: its dependents are cancelled too
+	require.NoError(t, err)
+	elsewhere, _ := submit("etl-elsewhere", "other")
+
+	reader := b.keys[apikey.RoleReader]
+	list := b.bearer(t, reader, "GET", "workflows", nil)
+	require.Equal(t, http.StatusOK, list.code, list.body)
+	iNew, iOld := strings.Index(list.body, wf.String()), strings.Index(list.body, older.String())
+	require.True(t, iNew > 0 && iOld > iNew, "newest first")
+	require.Contains(t, list.body, "etl &lt;nightly&gt;")
+	page := b.bearer(t, reader, "GET", "workflows?before="+wf.String(), nil)
+	require.Contains(t, page.body, older.String())
+	require.NotContains(t, page.body, `/workflows/`+wf.String()+`"`, "the cursor pages on")
+	resp := b.bearer(t, reader, "GET", "workflows?id=+"+wf.String()+"+", nil)
+	require.Equal(t, http.StatusSeeOther, resp.code)
+	require.Equal(t, "/workflows/"+wf.String(), resp.location)
+
+	page = b.bearer(t, reader, "GET", "workflows/"+wf.String(), nil)
+	require.Equal(t, http.StatusOK, page.code, page.body)
+	require.Contains(t, page.body, "Workflow etl &lt;nightly&gt;")
+	for _, want := range []string{
+		`<tr data-node="extract">` + "\n" + `      <td class="num">0</td>`,
+		`<tr data-node="load">` + "\n" + `      <td class="num">2</td>`,
+		"<td>transform, audit</td>", // load depends on both
+		`<a href="/jobs/` + refs[3].JobID.String() + `">`,
+	} {
+		require.Contains(t, page.body, want)
+	}
+	j, err := store.GetJob(ctx, refs[3].JobID)
+	require.NoError(t, err)
+	require.Contains(t, page.body, `<span class="status status-`+strings.ToLower(strings.ReplaceAll(string(j.Status), "_", "-"))+`">`)
+
+	// A key limited to queue other sees only its workflow, and not this one.
+	scoped := b.srv.Key(t, apikey.RoleReader, "other")
+	list = b.bearer(t, scoped, "GET", "workflows", nil)
+	require.Equal(t, http.StatusOK, list.code, list.body)
+	require.Contains(t, list.body, elsewhere.String())
+	require.NotContains(t, list.body, wf.String())
+	require.Equal(t, http.StatusForbidden, b.bearer(t, scoped, "GET", "workflows/"+wf.String(), nil).code)
+
+	for path, want := range map[string]int{
+		"workflows/not-a-uuid":          http.StatusBadRequest,
+		"workflows?before=x":            http.StatusBadRequest,
+		"workflows?id=nope":             http.StatusBadRequest,
+		"workflows/" + uuid.NewString(): http.StatusNotFound,
+	} {
+		require.Equal(t, want, b.bearer(t, reader, "GET", path, nil).code, path)
+	}
 }

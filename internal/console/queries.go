@@ -483,3 +483,61 @@ func (d *reader) jobWorkflow(ctx context.Context, jobID string) (*workflowRef, e
 	}
 	return out, nil
 }
+
+// workflowSummary is a workflow as the list shows it: its jobs counted by state.
+type workflowSummary struct {
+	ID                      uuid.UUID
+	Name, CreatedBy         string
+	CreatedAt               time.Time
+	Jobs, Done, Failed      int64
+	Running, Waiting, Other int64
+}
+
+// listWorkflowsSQL walks jq.workflows newest first by its primary key (workflow ids are
+// UUIDv7) and counts each one's jobs through workflow_jobs_pkey (one range per workflow). $2,
+// when not null, keeps the workflows whose jobs are all in those queues (a scoped key).
+const listWorkflowsSQL = `
+	SELECT f.workflow_id, f.name, f.created_by, f.created_at, c.jobs, c.done, c.failed, c.running, c.waiting,
+	       c.jobs - c.done - c.failed - c.running - c.waiting
+	FROM (
+		SELECT * FROM jq.workflows WHERE $1::uuid IS NULL OR workflow_id < $1 ORDER BY workflow_id DESC
+	) AS f
+	CROSS JOIN LATERAL (
+		SELECT count(*) AS jobs,
+		       count(*) FILTER (WHERE j.status = 'DONE') AS done,
+		       count(*) FILTER (WHERE j.status IN ('FAILED', 'DEAD_LETTERED', 'CANCELLED')) AS failed,
+		       count(*) FILTER (WHERE j.status IN ('ASSIGNED', 'RUNNING')) AS running,
+		       count(*) FILTER (WHERE j.status = 'WAITING') AS waiting,
+		       count(*) FILTER (WHERE $2::text[] IS NOT NULL AND NOT j.queue_name = ANY($2)) AS outside
+		FROM jq.workflow_jobs w JOIN jq.jobs j ON j.job_id = w.job_id
+		WHERE w.workflow_id = f.workflow_id
+	) AS c
+	WHERE c.outside = 0
+	ORDER BY f.workflow_id DESC
+	LIMIT $3`
+
+// listWorkflows returns up to limit workflows older than before (uuid.Nil: the newest), within
+// scope (nil: every queue), and whether there are more.
+func (d *reader) listWorkflows(ctx context.Context, before uuid.UUID, scope []string, limit int) ([]workflowSummary, bool, error) {
+	var out []workflowSummary
+	var cursor any
+	if before != uuid.Nil {
+		cursor = before
+	}
+	err := d.read(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, listWorkflowsSQL, cursor, scope, limit+1)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[workflowSummary])
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list workflows: %w", err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}

@@ -29,7 +29,8 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "error", "overview", "jobs", "job", "queues", "workers", "confirm", "bulk"}
+var pageNames = []string{"login", "error", "overview", "jobs", "job", "queues", "workers", "confirm", "bulk",
+	"schedules", "workflows", "workflow"}
 
 // view is what every page's template gets.
 type view struct {
@@ -50,18 +51,24 @@ type view struct {
 
 // actions name what a template may offer, by the gRPC method whose rule decides.
 var actions = map[string]string{
-	"overview":    jqv1.AdminService_GetSystemStatus_FullMethodName,
-	"jobs":        jqv1.JobService_ListJobs_FullMethodName,
-	"queues":      jqv1.AdminService_ListQueues_FullMethodName,
-	"workers":     jqv1.AdminService_ListWorkers_FullMethodName,
-	"retry":       jqv1.JobService_RetryJob_FullMethodName,
-	"cancel":      jqv1.JobService_CancelJob_FullMethodName,
-	"deleteQueue": jqv1.AdminService_DeleteQueue_FullMethodName,
-	"pauseQueue":  jqv1.AdminService_PauseQueues_FullMethodName,
-	"resumeQueue": jqv1.AdminService_ResumeQueues_FullMethodName,
-	"updateQueue": jqv1.AdminService_UpdateQueue_FullMethodName,
-	"drain":       jqv1.AdminService_DrainWorker_FullMethodName,
-	"shutdown":    jqv1.AdminService_ShutdownWorker_FullMethodName,
+	"overview":     jqv1.AdminService_GetSystemStatus_FullMethodName,
+	"jobs":         jqv1.JobService_ListJobs_FullMethodName,
+	"queues":       jqv1.AdminService_ListQueues_FullMethodName,
+	"workers":      jqv1.AdminService_ListWorkers_FullMethodName,
+	"retry":        jqv1.JobService_RetryJob_FullMethodName,
+	"cancel":       jqv1.JobService_CancelJob_FullMethodName,
+	"deleteQueue":  jqv1.AdminService_DeleteQueue_FullMethodName,
+	"pauseQueue":   jqv1.AdminService_PauseQueues_FullMethodName,
+	"resumeQueue":  jqv1.AdminService_ResumeQueues_FullMethodName,
+	"updateQueue":  jqv1.AdminService_UpdateQueue_FullMethodName,
+	"schedules":    jqv1.AdminService_ListSchedules_FullMethodName,
+	"pauseSched":   jqv1.AdminService_PauseSchedule_FullMethodName,
+	"resumeSched":  jqv1.AdminService_ResumeSchedule_FullMethodName,
+	"triggerSched": jqv1.AdminService_TriggerSchedule_FullMethodName,
+	"deleteSched":  jqv1.AdminService_DeleteSchedule_FullMethodName,
+	"workflows":    jqv1.JobService_GetWorkflow_FullMethodName,
+	"drain":        jqv1.AdminService_DrainWorker_FullMethodName,
+	"shutdown":     jqv1.AdminService_ShutdownWorker_FullMethodName,
 }
 
 // Can reports whether the caller may see or do action (a key of actions): templates show
