@@ -118,7 +118,8 @@ func (d *reader) listJobs(ctx context.Context, f *jobFilter, scope []string, lim
 func listQuery(f *jobFilter, scope []string, limit int) (string, []any) {
 	var args []any
 	conds := f.conditions(scope, &args)
-	desc := f.Sort != sortOldest
+	o := f.order()
+	desc := o.Desc
 	if f.Before != uuid.Nil {
 		desc = !desc // walk back from the cursor; listJobs turns the page around
 	}
@@ -127,22 +128,44 @@ func listQuery(f *jobFilter, scope []string, limit int) (string, []any) {
 		cursor = f.Before
 	}
 	if cursor != uuid.Nil {
-		args = append(args, cursor)
 		op := ">"
 		if desc {
 			op = "<"
 		}
-		conds = append(conds, fmt.Sprintf("job_id %s $%d", op, len(args)))
-	}
-	order := "ASC"
-	if desc {
-		order = "DESC"
+		switch o.Column {
+		case "":
+			args = append(args, cursor)
+			conds = append(conds, fmt.Sprintf("job_id %s $%d", op, len(args)))
+		default:
+			// A row comparison: the jobs after (column, id) in the list's order. The cursor's key
+			// was checked (a priority 0-9, a status of the enum).
+			typ := "int"
+			if o.Column == "status" {
+				typ = "jq.job_status"
+			}
+			args = append(args, f.CursorKey, cursor)
+			conds = append(conds, fmt.Sprintf("(%s, job_id) %s ($%d::%s, $%d)", o.Column, op, len(args)-1, typ, len(args)))
+		}
 	}
 	args = append(args, limit)
 	return fmt.Sprintf(`SELECT job_id, queue_name, status::text, priority, retry_count, max_retries, attempt, worker_id,
 			coalesce(idempotency_key, ''), left(coalesce(error_message, ''), %d), left(payload::text, %d),
 			created_at, started_at, completed_at, not_before
-		FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`, listColumnCut, listColumnCut, where(conds), order, len(args)), args
+		FROM jq.jobs %s ORDER BY %s LIMIT $%d`, listColumnCut, listColumnCut, where(conds), orderBy(o.Column, desc), len(args)), args
+}
+
+// orderBy is the ORDER BY of a sort: its column then job id, in one direction. The column is
+// qualified: the list also outputs status::text as "status", which a bare name would sort by
+// (alphabetically, not in the enum's lifecycle order that the cursor compares in).
+func orderBy(column string, desc bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	if column == "" {
+		return "job_id" + dir
+	}
+	return "jobs." + column + dir + ", job_id" + dir
 }
 
 // matchingIDs returns up to limit ids of the jobs matching f within scope whose status is one
@@ -150,15 +173,11 @@ func listQuery(f *jobFilter, scope []string, limit int) (string, []any) {
 func (d *reader) matchingIDs(ctx context.Context, f *jobFilter, scope, statuses []string, limit int) ([]uuid.UUID, error) {
 	var args []any
 	conds := append(f.conditions(scope, &args), "status IN ("+statusList(statuses)+")")
-	order := "DESC"
-	if f.Sort == sortOldest {
-		order = "ASC"
-	}
 	args = append(args, limit)
 	var ids []uuid.UUID
 	err := d.read(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, fmt.Sprintf(`SELECT job_id FROM jq.jobs %s ORDER BY job_id %s LIMIT $%d`,
-			where(conds), order, len(args)), args...)
+		rows, err := q.Query(ctx, fmt.Sprintf(`SELECT job_id FROM jq.jobs %s ORDER BY %s LIMIT $%d`,
+			where(conds), orderBy(f.order().Column, f.order().Desc), len(args)), args...)
 		if err != nil {
 			return err
 		}

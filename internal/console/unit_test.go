@@ -328,6 +328,27 @@ func TestListQuery_UsesIndexes(t *testing.T) {
 	}
 }
 
+// TestListQuery_StatusSortInQueue: sorted by status within a queue, the list walks
+// jobs_queue_status_idx (queue, status, job id) from its cursor, without sorting the queue.
+func TestListQuery_StatusSortInQueue(t *testing.T) {
+	t.Parallel()
+	r, _ := dbReader(t)
+	ctx := context.Background()
+	for name, f := range map[string]*jobFilter{
+		"First":    {Priority: -1, Sort: sortStatus, Queue: "default"},
+		"Reversed": {Priority: -1, Sort: sortStatusDesc, Queue: "default"},
+		"NextPage": {Priority: -1, Sort: sortStatus, Queue: "default", After: uuid.New(), CursorKey: "RUNNING"},
+		"Back":     {Priority: -1, Sort: sortStatusDesc, Queue: "default", Before: uuid.New(), CursorKey: "PENDING"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sql, args := listQuery(f, nil, 51)
+			plan := explain(t, r, ctx, sql, args)
+			require.Contains(t, plan, "jobs_queue_status_idx", "plan:\n%s", plan)
+			require.NotContains(t, plan, "Sort", "plan:\n%s", plan)
+		})
+	}
+}
+
 // explain returns the plan of sql with sequential scans priced out, as the planner would
 // choose on a large table, where they lose.
 func explain(t *testing.T, r *reader, ctx context.Context, sql string, args []any) string {
