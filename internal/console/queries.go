@@ -148,24 +148,40 @@ func listQuery(f *jobFilter, scope []string, limit int) (string, []any) {
 		}
 	}
 	args = append(args, limit)
-	return fmt.Sprintf(`SELECT job_id, queue_name, status::text, priority, retry_count, max_retries, attempt, worker_id,
-			coalesce(idempotency_key, ''), left(coalesce(error_message, ''), %d), left(payload::text, %d),
-			created_at, started_at, completed_at, not_before
-		FROM jq.jobs %s ORDER BY %s LIMIT $%d`, listColumnCut, listColumnCut, where(conds), orderBy(o.Column, desc), len(args)), args
+	if o.Column == "" {
+		return fmt.Sprintf(`SELECT %s FROM jq.jobs %s ORDER BY %s LIMIT $%d`,
+			listColumns(""), where(conds), orderBy("jobs", "", desc), len(args)), args
+	}
+	// A sort by a column has no index to walk (but the status within a queue): the matching
+	// jobs are sorted. Sorting only their ids and keys, then reading the page's rows, spares
+	// turning every matching payload into text for the sort (1,000,000 jobs: 5 s, over the
+	// list's time limit, before).
+	return fmt.Sprintf(`SELECT %s FROM (
+			SELECT job_id, %s FROM jq.jobs %s ORDER BY %s LIMIT $%d
+		) AS k JOIN jq.jobs j ON j.job_id = k.job_id
+		ORDER BY %s`, listColumns("j."), o.Column, where(conds), orderBy("jobs", o.Column, desc), len(args),
+		orderBy("k", o.Column, desc)), args
+}
+
+// listColumns are the columns the list reads, of the table named by prefix ("j." or "").
+func listColumns(prefix string) string {
+	return strings.NewReplacer("$.", prefix).Replace(fmt.Sprintf(`$.job_id, $.queue_name, $.status::text, $.priority, $.retry_count,
+		$.max_retries, $.attempt, $.worker_id, coalesce($.idempotency_key, ''), left(coalesce($.error_message, ''), %d),
+		left($.payload::text, %d), $.created_at, $.started_at, $.completed_at, $.not_before`, listColumnCut, listColumnCut))
 }
 
 // orderBy is the ORDER BY of a sort: its column then job id, in one direction. The column is
 // qualified: the list also outputs status::text as "status", which a bare name would sort by
 // (alphabetically, not in the enum's lifecycle order that the cursor compares in).
-func orderBy(column string, desc bool) string {
+func orderBy(table, column string, desc bool) string {
 	dir := " ASC"
 	if desc {
 		dir = " DESC"
 	}
 	if column == "" {
-		return "job_id" + dir
+		return table + ".job_id" + dir
 	}
-	return "jobs." + column + dir + ", job_id" + dir
+	return table + "." + column + dir + ", " + table + ".job_id" + dir
 }
 
 // matchingIDs returns up to limit ids of the jobs matching f within scope whose status is one
@@ -177,7 +193,7 @@ func (d *reader) matchingIDs(ctx context.Context, f *jobFilter, scope, statuses 
 	var ids []uuid.UUID
 	err := d.read(ctx, func(q querier) error {
 		rows, err := q.Query(ctx, fmt.Sprintf(`SELECT job_id FROM jq.jobs %s ORDER BY %s LIMIT $%d`,
-			where(conds), orderBy(f.order().Column, f.order().Desc), len(args)), args...)
+			where(conds), orderBy("jobs", f.order().Column, f.order().Desc), len(args)), args...)
 		if err != nil {
 			return err
 		}
