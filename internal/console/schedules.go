@@ -4,9 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jqhq/jq/queue/queuename"
-
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue/queuename"
 )
 
 // scheduleRow is a schedule as the schedules page shows it.
