@@ -156,7 +156,13 @@ func BenchmarkConsole(b *testing.B) {
 		{"Jobs/NoneFailed", "/jobs?status=FAILED", false},
 		{"Jobs/SearchJSON", "/jobs?q=" + `%7B%22customer%22%3A%22c42%22%7D`, false},
 		{"Jobs/SearchText", "/jobs?q=c4242", false},
+		{"Jobs/SortPriority", "/jobs?sort=priority", false},
+		{"Jobs/SortStatus", "/jobs?sort=status", false},
+		{"Jobs/QueueSortStatus", "/jobs?queue=q7&sort=status-desc", false},
+		{"Jobs/QueueSortPriority", "/jobs?queue=q7&sort=priority", false},
 		{"Job", "/jobs/" + deadJob.String(), false},
+		{"Schedules", "/schedules", false},
+		{"Workflows", "/workflows", false},
 		{"Queues/Cold", "/queues", true},
 		{"Workers", "/workers", false},
 	} {

@@ -201,7 +201,25 @@ func TestBrowser(t *testing.T) {
 	mux.Register("ok", func(context.Context, worker.Job) ([]byte, error) { ran.Add(1); return []byte("hello from jq\n"), nil })
 	mux.Register("flaky", flaky.run)
 	mux.Register("fail", func(context.Context, worker.Job) ([]byte, error) { return nil, errors.New("exit status 1") })
+	release := make(chan struct{}) // the slow job reports its progress, then waits for this
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	mux.Register("slow", func(ctx context.Context, _ worker.Job) ([]byte, error) {
+		if err := worker.Progress(ctx, 60, "step 3 of 5: resizing images"); err != nil {
+			return nil, err
+		}
+		select {
+		case <-release:
+			return []byte("slow done\n"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
 	runWorker(t, b.srv, b.keys[apikey.RoleWorker], mux)
+	t.Cleanup(letGo) // before the worker stops (cleanups run last first)
+	_, err := store.CreateSchedule(ctx, queue.ScheduleParams{Name: "hourly-report", Cron: "@hourly", Queue: "default",
+		Payload: []byte(`{"kind": "ok", "from": "schedule"}`), Actor: "test"})
+	require.NoError(t, err)
 
 	zero := 0
 	noRetry := func(p *queue.SubmitParams) { p.MaxRetries = &zero }
@@ -272,9 +290,49 @@ func TestBrowser(t *testing.T) {
 	waitStatus(t, store, pending, queue.StatusCancelled)
 	tb.screenshot(t, "job-cancelled")
 
+	// A running job's page shows the progress its handler reported.
+	slow := b.submit(t, "default", `{"kind": "slow"}`)
+	tb.do(t, chromedp.Navigate(b.url("jobs/"+slow.String())), chromedp.WaitVisible(chromedp.CSS("ol.timeline")))
+	tb.eventually(t, "step 3 of 5: resizing images", 10*time.Second)
+	require.Contains(t, tb.text(t), "60 %")
+	tb.screenshot(t, "job-progress")
+	letGo()
+
+	// A workflow: its job links to it, and its page shows both nodes done.
+	_, refs, err := store.SubmitWorkflow(ctx, "nightly-etl", []queue.WorkflowNode{
+		{Name: "extract", Payload: []byte(`{"kind": "ok", "step": "extract"}`)},
+		{Name: "load", Payload: []byte(`{"kind": "ok", "step": "load"}`), DependsOn: []string{"extract"}},
+	}, "test")
+	require.NoError(t, err)
+	waitStatus(t, store, refs[1].JobID, queue.StatusDone)
+	tb.do(t, chromedp.Navigate(b.url("jobs/"+refs[1].JobID.String())), chromedp.WaitVisible(chromedp.ID("workflow-link")))
+	tb.do(t, chromedp.Click(chromedp.ID("workflow-link")), chromedp.WaitVisible(chromedp.CSS("table.workflow")))
+	page = tb.text(t)
+	require.Contains(t, page, "Workflow nightly-etl")
+	require.Contains(t, page, "DONE 2")
+	tb.screenshot(t, "workflow")
+
+	// Pause a queue with its button: the page says so, and jq has it paused.
 	tb.do(t, chromedp.Navigate(b.url("queues")), chromedp.WaitVisible(chromedp.CSS("table.queues")))
 	require.Contains(t, tb.text(t), "parked")
+	tb.do(t, chromedp.Click(chromedp.ID("pause-parked")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	require.Contains(t, tb.text(t), "Queue parked paused")
+	require.Equal(t, 1, eval[int](t, tb, `document.querySelectorAll('td[data-queue="parked"] [data-paused]').length`))
+	queues, err := store.ListQueues(ctx)
+	require.NoError(t, err)
+	for _, q := range queues {
+		require.Equal(t, q.Name == "parked", q.Paused, "queue %s", q.Name)
+	}
 	tb.screenshot(t, "queues")
+
+	// Fire a schedule now: a confirmation, then the job it submitted, which the worker runs.
+	tb.do(t, chromedp.Navigate(b.url("schedules")), chromedp.WaitVisible(chromedp.CSS("table.schedules")))
+	require.Contains(t, tb.text(t), "@hourly")
+	tb.screenshot(t, "schedules")
+	tb.do(t, chromedp.Click(chromedp.ID("trigger-hourly-report")), chromedp.WaitVisible(chromedp.ID("confirm")))
+	tb.do(t, chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	require.Contains(t, tb.text(t), "Schedule hourly-report fired")
+	tb.eventually(t, "hello from jq", 15*time.Second)
 	tb.do(t, chromedp.Navigate(b.url("workers")), chromedp.WaitVisible(chromedp.CSS("table.workers")))
 	require.Contains(t, tb.text(t), "Drain")
 	tb.screenshot(t, "workers")
@@ -300,7 +358,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".tiles")),
 	)
 	noButtons := `document.querySelectorAll("form[data-action], #bulk-selected, #bulk-matching, [data-select-all], #retry, #cancel").length`
-	for _, p := range []string{"", "jobs", "jobs/" + pending.String(), "jobs/" + dead.String(), "queues", "workers"} {
+	for _, p := range []string{"", "jobs", "jobs/" + pending.String(), "jobs/" + dead.String(), "queues", "workers", "schedules", "workflows"} {
 		tb.do(t, chromedp.Navigate(b.url(p)), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		require.Zero(t, eval[int](t, tb, noButtons), "a reader sees no action on /%s", p)
 	}

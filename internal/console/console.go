@@ -32,15 +32,24 @@ type JobService interface {
 	GetJobLogs(ctx context.Context, req *jqv1.GetJobLogsRequest) (*jqv1.GetJobLogsResponse, error)
 	CancelJob(ctx context.Context, req *jqv1.CancelJobRequest) (*jqv1.CancelJobResponse, error)
 	RetryJob(ctx context.Context, req *jqv1.RetryJobRequest) (*jqv1.RetryJobResponse, error)
+	GetWorkflow(ctx context.Context, req *jqv1.GetWorkflowRequest) (*jqv1.GetWorkflowResponse, error)
 }
 
 // AdminService is what the console asks of jq's AdminService, in process.
 type AdminService interface {
 	ListQueues(ctx context.Context, req *jqv1.ListQueuesRequest) (*jqv1.ListQueuesResponse, error)
 	DeleteQueue(ctx context.Context, req *jqv1.DeleteQueueRequest) (*jqv1.DeleteQueueResponse, error)
+	PauseQueues(ctx context.Context, req *jqv1.PauseQueuesRequest) (*jqv1.PauseQueuesResponse, error)
+	ResumeQueues(ctx context.Context, req *jqv1.ResumeQueuesRequest) (*jqv1.ResumeQueuesResponse, error)
+	UpdateQueue(ctx context.Context, req *jqv1.UpdateQueueRequest) (*jqv1.UpdateQueueResponse, error)
 	ListWorkers(ctx context.Context, req *jqv1.ListWorkersRequest) (*jqv1.ListWorkersResponse, error)
 	DrainWorker(ctx context.Context, req *jqv1.DrainWorkerRequest) (*jqv1.DrainWorkerResponse, error)
 	ShutdownWorker(ctx context.Context, req *jqv1.ShutdownWorkerRequest) (*jqv1.ShutdownWorkerResponse, error)
+	ListSchedules(ctx context.Context, req *jqv1.ListSchedulesRequest) (*jqv1.ListSchedulesResponse, error)
+	PauseSchedule(ctx context.Context, req *jqv1.PauseScheduleRequest) (*jqv1.PauseScheduleResponse, error)
+	ResumeSchedule(ctx context.Context, req *jqv1.ResumeScheduleRequest) (*jqv1.ResumeScheduleResponse, error)
+	TriggerSchedule(ctx context.Context, req *jqv1.TriggerScheduleRequest) (*jqv1.TriggerScheduleResponse, error)
+	DeleteSchedule(ctx context.Context, req *jqv1.DeleteScheduleRequest) (*jqv1.DeleteScheduleResponse, error)
 }
 
 var (
@@ -136,6 +145,18 @@ func (c *Console) routes() {
 	m.Handle("POST "+p+"/jobs/{id}/cancel", c.page(jqv1.JobService_CancelJob_FullMethodName, c.cancelJob))
 	m.Handle("GET "+p+"/queues", c.page(jqv1.AdminService_ListQueues_FullMethodName, c.queues))
 	m.Handle("POST "+p+"/queues/{name}/delete", c.page(jqv1.AdminService_DeleteQueue_FullMethodName, c.deleteQueue))
+	m.Handle("POST "+p+"/queues/{name}/pause", c.page(jqv1.AdminService_PauseQueues_FullMethodName, c.pauseQueue))
+	m.Handle("POST "+p+"/queues/{name}/resume", c.page(jqv1.AdminService_ResumeQueues_FullMethodName, c.resumeQueue))
+	m.Handle("POST "+p+"/queues/{name}/limits", c.page(jqv1.AdminService_UpdateQueue_FullMethodName, c.updateQueue))
+	m.Handle("POST "+p+"/queues/pause-all", c.page(jqv1.AdminService_PauseQueues_FullMethodName, c.pauseAll))
+	m.Handle("POST "+p+"/queues/resume-all", c.page(jqv1.AdminService_ResumeQueues_FullMethodName, c.resumeAll))
+	m.Handle("GET "+p+"/schedules", c.page(jqv1.AdminService_ListSchedules_FullMethodName, c.schedules))
+	m.Handle("POST "+p+"/schedules/{name}/pause", c.page(jqv1.AdminService_PauseSchedule_FullMethodName, c.pauseSchedule))
+	m.Handle("POST "+p+"/schedules/{name}/resume", c.page(jqv1.AdminService_ResumeSchedule_FullMethodName, c.resumeSchedule))
+	m.Handle("POST "+p+"/schedules/{name}/trigger", c.page(jqv1.AdminService_TriggerSchedule_FullMethodName, c.triggerSchedule))
+	m.Handle("POST "+p+"/schedules/{name}/delete", c.page(jqv1.AdminService_DeleteSchedule_FullMethodName, c.deleteSchedule))
+	m.Handle("GET "+p+"/workflows", c.page(jqv1.JobService_GetWorkflow_FullMethodName, c.workflows))
+	m.Handle("GET "+p+"/workflows/{id}", c.page(jqv1.JobService_GetWorkflow_FullMethodName, c.workflow))
 	m.Handle("GET "+p+"/workers", c.page(jqv1.AdminService_ListWorkers_FullMethodName, c.workers))
 	m.Handle("POST "+p+"/workers/{id}/drain", c.page(jqv1.AdminService_DrainWorker_FullMethodName, c.drainWorker))
 	m.Handle("POST "+p+"/workers/{id}/shutdown", c.page(jqv1.AdminService_ShutdownWorker_FullMethodName, c.shutdownWorker))

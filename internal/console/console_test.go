@@ -39,6 +39,7 @@ func TestRoutes_ByRole(t *testing.T) {
 		denied   = http.StatusForbidden
 		noKey    = http.StatusUnauthorized
 		conflict = http.StatusConflict
+		notFound = http.StatusNotFound
 	)
 	type want map[apikey.Role]int
 	routes := []struct {
@@ -50,6 +51,9 @@ func TestRoutes_ByRole(t *testing.T) {
 		{"GET", "jobs", nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
 		{"GET", "jobs/" + job.String(), nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
 		{"GET", "queues", nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
+		{"GET", "schedules", nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
+		{"GET", "workflows", nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
+		{"GET", "workflows/" + uuid.NewString(), nil, want{apikey.RoleAdmin: notFound, apikey.RoleSubmitter: notFound, apikey.RoleReader: notFound, apikey.RoleWorker: denied, noRole: see}},
 		{"GET", "workers", nil, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: ok, apikey.RoleWorker: denied, noRole: see}},
 		// Actions without confirm=yes show their confirmation page: the role check comes first.
 		{"POST", "jobs/" + job.String() + "/cancel", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
@@ -57,6 +61,15 @@ func TestRoutes_ByRole(t *testing.T) {
 		{"POST", "jobs/bulk", url.Values{"action": {"retry"}, "target": {"selected"}, "id": {job.String()}}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
 		{"POST", "jobs/bulk", url.Values{"action": {"cancel"}, "target": {"selected"}, "id": {job.String()}}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: ok, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
 		{"POST", "queues/spare/delete", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "queues/spare/pause", url.Values{}, want{apikey.RoleAdmin: see, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "queues/spare/resume", url.Values{}, want{apikey.RoleAdmin: see, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "queues/spare/limits", url.Values{"max_running_per_key": {"3"}}, want{apikey.RoleAdmin: see, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "queues/pause-all", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "queues/resume-all", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "schedules/nosuch/pause", url.Values{}, want{apikey.RoleAdmin: notFound, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "schedules/nosuch/resume", url.Values{}, want{apikey.RoleAdmin: notFound, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "schedules/nosuch/trigger", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
+		{"POST", "schedules/nosuch/delete", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
 		{"POST", "workers/" + worker.String() + "/drain", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
 		{"POST", "workers/" + worker.String() + "/shutdown", url.Values{}, want{apikey.RoleAdmin: ok, apikey.RoleSubmitter: denied, apikey.RoleReader: denied, apikey.RoleWorker: denied, noRole: noKey}},
 		{"POST", "logout", url.Values{}, want{apikey.RoleAdmin: see, apikey.RoleSubmitter: see, apikey.RoleReader: see, apikey.RoleWorker: see, noRole: noKey}},
@@ -157,6 +170,9 @@ func TestBadParameters(t *testing.T) {
 		{"jobs?key=" + strings.Repeat("k", 256), "key"},
 		{"jobs/not-a-uuid", "job id"},
 		{"workers?offline=maybe", "offline"},
+		{"workflows/nope", "workflow id"},
+		{"workflows?before=nope", "before"},
+		{"workflows?id=nope", "workflow id"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			t.Parallel()
@@ -174,6 +190,18 @@ func TestBadParameters(t *testing.T) {
 		{"jobs/not-a-uuid/cancel", url.Values{}, "job id"},
 		{"queues/-bad/delete", url.Values{}, "queue name"},
 		{"workers/12/drain", url.Values{}, "worker id"},
+		{"queues/-bad/pause", url.Values{}, "queue name"},
+		{"schedules/-bad/pause", url.Values{}, "schedule name"},
+		{"schedules/-bad/trigger", url.Values{}, "schedule name"},
+		{"queues/-bad/limits", url.Values{"max_running": {"1"}}, "queue name"},
+		{"queues/default/limits", url.Values{}, "nothing to change"},
+		{"queues/default/limits", url.Values{"max_running": {"-1"}}, "max_running"},
+		{"queues/default/limits", url.Values{"max_running": {"many"}}, "max_running"},
+		{"queues/default/limits", url.Values{"max_running_per_key": {"99999999999"}}, "max_running_per_key"},
+		{"queues/default/limits", url.Values{"rate_limit": {"10"}}, "rate_period"},
+		{"queues/default/limits", url.Values{"rate_limit": {"10"}, "rate_period": {"soon"}}, "rate_period"},
+		{"queues/default/limits", url.Values{"rate_limit": {"10"}, "rate_period": {"-1s"}}, "rate_period"},
+		{"queues/default/limits", url.Values{"rate_period": {"1s"}}, "needs a rate_limit"},
 		{"workers/12/shutdown", url.Values{}, "worker id"},
 		{"jobs/bulk", url.Values{"action": {"explode"}}, "action"},
 		{"jobs/bulk", url.Values{"action": {"retry"}, "target": {"everything"}}, "target"},

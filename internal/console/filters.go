@@ -16,8 +16,12 @@ import (
 )
 
 const (
-	sortNewest = "new"
-	sortOldest = "old"
+	sortNewest      = "new"
+	sortOldest      = "old"
+	sortPriority    = "priority"     // highest first, newest first within a priority
+	sortPriorityLow = "priority-low" // lowest first, oldest first within a priority
+	sortStatus      = "status"       // lifecycle order (PENDING first), oldest first within a status
+	sortStatusDesc  = "status-desc"  // the reverse
 
 	defaultPageSize = 50
 	maxPageSize     = 200
@@ -47,9 +51,44 @@ type jobFilter struct {
 	Search string
 	Sort   string
 	// After and Before are the page's cursor: the last job of the previous page, or the first
-	// of the next one.
+	// of the next one. With a sort by a column, CursorKey is that job's value of it (its
+	// priority or status when the page was made: a job's status changes, the cursor does not).
 	After, Before uuid.UUID
+	CursorKey     string
 	Limit         int
+}
+
+// sortOrder is how a sort orders the list: by column (none: job id only), then job id, all in
+// one direction, so that a cursor is a row comparison an index can walk.
+type sortOrder struct {
+	Column string // "", "priority" or "status"
+	Desc   bool
+}
+
+var sorts = map[string]sortOrder{
+	sortNewest:      {Desc: true},
+	sortOldest:      {},
+	sortPriority:    {Column: "priority", Desc: true},
+	sortPriorityLow: {Column: "priority"},
+	sortStatus:      {Column: "status"},
+	sortStatusDesc:  {Column: "status", Desc: true},
+}
+
+// sortNames lists the sorts, for messages.
+var sortNames = []string{sortNewest, sortOldest, sortPriority, sortPriorityLow, sortStatus, sortStatusDesc}
+
+func (f *jobFilter) order() sortOrder { return sorts[f.Sort] }
+
+// cursorValue is a job's cursor under the filter's sort: its id, after its priority or status
+// and a "~" for a sort by those.
+func (f *jobFilter) cursorValue(j *jobRow) string {
+	switch f.order().Column {
+	case "priority":
+		return strconv.Itoa(j.Priority) + "~" + j.ID.String()
+	case "status":
+		return j.Status + "~" + j.ID.String()
+	}
+	return j.ID.String()
 }
 
 // timeLayouts are the forms a created bound may take: RFC 3339, or what a datetime-local
@@ -100,22 +139,22 @@ func parseJobFilter(q url.Values, known []string) (*jobFilter, error) {
 	if f.Search = strings.TrimSpace(q.Get("q")); len(f.Search) > maxSearchLen {
 		return nil, badRequest("search is %d bytes, over %d", len(f.Search), maxSearchLen)
 	}
-	switch f.Sort = q.Get("sort"); f.Sort {
-	case "":
+	if f.Sort = q.Get("sort"); f.Sort == "" {
 		f.Sort = sortNewest
-	case sortNewest, sortOldest:
-	default:
-		return nil, badRequest("sort %q is not %s or %s", f.Sort, sortNewest, sortOldest)
+	} else if _, ok := sorts[f.Sort]; !ok {
+		return nil, badRequest("sort %q is not one of %s", f.Sort, strings.Join(sortNames, ", "))
 	}
-	if f.After, err = parseCursor("after", q.Get("after")); err != nil {
+	var afterKey, beforeKey string
+	if f.After, afterKey, err = f.parseCursor("after", q.Get("after"), known); err != nil {
 		return nil, err
 	}
-	if f.Before, err = parseCursor("before", q.Get("before")); err != nil {
+	if f.Before, beforeKey, err = f.parseCursor("before", q.Get("before"), known); err != nil {
 		return nil, err
 	}
 	if f.After != uuid.Nil && f.Before != uuid.Nil {
 		return nil, badRequest("after and before are exclusive")
 	}
+	f.CursorKey = afterKey + beforeKey
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
@@ -138,15 +177,36 @@ func parseTime(name, v string) (time.Time, error) {
 	return time.Time{}, badRequest("%s %q is not a time (2006-01-02T15:04 in UTC, or RFC 3339)", name, v)
 }
 
-func parseCursor(name, v string) (uuid.UUID, error) {
+// parseCursor reads a cursor: a job id, or for a sort by a column, that job's value of it, a
+// "~" and its id ("7~0190…", "RUNNING~0190…").
+func (f *jobFilter) parseCursor(name, v string, known []string) (uuid.UUID, string, error) {
 	if v == "" {
-		return uuid.Nil, nil
+		return uuid.Nil, "", nil
 	}
-	id, err := uuid.Parse(v)
+	col := f.order().Column
+	key, idText, keyed := strings.Cut(v, "~")
+	if !keyed {
+		idText, key = v, ""
+	}
+	id, err := uuid.Parse(idText)
 	if err != nil {
-		return uuid.Nil, badRequest("%s %q is not a job id", name, v)
+		return uuid.Nil, "", badRequest("%s %q is not a job id", name, v)
 	}
-	return id, nil
+	switch {
+	case col == "" && keyed:
+		return uuid.Nil, "", badRequest("%s %q is not a job id (sort %s pages by job id alone)", name, v, f.Sort)
+	case col != "" && !keyed:
+		return uuid.Nil, "", badRequest("%s %q lacks the job's %s (sort %s pages by %s~job id)", name, v, col, f.Sort, col)
+	case col == "priority":
+		if p, err := strconv.Atoi(key); err != nil || p < 0 || p > 9 {
+			return uuid.Nil, "", badRequest("%s %q: priority %q is not a number from 0 to 9", name, v, key)
+		}
+	case col == "status":
+		if !slices.Contains(known, key) {
+			return uuid.Nil, "", badRequest("%s %q: status %q is not a job status", name, v, key)
+		}
+	}
+	return id, key, nil
 }
 
 // conditions are the filter's SQL conditions on jq.jobs, within scope (nil: every queue);

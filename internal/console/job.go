@@ -45,6 +45,17 @@ type jobView struct {
 	ResultNote                    string
 	Events                        []eventView
 	CanRetry, CanCancel           bool
+	// Progress is what the running (or last) attempt reported: a percentage, its message and
+	// when; HasProgress is false when it reported none (or the job was retried since).
+	HasProgress     bool
+	Progress        float64
+	ProgressMessage string
+	ProgressAt      time.Time
+	ConcurrencyKey  string
+	UniqueKey       string
+	// DependsOn are the jobs this one waits for; WorkflowID and Node name its workflow, if any.
+	DependsOn        []string
+	WorkflowID, Node string
 }
 
 type eventView struct {
@@ -89,7 +100,19 @@ func (c *Console) job(w http.ResponseWriter, r *request) error {
 		RetryCount: j.GetRetryCount(), MaxRetries: j.GetMaxRetries(), WorkerID: j.GetWorkerId(),
 		Created: tsTime(j.GetCreatedAt()), Started: tsTime(j.GetStartedAt()), Completed: tsTime(j.GetCompletedAt()),
 		Updated: tsTime(j.GetUpdatedAt()), NotBefore: tsTime(j.GetNotBefore()),
-		Payload: indentJSON(j.GetPayload()),
+		Payload:        indentJSON(j.GetPayload()),
+		ConcurrencyKey: j.GetConcurrencyKey(), UniqueKey: j.GetUniqueKey(), DependsOn: j.GetDependsOn(),
+	}
+	if j.Progress != nil {
+		v.HasProgress, v.Progress = true, min(max(j.GetProgress(), 0), 100)
+		v.ProgressMessage, v.ProgressAt = j.GetProgressMessage(), tsTime(j.GetProgressAt())
+	}
+	// The API's Job has no workflow id: the console looks it up (workflow_jobs_job_id_idx). The
+	// caller may read the job, and GetWorkflow checks the workflow's own access when followed.
+	if wf, err := c.db.jobWorkflow(r.Context(), id); err != nil {
+		return err
+	} else if wf != nil {
+		v.WorkflowID, v.Node = wf.ID.String(), wf.Node
 	}
 	if v.Status == "" {
 		v.Status = "UNKNOWN" // a status newer than this build's API: shown generically

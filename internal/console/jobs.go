@@ -38,6 +38,44 @@ type jobsData struct {
 	Fencing bool
 	Bulk    bool
 	Max     int
+	// SortBy are the column headers' links: each sorts by its column, or reverses the sort
+	// when it is already by that column; AriaSort says how each column is sorted now.
+	SortBy   map[string]string
+	AriaSort map[string]string
+}
+
+// sortColumns are the sortable columns of the list: their sort, and the reverse one.
+var sortColumns = map[string][2]string{
+	"created":  {sortNewest, sortOldest},
+	"priority": {sortPriority, sortPriorityLow},
+	"status":   {sortStatus, sortStatusDesc},
+}
+
+// sortLinks sets the column headers' links, which keep the filter and start from the first page.
+func (c *Console) sortLinks(d *jobsData, f *jobFilter) {
+	d.SortBy, d.AriaSort = map[string]string{}, map[string]string{}
+	for col, pair := range sortColumns {
+		to := pair[0]
+		switch f.Sort {
+		case pair[0]:
+			to = pair[1]
+		case pair[1]:
+			to = pair[0]
+		}
+		v := f.values()
+		v.Del("sort")
+		if to != sortNewest {
+			v.Set("sort", to)
+		}
+		d.SortBy[col] = c.url("/jobs") + "?" + v.Encode()
+		d.AriaSort[col] = "none"
+		if f.Sort == pair[0] || f.Sort == pair[1] {
+			d.AriaSort[col] = "ascending"
+			if sorts[f.Sort].Desc {
+				d.AriaSort[col] = "descending"
+			}
+		}
+	}
 }
 
 func (c *Console) jobs(w http.ResponseWriter, r *request) error {
@@ -78,31 +116,32 @@ func (c *Console) jobs(w http.ResponseWriter, r *request) error {
 	}
 	d.Jobs = jobs
 	c.pageLinks(d, f, jobs, more)
+	c.sortLinks(d, f)
 	return c.show(w, r, "jobs", &view{Title: "Jobs", Nav: "jobs", Live: true, Data: d})
 }
 
 // pageLinks sets the links to the first, previous and next pages of the list.
 func (c *Console) pageLinks(d *jobsData, f *jobFilter, jobs []jobRow, more bool) {
-	link := func(k string, id uuid.UUID) string {
+	link := func(k string, j *jobRow) string {
 		v := f.values()
 		if k != "" {
-			v.Set(k, id.String())
+			v.Set(k, f.cursorValue(j))
 		}
 		return c.url("/jobs") + "?" + v.Encode()
 	}
 	paged := f.After != uuid.Nil || f.Before != uuid.Nil
 	if paged {
-		d.First = link("", uuid.Nil)
+		d.First = link("", nil)
 	}
 	if len(jobs) == 0 {
 		return
 	}
 	backward := f.Before != uuid.Nil
 	if (backward && more) || (!backward && f.After != uuid.Nil) {
-		d.Prev = link("before", jobs[0].ID)
+		d.Prev = link("before", &jobs[0])
 	}
 	if (!backward && more) || backward {
-		d.Next = link("after", jobs[len(jobs)-1].ID)
+		d.Next = link("after", &jobs[len(jobs)-1])
 	}
 }
 

@@ -287,3 +287,102 @@ func TestActions_Audited(t *testing.T) {
 		require.True(t, strings.HasPrefix(got[action], "test-admin-"), "%s audited as the key, got %v", action, got)
 	}
 }
+
+// TestJobs_Sort: the list sorts by priority and by status, both ways, and its cursor pages
+// walk every job once, forward and back, in that order (the cursor holds the sort key).
+func TestJobs_Sort(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	type job struct {
+		id       string
+		priority int
+		status   string
+	}
+	var jobs []job
+	for i, p := range []int{3, 7, 3, 9, 0, 7, 3, 5} {
+		id := b.submit(t, "default", fmt.Sprintf(`{"n": %d}`, i), func(sp *queue.SubmitParams) { sp.Priority = p })
+		status := "PENDING"
+		if i%3 == 1 {
+			_, err := b.srv.Store().Cancel(ctx, id, "test")
+			require.NoError(t, err)
+			status = "CANCELLED"
+		}
+		jobs = append(jobs, job{id.String(), p, status})
+	}
+	statusRank := map[string]int{"PENDING": 0, "CANCELLED": 1} // their order in jq.job_status
+	admin := b.keys[apikey.RoleAdmin]
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`)
+	prev := regexp.MustCompile(`href="([^"]+)" rel="prev"`)
+	walk := func(sort string) (seen []string, pages []string) {
+		t.Helper()
+		path := "jobs?limit=3&sort=" + sort
+		for {
+			resp := b.bearer(t, admin, "GET", path, nil)
+			require.Equal(t, http.StatusOK, resp.code, resp.body)
+			pages = append(pages, path)
+			seen = append(seen, listed(resp.body)...)
+			m := next.FindStringSubmatch(resp.body)
+			if m == nil {
+				return seen, pages
+			}
+			path = strings.TrimPrefix(htmlUnescape(m[1]), "/")
+			require.Less(t, len(pages), 5, "the pages end")
+		}
+	}
+	for sort, less := range map[string]func(a, b job) int{
+		"priority":     func(a, b job) int { return cmpOr(b.priority-a.priority, strings.Compare(b.id, a.id)) },
+		"priority-low": func(a, b job) int { return cmpOr(a.priority-b.priority, strings.Compare(a.id, b.id)) },
+		"status": func(a, b job) int {
+			return cmpOr(statusRank[a.status]-statusRank[b.status], strings.Compare(a.id, b.id))
+		},
+		"status-desc": func(a, b job) int {
+			return cmpOr(statusRank[b.status]-statusRank[a.status], strings.Compare(b.id, a.id))
+		},
+	} {
+		t.Run(sort, func(t *testing.T) {
+			want := slices.Clone(jobs)
+			slices.SortFunc(want, less)
+			var wantIDs []string
+			for _, j := range want {
+				wantIDs = append(wantIDs, j.id)
+			}
+			seen, pages := walk(sort)
+			require.Equal(t, wantIDs, seen, "every job once, in order")
+			require.Len(t, pages, 3)
+			require.Contains(t, pages[1], "~", "the cursor holds the sort key")
+			resp := b.bearer(t, admin, "GET", pages[2], nil)
+			m := prev.FindStringSubmatch(resp.body)
+			require.NotNil(t, m)
+			back := b.bearer(t, admin, "GET", strings.TrimPrefix(htmlUnescape(m[1]), "/"), nil)
+			require.Equal(t, wantIDs[3:6], listed(back.body), "and back")
+		})
+	}
+	t.Run("Headers", func(t *testing.T) {
+		page := b.bearer(t, admin, "GET", "jobs?sort=priority&queue=default", nil)
+		require.Contains(t, page.body, `aria-sort="descending"><a href="/jobs?queue=default&amp;sort=priority-low" data-sort="priority">`,
+			"the sorted column's header reverses it, keeping the filter")
+		require.Contains(t, page.body, `<a href="/jobs?queue=default&amp;sort=status" data-sort="status">`)
+	})
+	t.Run("BadCursor", func(t *testing.T) {
+		id := jobs[0].id
+		for q, want := range map[string]string{
+			"sort=priority&after=" + id:           "lacks the job",
+			"sort=new&after=7~" + id:              "not a job id",
+			"sort=priority&after=11~" + id:        "priority",
+			"sort=status&before=NOPE~" + id:       "status",
+			"sort=status&after=PENDING~not-an-id": "not a job id",
+		} {
+			resp := b.bearer(t, admin, "GET", "jobs?"+q, nil)
+			require.Equal(t, http.StatusBadRequest, resp.code, q)
+			require.Contains(t, resp.body, want, q)
+		}
+	})
+}
+
+func cmpOr(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}

@@ -19,12 +19,19 @@ type queueRow struct {
 	Pending, Running         count
 	DoneLastMinute, DoneHour int64
 	OldestRunnable           time.Time
+	// Flow control (docs/flow-control.md): 0 is no limit.
+	Paused                       bool
+	MaxRunning, MaxRunningPerKey int32
+	RateLimit                    int32
+	RatePeriod                   time.Duration
 }
 
 type queuesData struct {
 	Statuses  []string
 	Queues    []queueRow
 	CountNote string
+	// AnyPaused and AnyRunning decide which of resume-all and pause-all make sense.
+	AnyPaused, AnyRunning bool
 }
 
 func (c *Console) queues(w http.ResponseWriter, r *request) error {
@@ -43,7 +50,14 @@ func (c *Console) queues(w http.ResponseWriter, r *request) error {
 	d := &queuesData{Statuses: cn.Statuses, CountNote: countNote(cn)}
 	for _, q := range resp.GetQueues() {
 		row := queueRow{Name: q.GetName(), MaxRetries: q.GetMaxRetries(), TTL: time.Duration(q.GetTtlSeconds()) * time.Second,
-			Pending: cn.get(q.GetName(), "PENDING"), Running: cn.get(q.GetName(), "RUNNING")}
+			Pending: cn.get(q.GetName(), "PENDING"), Running: cn.get(q.GetName(), "RUNNING"),
+			Paused: q.GetPaused(), MaxRunning: q.GetMaxRunning(), MaxRunningPerKey: q.GetMaxRunningPerKey(),
+			RateLimit: q.GetRateLimit(), RatePeriod: q.GetRatePeriod().AsDuration()}
+		if row.Paused {
+			d.AnyPaused = true
+		} else {
+			d.AnyRunning = true
+		}
 		for _, s := range cn.Statuses {
 			row.Counts = append(row.Counts, cn.get(q.GetName(), s))
 		}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,8 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "error", "overview", "jobs", "job", "queues", "workers", "confirm", "bulk"}
+var pageNames = []string{"login", "error", "overview", "jobs", "job", "queues", "workers", "confirm", "bulk",
+	"schedules", "workflows", "workflow"}
 
 // view is what every page's template gets.
 type view struct {
@@ -48,15 +51,24 @@ type view struct {
 
 // actions name what a template may offer, by the gRPC method whose rule decides.
 var actions = map[string]string{
-	"overview":    jqv1.AdminService_GetSystemStatus_FullMethodName,
-	"jobs":        jqv1.JobService_ListJobs_FullMethodName,
-	"queues":      jqv1.AdminService_ListQueues_FullMethodName,
-	"workers":     jqv1.AdminService_ListWorkers_FullMethodName,
-	"retry":       jqv1.JobService_RetryJob_FullMethodName,
-	"cancel":      jqv1.JobService_CancelJob_FullMethodName,
-	"deleteQueue": jqv1.AdminService_DeleteQueue_FullMethodName,
-	"drain":       jqv1.AdminService_DrainWorker_FullMethodName,
-	"shutdown":    jqv1.AdminService_ShutdownWorker_FullMethodName,
+	"overview":     jqv1.AdminService_GetSystemStatus_FullMethodName,
+	"jobs":         jqv1.JobService_ListJobs_FullMethodName,
+	"queues":       jqv1.AdminService_ListQueues_FullMethodName,
+	"workers":      jqv1.AdminService_ListWorkers_FullMethodName,
+	"retry":        jqv1.JobService_RetryJob_FullMethodName,
+	"cancel":       jqv1.JobService_CancelJob_FullMethodName,
+	"deleteQueue":  jqv1.AdminService_DeleteQueue_FullMethodName,
+	"pauseQueue":   jqv1.AdminService_PauseQueues_FullMethodName,
+	"resumeQueue":  jqv1.AdminService_ResumeQueues_FullMethodName,
+	"updateQueue":  jqv1.AdminService_UpdateQueue_FullMethodName,
+	"schedules":    jqv1.AdminService_ListSchedules_FullMethodName,
+	"pauseSched":   jqv1.AdminService_PauseSchedule_FullMethodName,
+	"resumeSched":  jqv1.AdminService_ResumeSchedule_FullMethodName,
+	"triggerSched": jqv1.AdminService_TriggerSchedule_FullMethodName,
+	"deleteSched":  jqv1.AdminService_DeleteSchedule_FullMethodName,
+	"workflows":    jqv1.JobService_GetWorkflow_FullMethodName,
+	"drain":        jqv1.AdminService_DrainWorker_FullMethodName,
+	"shutdown":     jqv1.AdminService_ShutdownWorker_FullMethodName,
 }
 
 // Can reports whether the caller may see or do action (a key of actions): templates show
@@ -198,8 +210,11 @@ func templateFuncs(prefix string, assets map[string]asset) template.FuncMap {
 			}
 			return t.UTC().Format("2006-01-02T15:04")
 		},
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"int": func(n int32) int { return int(n) },
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"int":      func(n int32) int { return int(n) },
+		"pct":      formatPercent,
+		"limits":   limitsText,
+		"shortdur": shortDuration,
 	}
 }
 
@@ -288,4 +303,9 @@ func formatCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// formatPercent is a percentage with at most one decimal ("42.5", "100").
+func formatPercent(p float64) string {
+	return strconv.FormatFloat(math.Round(p*10)/10, 'f', -1, 64)
 }

@@ -328,6 +328,27 @@ func TestListQuery_UsesIndexes(t *testing.T) {
 	}
 }
 
+// TestListQuery_StatusSortInQueue: sorted by status within a queue, the list walks
+// jobs_queue_status_idx (queue, status, job id) from its cursor, without sorting the queue.
+func TestListQuery_StatusSortInQueue(t *testing.T) {
+	t.Parallel()
+	r, _ := dbReader(t)
+	ctx := context.Background()
+	for name, f := range map[string]*jobFilter{
+		"First":    {Priority: -1, Sort: sortStatus, Queue: "default"},
+		"Reversed": {Priority: -1, Sort: sortStatusDesc, Queue: "default"},
+		"NextPage": {Priority: -1, Sort: sortStatus, Queue: "default", After: uuid.New(), CursorKey: "RUNNING"},
+		"Back":     {Priority: -1, Sort: sortStatusDesc, Queue: "default", Before: uuid.New(), CursorKey: "PENDING"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sql, args := listQuery(f, nil, 51)
+			plan := explain(t, r, ctx, sql, args)
+			require.Contains(t, plan, "jobs_queue_status_idx", "plan:\n%s", plan)
+			require.NotContains(t, plan, "Sort", "plan:\n%s", plan)
+		})
+	}
+}
+
 // explain returns the plan of sql with sequential scans priced out, as the planner would
 // choose on a large table, where they lose.
 func explain(t *testing.T, r *reader, ctx context.Context, sql string, args []any) string {
@@ -347,4 +368,18 @@ func explain(t *testing.T, r *reader, ctx context.Context, sql string, args []an
 	}
 	require.NoError(t, rows.Err())
 	return strings.Join(lines, "\n")
+}
+
+func TestFlowAndWorkflowText(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{0: "", time.Second: "1s", time.Minute: "1m", 90 * time.Second: "1m30s", time.Hour: "1h", 1500 * time.Millisecond: "1.5s"} {
+		require.Equal(t, want, shortDuration(d), "%v", d)
+	}
+	require.Equal(t, "no limit", limitsText(0, 0, 0, 0))
+	require.Equal(t, "at most 5 running, at most 10 starts per 1m, at most 2 running per key", limitsText(5, 10, time.Minute, 2))
+	require.Equal(t, "at most 3 starts per 1s", limitsText(0, 3, time.Second, 0))
+	require.Equal(t, "exit status 1 …", firstLine("exit status 1\nstack", 200))
+	require.Equal(t, "ééé…", firstLine("éééé", 7), "cut on a character boundary")
+	require.Equal(t, "42.5", formatPercent(42.46))
+	require.Equal(t, "100", formatPercent(100))
 }

@@ -23,8 +23,9 @@
     var a = document.activeElement;
     if (a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName)) { return true; }
     if (main.querySelector("input[name=id]:checked")) { return true; }
-    // A folded payload node, or the raw payload unfolded: the reader is looking at it.
-    return main.querySelector(".json details:not([open]), details.raw[open]") !== null;
+    // A folded payload node, the raw payload unfolded, or a queue's limits form open: the
+    // operator is looking at it.
+    return main.querySelector(".json details:not([open]), details.raw[open], details.limits[open]") !== null;
   }
 
   function refresh() {
