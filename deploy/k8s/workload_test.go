@@ -38,6 +38,8 @@ func TestOverlays_ReplicasImagesAndPullPolicy(t *testing.T) {
 					switch ov.Name {
 					case "staging":
 						require.Regexpf(t, `/jq-(server|worker):staging$`, c.Image, "%s image", pt.Owner)
+						// A moving tag (promoted by deploy.yml) must be pulled again on every start.
+						require.Equalf(t, corev1.PullAlways, c.ImagePullPolicy, "%s imagePullPolicy", pt.Owner)
 					case "production":
 						require.Equalf(t, corev1.PullAlways, c.ImagePullPolicy, "%s imagePullPolicy", pt.Owner)
 					}
