@@ -37,3 +37,8 @@ output "secret_names" {
     kafka_scram      = aws_secretsmanager_secret.kafka_scram.name
   }
 }
+
+output "alertmanager_secret_arns" {
+  description = "Entries Alertmanager uses (PagerDuty routing key, Slack webhook URL)."
+  value       = local.alertmanager_secret_arns
+}
