@@ -212,7 +212,7 @@ func checkAlertmanagerWiring(w amWiring) []string {
 			addf("ExternalSecret key %s reads %s, which modules/secrets does not create", key, remote)
 			continue
 		}
-		if !strings.Contains(secrets, "aws_secretsmanager_secret."+res+".arn,") || !strings.Contains(secrets, "local.alertmanager_secret_arns)") {
+		if !strings.Contains(secrets, "aws_secretsmanager_secret."+res+".arn,") || !strings.Contains(secrets, "local.monitoring_secret_arns)") {
 			addf("Secrets Manager entry %s is not in the External Secrets Operator's read policy", remote)
 		}
 	}

@@ -20,7 +20,7 @@ func TestOverlays_RenderAndDecodeStrictly(t *testing.T) {
 			}
 			// What the issue asks each environment to contain.
 			want := map[string]int{
-				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 2, "ExternalSecret": 2,
+				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 5, "ExternalSecret": 2, // ConfigMaps: jq-server, jq-worker, 3 dashboards
 				"Deployment": 2, "Service": 2, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2,
 				"Ingress": 1, "Job": 1, "ServiceMonitor": 2, "PrometheusRule": 1, "NetworkPolicy": 5,
 			}

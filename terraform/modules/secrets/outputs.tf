@@ -42,3 +42,8 @@ output "alertmanager_secret_arns" {
   description = "Entries Alertmanager uses (PagerDuty routing key, Slack webhook URL)."
   value       = local.alertmanager_secret_arns
 }
+
+output "grafana_admin_secret_arn" {
+  description = "Entry holding the in-cluster Grafana's admin login (JSON username, password)."
+  value       = aws_secretsmanager_secret.grafana_admin.arn
+}
