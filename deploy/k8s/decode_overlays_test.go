@@ -21,8 +21,8 @@ func TestOverlays_RenderAndDecodeStrictly(t *testing.T) {
 			// What the issue asks each environment to contain.
 			want := map[string]int{
 				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 5, "ExternalSecret": 2, // ConfigMaps: jq-server, jq-worker, 3 dashboards
-				"Deployment": 3, "Service": 3, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2, // + jq-redis-exporter
-				"Ingress": 1, "Job": 1, "ServiceMonitor": 3, "PrometheusRule": 1, "NetworkPolicy": 6,
+				"Deployment": 4, "Service": 4, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2, // + 2 exporters
+				"Ingress": 1, "Job": 1, "ServiceMonitor": 4, "PrometheusRule": 1, "NetworkPolicy": 7,
 			}
 			require.Equalf(t, want, kinds, "kinds rendered by overlays/%s", ov.Name)
 		})

@@ -19,6 +19,7 @@ type exporter struct {
 
 var exporters = map[string]exporter{
 	"jq-redis-exporter": {Image: "oliver006/redis_exporter:v1.67.0", EgressPorts: []int32{6379}},
+	"jq-kafka-exporter": {Image: "danielqsj/kafka-exporter:v1.8.0", EgressPorts: []int32{9096}},
 }
 
 func isExporterImage(image string) bool {
@@ -70,5 +71,30 @@ func TestOverlays_Exporters(t *testing.T) {
 			}
 		}
 		require.Containsf(t, keys, sref.Key, "%s: Secret %s (an ExternalSecret's target) has no key %s", ov.Name, sref.Name, sref.Key)
+
+		k := named[*appsv1.Deployment](t, objs, "jq-kafka-exporter")
+		kc := k.Spec.Template.Spec.Containers[0]
+		require.Equal(t, exporters[k.Name].Image, kc.Image)
+		kenv := map[string]corev1.EnvVar{}
+		for _, e := range kc.Env {
+			kenv[e.Name] = e
+		}
+		bref := kenv["JQ_KAFKA_BROKERS"].ValueFrom.ConfigMapKeyRef
+		require.NotNil(t, bref)
+		require.Equal(t, cm.Name, bref.Name, "the brokers jq-server publishes to")
+		require.Contains(t, cm.Data, bref.Key)
+		// What jq-server uses, the exporter uses: TLS and SCRAM-SHA-512.
+		require.Equal(t, "true", cm.Data["JQ_KAFKA_TLS"])
+		require.Equal(t, "SCRAM-SHA-512", cm.Data["JQ_KAFKA_SASL_MECHANISM"])
+		script := strings.Join(kc.Args, " ")
+		for _, want := range []string{"--tls.enabled", "--sasl.enabled", "--sasl.mechanism=scram-sha512", `"--kafka.server=$b"`, "$KAFKA_USERNAME", "$KAFKA_PASSWORD"} {
+			require.Containsf(t, script, want, "kafka-exporter arguments")
+		}
+		for _, name := range []string{"KAFKA_USERNAME", "KAFKA_PASSWORD"} {
+			r := kenv[name].ValueFrom.SecretKeyRef
+			require.NotNilf(t, r, "%s comes from the Secret", name)
+			require.Equal(t, sref.Name, r.Name)
+			require.Containsf(t, keys, r.Key, "%s: Secret %s has no key %s", ov.Name, r.Name, r.Key)
+		}
 	}
 }

@@ -16,7 +16,7 @@ func TestOverlays_ContainersHaveResourcesProbesAndSecurity(t *testing.T) {
 		t.Run(ov.Name, func(t *testing.T) {
 			t.Parallel()
 			objs := renderOverlay(t, ov.Name)
-			require.Len(t, podTemplates(objs), 4, "pod templates: jq-server, jq-worker, jq-migrate, jq-redis-exporter")
+			require.Len(t, podTemplates(objs), 5, "pod templates: jq-server, jq-worker, jq-migrate, 2 exporters")
 			require.Empty(t, checkContainers(objs))
 		})
 	}
