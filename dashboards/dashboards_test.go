@@ -34,6 +34,37 @@ func TestDashboards_UpToDate(t *testing.T) {
 	}
 }
 
+// k8sDir is the Kustomize copy of json/ (deploy/k8s/base/monitoring/kustomization.yaml makes a
+// ConfigMap of each file for the Grafana sidecar); Kustomize reads no file outside its folder.
+const k8sDir = "../deploy/k8s/base/monitoring/dashboards"
+
+// TestDashboards_KustomizeCopyUpToDate fails when the cluster's copy differs from what the code
+// generates, or holds a file it does not generate (`make dashboards` writes both folders).
+func TestDashboards_KustomizeCopyUpToDate(t *testing.T) {
+	t.Parallel()
+	var want []string
+	for _, d := range dashboards.All() {
+		want = append(want, d.File)
+		got, err := dashboards.Render(d)
+		require.NoError(t, err)
+		path := filepath.Join(k8sDir, d.File)
+		if *update {
+			require.NoError(t, os.MkdirAll(k8sDir, 0o755))
+			require.NoError(t, os.WriteFile(path, got, 0o644))
+		}
+		committed, err := os.ReadFile(path)
+		require.NoError(t, err, "run `make dashboards` and commit %s", k8sDir)
+		require.Equal(t, string(got), string(committed), "%s is stale: run `make dashboards` and commit it", path)
+	}
+	files, err := filepath.Glob(filepath.Join(k8sDir, "*"))
+	require.NoError(t, err)
+	var have []string
+	for _, f := range files {
+		have = append(have, filepath.Base(f))
+	}
+	require.ElementsMatch(t, want, have, "%s holds exactly the generated dashboards", k8sDir)
+}
+
 // TestDashboards_EveryJSONIsGenerated: json/ holds exactly the generated dashboards, so a file
 // edited or added by hand in Grafana's export cannot slip in.
 func TestDashboards_EveryJSONIsGenerated(t *testing.T) {

@@ -13,8 +13,9 @@ const containers = `namespace="$namespace", container!="", container!="POD"`
 const jqTopics = `topic=~"job\\..+|worker\\..+"`
 
 // Infrastructure is the infrastructure dashboard: what jq runs on and with. Besides jq's own
-// jq_db_pool_* series it reads kube-state-metrics, cAdvisor (kubelet), redis_exporter and
-// kafka-exporter, which the kube-prometheus stack and the exporters' charts provide.
+// jq_db_pool_* series it reads kube-state-metrics and cAdvisor (kubelet), which
+// kube-prometheus-stack provides, and redis_exporter and kafka-exporter, which
+// deploy/k8s/base/exporters runs next to jq in the cluster (not under docker compose).
 //
 //nolint:staticcheck // the v1 schema on purpose: Grafana 11 (docker-compose.yml pins 11.3) cannot load v2 dashboards
 func Infrastructure() (dashboard.Dashboard, error) {

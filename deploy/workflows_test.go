@@ -142,7 +142,8 @@ func TestWorkflows_Pipeline(t *testing.T) {
 		} {
 			require.Containsf(t, runs, want, "deploy.yml: want a step that runs %q", want)
 		}
-		require.Equal(t, "failure() && steps.rollout.outcome != 'skipped'", wf.stepNamed("rollout", "Roll back")["if"])
+		require.Equal(t, "failure() && steps.rollout.outcome != 'skipped' && steps.promote.outcome != 'failure'",
+			wf.stepNamed("rollout", "Roll back")["if"])
 		require.Equal(t, "failure()", wf.stepNamed("rollout", "Slack (failure)")["if"])
 	})
 

@@ -20,9 +20,9 @@ func TestOverlays_RenderAndDecodeStrictly(t *testing.T) {
 			}
 			// What the issue asks each environment to contain.
 			want := map[string]int{
-				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 2, "ExternalSecret": 2,
-				"Deployment": 2, "Service": 2, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2,
-				"Ingress": 1, "Job": 1, "ServiceMonitor": 2, "PrometheusRule": 1, "NetworkPolicy": 5,
+				"Namespace": 1, "ServiceAccount": 2, "ConfigMap": 5, "ExternalSecret": 2, // ConfigMaps: jq-server, jq-worker, 3 dashboards
+				"Deployment": 4, "Service": 4, "HorizontalPodAutoscaler": 2, "PodDisruptionBudget": 2, // + 2 exporters
+				"Ingress": 1, "Job": 1, "ServiceMonitor": 4, "PrometheusRule": 1, "NetworkPolicy": 7,
 			}
 			require.Equalf(t, want, kinds, "kinds rendered by overlays/%s", ov.Name)
 		})

@@ -79,6 +79,12 @@ func checkNetworkPolicies(objs []object, vpcCIDR string) []string {
 					if !onlyPort(r.Ports, 50051) {
 						problems = append(problems, "jq-worker: may reach the server on more than its gRPC port")
 					}
+				case exporters[d.Name].Image != "" && peer.IPBlock != nil && peer.IPBlock.CIDR == vpcCIDR:
+					for _, p := range r.Ports {
+						if p.Port == nil || !slices.Contains(exporters[d.Name].EgressPorts, p.Port.IntVal) || p.EndPort != nil {
+							problems = append(problems, fmt.Sprintf("%s: egress to port %v in the VPC; want only %v", d.Name, p.Port, exporters[d.Name].EgressPorts))
+						}
+					}
 				case d.Name == "jq-server" && peer.IPBlock != nil && peer.IPBlock.CIDR == vpcCIDR:
 					for _, p := range r.Ports {
 						if p.Port == nil || !slices.Contains(serverEgressPorts, p.Port.IntVal) {

@@ -37,7 +37,7 @@ func TestOverlays_SelectorsReachTheirPods(t *testing.T) {
 			require.Equal(t, 1, pdb.Spec.MinAvailable.IntValue(), "PDB %s minAvailable", pdb.Name)
 		}
 		sms := byKind[*monitoringv1.ServiceMonitor](objs)
-		require.Len(t, sms, 2)
+		require.Len(t, sms, 4) // jq-server, jq-worker, 2 exporters
 		for _, sm := range sms {
 			svc := named[*corev1.Service](t, objs, sm.Name)
 			require.Truef(t, selects(sm.Spec.Selector, svc.Labels), "ServiceMonitor %s selects Service %s", sm.Name, svc.Name)

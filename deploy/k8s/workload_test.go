@@ -16,7 +16,7 @@ func TestOverlays_ContainersHaveResourcesProbesAndSecurity(t *testing.T) {
 		t.Run(ov.Name, func(t *testing.T) {
 			t.Parallel()
 			objs := renderOverlay(t, ov.Name)
-			require.Len(t, podTemplates(objs), 3, "pod templates: jq-server, jq-worker, jq-migrate")
+			require.Len(t, podTemplates(objs), 5, "pod templates: jq-server, jq-worker, jq-migrate, 2 exporters")
 			require.Empty(t, checkContainers(objs))
 		})
 	}
@@ -37,7 +37,12 @@ func TestOverlays_ReplicasImagesAndPullPolicy(t *testing.T) {
 				for _, c := range pt.Spec.Containers {
 					switch ov.Name {
 					case "staging":
+						if isExporterImage(c.Image) {
+							break // a pinned upstream release, not a jq image
+						}
 						require.Regexpf(t, `/jq-(server|worker):staging$`, c.Image, "%s image", pt.Owner)
+						// A moving tag (promoted by deploy.yml) must be pulled again on every start.
+						require.Equalf(t, corev1.PullAlways, c.ImagePullPolicy, "%s imagePullPolicy", pt.Owner)
 					case "production":
 						require.Equalf(t, corev1.PullAlways, c.ImagePullPolicy, "%s imagePullPolicy", pt.Owner)
 					}

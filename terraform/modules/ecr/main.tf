@@ -1,6 +1,7 @@
 # One repository per jq image, scanned on push, encrypted with KMS, pruned by a lifecycle policy.
-# Tags are mutable because staging deploys the moving `staging` tag; production deploys version
-# tags (deploy/k8s/README.md).
+# Tags are mutable because the deploy workflow moves `staging` (and `production`) to the release
+# that last passed its smoke test there; pods reference the immutable commit-SHA tags
+# (docs/deploy.md, "Image tags").
 
 resource "aws_ecr_repository" "this" {
   for_each             = toset(var.repositories)

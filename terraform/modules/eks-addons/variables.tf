@@ -3,6 +3,11 @@ variable "cluster_name" {
   type        = string
 }
 
+variable "environment" {
+  description = "Environment name (staging, production): the Secrets Manager entries are jq/<environment>/*."
+  type        = string
+}
+
 variable "region" {
   description = "AWS region of the cluster and of the Secrets Manager entries."
   type        = string

@@ -100,7 +100,71 @@ resource "aws_secretsmanager_secret_version" "kafka_scram" {
   }
 }
 
+# Alertmanager's receivers (rules/alertmanager.yml reads them from files): the PagerDuty Events
+# API v2 integration key and the Slack incoming webhook of #job-queue-alerts. Placeholders until
+# an operator sets them (terraform/README.md); an ExternalSecret of the eks-addons module
+# (charts/cluster-config) turns them into the Secret Alertmanager mounts.
+resource "aws_secretsmanager_secret" "alertmanager_pagerduty_routing_key" {
+  name                    = "${local.prefix}/alertmanager-pagerduty-routing-key"
+  description             = "Alertmanager: PagerDuty Events API v2 integration (routing) key for critical alerts"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = var.recovery_window_in_days
+}
+
+resource "aws_secretsmanager_secret_version" "alertmanager_pagerduty_routing_key" {
+  secret_id     = aws_secretsmanager_secret.alertmanager_pagerduty_routing_key.id
+  secret_string = "CHANGE_ME"
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+resource "aws_secretsmanager_secret" "alertmanager_slack_webhook_url" {
+  name                    = "${local.prefix}/alertmanager-slack-webhook-url"
+  description             = "Alertmanager: Slack incoming webhook URL of #job-queue-alerts"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = var.recovery_window_in_days
+}
+
+resource "aws_secretsmanager_secret_version" "alertmanager_slack_webhook_url" {
+  secret_id     = aws_secretsmanager_secret.alertmanager_slack_webhook_url.id
+  secret_string = "CHANGE_ME"
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+# The in-cluster Grafana's admin login (kube-prometheus-stack, values: admin.existingSecret):
+# generated on the first apply, never in the repository; the chart's default password is public.
+data "aws_secretsmanager_random_password" "grafana_admin" {
+  password_length     = 32
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "grafana_admin" {
+  name                    = "${local.prefix}/grafana-admin"
+  description             = "Grafana (kube-prometheus-stack) admin login: {\"username\", \"password\"}"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = var.recovery_window_in_days
+}
+
+resource "aws_secretsmanager_secret_version" "grafana_admin" {
+  secret_id = aws_secretsmanager_secret.grafana_admin.id
+  secret_string = jsonencode({
+    username = "admin"
+    password = data.aws_secretsmanager_random_password.grafana_admin.random_password
+  })
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
 locals {
+  alertmanager_secret_arns = [
+    aws_secretsmanager_secret.alertmanager_pagerduty_routing_key.arn,
+    aws_secretsmanager_secret.alertmanager_slack_webhook_url.arn,
+  ]
+  monitoring_secret_arns = concat(local.alertmanager_secret_arns, [aws_secretsmanager_secret.grafana_admin.arn])
   server_secret_arns = [
     aws_secretsmanager_secret.db_url.arn,
     aws_secretsmanager_secret.redis_auth_token.arn,
@@ -114,7 +178,7 @@ data "aws_iam_policy_document" "read" {
   statement {
     sid       = "ReadJQSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = concat(local.server_secret_arns, local.worker_secret_arns)
+    resources = concat(local.server_secret_arns, local.worker_secret_arns, local.monitoring_secret_arns)
   }
   statement {
     sid       = "DecryptThroughSecretsManager"

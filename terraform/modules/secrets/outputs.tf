@@ -37,3 +37,13 @@ output "secret_names" {
     kafka_scram      = aws_secretsmanager_secret.kafka_scram.name
   }
 }
+
+output "alertmanager_secret_arns" {
+  description = "Entries Alertmanager uses (PagerDuty routing key, Slack webhook URL)."
+  value       = local.alertmanager_secret_arns
+}
+
+output "grafana_admin_secret_arn" {
+  description = "Entry holding the in-cluster Grafana's admin login (JSON username, password)."
+  value       = aws_secretsmanager_secret.grafana_admin.arn
+}

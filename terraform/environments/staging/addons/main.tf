@@ -21,6 +21,7 @@ data "aws_iam_role" "external_secrets" {
 
 module "addons" {
   source                                = "../../../modules/eks-addons"
+  environment                           = var.environment
   cluster_name                          = data.aws_eks_cluster.this.name
   region                                = var.region
   vpc_id                                = data.aws_eks_cluster.this.vpc_config[0].vpc_id
