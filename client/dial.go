@@ -73,6 +73,7 @@ func Dial(target string, o Options, opts ...grpclib.DialOption) (*grpclib.Client
 	if o.Token != "" {
 		all = append(all, grpclib.WithPerRPCCredentials(bearer{token: o.Token, secure: o.TLS != nil}))
 	}
+	all = append(all, retryOptions()...) // client/retry.go: calls safe to repeat are retried on UNAVAILABLE
 	conn, err := grpclib.NewClient(target, append(all, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)

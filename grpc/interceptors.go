@@ -46,7 +46,8 @@ var quietMethods = map[string]bool{
 // grpc.ChainUnaryInterceptor and grpc.ChainStreamInterceptor:
 //
 //  1. correlation id: adopts the client's x-correlation-id or makes one, puts it in the context
-//     for logging.CorrelationID and returns it in a response header;
+//     for logging.CorrelationID and returns it in a response header (in the trailers of a
+//     unary call that fails, so that clients may retry it);
 //  2. observation: one log line (naming the caller once authenticated) and one requestDuration
 //     sample per RPC (per stream, when it ends);
 //  3. authorization (when auth is not nil): the caller's credential and role, see Authenticator;
@@ -110,9 +111,16 @@ func validCorrelationID(id string) bool {
 func correlationUnary(ctx context.Context, req any, _ *grpclib.UnaryServerInfo, handler grpclib.UnaryHandler) (any, error) {
 	id := incomingCorrelationID(ctx)
 	ctx = logging.WithCorrelationID(ctx, id)
-	// SetHeader only fails once headers are sent, which cannot have happened before the handler.
-	_ = grpclib.SetHeader(ctx, metadata.Pairs(CorrelationIDKey, id))
-	return handler(ctx, req)
+	resp, err := handler(ctx, req)
+	// A unary handler sends no headers itself, so these calls cannot fail. An error goes back
+	// with the id in its trailers and no headers ("trailers-only"): gRPC clients never retry a
+	// call whose answer had headers, and client/retry.go retries UNAVAILABLE.
+	if err != nil {
+		_ = grpclib.SetTrailer(ctx, metadata.Pairs(CorrelationIDKey, id))
+	} else {
+		_ = grpclib.SetHeader(ctx, metadata.Pairs(CorrelationIDKey, id))
+	}
+	return resp, err
 }
 
 func correlationStream(srv any, ss grpclib.ServerStream, _ *grpclib.StreamServerInfo, handler grpclib.StreamHandler) error {

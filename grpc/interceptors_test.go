@@ -40,6 +40,21 @@ func TestInterceptors_CorrelationID(t *testing.T) {
 		require.Contains(t, string(ts.Logs.Bytes()), `"correlation_id":"abc-123"`)
 	})
 
+	t.Run("ErrorCarriesTheIDInTrailersOnly", func(t *testing.T) {
+		// An error answer with headers would be one that clients never retry (client/retry.go).
+		t.Parallel()
+		ts := startTestServer(t, testServerConfig{})
+		conn := dialTest(t, ts.Addr, nil)
+
+		var header, trailer metadata.MD
+		ctx := metadata.AppendToOutgoingContext(t.Context(), CorrelationIDKey, "err-1")
+		err := conn.Invoke(ctx, methodNotFound, wrapperspb.String(""), new(wrapperspb.StringValue),
+			grpclib.Header(&header), grpclib.Trailer(&trailer))
+		require.Equal(t, codes.NotFound, status.Code(err))
+		require.Equal(t, []string{"err-1"}, trailer.Get(CorrelationIDKey), "response trailer")
+		require.Empty(t, header.Get(CorrelationIDKey), "no response header")
+	})
+
 	t.Run("MissingIDIsGenerated", func(t *testing.T) {
 		t.Parallel()
 		ts := startTestServer(t, testServerConfig{})

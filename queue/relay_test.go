@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/jqhq/jq/internal/events"
+	"github.com/jqhq/jq/internal/events/eventjson"
 	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/internal/logging"
 	"github.com/jqhq/jq/queue"
@@ -96,9 +97,9 @@ func (b *relayBundle) consume(t *testing.T, want int) []kafka.Message {
 	return append(all, more...)
 }
 
-func decode(t *testing.T, m kafka.Message) events.JobEvent {
+func decode(t *testing.T, m kafka.Message) eventjson.JobEvent {
 	t.Helper()
-	var e events.JobEvent
+	var e eventjson.JobEvent
 	require.NoError(t, json.Unmarshal(m.Value, &e))
 	require.Equal(t, e.JobID, string(m.Key), "keyed by job id")
 	return e

@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/jqhq/jq/internal/events"
+	"github.com/jqhq/jq/internal/events/eventjson"
 	"github.com/jqhq/jq/internal/kafka"
 )
 
@@ -126,13 +126,13 @@ func (c *eventsTailCommand) print(m kafka.Message) error {
 		return err
 	}
 	if m.Topic == kafka.TopicWorkerHeartbeat {
-		var h events.Heartbeat
+		var h eventjson.Heartbeat
 		_ = json.Unmarshal(m.Value, &h)
 		_, err := fmt.Fprintf(c.app.stdout, "%s  %-17s worker %s  %s  %d/%d jobs\n", m.Timestamp.UTC().Format("15:04:05.000"),
 			m.Topic, h.WorkerID, h.Status, h.ActiveJobCount, h.Concurrency)
 		return err
 	}
-	var e events.JobEvent
+	var e eventjson.JobEvent
 	if err := json.Unmarshal(m.Value, &e); err != nil {
 		return errors.New("not a jq event: " + string(m.Value))
 	}

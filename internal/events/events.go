@@ -1,5 +1,6 @@
 // Package events turns jq's outbox rows into Kafka records: the topic of each transition and
-// the JSON value documented in docs/events.md. It also publishes worker heartbeats.
+// its JSON value (package eventjson, documented in docs/events.md). It also publishes worker
+// heartbeats.
 package events
 
 import (
@@ -10,13 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jqhq/jq/internal/events/eventjson"
 	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/queue"
 )
-
-// SchemaVersion is the version of the JSON values; it changes only when a field changes
-// meaning or goes away (new fields may be added).
-const SchemaVersion = 1
 
 // Topic returns the topic of a transition, and false for transitions jq does not publish
 // (claims and requeues: they have no topic).
@@ -38,26 +36,10 @@ func Topic(e queue.Event) (string, bool) {
 	return "", false
 }
 
-// JobEvent is the JSON value of a job event.
-type JobEvent struct {
-	SchemaVersion int       `json:"schema_version"`
-	EventID       int64     `json:"event_id"`
-	JobID         string    `json:"job_id"`
-	Queue         string    `json:"queue"`
-	FromStatus    *string   `json:"from_status"`
-	ToStatus      string    `json:"to_status"`
-	Reason        string    `json:"reason"`
-	WorkerID      *string   `json:"worker_id"`
-	Attempt       int       `json:"attempt"`
-	ErrorMessage  *string   `json:"error_message"`
-	OccurredAt    time.Time `json:"occurred_at"`
-	TxID          uint64    `json:"txid"`
-}
-
 // Encode builds the JSON value of an outbox event.
 func Encode(e queue.OutboxEvent) []byte {
-	v := JobEvent{
-		SchemaVersion: SchemaVersion, EventID: e.ID, JobID: e.JobID.String(), Queue: e.Queue,
+	v := eventjson.JobEvent{
+		SchemaVersion: eventjson.SchemaVersion, EventID: e.ID, JobID: e.JobID.String(), Queue: e.Queue,
 		ToStatus: string(e.To), Reason: e.Reason, Attempt: e.Attempt, OccurredAt: e.OccurredAt.UTC(), TxID: e.XID,
 	}
 	if e.From != "" {
@@ -99,18 +81,6 @@ func (s *Sink) Publish(ctx context.Context, events []queue.OutboxEvent) error {
 	return s.producer.PublishSync(ctx, recs)
 }
 
-// Heartbeat is the JSON value of a worker heartbeat.
-type Heartbeat struct {
-	SchemaVersion  int       `json:"schema_version"`
-	WorkerID       string    `json:"worker_id"`
-	Hostname       string    `json:"hostname"`
-	Status         string    `json:"status"`
-	ActiveJobCount int       `json:"active_job_count"`
-	Concurrency    int       `json:"concurrency"`
-	Queues         []string  `json:"queues"`
-	At             time.Time `json:"at"`
-}
-
 // Heartbeats publishes worker heartbeats to worker.heartbeat, at most one per worker per
 // interval (heartbeats are frequent; the topic is for liveness dashboards, not an audit log).
 // Publishing is asynchronous and best effort: it never delays a heartbeat RPC.
@@ -145,8 +115,8 @@ func (h *Heartbeats) Heartbeat(ctx context.Context, w *queue.Worker) {
 		}
 	}
 	h.mu.Unlock()
-	v, _ := json.Marshal(Heartbeat{
-		SchemaVersion: SchemaVersion, WorkerID: w.ID.String(), Hostname: w.Hostname, Status: string(w.Status),
+	v, _ := json.Marshal(eventjson.Heartbeat{
+		SchemaVersion: eventjson.SchemaVersion, WorkerID: w.ID.String(), Hostname: w.Hostname, Status: string(w.Status),
 		ActiveJobCount: w.ActiveJobCount, Concurrency: w.Concurrency, Queues: w.Queues, At: now.UTC(),
 	})
 	h.producer.Publish(context.WithoutCancel(ctx), kafka.TopicWorkerHeartbeat, []byte(w.ID.String()), v)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/events"
+	"github.com/jqhq/jq/internal/events/eventjson"
 	"github.com/jqhq/jq/internal/kafka"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 	"github.com/jqhq/jq/queue"
@@ -95,7 +96,7 @@ func TestEvents_Soak(t *testing.T) {
 			require.NoError(t, err)
 		}
 		for _, m := range msgs {
-			var e events.JobEvent
+			var e eventjson.JobEvent
 			require.NoError(t, json.Unmarshal(m.Value, &e))
 			require.False(t, seen[e.EventID], "event %d published twice", e.EventID)
 			seen[e.EventID] = true

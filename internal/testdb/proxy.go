@@ -60,6 +60,11 @@ func (p *Proxy) serve(lis net.Listener) {
 				continue
 			}
 			p.mu.Lock()
+			if p.lis != lis { // Cut while this connection was being made: it never was
+				p.mu.Unlock()
+				_, _ = c.Close(), up.Close()
+				return
+			}
 			p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 			p.mu.Unlock()
 			for _, pair := range [][2]net.Conn{{c, up}, {up, c}} {
