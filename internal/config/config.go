@@ -47,7 +47,7 @@ type GRPCConfig struct {
 	TLSClientCAFile  string   `yaml:"tls_client_ca_file" env:"JQ_GRPC_TLS_CLIENT_CA_FILE" help:"CA that client certificates must chain to; enables mutual TLS"`
 	MaxPayloadBytes  int      `yaml:"max_payload_bytes" env:"JQ_GRPC_MAX_PAYLOAD_BYTES" help:"largest job payload SubmitJob accepts"`
 	MaxResultBytes   int      `yaml:"max_result_bytes" env:"JQ_GRPC_MAX_RESULT_BYTES" help:"longest result or error text a worker may report; longer text is cut on a character boundary"`
-	MaxPageSize      int      `yaml:"max_page_size" env:"JQ_GRPC_MAX_PAGE_SIZE" help:"largest page ListJobs, ListWorkers and GetJobLogs return; a larger page_size is INVALID_ARGUMENT"`
+	MaxPageSize      int      `yaml:"max_page_size" env:"JQ_GRPC_MAX_PAGE_SIZE" help:"largest page ListJobs and ListWorkers return; a larger limit is INVALID_ARGUMENT naming this setting"`
 	MaxStreams       int      `yaml:"max_streams_per_conn" env:"JQ_GRPC_MAX_STREAMS_PER_CONN" help:"most concurrent calls on one client connection"`
 	KeepaliveTime    Duration `yaml:"keepalive_time" env:"JQ_GRPC_KEEPALIVE_TIME" help:"the server pings a connection idle this long"`
 	KeepaliveTimeout Duration `yaml:"keepalive_timeout" env:"JQ_GRPC_KEEPALIVE_TIMEOUT" help:"a connection that does not answer a ping within this is closed"`
