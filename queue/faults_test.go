@@ -2,13 +2,17 @@ package queue_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jqhq/jq/bench/faultproxy"
@@ -145,4 +149,79 @@ func TestNotifier_ReconnectsAfterSilentConnection(t *testing.T) {
 		return heard.Load() >= 3 // three in a row: not a reconnection's backlog wake-up
 	}, 15*time.Second, 10*time.Millisecond, "the listener did not come back after the path did")
 	t.Logf("listener hears NOTIFY again %s after the path came back", time.Since(restored).Round(time.Millisecond))
+}
+
+// faultyStore injects one fault into the first Submit: the sessions of the database are
+// terminated just before it (it fails, nothing committed), or its answer is lost after it
+// committed.
+type faultyStore struct {
+	*queue.Store
+	pool     *pgxpool.Pool
+	lostAns  bool
+	mu       sync.Mutex
+	calls    int
+	firstErr error
+}
+
+func (f *faultyStore) Submit(ctx context.Context, p queue.SubmitParams) (queue.SubmitResult, error) {
+	f.mu.Lock()
+	f.calls++
+	first := f.calls == 1
+	f.mu.Unlock()
+	if !first {
+		return f.Store.Submit(ctx, p)
+	}
+	if f.lostAns {
+		if _, err := f.Store.Submit(ctx, p); err != nil {
+			return queue.SubmitResult{}, err
+		}
+		f.firstErr = &queue.Error{Kind: queue.ErrUnavailable, Message: "database unavailable: unexpected EOF"}
+		return queue.SubmitResult{}, f.firstErr
+	}
+	// Terminate every session of the pool (from a connection of its own), then submit on
+	// the now dead one.
+	conn, err := pgx.Connect(ctx, f.pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		return queue.SubmitResult{}, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		return queue.SubmitResult{}, err
+	}
+	res, err := f.Store.Submit(ctx, p)
+	f.firstErr = err
+	return res, err
+}
+
+func TestInserter_SubmitSurvivesATerminatedConnection(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		lostAns bool
+	}{{"TerminatedBeforeCommit", false}, {"AnswerLostAfterCommit", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pool := testdb.Pool(t)
+			store := &faultyStore{Store: queue.NewStore(pool), pool: pool, lostAns: tc.lostAns}
+			ins := startInserter(t, store, 1)
+			ctx := context.Background()
+			_, err := store.ServerVersion(ctx) // a warm, idle connection for the fault to kill
+			require.NoError(t, err)
+
+			payload := `{"n": "` + uuid.NewString() + `"}`
+			start := time.Now()
+			res, err := ins.Submit(ctx, queue.SubmitParams{Queue: "default", Payload: json.RawMessage(payload)})
+			require.NoError(t, err, "the submit is retried on a fresh connection when that is safe")
+			t.Logf("submit answered after %s; first attempt failed with: %v", time.Since(start).Round(time.Millisecond), store.firstErr)
+			require.Error(t, store.firstErr, "the fault must have hit the first attempt")
+			require.True(t, res.Inserted)
+			var n int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM jq.jobs WHERE payload = $1::jsonb`, payload).Scan(&n))
+			require.Equal(t, 1, n, "exactly one job: none lost, none doubled")
+			var id uuid.UUID
+			require.NoError(t, pool.QueryRow(ctx, `SELECT job_id FROM jq.jobs WHERE payload = $1::jsonb`, payload).Scan(&id))
+			require.Equal(t, id, res.ID)
+		})
+	}
 }
