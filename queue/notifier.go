@@ -70,6 +70,7 @@ const (
 	DefaultProbeInterval = 2 * time.Second
 	listenBackoffBase    = 100 * time.Millisecond
 	listenBackoffMax     = 2 * time.Second
+	listenConnectTimeout = 10 * time.Second // when neither the URL nor TuneConn sets one
 )
 
 // NewNotifier returns a Notifier for the database at connString.
@@ -168,6 +169,11 @@ func (n *Notifier) connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	if n.tune != nil {
 		n.tune(cfg)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		// A connection attempt through a silent path would otherwise never end, and the
+		// watchdog leaves attempts alone.
+		cfg.ConnectTimeout = listenConnectTimeout
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
