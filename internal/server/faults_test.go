@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -18,6 +19,7 @@ import (
 	"github.com/jqhq/jq/internal/config"
 	"github.com/jqhq/jq/internal/testdb"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
+	"github.com/jqhq/jq/queue"
 	"github.com/jqhq/jq/worker"
 )
 
@@ -260,4 +262,41 @@ func TestFaults_BackendKillsWhileJobsFlow(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// A job claimed for a worker by a server that died before delivering it is ASSIGNED to a
+// worker that never got it. The first heartbeat on the worker's new stream finds it (it is
+// not among the jobs the worker holds) with a short grace, instead of waiting for
+// scheduler.reconcile_grace (30 s) or the assignment timeout.
+func TestFaults_UndeliveredClaimRetriedOnReconnect(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Equal(t, 30*time.Second, b.cfg.Scheduler.ReconcileGrace.Std())
+	id := b.submit(t, &jqv1.SubmitJobRequest{})
+	jid, err := uuid.Parse(id)
+	require.NoError(t, err)
+
+	// The worker registers; the dead server had claimed the job for it 20 s ago and never sent it.
+	w := &testWorker{t: t, id: uuid.New(), client: b.worker,
+		assigns: make(chan *jqv1.JobAssignment, 10), drains: make(chan *jqv1.DrainNotice, 1), ended: make(chan error, 1)}
+	_, err = b.worker.RegisterWorker(b.ctx, &jqv1.RegisterWorkerRequest{WorkerId: w.id.String(), Hostname: "test", Concurrency: 1, Queues: []string{"default"}})
+	require.NoError(t, err)
+	claimed, err := b.srv.Store().ClaimFor(b.ctx, []string{"default"}, []queue.Slot{{WorkerID: w.id, Max: 1}})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	_, err = b.srv.Store().Pool().Exec(b.ctx, `UPDATE jq.jobs SET assigned_at = now() - interval '20 seconds' WHERE job_id = $1`, jid)
+	require.NoError(t, err)
+
+	// It opens its stream (holding nothing) and heartbeats.
+	w.open(1, []string{"default"})
+	t.Cleanup(w.close)
+	start := time.Now()
+	_, err = b.worker.Heartbeat(b.ctx, &jqv1.HeartbeatRequest{WorkerId: w.id.String(), ReportsHeldJobs: true})
+	require.NoError(t, err)
+	a := w.next(5 * time.Second)
+	require.Equal(t, id, a.GetJob().GetJobId())
+	require.Equal(t, int32(2), a.GetAttempt(), "the undelivered attempt was retried")
+	t.Logf("undelivered claim retried and delivered %s after the first heartbeat on the new stream", time.Since(start).Round(time.Millisecond))
+	w.mustReport(a, true)
+	require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, b.job(t, id).GetStatus())
 }
