@@ -223,7 +223,14 @@ func (s *WorkerService) Heartbeat(ctx context.Context, req *jqv1.HeartbeatReques
 	}
 	resp := &jqv1.HeartbeatResponse{Status: workerStatusToProto[w.Status], Shutdown: w.ShutdownRequested}
 	if held != nil {
-		s.reconcile(ctx, id, held)
+		grace := s.cfg.ReconcileGrace
+		s.mu.Lock()
+		ws := s.streams[id]
+		s.mu.Unlock()
+		if ws != nil && ws.fresh.CompareAndSwap(true, false) {
+			grace = min(grace, freshReconcileGrace)
+		}
+		s.reconcile(ctx, id, held, grace)
 		resp.Cancel = s.cancelled(ctx, id, held)
 	}
 	if s.cfg.Heartbeats != nil {
@@ -250,6 +257,13 @@ func (s *WorkerService) cancelled(ctx context.Context, id uuid.UUID, held []uuid
 	return out
 }
 
+// freshReconcileGrace is the reconcile grace of the first heartbeat on a new stream. Jobs
+// claimed for the worker by a server that died (or lost the stream) before delivering them
+// are ASSIGNED to a worker that never got them; the worker's reconnection is when that can
+// be found, and the regular grace (scheduler.reconcile_grace, 30 s) left them waiting for it
+// or for the assignment timeout. A delivery made on this stream is seconds old at most.
+const freshReconcileGrace = 10 * time.Second
+
 // maxHeldJobs bounds held_job_ids: a worker runs at most 4096 jobs at once, and holds at most
 // a few batches of unreported outcomes besides.
 const maxHeldJobs = 16384
@@ -257,11 +271,11 @@ const maxHeldJobs = 16384
 // reconcile retries the jobs the database gives the worker that it does not hold (a delivery
 // lost on the way) and frees their slots here, and the slots of jobs it no longer holds (a
 // report that went elsewhere). A failure only delays the repair to the next heartbeat.
-func (s *WorkerService) reconcile(ctx context.Context, id uuid.UUID, held []uuid.UUID) {
-	if n := s.registry.Reconcile(id, held, s.cfg.ReconcileGrace); n > 0 {
+func (s *WorkerService) reconcile(ctx context.Context, id uuid.UUID, held []uuid.UUID, grace time.Duration) {
+	if n := s.registry.Reconcile(id, held, grace); n > 0 {
 		s.logger.WarnContext(ctx, "freed the slots of jobs the worker no longer holds", "worker_id", id, "slots", n)
 	}
-	lost, err := s.store.ReconcileWorker(ctx, id, held, s.cfg.ReconcileGrace)
+	lost, err := s.store.ReconcileWorker(ctx, id, held, grace)
 	if err != nil {
 		s.logger.WarnContext(ctx, "could not reconcile the worker's jobs; the next heartbeat will", "worker_id", id, "error", err)
 		return
@@ -326,6 +340,7 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	free := min(int(req.GetFreeSlots()), max(w.Concurrency-len(running), 0))
 
 	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
+	ws.fresh.Store(true)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -599,6 +614,8 @@ type workerStream struct {
 	ended   sync.Once
 	kicked  chan error  // End's status: the handler ends with it
 	leaving atomic.Bool // Deregister is under way: End ends cleanly
+	// fresh until the first heartbeat on this stream, which reconciles with freshReconcileGrace.
+	fresh atomic.Bool
 }
 
 var errStreamClosed = errors.New("stream closed")

@@ -2,9 +2,12 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river/rivershared/util/serviceutil"
 )
 
 // InserterStore is what the Inserter needs from the database.
@@ -80,7 +83,7 @@ func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
 	case 0:
 		return
 	case 1:
-		res, err := i.store.Submit(live[0].ctx, live[0].params)
+		res, err := i.submitOne(live[0].ctx, live[0].params)
 		live[0].done <- inserted{res: res, err: err}
 		return
 	}
@@ -100,7 +103,7 @@ func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
 		return
 	}
 	// The batch failed, or its commit's answer was lost: which of its jobs exist?
-	existing, lerr := i.store.ExistingJobs(ctx, ids)
+	existing, lerr := i.existing(ctx, ids)
 	for _, req := range live {
 		switch {
 		case lerr != nil:
@@ -110,8 +113,66 @@ func (i *Inserter) flush(ctx context.Context, batch []*insertion) {
 		case existing[req.params.ID]:
 			req.done <- inserted{res: SubmitResult{ID: req.params.ID, Inserted: true}}
 		default:
-			res, err := i.store.Submit(req.ctx, req.params)
+			res, err := i.submitOne(req.ctx, req.params)
 			req.done <- inserted{res: res, err: err}
 		}
 	}
+}
+
+// submitOne inserts one job under an id given here. When the connection broke under the
+// insert (PostgreSQL terminated the session, the network failed, the statement timeout
+// passed), whether it committed is unknown: the job is looked for by its id, and inserted
+// again, once, only when it is not there. The id makes that safe: should the first insert
+// still commit after all, one of the two fails on the job's primary key, and a job is never
+// inserted twice.
+func (i *Inserter) submitOne(ctx context.Context, p SubmitParams) (SubmitResult, error) {
+	if p.ID == uuid.Nil {
+		p.ID = uuid.Must(uuid.NewV7())
+	}
+	res, err := i.store.Submit(ctx, p)
+	if err == nil || !outcomeUnknown(ctx, err) {
+		return res, err
+	}
+	existing, lerr := i.existing(ctx, []uuid.UUID{p.ID})
+	switch {
+	case lerr != nil:
+		return res, err // still unknown: the caller's retry with an idempotency key is safe
+	case existing[p.ID]:
+		return SubmitResult{ID: p.ID, Inserted: true}, nil
+	}
+	res, rerr := i.store.Submit(ctx, p)
+	if rerr != nil && ctx.Err() == nil {
+		// The first insert may have committed meanwhile (the primary key then refused this
+		// one), or this one's answer was lost too.
+		if existing, lerr := i.existing(ctx, []uuid.UUID{p.ID}); lerr == nil && existing[p.ID] {
+			return SubmitResult{ID: p.ID, Inserted: true}, nil
+		}
+	}
+	return res, rerr
+}
+
+// existing looks the ids up, trying three times: right after PostgreSQL terminated sessions,
+// the pool may hand out another dead connection first.
+func (i *Inserter) existing(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	var err error
+	for attempt := range 3 {
+		var found map[uuid.UUID]bool
+		if found, err = i.store.ExistingJobs(ctx, ids); err == nil {
+			return found, nil
+		}
+		if ctx.Err() != nil || !outcomeUnknown(ctx, err) {
+			return nil, err
+		}
+		serviceutil.CancellableSleep(ctx, time.Duration(attempt+1)*50*time.Millisecond)
+	}
+	return nil, err
+}
+
+// outcomeUnknown reports whether err means the call may or may not have taken effect: the
+// connection failed under it or its statement timeout passed (not the caller's deadline).
+func outcomeUnknown(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }

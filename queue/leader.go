@@ -41,6 +41,7 @@ type Leader struct {
 	// whether it holds the lock.
 	conn  *pgx.Conn
 	holds bool
+	tune  func(*pgx.ConnConfig)
 }
 
 // LeaderApplicationName names the leader election's session in pg_stat_activity.
@@ -57,6 +58,13 @@ func NewLeader(lease Lease, connString string, ttl time.Duration, logger *slog.L
 		onChange = func(bool) {}
 	}
 	return &Leader{lease: lease, connString: connString, interval: max(ttl/3, 100*time.Millisecond), logger: logger, onChange: onChange}
+}
+
+// TuneConn lets fn adjust the election session's configuration (keepalives, timeouts) before
+// it connects. Call it before Start.
+func (l *Leader) TuneConn(fn func(*pgx.ConnConfig)) *Leader {
+	l.tune = fn
+	return l
 }
 
 // Leading reports whether this instance is the leader now.
@@ -117,6 +125,9 @@ func (l *Leader) advisory(ctx context.Context) bool {
 			return false
 		}
 		cfg.RuntimeParams["application_name"] = LeaderApplicationName
+		if l.tune != nil {
+			l.tune(cfg)
+		}
 		conn, err := pgx.ConnectConfig(cctx, cfg)
 		if err != nil {
 			return false

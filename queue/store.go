@@ -21,6 +21,7 @@ type Store struct {
 	pool          *pgxpool.Pool
 	claims        *pgxpool.Pool // the scheduler's claims, starts and releases; pool when unset
 	queryDuration prometheus.ObserverVec
+	timeout       time.Duration // deadline of a call whose context has none; 0: none
 }
 
 // StoreOption configures a Store.
@@ -30,6 +31,15 @@ type StoreOption func(*Store)
 // jq_db_query_duration_seconds histogram).
 func WithQueryDuration(h prometheus.ObserverVec) StoreOption {
 	return func(s *Store) { s.queryDuration = h }
+}
+
+// WithStatementTimeout gives every call whose context has no deadline one of d (0: none).
+// The deadline is the client's: when it passes mid-query pgx closes the connection (the pool
+// then drops it) and the call fails with context.DeadlineExceeded. A server-side
+// statement_timeout cannot do this job: over a path that went silent, its error never
+// arrives. Callers that set their own deadline (RPCs whose client set one) keep it.
+func WithStatementTimeout(d time.Duration) StoreOption {
+	return func(s *Store) { s.timeout = d }
 }
 
 // NewStore returns a Store over pool.
@@ -63,6 +73,11 @@ const maxRetries = 5
 // retry will do (a serialization failure: jq._in_order, or a deadlock; the call changed
 // nothing), and interpreting its error.
 func (s *Store) observe(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok && s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	start := time.Now()
 	err := fn(ctx)
 	for attempt := 1; attempt <= maxRetries && retryable(err) && ctx.Err() == nil; attempt++ {
@@ -343,6 +358,14 @@ func (s *Store) SubmitAll(ctx context.Context, ps []SubmitParams) ([]SubmitResul
 		return nil, err
 	}
 	return res, nil
+}
+
+// NotifyChannel sends one NOTIFY on channel with payload (the notifier's probe).
+func (s *Store) NotifyChannel(ctx context.Context, channel, payload string) error {
+	return s.observe(ctx, "notify_channel", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+		return err
+	})
 }
 
 // Notify sends a NOTIFY on ReadyChannel once for each queue, in one short transaction.

@@ -75,7 +75,10 @@ type DBConfig struct {
 	SSLMode        string   `yaml:"sslmode" env:"JQ_DB_SSLMODE" help:"disable, allow, prefer, require, verify-ca or verify-full"`
 	MaxConns       int      `yaml:"max_conns" env:"JQ_DB_MAX_CONNS" help:"connection pool size"`
 	ConnectTimeout Duration `yaml:"connect_timeout" env:"JQ_DB_CONNECT_TIMEOUT" help:"timeout of one connection attempt"`
-	MigrateOnStart bool     `yaml:"migrate_on_start" env:"JQ_DB_MIGRATE_ON_START" help:"apply pending migrations when jq-server starts"`
+	// StatementTimeout is enforced by the client, not by PostgreSQL: a path that went silent
+	// (no FIN, no RST) never delivers a server-side timeout's error.
+	StatementTimeout Duration `yaml:"statement_timeout" env:"JQ_DB_STATEMENT_TIMEOUT" help:"client-side deadline of each database call that has none of its own (scheduler, maintenance, relay, RPCs without a deadline); a call past it fails and its connection is closed, so a silent network cannot hang the server"`
+	MigrateOnStart   bool     `yaml:"migrate_on_start" env:"JQ_DB_MIGRATE_ON_START" help:"apply pending migrations when jq-server starts"`
 }
 
 // RedisConfig is the optional Redis used for assignment locks and the leader lease.
@@ -192,14 +195,15 @@ func Default(service Service) *Config {
 			MaxWorkersPerKey: 1000,
 		},
 		DB: DBConfig{
-			Host:           "localhost",
-			Port:           5432,
-			User:           "jq",
-			Name:           "jq",
-			SSLMode:        "prefer",
-			MaxConns:       10,
-			ConnectTimeout: Duration(5 * time.Second),
-			MigrateOnStart: true,
+			Host:             "localhost",
+			Port:             5432,
+			User:             "jq",
+			Name:             "jq",
+			SSLMode:          "prefer",
+			MaxConns:         10,
+			ConnectTimeout:   Duration(5 * time.Second),
+			StatementTimeout: Duration(30 * time.Second),
+			MigrateOnStart:   true,
 		},
 		Redis: RedisConfig{
 			Timeout: Duration(200 * time.Millisecond),

@@ -149,6 +149,7 @@ func (c *Config) validateDB(v *validator) {
 		v.add("db.max_conns", "must be between 2 and 1000, got %d", c.DB.MaxConns)
 	}
 	v.positive("db.connect_timeout", c.DB.ConnectTimeout)
+	v.positive("db.statement_timeout", c.DB.StatementTimeout)
 }
 
 func (c *Config) validateRedis(v *validator) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -195,13 +196,29 @@ func (p *Producer) PublishSync(ctx context.Context, records []Record) error {
 		results = <-done
 	}
 	var first error
+	stale := false
 	for _, res := range results {
 		p.delivered(res.Record, res.Err)
 		if res.Err != nil && first == nil {
 			first = fmt.Errorf("kafka: publish to %s: %w", res.Record.Topic, res.Err)
 		}
+		stale = stale || staleClientState(res.Err)
+	}
+	if stale {
+		// The cluster forgot what the client cached (the topic was recreated, the broker
+		// lost its metadata, the producer id expired): a fresh client asks again, and the
+		// caller's retry goes through it.
+		p.logger.Warn("kafka: the cluster does not know the client's cached topic or producer ids; starting a fresh client", "error", first)
+		p.reset(client)
 	}
 	return first
+}
+
+// staleClientState reports whether err says the client's cached topic ids or producer state
+// no longer match the cluster's, which retrying on the same client never fixes.
+func staleClientState(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicID) || errors.Is(err, kerr.InconsistentTopicID) ||
+		errors.Is(err, kerr.UnknownProducerID) || errors.Is(err, kerr.OutOfOrderSequenceNumber)
 }
 
 // Ping checks that a broker answers.

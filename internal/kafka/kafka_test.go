@@ -126,3 +126,43 @@ func TestOptions_Validation(t *testing.T) {
 	require.NoError(t, err)
 	p.Close()
 }
+
+// A broker that comes back without its metadata (or a topic deleted and created again) gives
+// the topics new ids; the producer must not keep publishing with the ids it cached.
+func TestProducer_RecoversFromRecreatedTopics(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.Ports(0))
+	require.NoError(t, err)
+	addrs := c.ListenAddrs()
+	p, err := kafka.NewProducer(kafka.Options{Brokers: addrs, DeliveryTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer p.Close()
+	ctx := context.Background()
+	rec := []kafka.Record{{Topic: kafka.TopicJobStarted, Key: []byte("k"), Value: []byte("v")}}
+	require.NoError(t, p.PublishSync(ctx, rec))
+
+	var port int
+	_, err = fmt.Sscanf(addrs[0][strings.LastIndex(addrs[0], ":")+1:], "%d", &port)
+	require.NoError(t, err)
+	c.Close()
+	// The relay keeps retrying while the broker is away.
+	down := time.Now()
+	for time.Since(down) < 3*time.Second {
+		require.Error(t, p.PublishSync(ctx, rec))
+	}
+	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.Ports(port))
+	require.NoError(t, err)
+	defer c2.Close()
+
+	start := time.Now()
+	var errs []string
+	require.Eventually(t, func() bool {
+		err := p.PublishSync(ctx, rec)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the producer never published to the recreated topic")
+	t.Logf("published again %s after the broker came back with new topic ids (%d failed batches first: %v)",
+		time.Since(start).Round(time.Millisecond), len(errs), errs)
+}

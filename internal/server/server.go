@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river/rivershared/startstop"
@@ -26,6 +27,7 @@ import (
 	"github.com/jqhq/jq/internal/httpserve"
 	"github.com/jqhq/jq/internal/kafka"
 	"github.com/jqhq/jq/internal/metrics"
+	"github.com/jqhq/jq/internal/pgnet"
 	"github.com/jqhq/jq/internal/pgxuuid"
 	jqredis "github.com/jqhq/jq/internal/redis"
 	"github.com/jqhq/jq/queue"
@@ -86,7 +88,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 			return nil, err
 		}
 	}
-	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration), queue.WithClaimPool(s.claimPool))
+	s.store = queue.NewStore(pool, queue.WithQueryDuration(m.DBQueryDuration), queue.WithClaimPool(s.claimPool),
+		queue.WithStatementTimeout(cfg.DB.StatementTimeout.Std()))
 
 	if cfg.Redis.Addr != "" {
 		s.redis = newRedis(cfg.Redis, logger, m)
@@ -130,13 +133,16 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 	if s.redis != nil {
 		lease = s.redis.NewLease("jq:leader", s.instanceID, sc.LeaderLease.Std())
 	}
+	// Every PostgreSQL connection outside the pool dials as the pool does (keepalives, a
+	// bounded connect); each of their calls has a deadline of its own.
+	tune := func(c *pgx.ConnConfig) { pgnet.Configure(&c.Config, cfg.DB.ConnectTimeout.Std()) }
 	s.leader = queue.NewLeader(lease, cfg.DB.ConnString(), sc.LeaderLease.Std(), logger, func(leading bool) {
 		if leading {
 			m.LeaderStatus.Set(1)
 		} else {
 			m.LeaderStatus.Set(0)
 		}
-	})
+	}).TuneConn(tune)
 	maintenance := queue.NewMaintenance(s.store, s.leader.LeadingFor, queue.MaintenanceConfig{
 		ReapInterval:      sc.ReapInterval.Std(),
 		HeartbeatTimeout:  sc.HeartbeatTimeout.Std(),
@@ -165,7 +171,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg *prom
 		heartbeats = events.NewHeartbeats(s.kafka, 30*time.Second)
 	}
 	if sc.Notify {
-		notifier := queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger).OnCancel(s.cancelRunning)
+		notifier := queue.NewNotifier(cfg.DB.ConnString(), s.scheduler.Wake, logger).OnCancel(s.cancelRunning).
+			TuneConn(tune).Probe(s.store.NotifyChannel, 0)
 		s.background = append(s.background, notifier)
 	}
 
@@ -312,7 +319,7 @@ func openPool(ctx context.Context, c config.DBConfig) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("db: %w", err)
 	}
 	pc.MaxConns = int32(c.MaxConns)
-	pc.ConnConfig.ConnectTimeout = c.ConnectTimeout.Std()
+	pgnet.Configure(&pc.ConnConfig.Config, c.ConnectTimeout.Std())
 	pc.AfterConnect = pgxuuid.Register
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
