@@ -98,7 +98,7 @@ Examples:
 				return ErrHelp
 			}
 			if len(args) == 0 {
-				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events or suite (see jq-bench --help)")}
+				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events, chaos or suite (see jq-bench --help)")}
 			}
 			return &UsageError{Err: fmt.Errorf("unknown scenario %q (see jq-bench --help)", args[0])}
 		},
@@ -106,7 +106,7 @@ Examples:
 	for _, s := range scenarios() {
 		root.Subcommands = append(root.Subcommands, c.scenarioCommand(s))
 	}
-	root.Subcommands = append(root.Subcommands, c.suiteCommand(), c.noopWorkerCommand())
+	root.Subcommands = append(root.Subcommands, c.chaosCommand(), c.suiteCommand(), c.noopWorkerCommand())
 	return root
 }
 
@@ -130,6 +130,9 @@ type scenario struct {
 	long  string // what it measures, and examples
 	// groups are the shared flags it takes.
 	groups flagGroup
+	// ownCluster: the scenario runs a PostgreSQL cluster of its own (chaos); --db-url is
+	// not needed.
+	ownCluster bool
 	// bind sets the scenario's defaults in o, registers its own flags on fs, and returns the
 	// runner, which reads the parsed values.
 	bind func(o *Options, fs *flag.FlagSet) runner
@@ -176,7 +179,7 @@ func (c *cli) runScenario(ctx context.Context, s scenario, o Options, rn runner)
 	if err := errors.Join(errs...); err != nil {
 		return nil, &UsageError{Err: fmt.Errorf("%s: %w (see jq-bench %s --help)", s.name, err, s.name)}
 	}
-	if o.DBURL == "" && !o.remote() {
+	if o.DBURL == "" && !o.remote() && !s.ownCluster {
 		u, err := c.findDatabase(ctx)
 		if err != nil {
 			return nil, err
