@@ -56,6 +56,7 @@ type chaosEnv struct {
 	pgProxy     *faultproxy.Proxy   // server ↔ PostgreSQL, when the scenario asks
 	workerProxy []*faultproxy.Proxy // worker i ↔ its server, when the scenario asks
 	redis       *chaosProc
+	kafka       *chaosKafka
 	servers     []*chaosProc
 	grpcAddrs   []string // each server's own address
 	healthAddrs []string

@@ -232,6 +232,13 @@ func chaosScenarios() []chaosScenario {
 				return nil
 			},
 		},
+		{
+			name: "kafka-down", fault: "the Kafka broker (kfake) stopped for --fault, started again on the same port", servers: 1,
+			defaults: func(p *chaosParams) { p.fault = 15 * time.Second },
+			setUp:    startChaosKafka,
+			inject:   kafkaDown,
+			finish:   kafkaFinish,
+		},
 	}
 }
 
@@ -310,17 +317,22 @@ func runChaos(ctx context.Context, r *run, spec chaosScenario, p chaosParams) (*
 	if settleErr != nil {
 		e.note("not every job finished: %v", settleErr)
 	}
-	stopSampling()
-	for _, w := range e.workers {
-		w.stop(10 * time.Second)
+	if e.kafka != nil {
+		if err := e.waitRelayCaughtUp(ctx, p.drain); err != nil {
+			e.note("the relay did not catch up: %v", err)
+		}
 	}
+	stopSampling()
+	t0 := time.Now()
+	stopAll(e.workers, 10*time.Second)
+	r.progress("workers drained and stopped in %.1f s", time.Since(t0).Seconds())
 	f, err := e.analyse(ctx, loadStart, loadEnd, allowance+10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range e.servers {
-		s.stop(10 * time.Second)
-	}
+	t0 = time.Now()
+	stopAll(e.servers, 10*time.Second)
+	r.progress("servers stopped in %.1f s", time.Since(t0).Seconds())
 	// The servers' exits at the end were asked for; count again for the summary.
 	f.Processes = f.Processes[:0]
 	for _, ps := range append(append([]*chaosProc{}, e.servers...), e.workers...) {

@@ -184,3 +184,12 @@ func waitFor(ctx context.Context, limit time.Duration, what string, cond func() 
 	}
 	return nil
 }
+
+// stopAll stops the processes at once, each with grace.
+func stopAll(ps []*chaosProc, grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(func() { p.stop(grace) })
+	}
+	wg.Wait()
+}
