@@ -3,8 +3,8 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,25 +12,24 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/jqhq/jq/queue"
 )
 
-// chaosKafka is the kafka-down scenario's broker: an in-process kfake cluster on a fixed port,
-// stopped and started again on the same port, and a consumer that counts every job event it
-// reads by event_id. kfake keeps its records in memory, where a real broker keeps them on
-// disk across a restart: before each stop, produce requests are refused (the relay sees the
-// broker fail) and the consumer reads everything acknowledged, so the count covers each life.
+// chaosKafka is the kafka-down scenario's broker: an in-process kfake cluster on a fixed port
+// persisting to a directory (kfake.DataDir), stopped and started again on the same port with
+// the same state (topic ids, records), as a real broker restarts; and a consumer that counts
+// every job event it reads by event_id. Each life's consumer reads from the start, so the
+// count of the last life covers every record the broker kept.
 type chaosKafka struct {
 	port int
+	dir  string
 
 	mu       sync.Mutex
 	cluster  *kfake.Cluster
 	consumer *kgo.Client
 	cancel   context.CancelFunc
 	done     chan struct{}
-	refusing atomic.Bool
 
 	seen     map[int64]int // event_id → records read
 	lastRead atomic.Int64  // Unix ns of the last record read
@@ -44,7 +43,7 @@ func startChaosKafka(ctx context.Context, e *chaosEnv) error {
 	if err != nil {
 		return err
 	}
-	k := &chaosKafka{port: port, seen: map[int64]int{}}
+	k := &chaosKafka{port: port, dir: filepath.Join(e.cluster.dir, "kafka")}
 	if err := k.start(); err != nil {
 		return err
 	}
@@ -55,18 +54,14 @@ func startChaosKafka(ctx context.Context, e *chaosEnv) error {
 }
 
 func (k *chaosKafka) start() error {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(k.port), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(4))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(k.port), kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(4), kfake.DataDir(k.dir))
 	if err != nil {
 		return fmt.Errorf("start kfake on port %d: %w", k.port, err)
 	}
-	k.refusing.Store(false)
-	c.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if k.refusing.Load() {
-			return nil, errors.New("broker stopping"), true
-		}
-		return nil, nil, false
-	})
+	k.mu.Lock()
+	k.seen, k.records = map[int64]int{}, 0 // this life's consumer reads every record again
+	k.mu.Unlock()
 	for _, t := range jobTopics {
 		// Create the topics now, so that the consumer finds them.
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation())
@@ -115,12 +110,6 @@ func (k *chaosKafka) start() error {
 	return nil
 }
 
-// quiesce refuses produce requests and waits until the consumer has read nothing for 2 s.
-func (k *chaosKafka) quiesce(ctx context.Context) error {
-	k.refusing.Store(true)
-	return k.waitQuiet(ctx)
-}
-
 func (k *chaosKafka) waitQuiet(ctx context.Context) error {
 	since := time.Now()
 	return waitFor(ctx, 30*time.Second, "kafka consumer caught up", func() bool {
@@ -147,15 +136,12 @@ func (k *chaosKafka) stop() {
 	c.Close()
 }
 
-// kafkaDown is the kafka-down fault: quiesce and stop the broker, wait, start it again.
+// kafkaDown is the kafka-down fault: stop the broker, wait, start it again.
 func kafkaDown(ctx context.Context, e *chaosEnv) error {
 	k := e.kafka
 	e.markStart()
-	if err := k.quiesce(ctx); err != nil {
-		return err
-	}
 	k.stop()
-	if err := sleep(ctx, e.p.fault-time.Since(e.faultStart)); err != nil {
+	if err := sleep(ctx, e.p.fault); err != nil {
 		return err
 	}
 	if err := k.start(); err != nil {
