@@ -339,8 +339,9 @@ type submitter struct {
 
 	mu      sync.Mutex
 	recs    []submitRec
-	skipped atomic.Int64 // ticks dropped because too many calls were pending
-	end     atomic.Int64 // Unix ns; 0 until stop
+	skipped atomic.Int64  // ticks dropped because too many calls were pending
+	end     atomic.Int64  // Unix ns; 0 until stop
+	rate    atomic.Uint64 // float64 bits: jobs/s
 	wg      sync.WaitGroup
 }
 
@@ -353,12 +354,15 @@ type submitRec struct {
 
 const maxPendingSubmits = 4096
 
-// run offers rate jobs/s until the end set by stop.
+// run offers rate jobs/s (or what setRate set since) until the end set by stop.
 func (s *submitter) run(ctx context.Context, rate float64) {
 	sem := make(chan struct{}, maxPendingSubmits)
-	start := time.Now()
+	s.setRate(rate)
+	at := time.Now()
 	for seq := 0; ; seq++ {
-		at := start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
+		if seq > 0 {
+			at = at.Add(time.Duration(float64(time.Second) / math.Float64frombits(s.rate.Load())))
+		}
 		if end := s.end.Load(); end != 0 && at.UnixNano() >= end {
 			break
 		}
@@ -384,6 +388,9 @@ func (s *submitter) run(ctx context.Context, rate float64) {
 	}
 	s.wg.Wait()
 }
+
+// setRate changes the offered rate from the next tick on.
+func (s *submitter) setRate(r float64) { s.rate.Store(math.Float64bits(r)) }
 
 // stop makes run offer nothing at or after end.
 func (s *submitter) stop(end time.Time) { s.end.Store(end.UnixNano()) }
@@ -452,6 +459,7 @@ type chaosFigures struct {
 	Offered          int           `json:"offered"`
 	Accepted         int           `json:"accepted"`
 	NotAccepted      int           `json:"not_accepted"`
+	Retried          int           `json:"submits_retried"` // accepted after more than one call
 	SkippedTicks     int64         `json:"skipped_ticks"`
 	JobsInDB         int           `json:"jobs_in_db"`
 	Done             int           `json:"done"`
@@ -527,6 +535,9 @@ func (e *chaosEnv) analyse(ctx context.Context, loadStart, loadEnd time.Time, al
 			continue
 		}
 		f.Accepted++
+		if rec.tries > 1 {
+			f.Retried++
+		}
 		if _, ok := jobs[rec.jobID]; !ok {
 			lost[rec.jobID] = fmt.Sprintf("seq %d: accepted as %s, absent from the database", seq, rec.jobID)
 		}

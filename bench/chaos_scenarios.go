@@ -40,6 +40,8 @@ type chaosScenario struct {
 	// allowance is the detection time the recovery target adds to its 10 s, and the window
 	// around the fault in which a cut-off attempt counts as the fault's.
 	allowance func(p chaosParams) time.Duration
+	// prepare runs before the load and returns the rate to offer (0: --rate).
+	prepare func(ctx context.Context, e *chaosEnv) (float64, error)
 	// finish adds the scenario's own figures and targets.
 	finish func(ctx context.Context, e *chaosEnv, rep *Report) error
 }
@@ -239,6 +241,7 @@ func chaosScenarios() []chaosScenario {
 			inject:   kafkaDown,
 			finish:   kafkaFinish,
 		},
+		overloadScenario(),
 	}
 }
 
@@ -287,6 +290,15 @@ func runChaos(ctx context.Context, r *run, spec chaosScenario, p chaosParams) (*
 	e.sub = &submitter{retryFor: max(p.fault+5*time.Second, 10*time.Second)}
 	for _, c := range e.conns {
 		e.sub.clients = append(e.sub.clients, jobClient(c))
+	}
+	if spec.prepare != nil {
+		rate, err := spec.prepare(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if rate > 0 {
+			p.rate = rate
+		}
 	}
 	lctx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
@@ -355,7 +367,7 @@ func runChaos(ctx context.Context, r *run, spec chaosScenario, p chaosParams) (*
 		recovery = fmt.Sprintf("%.2f s", f.RecoveryS)
 	}
 	rep.Rows = []Row{
-		{"jobs offered / accepted / not accepted", fmt.Sprintf("%d / %d / %d (skipped ticks %d)", f.Offered, f.Accepted, f.NotAccepted, f.SkippedTicks)},
+		{"jobs offered / accepted / not accepted", fmt.Sprintf("%d / %d / %d (skipped ticks %d, accepted after a retry %d)", f.Offered, f.Accepted, f.NotAccepted, f.SkippedTicks, f.Retried)},
 		{"jobs in the database / DONE and in the ledger", fmt.Sprintf("%d / %d", f.JobsInDB, f.Done)},
 		{"lost", fmt.Sprint(f.Lost)},
 		{"doubled (of which cut off by the fault)", fmt.Sprintf("%d (%d)", f.Doubled, f.DoubledCutOff)},
