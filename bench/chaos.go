@@ -480,6 +480,7 @@ type chaosFigures struct {
 	P99Before        float64       `json:"submit_to_start_p99_before_ms"`
 	P99During        float64       `json:"submit_to_start_p99_during_ms"`
 	P99After         float64       `json:"submit_to_start_p99_after_ms"`
+	MaxDuring        float64       `json:"submit_to_start_max_during_ms"`
 	UnexpectedExits  int           `json:"unexpected_exits"`
 	ServerPeakRSSMB  float64       `json:"server_peak_rss_mb"`
 	WorkerPeakRSSMB  float64       `json:"worker_peak_rss_mb"`
@@ -679,9 +680,13 @@ func (e *chaosEnv) analyse(ctx context.Context, loadStart, loadEnd time.Time, al
 			continue
 		}
 		d := time.Duration(s - rec.at.UnixNano())
+		// A job submitted before the fault but started after it began waited for the fault:
+		// it counts as during.
 		switch {
-		case rec.at.Before(faultStart):
+		case rec.at.Before(faultStart) && s < faultStart.UnixNano():
 			before = append(before, d)
+		case rec.at.Before(faultStart):
+			during = append(during, d)
 		case rec.at.Before(faultEnd):
 			during = append(during, d)
 		default:
@@ -695,6 +700,9 @@ func (e *chaosEnv) analyse(ctx context.Context, loadStart, loadEnd time.Time, al
 		return 0
 	}
 	f.P99Before, f.P99During, f.P99After = p99(before), p99(during), p99(after)
+	if p := percentiles(during); p != nil {
+		f.MaxDuring = p.Max
+	}
 
 	for _, p := range e.servers {
 		f.UnexpectedExits += len(p.unexpectedExits())

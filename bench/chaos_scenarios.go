@@ -375,7 +375,7 @@ func runChaos(ctx context.Context, r *run, spec chaosScenario, p chaosParams) (*
 		{"throughput before / during (ratio)", fmt.Sprintf("%s / %s jobs/s (%.2f)", formatNumber(f.BaselineJobsPerS), formatNumber(f.DuringJobsPerS), f.DuringOverBefore)},
 		{"fault lasted", fmt.Sprintf("%.2f s", f.FaultS)},
 		{"recovery to ≥ 90 % of before", recovery},
-		{"submit→start p99 before / during / after", fmt.Sprintf("%s / %s / %s ms", formatNumber(f.P99Before), formatNumber(f.P99During), formatNumber(f.P99After))},
+		{"submit→start p99 before / during / after", fmt.Sprintf("%s / %s / %s ms (max during %s ms)", formatNumber(f.P99Before), formatNumber(f.P99During), formatNumber(f.P99After), formatNumber(f.MaxDuring))},
 		{"unexpected process exits", fmt.Sprint(f.UnexpectedExits)},
 	}
 	if f.ServedAgainS != nil {
