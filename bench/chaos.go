@@ -336,6 +336,7 @@ func (e *chaosEnv) waitWorkers(ctx context.Context, names []string) error {
 type submitter struct {
 	clients  []jqv1.JobServiceClient
 	retryFor time.Duration
+	probe    bool // capacity probe: payloads {"probe": n}, keys probe-n
 
 	mu      sync.Mutex
 	recs    []submitRec
@@ -398,6 +399,9 @@ func (s *submitter) stop(end time.Time) { s.end.Store(end.UnixNano()) }
 func (s *submitter) submit(ctx context.Context, seq int) {
 	deadline := time.Now().Add(s.retryFor)
 	req := &jqv1.SubmitJobRequest{QueueName: "default", Payload: seqPayload(seq), IdempotencyKey: "seq-" + strconv.Itoa(seq)}
+	if s.probe {
+		req.Payload, req.IdempotencyKey = []byte(`{"probe":`+strconv.Itoa(seq)+`}`), "probe-"+strconv.Itoa(seq)
+	}
 	var err error
 	for try := 0; ; try++ {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
