@@ -491,6 +491,7 @@ Examples:
 func chaosCommandScenario(cs chaosScenario) scenario {
 	return scenario{
 		name:       cs.name,
+		path:       "jq-bench chaos " + cs.name,
 		short:      cs.fault,
 		ownCluster: true,
 		long: fmt.Sprintf(`%s: %s, under a steady load, while the load goes on through the recovery

@@ -104,3 +104,25 @@ func TestLedger(t *testing.T) {
 	require.Equal(t, 1, torn)
 	require.Equal(t, []execution{{"a", 1, 1, 10, 20}, {"b", 2, 1, 11, 21}, {"b", 2, 2, 30, 40}}, execs)
 }
+
+// TestChaosCLI: chaos names its scenarios and refuses what it does not know.
+func TestChaosCLI(t *testing.T) {
+	t.Parallel()
+	_, _, err := bench(t, "chaos")
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	require.ErrorContains(t, err, "pg-restart")
+	_, _, err = bench(t, "chaos", "nope")
+	require.ErrorAs(t, err, &usage)
+	_, _, err = bench(t, "chaos", "all", "--only", "nope")
+	require.ErrorAs(t, err, &usage)
+	_, _, err = bench(t, "chaos", "worker-partition", "--procs", "1")
+	require.ErrorAs(t, err, &usage)
+	require.ErrorContains(t, err, "--procs must be at least 2")
+	for _, name := range append(chaosNames(), "all") {
+		stdout, _, err := bench(t, "chaos", name, "--help")
+		require.ErrorIs(t, err, ErrHelp, name)
+		require.Contains(t, stdout, "jq-bench chaos "+name+" [flags]", name)
+		require.Contains(t, stdout, "Example", name)
+	}
+}
