@@ -24,6 +24,10 @@ type chaosDoc struct {
 	Notes      []string       `json:"notes"`
 }
 
+// The chaos tests do not run in parallel: each one runs a PostgreSQL cluster, one or two
+// servers and two worker processes, and the timing tests of the package (steady, pressure)
+// must not share the two cores with them. Go runs them before the parallel tests.
+
 // runChaosShort runs a short chaos scenario against a PostgreSQL cluster of its own, skipping
 // the test when the machine has no PostgreSQL server binaries.
 func runChaosShort(t *testing.T, name string, args ...string) chaosDoc {
@@ -63,7 +67,6 @@ func runChaosShort(t *testing.T, name string, args ...string) chaosDoc {
 
 // TestChaos_PGBackendKill: the server's connections are killed 2×/s for 3 s; nothing is lost.
 func TestChaos_PGBackendKill(t *testing.T) {
-	t.Parallel()
 	doc := runChaosShort(t, "pg-backend-kill", "--fault", "3s")
 	require.NotNil(t, doc.Chaos.ServedAgainS)
 }
@@ -71,7 +74,6 @@ func TestChaos_PGBackendKill(t *testing.T) {
 // TestChaos_PGRestart: PostgreSQL is shut down for 2 s and started again; the server reports
 // not ready meanwhile, serves within 2 s of its return, and nothing is lost.
 func TestChaos_PGRestart(t *testing.T) {
-	t.Parallel()
 	doc := runChaosShort(t, "pg-restart", "--fault", "2s")
 	require.NotNil(t, doc.Chaos.NotReadySeen)
 	require.True(t, *doc.Chaos.NotReadySeen, "the server said it was not ready while PostgreSQL was down")
@@ -80,7 +82,6 @@ func TestChaos_PGRestart(t *testing.T) {
 
 // TestChaos_ServerKill: one of two servers is SIGKILLed and started again 2 s later.
 func TestChaos_ServerKill(t *testing.T) {
-	t.Parallel()
 	doc := runChaosShort(t, "server-kill", "--fault", "2s")
 	var server1 *procSummary
 	for i, p := range doc.Chaos.Processes {
