@@ -63,16 +63,18 @@ func chaosScenarios() []chaosScenario {
 				e.markStart()
 				end := time.Now().Add(e.p.fault)
 				killed, rounds := 0, 0
-				for time.Now().Before(end) {
+				// A round every 500 ms from the fault's start (a slow round delays the next, on a
+				// busy box, but the cadence does not drift by the rounds' own time).
+				for next := time.Now(); next.Before(end); next = next.Add(500 * time.Millisecond) {
+					if err := sleep(ctx, time.Until(next)); err != nil {
+						return err
+					}
 					n, err := e.cluster.terminate(ctx, e.dbName)
 					if err != nil {
 						return err
 					}
 					killed += n
 					rounds++
-					if err := sleep(ctx, 500*time.Millisecond); err != nil {
-						return err
-					}
 				}
 				e.markPGBack()
 				e.markEnd()
