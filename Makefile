@@ -71,6 +71,12 @@ bench: ## build jq-bench and jq-worker, run the short standard benchmark set, wr
 	@services=$$($(LOCAL_SERVICES) env) || exit 1; eval "$$services"; \
 	bin/jq-bench suite --out bench/results/latest.json
 
+.PHONY: chaos
+chaos: ## build jq-bench, jq-server and jq-worker, run every chaos scenario (own PostgreSQL cluster each), write bench/results/chaos.json
+	@mkdir -p bin
+	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/jq-bench ./cmd/jq-server ./cmd/jq-worker
+	bin/jq-bench chaos all --out bench/results/chaos.json $(CHAOS_FLAGS)
+
 .PHONY: compare-river
 compare-river: ## interleave jq burn and sql with River's burn-down (RIVER_BASELINE=path/to/river-baseline.sh) and print the ratios
 	@mkdir -p bin

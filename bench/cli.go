@@ -98,7 +98,7 @@ Examples:
 				return ErrHelp
 			}
 			if len(args) == 0 {
-				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events, fleet or suite (see jq-bench --help)")}
+				return &UsageError{Err: errors.New("name a scenario: burn, steady, subprocess, sql, backlog, recovery, events, fleet, chaos or suite (see jq-bench --help)")}
 			}
 			return &UsageError{Err: fmt.Errorf("unknown scenario %q (see jq-bench --help)", args[0])}
 		},
@@ -106,7 +106,7 @@ Examples:
 	for _, s := range scenarios() {
 		root.Subcommands = append(root.Subcommands, c.scenarioCommand(s))
 	}
-	root.Subcommands = append(root.Subcommands, c.suiteCommand(), c.noopWorkerCommand())
+	root.Subcommands = append(root.Subcommands, c.chaosCommand(), c.suiteCommand(), c.noopWorkerCommand())
 	return root
 }
 
@@ -130,6 +130,12 @@ type scenario struct {
 	long  string // what it measures, and examples
 	// groups are the shared flags it takes.
 	groups flagGroup
+	// path is the command line that names it ("jq-bench chaos pg-restart"); empty:
+	// "jq-bench NAME".
+	path string
+	// ownCluster: the scenario runs a PostgreSQL cluster of its own (chaos); --db-url is
+	// not needed.
+	ownCluster bool
 	// bind sets the scenario's defaults in o, registers its own flags on fs, and returns the
 	// runner, which reads the parsed values.
 	bind func(o *Options, fs *flag.FlagSet) runner
@@ -143,20 +149,23 @@ type runner struct {
 
 // scenarioCommand turns a scenario into a command.
 func (c *cli) scenarioCommand(s scenario) *ffcli.Command {
-	fs := c.flagSet("jq-bench " + s.name)
+	if s.path == "" {
+		s.path = "jq-bench " + s.name
+	}
+	fs := c.flagSet(s.path)
 	o := defaultOptions()
 	rn := s.bind(&o, fs)
 	o.register(fs, s.groups)
 	return &ffcli.Command{
 		Name:       s.name,
-		ShortUsage: "jq-bench " + s.name + " [flags]",
+		ShortUsage: s.path + " [flags]",
 		ShortHelp:  s.short,
 		LongHelp:   s.long,
 		FlagSet:    fs,
 		UsageFunc:  c.usage,
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
-				return &UsageError{Err: fmt.Errorf("%s takes no arguments, got %q (see jq-bench %s --help)", s.name, args, s.name)}
+				return &UsageError{Err: fmt.Errorf("%s takes no arguments, got %q (see %s --help)", s.name, args, s.path)}
 			}
 			rep, err := c.runScenario(ctx, s, o, rn)
 			if err != nil {
@@ -174,9 +183,9 @@ func (c *cli) runScenario(ctx context.Context, s scenario, o Options, rn runner)
 		errs = append(errs, rn.check(&o))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("%s: %w (see jq-bench %s --help)", s.name, err, s.name)}
+		return nil, &UsageError{Err: fmt.Errorf("%s: %w (see %s --help)", s.name, err, s.path)}
 	}
-	if o.DBURL == "" && !o.remote() {
+	if o.DBURL == "" && !o.remote() && !s.ownCluster {
 		u, err := c.findDatabase(ctx)
 		if err != nil {
 			return nil, err

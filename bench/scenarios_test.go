@@ -188,8 +188,11 @@ func TestBurn_RunningServer(t *testing.T) {
 	}
 }
 
+// TestSteady runs alone, with the package's other sequential tests: it checks that the
+// offered count is exactly rate × duration + 1, which a submitter starved of CPU by the
+// parallel scenarios beside it misses (191 of 201 at load 19, once the chaos tests had built
+// the test binaries and every parallel test started at once).
 func TestSteady(t *testing.T) {
-	t.Parallel()
 	doc := benchJSON(t, "steady", "--rate", "100", "--duration", "2s", "--clients", "8", "--concurrency", "16")
 	require.InDelta(t, 201, doc.Submitted, 1)
 	require.Zero(t, doc.SubmitErrors)
