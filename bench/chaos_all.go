@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -104,32 +101,7 @@ func (c *cli) runChaosAll(ctx context.Context, out, only string, pass []string) 
 			break
 		}
 	}
-	var buf bytes.Buffer
-	all, _ := json.Marshal(docs)
-	if err := json.Indent(&buf, all, "", "  "); err != nil {
-		return fmt.Errorf("chaos all: %w", err)
-	}
-	buf.WriteByte('\n')
-	if out == "" {
-		if _, err := buf.WriteTo(c.stdout); err != nil {
-			return err
-		}
-	} else {
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return fmt.Errorf("chaos all: %w", err)
-		}
-		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("chaos all: %w", err)
-		}
-		if err := writeSummary(c.stdout, reports); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "wrote %d reports to %s\n", len(docs), out)
-	}
-	if failed > 0 {
-		return fmt.Errorf("chaos all: %d of %d runs failed (see above)", failed, len(docs))
-	}
-	return nil
+	return c.writeReports("chaos all", docs, reports, out, failed)
 }
 
 func containsString(ss []string, s string) bool {

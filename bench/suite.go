@@ -123,10 +123,17 @@ func (c *cli) runSuite(ctx context.Context, o Options, out, only string) error {
 		}
 	}
 
+	return c.writeReports("suite", docs, reports, out, failed)
+}
+
+// writeReports writes the runs' JSON documents as one array to out (stdout when empty; with a
+// file, a summary goes to stdout) and fails when any of the runs failed. what names the
+// command in its errors.
+func (c *cli) writeReports(what string, docs []json.RawMessage, reports []*Report, out string, failed int) error {
 	var buf bytes.Buffer
 	all, _ := json.Marshal(docs)
 	if err := json.Indent(&buf, all, "", "  "); err != nil {
-		return fmt.Errorf("suite: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	buf.WriteByte('\n')
 	if out == "" {
@@ -135,10 +142,10 @@ func (c *cli) runSuite(ctx context.Context, o Options, out, only string) error {
 		}
 	} else {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return fmt.Errorf("suite: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("suite: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if err := writeSummary(c.stdout, reports); err != nil {
 			return err
@@ -146,7 +153,7 @@ func (c *cli) runSuite(ctx context.Context, o Options, out, only string) error {
 		fmt.Fprintf(c.stdout, "wrote %d reports to %s\n", len(docs), out)
 	}
 	if failed > 0 {
-		return fmt.Errorf("suite: %d of %d runs failed (see above)", failed, len(docs))
+		return fmt.Errorf("%s: %d of %d runs failed (see above)", what, failed, len(docs))
 	}
 	return nil
 }
