@@ -319,7 +319,7 @@ func (e *chaosEnv) waitWorkers(ctx context.Context, names []string) error {
 		return n == len(want)
 	})
 	if err != nil {
-		return fmt.Errorf("%w (%v)", err, last)
+		return fmt.Errorf("%w (%w)", err, last)
 	}
 	for _, w := range e.workers {
 		if !w.running() {

@@ -44,8 +44,8 @@ func TestRetry_CallsSafeToRepeatRideOutAnOutage(t *testing.T) {
 	require.NoError(t, err)
 
 	// outage runs call with PostgreSQL out of reach, and brings it back once an attempt of
-	// method has failed. It returns the call's error and its attempts.
-	outage := func(method string, call func() error) (error, []codes.Code) {
+	// method has failed. It returns the call's attempts and its error.
+	outage := func(method string, call func() error) ([]codes.Code, error) {
 		t.Helper()
 		rec.reset()
 		proxy.Cut()
@@ -68,14 +68,14 @@ func TestRetry_CallsSafeToRepeatRideOutAnOutage(t *testing.T) {
 		select {
 		case err := <-done:
 			t.Logf("%s: attempts %v", method, rec.of(method))
-			return err, rec.of(method)
+			return rec.of(method), err
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%s: no answer within 30 s of PostgreSQL's return", method)
 			return nil, nil
 		}
 	}
 
-	err, tries := outage(jqv1.JobService_GetJobStatus_FullMethodName, func() error {
+	tries, err := outage(jqv1.JobService_GetJobStatus_FullMethodName, func() error {
 		_, err := jobs.GetJobStatus(ctx, &jqv1.GetJobStatusRequest{JobId: first.GetJobId()})
 		return err
 	})
@@ -83,7 +83,7 @@ func TestRetry_CallsSafeToRepeatRideOutAnOutage(t *testing.T) {
 	require.Equal(t, codes.Unavailable, tries[0])
 	require.Equal(t, codes.OK, tries[len(tries)-1])
 
-	err, tries = outage(jqv1.JobService_SubmitJob_FullMethodName, func() error {
+	tries, err = outage(jqv1.JobService_SubmitJob_FullMethodName, func() error {
 		_, err := jobs.SubmitJob(ctx, job(""))
 		return err
 	})
@@ -91,7 +91,7 @@ func TestRetry_CallsSafeToRepeatRideOutAnOutage(t *testing.T) {
 	require.Equal(t, []codes.Code{codes.Unavailable}, tries)
 
 	var keyed *jqv1.SubmitJobResponse
-	err, tries = outage(jqv1.JobService_SubmitJob_FullMethodName, func() error {
+	tries, err = outage(jqv1.JobService_SubmitJob_FullMethodName, func() error {
 		var err error
 		keyed, err = jobs.SubmitJob(ctx, job("retried-1"))
 		return err
@@ -104,7 +104,7 @@ func TestRetry_CallsSafeToRepeatRideOutAnOutage(t *testing.T) {
 	require.True(t, again.GetDeduplicated())
 	require.Equal(t, keyed.GetJobId(), again.GetJobId())
 
-	err, tries = outage(jqv1.JobService_SubmitJobs_FullMethodName, func() error {
+	tries, err = outage(jqv1.JobService_SubmitJobs_FullMethodName, func() error {
 		_, err := jobs.SubmitJobs(ctx, &jqv1.SubmitJobsRequest{Jobs: []*jqv1.SubmitJobRequest{job("batch-1"), job("batch-2")}})
 		return err
 	})

@@ -266,13 +266,13 @@ func TestAlertmanager_WiringCheckCatchesBreaks(t *testing.T) {
 	}{
 		"receiver file not in the Secret": {
 			edit: func(w *amWiring) {
-				w.Config = []byte(strings.Replace(string(w.Config), "secrets/slack-webhook-url", "secrets/opsgenie-key", -1))
+				w.Config = []byte(strings.ReplaceAll(string(w.Config), "secrets/slack-webhook-url", "secrets/opsgenie-key"))
 			},
 			want: "no key opsgenie-key",
 		},
 		"file outside the mount": {
 			edit: func(w *amWiring) {
-				w.Config = []byte(strings.Replace(string(w.Config), "/etc/alertmanager/secrets/pagerduty-routing-key", "/run/secrets/pd", -1))
+				w.Config = []byte(strings.ReplaceAll(string(w.Config), "/etc/alertmanager/secrets/pagerduty-routing-key", "/run/secrets/pd"))
 			},
 			want: "mounts no Secret at /run/secrets",
 		},
@@ -297,7 +297,7 @@ func TestAlertmanager_WiringCheckCatchesBreaks(t *testing.T) {
 		},
 		"config not from rules": {
 			edit: func(w *amWiring) {
-				w.AddonsMain = []byte(strings.Replace(string(w.AddonsMain), "rules/alertmanager.yml", "values/alertmanager.yml", -1))
+				w.AddonsMain = []byte(strings.ReplaceAll(string(w.AddonsMain), "rules/alertmanager.yml", "values/alertmanager.yml"))
 			},
 			want: "not read from rules/alertmanager.yml",
 		},

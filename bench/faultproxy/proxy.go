@@ -49,7 +49,6 @@ type link struct {
 	// orphaned links lived through a silence that ended with RestoreNewOnly: they never
 	// forward again.
 	orphaned bool
-	done     bool
 }
 
 // Listen starts a proxy on a free loopback port toward target (host:port).
