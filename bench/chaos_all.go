@@ -2,10 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -55,60 +53,22 @@ func (c *cli) runChaosAll(ctx context.Context, out, only string, pass []string) 
 		}
 	}
 	for s := range want {
-		if !containsString(chaosNames(), s) {
+		if !slices.Contains(chaosNames(), s) {
 			return &UsageError{Err: fmt.Errorf("--only: %q is not a chaos scenario (%s)", s, strings.Join(chaosNames(), ", "))}
 		}
 	}
-	var docs []json.RawMessage
-	var reports []*Report
-	failed := 0
+	var b reportRuns
 	for _, name := range chaosNames() {
 		if len(want) > 0 && !want[name] {
 			continue
 		}
 		args := append([]string{"chaos", name}, pass...)
-		fmt.Fprintf(c.stderr, "=== jq-bench %s\n", strings.Join(args, " "))
-		var rep *Report
-		sub := &cli{stdout: c.stderr, stderr: c.stderr, lookupEnv: c.lookupEnv, onReport: func(r *Report) error {
-			rep = r
-			return nil
-		}}
-		err := sub.run(ctx, args)
-		if err == nil && rep != nil {
-			rep.Command = "jq-bench " + strings.Join(args, " ")
-			if err := rep.WriteTable(c.stderr); err != nil {
-				return err
-			}
-			doc, err := json.Marshal(rep)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, doc)
-			reports = append(reports, rep)
-			continue
-		}
-		if err == nil {
-			err = errors.New("no report")
-		}
-		if errors.Is(err, flag.ErrHelp) {
+		if err := b.run(ctx, c, name, args, args); err != nil {
 			return err
 		}
-		failed++
-		fmt.Fprintf(c.stderr, "jq-bench chaos %s failed: %v\n\n", name, err)
-		doc, _ := json.Marshal(map[string]any{"scenario": name, "command": "jq-bench " + strings.Join(args, " "), "error": err.Error()})
-		docs = append(docs, doc)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return c.writeReports("chaos all", docs, reports, out, failed)
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return c.writeReports("chaos all", b, out)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,58 +79,77 @@ func (c *cli) runSuite(ctx context.Context, o Options, out, only string) error {
 			want[s] = true
 		}
 	}
-	var docs []json.RawMessage
-	var reports []*Report
-	failed := 0
 	runs := c.set
 	if runs == nil {
 		runs = StandardSet
 	}
+	var b reportRuns
 	for _, set := range runs {
 		if len(want) > 0 && !want[set[0]] {
 			continue
 		}
-		args := append([]string{}, set...)
-		args = append(args, c.passThrough(set[0], o)...)
-		fmt.Fprintf(c.stderr, "=== jq-bench %s\n", strings.Join(set, " "))
-		var rep *Report
-		sub := &cli{stdout: c.stderr, stderr: c.stderr, lookupEnv: c.lookupEnv, onReport: func(r *Report) error {
-			rep = r
-			return nil
-		}}
-		err := sub.run(ctx, args)
-		if err == nil && rep != nil {
-			rep.Command = "jq-bench " + strings.Join(set, " ")
-			if err := rep.WriteTable(c.stderr); err != nil {
-				return err
-			}
-			doc, err := json.Marshal(rep)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, doc)
-			reports = append(reports, rep)
-			continue
+		args := append(append([]string{}, set...), c.passThrough(set[0], o)...)
+		if err := b.run(ctx, c, set[0], set, args); err != nil {
+			return err
 		}
-		if err == nil {
-			err = errors.New("no report")
-		}
-		failed++
-		fmt.Fprintf(c.stderr, "jq-bench %s failed: %v\n\n", set[0], err)
-		doc, _ := json.Marshal(map[string]any{"scenario": set[0], "command": "jq-bench " + strings.Join(set, " "), "error": err.Error()})
-		docs = append(docs, doc)
 		if ctx.Err() != nil {
 			break
 		}
 	}
+	return c.writeReports("suite", b, out)
+}
 
-	return c.writeReports("suite", docs, reports, out, failed)
+// reportRuns collects the reports of the jq-bench runs that suite and chaos all make one
+// after another, and the runs that failed.
+type reportRuns struct {
+	docs    []json.RawMessage
+	reports []*Report
+	failed  int
+}
+
+// run runs jq-bench with args, shown as command (in the table and the report's command);
+// scenario names it in a failed run's document. A failed run is recorded and the batch goes
+// on: run returns an error only when the batch must stop.
+func (b *reportRuns) run(ctx context.Context, c *cli, scenario string, command, args []string) error {
+	cmd := "jq-bench " + strings.Join(command, " ")
+	fmt.Fprintf(c.stderr, "=== %s\n", cmd)
+	var rep *Report
+	sub := &cli{stdout: c.stderr, stderr: c.stderr, lookupEnv: c.lookupEnv, onReport: func(r *Report) error {
+		rep = r
+		return nil
+	}}
+	err := sub.run(ctx, args)
+	if err == nil && rep != nil {
+		rep.Command = cmd
+		if err := rep.WriteTable(c.stderr); err != nil {
+			return err
+		}
+		doc, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		b.docs = append(b.docs, doc)
+		b.reports = append(b.reports, rep)
+		return nil
+	}
+	if err == nil {
+		err = errors.New("no report")
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	b.failed++
+	fmt.Fprintf(c.stderr, "%s failed: %v\n\n", cmd, err)
+	doc, _ := json.Marshal(map[string]any{"scenario": scenario, "command": cmd, "error": err.Error()})
+	b.docs = append(b.docs, doc)
+	return nil
 }
 
 // writeReports writes the runs' JSON documents as one array to out (stdout when empty; with a
 // file, a summary goes to stdout) and fails when any of the runs failed. what names the
 // command in its errors.
-func (c *cli) writeReports(what string, docs []json.RawMessage, reports []*Report, out string, failed int) error {
+func (c *cli) writeReports(what string, b reportRuns, out string) error {
+	docs, reports, failed := b.docs, b.reports, b.failed
 	var buf bytes.Buffer
 	all, _ := json.Marshal(docs)
 	if err := json.Indent(&buf, all, "", "  "); err != nil {
