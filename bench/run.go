@@ -163,6 +163,18 @@ func (r *run) startServer(ctx context.Context, cfg *config.Config) error {
 	return r.dial(srv.GRPCAddr().String())
 }
 
+// prepareServer readies the server a submitting scenario talks to: the running one of
+// --server-addr, or a fresh database and an in-process server with the run's settings.
+func (r *run) prepareServer(ctx context.Context) error {
+	if r.o.remote() {
+		return r.connectRemote(ctx)
+	}
+	if err := r.createDatabase(ctx, 4); err != nil {
+		return err
+	}
+	return r.startServer(ctx, r.serverConfig())
+}
+
 // startMoreServers starts n-1 more in-process server instances on the run's database (each
 // with its own pools, listener, scheduler and leader candidacy, sharing Redis when the run
 // uses it) beside the run's server, and returns every server's address, the run's first. With

@@ -39,17 +39,8 @@ type steadyParams struct {
 // before the call. Latencies are exact percentiles over every job.
 func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error) {
 	started := time.Now()
-	if r.o.remote() {
-		if err := r.connectRemote(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := r.createDatabase(ctx, 4); err != nil {
-			return nil, err
-		}
-		if err := r.startServer(ctx, r.serverConfig()); err != nil {
-			return nil, err
-		}
+	if err := r.prepareServer(ctx); err != nil {
+		return nil, err
 	}
 	n := int(p.rate*p.duration.Seconds()) + 1
 	rec := newRecorder(n)

@@ -30,17 +30,8 @@ type submitParams struct {
 // submit path alone (validation, the inserter's batches, the commit).
 func submitScenario(ctx context.Context, r *run, p submitParams) (*Report, error) {
 	started := time.Now()
-	if r.o.remote() {
-		if err := r.connectRemote(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		if err := r.createDatabase(ctx, 4); err != nil {
-			return nil, err
-		}
-		if err := r.startServer(ctx, r.serverConfig()); err != nil {
-			return nil, err
-		}
+	if err := r.prepareServer(ctx); err != nil {
+		return nil, err
 	}
 	clients := make([]jqv1.JobServiceClient, p.conns)
 	for i := range clients {
