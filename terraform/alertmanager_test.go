@@ -150,22 +150,7 @@ func checkAlertmanagerWiring(w amWiring) []string {
 		}
 	}
 
-	var es struct {
-		Metadata struct {
-			Namespace string `yaml:"namespace"`
-		} `yaml:"metadata"`
-		Spec struct {
-			Target struct {
-				Name string `yaml:"name"`
-			} `yaml:"target"`
-			Data []struct {
-				SecretKey string `yaml:"secretKey"`
-				RemoteRef struct {
-					Key string `yaml:"key"`
-				} `yaml:"remoteRef"`
-			} `yaml:"data"`
-		} `yaml:"spec"`
-	}
+	var es externalSecret
 	if err := yaml.Unmarshal(w.ExternalSecret, &es); err != nil {
 		return append(bad, "ExternalSecret: "+err.Error())
 	}
@@ -320,4 +305,22 @@ func sortedSet(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// externalSecret is the part of an ExternalSecret manifest the wiring checks read.
+type externalSecret struct {
+	Metadata struct {
+		Namespace string `yaml:"namespace"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Target struct {
+			Name string `yaml:"name"`
+		} `yaml:"target"`
+		Data []struct {
+			SecretKey string `yaml:"secretKey"`
+			RemoteRef struct {
+				Key string `yaml:"key"`
+			} `yaml:"remoteRef"`
+		} `yaml:"data"`
+	} `yaml:"spec"`
 }

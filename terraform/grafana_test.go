@@ -82,19 +82,7 @@ func checkGrafanaWiring(w grafanaWiring) []string {
 		addf("the sidecar reads the folder from annotation %q, which the ConfigMaps do not carry", sc.FolderAnnotation)
 	}
 
-	var es struct {
-		Spec struct {
-			Target struct {
-				Name string `yaml:"name"`
-			} `yaml:"target"`
-			Data []struct {
-				SecretKey string `yaml:"secretKey"`
-				RemoteRef struct {
-					Key string `yaml:"key"`
-				} `yaml:"remoteRef"`
-			} `yaml:"data"`
-		} `yaml:"spec"`
-	}
+	var es externalSecret
 	if err := yaml.Unmarshal(w.ExternalSecret, &es); err != nil {
 		return append(bad, "ExternalSecret: "+err.Error())
 	}
