@@ -153,18 +153,6 @@ func shortDuration(d time.Duration) string {
 	}
 }
 
-// roundDuration drops the zero tail of a duration: 24h and 1h30m rather than 24h0m0s, 1h30m0s.
-func roundDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 func tsTime(ts *timestamppb.Timestamp) time.Time {
 	if ts == nil {
 		return time.Time{}

@@ -39,16 +39,6 @@ func TestAgo(t *testing.T) {
 	}
 }
 
-func TestRoundDuration(t *testing.T) {
-	t.Parallel()
-	for d, want := range map[time.Duration]string{
-		24 * time.Hour: "24h", time.Hour + 30*time.Minute: "1h30m", 90 * time.Second: "1m30s",
-		time.Hour + 5*time.Second: "1h0m5s", 45 * time.Second: "45s", 2 * time.Minute: "2m", 0: "0s",
-	} {
-		require.Equal(t, want, roundDuration(d), "%v", d)
-	}
-}
-
 func TestSummary(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "-", summary(nil, 10))

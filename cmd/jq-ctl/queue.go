@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/jqhq/jq/internal/config"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -41,7 +42,7 @@ func newQueueView(q *jqv1.Queue) queueView {
 
 // rateText is "100/1s".
 func rateText(n int32, period time.Duration) string {
-	return fmt.Sprintf("%d/%s", n, roundDuration(period))
+	return fmt.Sprintf("%d/%s", n, config.Compact(period))
 }
 
 // limitText is a limit for the table: "-" for none.
@@ -80,7 +81,7 @@ func ttlText(seconds int32) string {
 	if seconds == 0 {
 		return "-"
 	}
-	return roundDuration(time.Duration(seconds) * time.Second)
+	return config.Compact(time.Duration(seconds) * time.Second)
 }
 
 // queueListCommand is `jq-ctl queue list`.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -13,6 +14,19 @@ type Duration time.Duration
 
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Compact formats d without its zero units: 24h and 1h30m rather than 24h0m0s and 1h30m0s,
+// as an operator writes it (jq-ctl's tables, the console's limits).
+func Compact(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // String formats the duration the way it is written in the file.
 func (d Duration) String() string { return time.Duration(d).String() }

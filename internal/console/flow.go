@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/jqhq/jq/internal/config"
 	jqv1 "github.com/jqhq/jq/proto/jq/v1"
 )
 
@@ -173,12 +174,5 @@ func shortDuration(d time.Duration) string {
 	if d <= 0 {
 		return ""
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return config.Compact(d)
 }
