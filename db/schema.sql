@@ -840,10 +840,49 @@ COMMENT ON FUNCTION jq.claim(queues text[], max_jobs integer, worker_id uuid) IS
 
 
 --
--- Name: claim_for(text[], uuid[], integer[]); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: claim_floor_check(text, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[]) RETURNS SETOF jq.jobs
+CREATE FUNCTION jq.claim_floor_check(queue text, floors timestamp with time zone[]) RETURNS timestamp with time zone[]
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    IF claim_floor_check.queue IS NULL THEN
+        RAISE EXCEPTION 'queue must not be NULL' USING ERRCODE = 'JQ005';
+    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
+            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN ARRAY(
+        SELECT (
+            SELECT j.created_at
+            FROM jq.jobs j
+            WHERE j.queue_name = claim_floor_check.queue
+              AND j.priority = f.n - 1
+              AND j.status = 'PENDING'
+              AND j.created_at < f.floor
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY j.created_at
+            LIMIT 1
+        )
+        FROM unnest(claim_floor_check.floors) WITH ORDINALITY AS f (floor, n)
+        ORDER BY f.n);
+END
+$$;
+
+
+--
+-- Name: FUNCTION claim_floor_check(queue text, floors timestamp with time zone[]); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.claim_floor_check(queue text, floors timestamp with time zone[]) IS 'For claim floors (one per priority 0-9), the created_at of the oldest runnable PENDING job of the queue below each floor, NULL where none is.';
+
+
+--
+-- Name: claim_for(text[], uuid[], integer[], timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[] DEFAULT NULL::timestamp with time zone[]) RETURNS SETOF jq.jobs
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -896,6 +935,10 @@ BEGIN
         RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
     END IF;
     total := checks.total;
+    IF claim_for.floors IS NOT NULL AND cardinality(claim_for.floors) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)', cardinality(claim_for.floors)
+            USING ERRCODE = 'JQ005';
+    END IF;
     -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
     -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
     IF (SELECT count(*) FROM (
@@ -978,6 +1021,50 @@ BEGIN
             LIMIT total
         ), picked AS (
             SELECT l.job_id, l.xmin, row_number() OVER (ORDER BY l.n) AS n FROM locked l
+        ), slots AS (
+            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+        ), claimed AS (
+            UPDATE jq.jobs j
+            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+                assigned_at = now(), updated_at = now()
+            FROM picked p JOIN slots s ON s.n = p.n
+            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            RETURNING j.*
+        ), events AS (
+            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+        )
+        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        RETURN;
+    END IF;
+
+    IF claim_for.floors IS NOT NULL AND cardinality(qs) = 1
+       AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = qs[1] AND q.flow_controlled) THEN
+        -- The plain path for one queue from its floors: one index range scan of jobs_claim_idx
+        -- per priority, highest first, each from its floor; the outer LIMIT stops the scans
+        -- (and the locking) once total jobs are taken, and orders nothing before it.
+        RETURN QUERY
+        WITH picked AS (
+            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
+            FROM (
+                SELECT c.job_id, c.priority, c.created_at, c.xmin
+                FROM generate_series(9, 0, -1) AS b (p)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.priority, j.created_at, j.xmin
+                    FROM jq.jobs j
+                    WHERE j.queue_name = qs[1]
+                      AND j.priority = b.p
+                      AND j.status = 'PENDING'
+                      AND j.created_at >= coalesce(claim_for.floors[b.p + 1], '-infinity')
+                      AND (j.not_before IS NULL OR j.not_before <= now())
+                    ORDER BY j.created_at
+                    LIMIT total
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                LIMIT total
+            ) AS c
         ), slots AS (
             SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
             FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
@@ -1183,10 +1270,10 @@ $$;
 
 
 --
--- Name: FUNCTION claim_for(queues text[], worker_ids uuid[], max_jobs integer[]); Type: COMMENT; Schema: jq; Owner: -
+-- Name: FUNCTION claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[]); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control.';
+COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control; floors (one queue) start each priority''s scan at floors[priority + 1].';
 
 
 --
@@ -3907,4 +3994,5 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130141603'),
     ('20261130145000'),
     ('20261130145148'),
-    ('20261130153711');
+    ('20261130153711'),
+    ('20261130215427');

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +18,8 @@ import (
 // SchedulerStore is what the scheduler needs from the database.
 type SchedulerStore interface {
 	ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]*Job, error)
+	ClaimAbove(ctx context.Context, queue string, slots []Slot, floors ClaimFloors) ([]*Job, error)
+	FloorStore
 	StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*Job, error)
 	Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error)
 	GetWorker(ctx context.Context, workerID uuid.UUID) (*Worker, error)
@@ -51,6 +54,14 @@ type SchedulerConfig struct {
 	// the dashboards treat ASSIGNED and RUNNING alike). It must stay far below
 	// AssignmentTimeout.
 	StartDelay time.Duration
+	// FloorsAfterXIDs turns the claim floors on (see floors) while the oldest transaction
+	// that holds back vacuum is more than this many transactions old; FloorCheckEvery is how
+	// often that age is read and, while the floors are on, how often they are checked for
+	// jobs below them; FloorMargin is how far behind a claim's clock a floor stays. Defaults
+	// 1,000, 1 s and 1 s; FloorsAfterXIDs < 0 turns the floors off.
+	FloorsAfterXIDs int64
+	FloorCheckEvery time.Duration
+	FloorMargin     time.Duration
 }
 
 // SchedulerMetrics are the scheduler's instruments; nil fields are skipped.
@@ -82,6 +93,7 @@ type Scheduler struct {
 	wake     chan struct{}
 	now      func() time.Time
 	starts   *starter
+	floors   floors
 }
 
 // NewScheduler returns a scheduler; locker may be nil.
@@ -101,11 +113,21 @@ func NewScheduler(store SchedulerStore, registry *Registry, locker JobLocker, lo
 	if cfg.StartDelay <= 0 {
 		cfg.StartDelay = time.Second
 	}
+	if cfg.FloorsAfterXIDs == 0 {
+		cfg.FloorsAfterXIDs = 1000
+	}
+	if cfg.FloorCheckEvery <= 0 {
+		cfg.FloorCheckEvery = time.Second
+	}
+	if cfg.FloorMargin <= 0 {
+		cfg.FloorMargin = time.Second
+	}
 	s := &Scheduler{
 		store: store, registry: registry, locker: locker, logger: logger, cfg: cfg, metrics: m,
 		wake: make(chan struct{}, 1), now: time.Now,
 	}
 	s.starts = &starter{sched: s, busy: make(chan struct{}, 1)}
+	s.floors.afterXIDs, s.floors.margin = cfg.FloorsAfterXIDs, cfg.FloorMargin
 	return s
 }
 
@@ -132,12 +154,31 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		defer ticker.Stop()
 		startTicker := time.NewTicker(s.cfg.StartDelay)
 		defer startTicker.Stop()
+		floorTicker := time.NewTicker(s.cfg.FloorCheckEvery)
+		defer floorTicker.Stop()
+		var checks sync.WaitGroup
+		defer checks.Wait()
+		if s.cfg.FloorsAfterXIDs < 0 {
+			floorTicker.Stop()
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-startTicker.C:
 				s.starts.flushBackground(ctx)
+				continue
+			case <-floorTicker.C:
+				// Off the cycle: under pressure a check reads what a claim from the head
+				// would. One at a time.
+				if s.floors.checking.CompareAndSwap(false, true) {
+					checks.Go(func() {
+						defer s.floors.checking.Store(false)
+						if err := s.CheckFloors(ctx); err != nil && ctx.Err() == nil {
+							s.logger.WarnContext(ctx, "claim floors", "error", err)
+						}
+					})
+				}
 				continue
 			case <-ticker.C:
 			case <-s.wake:
@@ -148,6 +189,14 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// CheckFloors reads how old the transaction holding back vacuum is, turns the claim floors
+// on or off accordingly, and while they are on lowers them to any runnable job below them
+// (see floors). Exported for tests and tools; Start calls it every FloorCheckEvery, in the
+// background.
+func (s *Scheduler) CheckFloors(ctx context.Context) error {
+	return s.floors.refresh(ctx, s.store)
 }
 
 // CycleResult counts what one cycle did.
@@ -214,7 +263,14 @@ func (s *Scheduler) serve(ctx context.Context, group []Candidate) (CycleResult, 
 	for i, c := range group {
 		slots[i] = Slot{WorkerID: c.WorkerID, Max: min(c.Free, s.cfg.BatchSize)}
 	}
-	jobs, err := s.store.ClaimFor(ctx, group[0].Queues, slots)
+	var jobs []*Job
+	var err error
+	floors, version, above := s.floors.get(group[0].Queues)
+	if above {
+		jobs, err = s.store.ClaimAbove(ctx, group[0].Queues[0], slots, floors)
+	} else {
+		jobs, err = s.store.ClaimFor(ctx, group[0].Queues, slots)
+	}
 	if err != nil {
 		if len(group) > 1 && (errors.Is(err, ErrWrongState) || errors.Is(err, ErrNotFound)) {
 			// One of them was drained or declared lost elsewhere: serve them one by one,
@@ -241,6 +297,13 @@ func (s *Scheduler) serve(ctx context.Context, group []Candidate) (CycleResult, 
 		return res, nil
 	}
 	res.Claimed = len(jobs)
+	if above {
+		requested := 0
+		for _, sl := range slots {
+			requested += sl.Max
+		}
+		s.floors.raise(group[0].Queues[0], version, requested, jobs)
+	}
 	for _, j := range jobs {
 		s.count(j.Queue, StatusAssigned, ReasonClaimed)
 	}
@@ -278,6 +341,7 @@ func (s *Scheduler) deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job
 			s.logger.ErrorContext(ctx, "could not release undelivered jobs; assignment-timeout recovery will", "worker_id", workerID, "jobs", len(ids), "error", err)
 		}
 		released = n
+		s.floors.lower(failed)
 		s.unlock(ctx, failed)
 		for _, j := range failed {
 			s.count(j.Queue, StatusPending, ReasonDeliveryFailed)

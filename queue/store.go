@@ -407,6 +407,16 @@ type Slot struct {
 // (jq.claim_for), up to each slot's Max, dealt out in turn in slot order; each job's WorkerID
 // says whose it is. If one worker is not registered or not ONLINE, nothing is claimed.
 func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]*Job, error) {
+	return s.claimFor(ctx, queues, slots, nil)
+}
+
+// ClaimAbove is ClaimFor for one queue, each priority's scan starting at its floor
+// (jq.claim_for's floors; a zero floor starts at the head). See ClaimFloors.
+func (s *Store) ClaimAbove(ctx context.Context, queue string, slots []Slot, floors ClaimFloors) ([]*Job, error) {
+	return s.claimFor(ctx, []string{queue}, slots, floorArgs(floors))
+}
+
+func (s *Store) claimFor(ctx context.Context, queues []string, slots []Slot, floors []*time.Time) ([]*Job, error) {
 	workers := make([]uuid.UUID, len(slots))
 	maxJobs := make([]int32, len(slots))
 	for i, sl := range slots {
@@ -414,7 +424,7 @@ func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]
 	}
 	var jobs []*Job
 	err := s.observe(ctx, "claim", func(ctx context.Context) error {
-		rows, err := s.claims.Query(ctx, `SELECT `+jobColumns+` FROM jq.claim_for($1, $2, $3)`, queues, workers, maxJobs)
+		rows, err := s.claims.Query(ctx, `SELECT `+jobColumns+` FROM jq.claim_for($1, $2, $3, $4)`, queues, workers, maxJobs, floors)
 		if err != nil {
 			return err
 		}
@@ -422,6 +432,44 @@ func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]
 		return err
 	})
 	return jobs, err
+}
+
+// ClaimFloorCheck returns, for each priority with a floor, the created_at of the oldest
+// runnable PENDING job of queue below it (jq.claim_floor_check); zero where there is none.
+func (s *Store) ClaimFloorCheck(ctx context.Context, queue string, floors ClaimFloors) (ClaimFloors, error) {
+	var found []*time.Time
+	err := s.observe(ctx, "claim_floor_check", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT jq.claim_floor_check($1, $2)`, queue, floorArgs(floors)).Scan(&found)
+	})
+	var out ClaimFloors
+	for p, t := range found {
+		if t != nil && p < len(out) {
+			out[p] = *t
+		}
+	}
+	return out, err
+}
+
+// HorizonAge is how many transactions old the oldest snapshot or transaction is that holds
+// back vacuum in this database: a session's, a prepared transaction's or a replication
+// slot's (the largest XIDAge of PGHealth's Horizon).
+func (s *Store) HorizonAge(ctx context.Context) (int64, error) {
+	var age int64
+	err := s.observe(ctx, "horizon_age", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT max(h.age) FROM (`+sqlHorizon+`) AS h (holder, age, seconds, has_seconds)`).Scan(&age)
+	})
+	return age, err
+}
+
+// floorArgs is floors as jq.claim_floor_check and jq.claim_for take them: NULL for a zero floor.
+func floorArgs(floors ClaimFloors) []*time.Time {
+	out := make([]*time.Time, len(floors))
+	for p := range floors {
+		if !floors[p].IsZero() {
+			out[p] = &floors[p]
+		}
+	}
+	return out
 }
 
 // Start marks delivered jobs RUNNING (jq.start) and returns those it started, with only ID,

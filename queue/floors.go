@@ -1,0 +1,185 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxPriority is the highest job priority (jobs_priority_range: 0-9).
+const MaxPriority = 9
+
+// ClaimFloors say where a claim of one queue starts, per priority: no runnable PENDING job of
+// priority p created before ClaimFloors[p] is looked for. The zero time looks from the head.
+type ClaimFloors [MaxPriority + 1]time.Time
+
+// floors keeps the scheduler's claim floors while vacuum's horizon is held back
+// (docs/observability.md, "MVCC pressure: claim floors").
+//
+// While a transaction elsewhere keeps vacuum from removing row versions, every job claimed
+// since leaves its entry in jobs_claim_idx, and a claim from the head of its queue walks all of
+// them, visiting each row, before it reaches a PENDING job: claims slow down as the pin lasts
+// (40,000 dead entries: 37-47 ms for a claim of 500 instead of 15-20 ms). Then each claim of
+// one queue starts its scan of each priority at that priority's floor: past the jobs earlier
+// claims took. A floor rises after each claim: up to the last job taken in a priority the
+// claim did not exhaust, to the claim's time less a margin (1 s) in those it did. A job that
+// becomes PENDING below a floor (a retry whose backoff ended, a job this scheduler could not
+// deliver, a worker's jobs released by the reaper, a submit that commits more than
+// the margin after it began) is found by the check that runs every FloorCheckEvery while the
+// horizon is held (jq.claim_floor_check), which lowers the floor to it; jobs this scheduler
+// releases lower it at once. The price of the floors is therefore only that such jobs may
+// wait up to a second (FloorCheckEvery) longer, and only while the horizon is held: at other times no floor
+// is kept and claims start from the head.
+type floors struct {
+	// pressure is on while the oldest transaction that holds the horizon is more than
+	// afterXIDs transactions old.
+	pressure  atomic.Bool
+	afterXIDs int64
+	// margin is how far behind the claim's own clock a floor stays: a job whose transaction
+	// began before the floor (its created_at) but commits after the claim would otherwise
+	// sit below it. Submit transactions last milliseconds; one that lasts longer than this
+	// is found by the next check.
+	margin time.Duration
+
+	mu     sync.Mutex
+	queues map[string]*queueFloors
+
+	// checking is set while the scheduler's background refresh runs.
+	checking atomic.Bool
+}
+
+type queueFloors struct {
+	at ClaimFloors
+	// lowered counts the times a check or a release lowered at; a claim that read at before
+	// a lowering must not raise it past what the lowering found.
+	lowered uint64
+}
+
+// FloorStore is what the floors need from the database.
+type FloorStore interface {
+	HorizonAge(ctx context.Context) (int64, error)
+	ClaimFloorCheck(ctx context.Context, queue string, at ClaimFloors) (ClaimFloors, error)
+}
+
+// get returns the floors a claim of queues starts from, and whether it should use them: only
+// under pressure, and only for a claim of one queue.
+func (f *floors) get(queues []string) (ClaimFloors, uint64, bool) {
+	if !f.pressure.Load() || len(queues) != 1 {
+		return ClaimFloors{}, 0, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.queues[queues[0]]
+	if q == nil {
+		return ClaimFloors{}, 0, true
+	}
+	return q.at, q.lowered, true
+}
+
+// raise moves the floors of queue up after a claim that started from floors read at version
+// lowered, asked for requested jobs and took jobs (highest priority first, oldest first).
+func (f *floors) raise(queue string, lowered uint64, requested int, jobs []*Job) {
+	if len(jobs) == 0 || !f.pressure.Load() {
+		return
+	}
+	ceiling := jobs[0].AssignedAt.Add(-f.margin)
+	last := jobs[len(jobs)-1]
+	// A claim that took fewer than it asked for ran out of every priority; one that took
+	// all it asked for, of those above the last job's.
+	exhausted := -1
+	if len(jobs) >= requested {
+		exhausted = last.Priority
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queues == nil {
+		f.queues = map[string]*queueFloors{}
+	}
+	q := f.queues[queue]
+	if q == nil {
+		q = &queueFloors{}
+		f.queues[queue] = q
+	}
+	if q.lowered != lowered {
+		return // a check or a release lowered them meanwhile; the next claim raises them
+	}
+	for p := range q.at {
+		switch {
+		case p > exhausted:
+			q.at[p] = later(q.at[p], ceiling)
+		case p == last.Priority:
+			q.at[p] = later(q.at[p], earlier(last.CreatedAt, ceiling))
+		}
+	}
+}
+
+// lower moves the floors of each job's queue down to the job: jobs put back to PENDING.
+func (f *floors) lower(jobs []*Job) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, j := range jobs {
+		q := f.queues[j.Queue]
+		if q == nil || j.Priority < 0 || j.Priority > MaxPriority || q.at[j.Priority].IsZero() {
+			continue // no floor: claims start from the head
+		}
+		q.at[j.Priority] = earlier(q.at[j.Priority], j.CreatedAt)
+		q.lowered++
+	}
+}
+
+// refresh reads the horizon's age, turns the floors on or off, and while they are on checks
+// every queue's floors for jobs below them, lowering the floors to those it finds.
+func (f *floors) refresh(ctx context.Context, store FloorStore) error {
+	age, err := store.HorizonAge(ctx)
+	if err != nil {
+		return fmt.Errorf("read the vacuum horizon: %w", err)
+	}
+	if age <= f.afterXIDs {
+		if f.pressure.Swap(false) {
+			f.mu.Lock()
+			f.queues = nil
+			f.mu.Unlock()
+		}
+		return nil
+	}
+	f.pressure.Store(true)
+	f.mu.Lock()
+	snapshot := make(map[string]ClaimFloors, len(f.queues))
+	for name, q := range f.queues {
+		snapshot[name] = q.at
+	}
+	f.mu.Unlock()
+	for name, at := range snapshot {
+		found, err := store.ClaimFloorCheck(ctx, name, at)
+		if err != nil {
+			return fmt.Errorf("check the claim floors of queue %q: %w", name, err)
+		}
+		f.mu.Lock()
+		if q := f.queues[name]; q != nil {
+			for p, t := range found {
+				if !t.IsZero() && t.Before(q.at[p]) {
+					q.at[p] = t
+					q.lowered++
+				}
+			}
+		}
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
