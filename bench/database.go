@@ -147,17 +147,18 @@ func drainWindow(ctx context.Context, pool *pgxpool.Pool, n int) (time.Duration,
 	return last.Sub(first), nil
 }
 
-// postgresInfo returns the server's version and synchronous_commit setting.
-func postgresInfo(ctx context.Context, connString string) (version, syncCommit string, err error) {
+// postgresInfo reads the server's version and the settings that change the figures into e.
+func postgresInfo(ctx context.Context, connString string, e *Environment) error {
 	conn, err := pgx.Connect(ctx, connString)
 	if err != nil {
-		return "", "", fmt.Errorf("connect to %s: %w", config.Redacted(connString), err)
+		return fmt.Errorf("connect to %s: %w", config.Redacted(connString), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit')").Scan(&version, &syncCommit); err != nil {
-		return "", "", fmt.Errorf("postgresql version: %w", err)
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
+			current_setting('autovacuum')`).Scan(&e.PostgreSQLVersion, &e.SynchronousCommit, &e.Autovacuum); err != nil {
+		return fmt.Errorf("postgresql version: %w", err)
 	}
-	return version, syncCommit, nil
+	return nil
 }
 
 func withDatabase(connString, name string) (string, error) {

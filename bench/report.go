@@ -54,6 +54,9 @@ type Environment struct {
 	CPUs              int    `json:"cpus"`
 	PostgreSQLVersion string `json:"postgresql_version,omitempty"`
 	SynchronousCommit string `json:"synchronous_commit,omitempty"`
+	// Autovacuum is the server's autovacuum setting: with it off, nothing removes the dead
+	// row versions a queue leaves behind, and claims slow down as a run goes on.
+	Autovacuum string `json:"autovacuum,omitempty"`
 	Hostname          string `json:"hostname,omitempty"`
 	JQVersion         string `json:"jq_version"`
 }
@@ -231,6 +234,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if e.SynchronousCommit != "" {
 		pg += ", synchronous_commit=" + e.SynchronousCommit
+	}
+	if e.Autovacuum != "" {
+		pg += ", autovacuum=" + e.Autovacuum
 	}
 	fmt.Fprintf(&b, "  %s, %d CPUs, PostgreSQL %s, jq %s\n", e.GoVersion, e.CPUs, pg, e.JQVersion)
 	fmt.Fprintf(&b, "  %s\n\n", formatParameters(r.Parameters))

@@ -325,9 +325,7 @@ func (r *run) environment(ctx context.Context) Environment {
 	e := Environment{GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Hostname: host, JQVersion: buildinfo.Version}
 	switch {
 	case r.o.DBURL != "":
-		if v, sc, err := postgresInfo(ctx, r.o.DBURL); err == nil {
-			e.PostgreSQLVersion, e.SynchronousCommit = v, sc
-		}
+		_ = postgresInfo(ctx, r.o.DBURL, &e) // the report says "unknown" for what it could not read
 	case r.admin != nil:
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -242,6 +242,10 @@ func reportPressure(rep *Report, rec *recorder, issued int, pr *pressureRun, p p
 		rep.Targets = append(rep.Targets, Target{Name: "back to baseline after the release", Goal: "≤ 30 s", Met: false})
 		rep.Notes = append(rep.Notes, "the latency did not come back to the baseline before the run ended")
 	}
+	if rep.Environment.Autovacuum == "off" {
+		rep.Notes = append(rep.Notes, "autovacuum is off on this PostgreSQL server: nothing removes the dead row versions after "+
+			"the release, so the latency cannot come back to the baseline; measure on a server with autovacuum on")
+	}
 }
 
 // offerResult is what the submitters achieved.

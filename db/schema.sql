@@ -137,6 +137,36 @@ $_$;
 
 
 --
+-- Name: _claim_above(text, integer, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._claim_above(queue text, total integer, floors timestamp with time zone[]) RETURNS TABLE(job_id uuid, xmin xid, n bigint)
+    LANGUAGE sql ROWS 50
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
+    AS $$
+    SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
+    FROM (
+        SELECT c.job_id, c.priority, c.created_at, c.xmin
+        FROM generate_series(9, 0, -1) AS b (p)
+        CROSS JOIN LATERAL (
+            SELECT j.job_id, j.priority, j.created_at, j.xmin
+            FROM jq.jobs j
+            WHERE j.queue_name = _claim_above.queue
+              AND j.priority = b.p
+              AND j.status = 'PENDING'
+              AND j.created_at >= coalesce(_claim_above.floors[b.p + 1], '-infinity')
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY j.created_at
+            LIMIT _claim_above.total
+            FOR UPDATE SKIP LOCKED
+        ) AS c
+        LIMIT _claim_above.total
+    ) AS c
+$$;
+
+
+--
 -- Name: _claim_lock(text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -845,6 +875,8 @@ COMMENT ON FUNCTION jq.claim(queues text[], max_jobs integer, worker_id uuid) IS
 
 CREATE FUNCTION jq.claim_floor_check(queue text, floors timestamp with time zone[]) RETURNS timestamp with time zone[]
     LANGUAGE plpgsql STABLE
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
     AS $$
 BEGIN
     IF claim_floor_check.queue IS NULL THEN
@@ -1042,29 +1074,10 @@ BEGIN
 
     IF claim_for.floors IS NOT NULL AND cardinality(qs) = 1
        AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = qs[1] AND q.flow_controlled) THEN
-        -- The plain path for one queue from its floors: one index range scan of jobs_claim_idx
-        -- per priority, highest first, each from its floor; the outer LIMIT stops the scans
-        -- (and the locking) once total jobs are taken, and orders nothing before it.
+        -- The plain path for one queue from its floors (jq._claim_above).
         RETURN QUERY
         WITH picked AS (
-            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
-            FROM (
-                SELECT c.job_id, c.priority, c.created_at, c.xmin
-                FROM generate_series(9, 0, -1) AS b (p)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = qs[1]
-                      AND j.priority = b.p
-                      AND j.status = 'PENDING'
-                      AND j.created_at >= coalesce(claim_for.floors[b.p + 1], '-infinity')
-                      AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.created_at
-                    LIMIT total
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                LIMIT total
-            ) AS c
+            SELECT a.job_id, a.xmin, a.n FROM jq._claim_above(qs[1], total, claim_for.floors) AS a
         ), slots AS (
             SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
             FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
@@ -3995,4 +4008,4 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130145000'),
     ('20261130145148'),
     ('20261130153711'),
-    ('20261130215427');
+    ('20261130223741');

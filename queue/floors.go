@@ -28,13 +28,14 @@ type ClaimFloors [MaxPriority + 1]time.Time
 // becomes PENDING below a floor (a retry whose backoff ended, a job this scheduler could not
 // deliver, a worker's jobs released by the reaper, a submit that commits more than
 // the margin after it began) is found by the check that runs every FloorCheckEvery while the
-// horizon is held (jq.claim_floor_check), which lowers the floor to it; jobs this scheduler
+// floors are on (jq.claim_floor_check), which lowers the floor to it; jobs this scheduler
 // releases lower it at once. The price of the floors is therefore only that such jobs may
-// wait up to a second (FloorCheckEvery) longer, and only while the horizon is held: at other times no floor
-// is kept and claims start from the head.
+// wait up to a second (FloorCheckEvery) longer, and only while the floors are on: from when
+// the horizon is held until vacuum has cleaned up after it. At other times no floor is kept
+// and claims start from the head.
 type floors struct {
-	// pressure is on while the oldest transaction that holds the horizon is more than
-	// afterXIDs transactions old.
+	// pressure turns the floors on: set while the oldest transaction that holds the horizon
+	// is more than afterXIDs transactions old, and after that until a check reads fast.
 	pressure  atomic.Bool
 	afterXIDs int64
 	// margin is how far behind the claim's own clock a floor stays: a job whose transaction
@@ -129,22 +130,27 @@ func (f *floors) lower(jobs []*Job) {
 	}
 }
 
+// cleanCheck is how long a check of one queue's floors may take for the floors to be
+// dropped once the horizon has moved on: a check reads what lies below the floors, which
+// stays slow to read until vacuum has removed the dead entries there.
+const cleanCheck = 2 * time.Millisecond
+
 // refresh reads the horizon's age, turns the floors on or off, and while they are on checks
-// every queue's floors for jobs below them, lowering the floors to those it finds.
+// every queue's floors for jobs below them, lowering the floors to those it finds. The floors
+// go on when the horizon is over afterXIDs old, and off once it is not and their check reads
+// fast (vacuum has cleaned up below them): a claim from the head would walk the dead entries
+// as long as they are there, even when nothing holds the horizon any more.
 func (f *floors) refresh(ctx context.Context, store FloorStore) error {
 	age, err := store.HorizonAge(ctx)
 	if err != nil {
 		return fmt.Errorf("read the vacuum horizon: %w", err)
 	}
-	if age <= f.afterXIDs {
-		if f.pressure.Swap(false) {
-			f.mu.Lock()
-			f.queues = nil
-			f.mu.Unlock()
-		}
+	held := age > f.afterXIDs
+	if !held && !f.pressure.Load() {
 		return nil
 	}
 	f.pressure.Store(true)
+	begin := time.Now()
 	f.mu.Lock()
 	snapshot := make(map[string]ClaimFloors, len(f.queues))
 	for name, q := range f.queues {
@@ -165,6 +171,12 @@ func (f *floors) refresh(ctx context.Context, store FloorStore) error {
 				}
 			}
 		}
+		f.mu.Unlock()
+	}
+	if !held && time.Since(begin) < time.Duration(max(len(snapshot), 1))*cleanCheck {
+		f.pressure.Store(false)
+		f.mu.Lock()
+		f.queues = nil
 		f.mu.Unlock()
 	}
 	return nil

@@ -109,13 +109,19 @@ func TestScheduler_FloorsWhileTheHorizonIsHeld(t *testing.T) {
 	require.Equal(t, 1, res.Delivered, "the check lowered the floor to it")
 	require.Equal(t, ids[0], stream.sent[len(stream.sent)-1].ID)
 
+	// Once the horizon moves on and a check reads fast, the floors are dropped. (A check
+	// that is slow, as on a loaded machine, keeps them one more round.)
 	require.NoError(t, pin.Rollback(b.ctx))
-	require.NoError(t, sched.CheckFloors(b.ctx))
 	b.submit(t, queue.SubmitParams{})
-	res, err = sched.RunCycle(b.ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, res.Delivered)
-	require.Equal(t, 1, claims.claims, "the horizon moved on: from the head again")
+	require.Eventually(t, func() bool {
+		require.NoError(t, sched.CheckFloors(b.ctx))
+		before := claims.above
+		_, err := sched.RunCycle(b.ctx)
+		require.NoError(t, err)
+		return claims.above == before
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Len(t, stream.sent, 7, "the last job, claimed from the head")
+	require.Positive(t, claims.claims)
 }
 
 // aboveCounter counts claims from floors besides the plain ones.
