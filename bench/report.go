@@ -57,8 +57,8 @@ type Environment struct {
 	// Autovacuum is the server's autovacuum setting: with it off, nothing removes the dead
 	// row versions a queue leaves behind, and claims slow down as a run goes on.
 	Autovacuum string `json:"autovacuum,omitempty"`
-	Hostname          string `json:"hostname,omitempty"`
-	JQVersion         string `json:"jq_version"`
+	Hostname   string `json:"hostname,omitempty"`
+	JQVersion  string `json:"jq_version"`
 }
 
 // Machine is the load of the machine during a run: a benchmark on a shared box is only as
