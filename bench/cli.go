@@ -412,7 +412,8 @@ window, so that the horizon is pinned and the table is read while jq writes it.
 
 Examples:
   jq-bench active-readers
-  jq-bench active-readers --readers 8 --baseline 10s --pin 20s --after 15s`),
+  jq-bench active-readers --readers 8 --baseline 10s --pin 20s --after 15s
+  jq-bench active-readers --reader-pause 1s           # each reader scans once a second`),
 		{
 			name:   "many-queues",
 			short:  "drain jobs spread over many queues vs the same jobs in one queue: jobs/s ratio",
@@ -720,6 +721,8 @@ func pressureScenario(kind, short, long string) scenario {
 			fs.DurationVar(&pp.after, "after", pp.after, "load after the release")
 			if kind == pressureActiveReaders {
 				fs.IntVar(&pp.readers, "readers", pp.readers, "REPEATABLE READ sessions scanning jq.jobs")
+				fs.DurationVar(&pp.pause, "reader-pause", pp.pause,
+					"how long each reader waits between scans; 0 scans back to back (on a small box the scans then take the CPU jq needs)")
 			}
 			return runner{
 				check: func(*Options) error {
@@ -732,6 +735,9 @@ func pressureScenario(kind, short, long string) scenario {
 					}
 					if pp.readers < 1 {
 						errs = append(errs, fmt.Errorf("--readers %d: at least one is needed", pp.readers))
+					}
+					if pp.pause < 0 {
+						errs = append(errs, fmt.Errorf("--reader-pause %s must not be negative", pp.pause))
 					}
 					return errors.Join(errs...)
 				},

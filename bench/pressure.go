@@ -34,6 +34,8 @@ type pressureParams struct {
 	pin      time.Duration
 	after    time.Duration
 	readers  int
+	// pause is how long each reader waits between its scans (0: back to back).
+	pause time.Duration
 }
 
 func (p pressureParams) total() time.Duration { return p.baseline + p.pin + p.after }
@@ -118,7 +120,7 @@ func (r *run) pin(ctx context.Context, p pressureParams) error {
 	errs := make(chan error, sessions)
 	var wg sync.WaitGroup
 	for range sessions {
-		wg.Go(func() { errs <- r.pinSession(ctx, p.kind) })
+		wg.Go(func() { errs <- r.pinSession(ctx, p.kind, p.pause) })
 	}
 	wg.Wait()
 	close(errs)
@@ -129,7 +131,7 @@ func (r *run) pin(ctx context.Context, p pressureParams) error {
 	return errors.Join(all...)
 }
 
-func (r *run) pinSession(ctx context.Context, kind string) error {
+func (r *run) pinSession(ctx context.Context, kind string, pause time.Duration) error {
 	conn, err := pgx.Connect(context.WithoutCancel(ctx), r.db.url)
 	if err != nil {
 		return fmt.Errorf("%s: connect: %w", kind, err)
@@ -150,6 +152,10 @@ func (r *run) pinSession(ctx context.Context, kind string) error {
 			var n, size int64
 			if err := conn.QueryRow(bg, `SELECT count(*), coalesce(sum(length(payload::text)), 0) FROM jq.jobs`).Scan(&n, &size); err != nil {
 				return fmt.Errorf("%s: scan: %w", kind, err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
 			}
 		}
 	}

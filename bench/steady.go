@@ -205,6 +205,7 @@ func reportPressure(rep *Report, rec *recorder, issued int, pr *pressureRun, p p
 	rep.Parameters["baseline_s"], rep.Parameters["pin_s"], rep.Parameters["after_s"] = p.baseline.Seconds(), p.pin.Seconds(), p.after.Seconds()
 	if p.kind == pressureActiveReaders {
 		rep.Parameters["readers"] = p.readers
+		rep.Parameters["reader_pause_s"] = p.pause.Seconds()
 	}
 	rep.Extra["submit_to_start_by_phase_ms"] = phases
 	rep.Extra["mvcc_samples"] = pr.samples

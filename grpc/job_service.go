@@ -119,6 +119,11 @@ func (s *JobService) SubmitJobs(ctx context.Context, req *jqv1.SubmitJobsRequest
 			st := status.Convert(err)
 			return nil, status.Errorf(st.Code(), "jobs[%d]: %s", i, st.Message())
 		}
+		if p.ID == uuid.Nil {
+			// Ids made here, not by jq.uuid_v7 in the insert: 12 of the 44 ms PostgreSQL
+			// spent on a batch of 1,000 went to that function.
+			p.ID = uuid.Must(uuid.NewV7())
+		}
 		ps[i] = p
 	}
 	results, err := s.store.SubmitAll(ctx, ps)
