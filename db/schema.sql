@@ -1062,7 +1062,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1087,7 +1087,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1128,7 +1128,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -1251,7 +1251,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked p JOIN slots s ON s.n = p.n
-        WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -4008,4 +4008,4 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130145000'),
     ('20261130145148'),
     ('20261130153711'),
-    ('20261130223741');
+    ('20261130230747');

@@ -606,7 +606,11 @@ $$;
 -- full; list the least loaded worker first. One statement (and one commit) serves them all,
 -- where a claim per worker would cost a round trip and a WAL flush each. Every claim
 -- increments the job's attempt: its fencing token. If one of the workers is not registered or
--- not ONLINE, nothing is claimed.
+-- not ONLINE, nothing is claimed. A job last written by a transaction newer than this one (its
+-- events would then go out of order, see jq._in_order) is left for the next claim rather than
+-- failing this one: the worker check below takes this transaction's id before the jobs are
+-- read, so under jq-bench steady (1,000 jobs/s) about ten claims a second used to fail on a
+-- job submitted meanwhile, and were retried.
 --
 -- Flow control (docs/flow-control.md): of a paused queue nothing is claimed; of a queue with
 -- max_running, rate_limit or max_running_per_key at most what its limits allow, its keys in
@@ -775,7 +779,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -800,7 +804,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -841,7 +845,7 @@ BEGIN
             SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
                 assigned_at = now(), updated_at = now()
             FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
             RETURNING j.*
         ), events AS (
             INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
@@ -964,7 +968,7 @@ BEGIN
         SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
             assigned_at = now(), updated_at = now()
         FROM picked p JOIN slots s ON s.n = p.n
-        WHERE j.job_id = p.job_id AND (age(p.xmin) >= age(pg_current_xact_id()::xid) OR jq._order_violation())
+        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
         RETURNING j.*
     ), events AS (
         INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
