@@ -119,6 +119,9 @@ func (r *run) measureBacklog(ctx context.Context, backlog, measure int) (backlog
 	if err := insertJobs(ctx, lr.pool, lr.queue, total, noopPayload, 2); err != nil {
 		return backlogLevel{}, err
 	}
+	if err := vacuumJobs(ctx, lr.pool); err != nil {
+		return backlogLevel{}, err
+	}
 	fill := time.Since(fillStart)
 	if err := lr.startServer(ctx, lr.serverConfig()); err != nil {
 		return backlogLevel{}, err

@@ -84,6 +84,9 @@ func runDrain(ctx context.Context, r *run, p drainParams) (*Report, error) {
 				}
 			}
 		}
+		if err := vacuumJobs(ctx, r.pool); err != nil {
+			return nil, err
+		}
 	}
 	insertTime := time.Since(started)
 	if p.maxRunning > 0 {

@@ -87,7 +87,8 @@ const insertChunk = 10_000
 
 // insertJobs fills queue with n identical PENDING jobs through jq.submit_many (every job gets
 // its SUBMITTED event), insertChunk per call, over conns connections at once. The payloads are
-// built inside PostgreSQL, so a million rows cost no client memory.
+// built inside PostgreSQL, so a million rows cost no client memory. Callers run vacuumJobs once
+// every queue is filled.
 func insertJobs(ctx context.Context, pool *pgxpool.Pool, queue string, n int, payload json.RawMessage, conns int) error {
 	chunks := make(chan int, n/insertChunk+1)
 	for left := n; left > 0; left -= insertChunk {
@@ -117,10 +118,12 @@ func insertJobs(ctx context.Context, pool *pgxpool.Pool, queue string, n int, pa
 			firstErr = err
 		}
 	}
-	if firstErr != nil {
-		return firstErr
-	}
-	// Fresh statistics, so the claim plans for the backlog it will meet.
+	return firstErr
+}
+
+// vacuumJobs vacuums and analyzes jq.jobs once the jobs of a run are in: fresh statistics, so
+// that the claim plans for the backlog it will meet.
+func vacuumJobs(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE jq.jobs"); err != nil {
 		return fmt.Errorf("vacuum analyze: %w", err)
 	}

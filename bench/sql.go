@@ -35,6 +35,9 @@ func sqlScenario(ctx context.Context, r *run, p sqlParams) (*Report, error) {
 	if err := insertJobs(ctx, r.pool, r.queue, p.jobs, truePayload, 2); err != nil {
 		return nil, err
 	}
+	if err := vacuumJobs(ctx, r.pool); err != nil {
+		return nil, err
+	}
 	store := queue.NewStore(r.pool)
 	workers := make([]uuid.UUID, p.claimers)
 	for i := range workers {

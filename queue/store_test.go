@@ -1266,6 +1266,45 @@ func TestStore_DeleteQueueKeepsUnrelayedEvents(t *testing.T) {
 	require.NoError(t, err, "once the relay has passed them")
 }
 
+// TestStore_ClaimAcrossQueuesBehindAnotherQueuesBacklog: a claim over several queues first
+// reads the head of the whole table (jobs_pending_idx); when another queue's jobs fill that
+// head, it must still find the claimed queues' jobs behind them (the merge of their heads), in
+// order. Without that fallback this claim would return nothing.
+func TestStore_ClaimAcrossQueuesBehindAnotherQueuesBacklog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, name := range []string{"behind-other", "behind-a", "behind-b"} {
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: name, MaxRetries: 3})
+		require.NoError(t, err)
+	}
+	// More than 4 × the claim's size ahead of everything, in a queue the worker does not take.
+	for range 20 {
+		b.submit(t, queue.SubmitParams{Queue: "behind-other", Priority: 9})
+	}
+	var want []uuid.UUID
+	for i := range 6 {
+		want = append(want, b.submit(t, queue.SubmitParams{Queue: []string{"behind-a", "behind-b"}[i%2], Priority: 8 - i%2*8}))
+	}
+	// Priority 8 first (behind-a's, oldest first), then priority 0 (behind-b's).
+	want = []uuid.UUID{want[0], want[2], want[4], want[1], want[3], want[5]}
+	worker := b.registerWorker(t, "behind-a", "behind-b")
+
+	var got []uuid.UUID
+	for range 3 {
+		jobs, err := b.store.Claim(b.ctx, []string{"behind-a", "behind-b"}, 2, worker)
+		require.NoError(t, err)
+		require.Len(t, jobs, 2)
+		for _, j := range jobs {
+			got = append(got, j.ID)
+		}
+	}
+	require.Equal(t, want, got)
+	var left int
+	require.NoError(t, b.pool.QueryRow(b.ctx,
+		`SELECT count(*) FROM jq.jobs WHERE queue_name = 'behind-other' AND status = 'PENDING'`).Scan(&left))
+	require.Equal(t, 20, left, "the other queue's jobs are not touched")
+}
+
 // TestStore_ClaimAcrossManyQueuesKeepsTheGlobalOrder: a claim over many queues (the k-way merge
 // of their heads) takes exactly the jobs one ordered list of them all would: highest priority
 // first, oldest first within a priority, whatever queue they are in and however unevenly the

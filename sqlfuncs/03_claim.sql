@@ -152,18 +152,46 @@ BEGIN
 
     qs := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
     IF cardinality(qs) > 1 AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (qs) AND q.flow_controlled) THEN
-        -- The plain path for several queues: a k-way merge of their heads, by priority and
-        -- age. Reading the first total jobs of each of N queues would read N times what it
-        -- takes, which for hundreds of queues is most of the table: each queue gives its first
-        -- k = total / N jobs, and only the queues whose k-th job would still be taken (they
-        -- may hold more that rank before the cut) are read again, with a k four times larger,
-        -- until none is or k reaches total: the first total candidates are exactly the first
-        -- total jobs of the queues together. The reads lock nothing; the candidates are then
-        -- locked in order, skipping those another claim holds (its claim takes them), until
-        -- total are.
-        k := greatest(ceil(total::numeric / cardinality(qs))::integer, 1);
-        todo := qs;
-        LOOP
+        -- The plain path for several queues. First the head of the whole table, in claim
+        -- order (jobs_pending_idx), keeping the jobs of these queues: when they hold most of
+        -- it (workers taking every queue, or the busiest ones), that is the answer, read at
+        -- the cost of what it takes. The scan stops after 4 * total entries: if it kept fewer
+        -- than total without running out of entries, more of these queues' jobs may lie
+        -- deeper, behind other queues' jobs, and the merge below finds them.
+        pool_ids := ARRAY(
+            SELECT c.job_id FROM (
+                SELECT j.job_id, j.queue_name, -j.priority AS rank, j.created_at
+                FROM jq.jobs j
+                WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY -j.priority, j.created_at -- as jobs_pending_idx spells it
+                LIMIT 4 * total
+            ) AS c
+            WHERE c.queue_name = ANY (qs)
+            ORDER BY c.rank, c.created_at
+            LIMIT total);
+        IF cardinality(pool_ids) = total OR (
+            SELECT count(*) FROM (
+                SELECT 1 FROM jq.jobs j
+                WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY -j.priority, j.created_at
+                LIMIT 4 * total
+            ) AS c) < 4 * total THEN
+            todo := '{}';
+        ELSE
+            -- A k-way merge of the queues' heads, by priority and age. Reading the first
+            -- total jobs of each of N queues would read N times what it takes, which for
+            -- hundreds of queues is most of the table: each queue gives its first k = total /
+            -- N jobs, and only the queues whose k-th job would still be taken (they may hold
+            -- more that rank before the cut) are read again, with a k four times larger, until
+            -- none is or k reaches total: the first total candidates are exactly the first
+            -- total jobs of the queues together.
+            pool_ids := '{}';
+            todo := qs;
+            k := greatest(ceil(total::numeric / cardinality(qs))::integer, 1);
+        END IF;
+        -- Either way the reads lock nothing; the candidates are then locked in order, skipping
+        -- those another claim holds (its claim takes them), until total are.
+        WHILE cardinality(todo) > 0 LOOP
             WITH merged AS (
                 SELECT p.job_id, p.priority, p.created_at, p.queue_name, false AS fresh
                 FROM unnest(pool_ids, pool_prios, pool_created, pool_queues) AS p (job_id, priority, created_at, queue_name)
@@ -195,7 +223,7 @@ BEGIN
             pool_prios := coalesce(pool_prios, '{}');
             pool_created := coalesce(pool_created, '{}');
             pool_queues := coalesce(pool_queues, '{}');
-            EXIT WHEN k >= total OR cardinality(todo) = 0;
+            EXIT WHEN k >= total;
             k := least(k * 4, total);
         END LOOP;
 
