@@ -374,9 +374,10 @@ Examples:
 				fs.DurationVar(&p.duration, "duration", p.duration, "how long to offer them")
 				fs.IntVar(&p.clients, "clients", p.clients, "concurrent SubmitJob callers")
 				fs.DurationVar(&p.drain, "drain-timeout", p.drain, "how long to wait for the last jobs after the offering ends")
+				fs.IntVar(&p.queues, "queues", 1, "spread the jobs over this many queues in turn, every worker taking them all")
 				return runner{
-					check: func(*Options) error {
-						var errs []error
+					check: func(o *Options) error {
+						errs := []error{checkQueues(o, p.queues)}
 						if p.rate <= 0 {
 							errs = append(errs, fmt.Errorf("--rate %v must be positive", p.rate))
 						}
@@ -716,6 +717,7 @@ func pressureScenario(kind, short, long string) scenario {
 			p := steadyParams{rate: 1000, clients: 32, drain: 60 * time.Second, pressure: &pp}
 			fs.Float64Var(&p.rate, "rate", p.rate, "jobs offered per second")
 			fs.IntVar(&p.clients, "clients", p.clients, "concurrent SubmitJob callers")
+			fs.IntVar(&p.queues, "queues", 1, "spread the jobs over this many queues in turn, every worker taking them all")
 			fs.DurationVar(&pp.baseline, "baseline", pp.baseline, "load before the pin")
 			fs.DurationVar(&pp.pin, "pin", pp.pin, "how long the horizon is pinned")
 			fs.DurationVar(&pp.after, "after", pp.after, "load after the release")
@@ -725,8 +727,8 @@ func pressureScenario(kind, short, long string) scenario {
 					"how long each reader waits between scans; 0 scans back to back (on a small box the scans then take the CPU jq needs)")
 			}
 			return runner{
-				check: func(*Options) error {
-					var errs []error
+				check: func(o *Options) error {
+					errs := []error{checkQueues(o, p.queues)}
 					if p.rate <= 0 || p.clients < 1 {
 						errs = append(errs, fmt.Errorf("--rate %v and --clients %d must be positive", p.rate, p.clients))
 					}

@@ -204,6 +204,17 @@ func TestSteady(t *testing.T) {
 	require.NotNil(t, doc.SchedulerCycleP95)
 }
 
+// TestSteady_SeveralQueues: the jobs go to the queues in turn and every one of them starts
+// (the run would time out on a queue no worker takes).
+func TestSteady_SeveralQueues(t *testing.T) {
+	t.Parallel()
+	doc := benchJSON(t, "steady", "--rate", "60", "--duration", "1s", "--queues", "3", "--concurrency", "16",
+		"--drain-timeout", "20s")
+	require.Equal(t, 3.0, doc.Parameters["queues"])
+	require.Zero(t, doc.SubmitErrors)
+	requireOrdered(t, doc.SubmitToStart, doc.Submitted)
+}
+
 func TestSteady_PollOnly(t *testing.T) {
 	t.Parallel()
 	doc := benchJSON(t, "steady", "--rate", "50", "--duration", "1s", "--notify=false", "--scheduler-interval", "200ms",
@@ -328,11 +339,12 @@ func TestCLI(t *testing.T) {
 	})
 	t.Run("BadValues", func(t *testing.T) {
 		t.Parallel()
-		_, _, err := bench(t, "steady", "--rate", "0", "--clients", "0")
+		_, _, err := bench(t, "steady", "--rate", "0", "--clients", "0", "--queues", "0")
 		var usage *UsageError
 		require.ErrorAs(t, err, &usage)
 		require.ErrorContains(t, err, "--rate")
 		require.ErrorContains(t, err, "--clients")
+		require.ErrorContains(t, err, "--queues")
 	})
 	t.Run("Help", func(t *testing.T) {
 		t.Parallel()

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,20 @@ type steadyParams struct {
 	// pressure, when set, pins the xmin horizon in the middle of the run (idle-in-tx,
 	// active-readers); duration is then the sum of its phases.
 	pressure *pressureParams
+	// queues > 1 spreads the jobs over that many queues in turn (<queue>-0001, …), every
+	// worker taking them all: the claim over several queues.
+	queues int
+}
+
+// checkQueues is the check of a scenario's --queues.
+func checkQueues(o *Options, queues int) error {
+	switch {
+	case queues < 1 || queues > 10000:
+		return fmt.Errorf("--queues %d is outside 1-10000", queues)
+	case queues > 1 && o.remote():
+		return errors.New("--queues over 1 needs the in-process server (it creates the queues in the run's database)")
+	}
+	return nil
 }
 
 // steadyScenario offers rate jobs/s through SubmitJob for duration, from clients concurrent
@@ -42,11 +58,20 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 	if err := r.prepareServer(ctx); err != nil {
 		return nil, err
 	}
+	names := r.queueNames(drainParams{queues: p.queues})
+	for _, q := range names {
+		if q == r.queue {
+			continue
+		}
+		if _, err := r.pool.Exec(ctx, `SELECT jq.create_queue($1)`, q); err != nil {
+			return nil, fmt.Errorf("create queue %s: %w", q, err)
+		}
+	}
 	n := int(p.rate*p.duration.Seconds()) + 1
 	rec := newRecorder(n)
 	f, err := r.startFleet(ctx, fleetSpec{
 		kind: noopJobs, name: "jq-bench-" + r.id, inProcess: r.o.Workers, procs: r.o.Procs,
-		concurrency: r.o.Concurrency, queue: r.queue, rec: rec,
+		concurrency: r.o.Concurrency, queue: strings.Join(names, ","), rec: rec,
 	})
 	if err != nil {
 		return nil, err
@@ -75,7 +100,7 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 	} else {
 		close(pressureDone)
 	}
-	offer := r.offer(ctx, clients, rec, p, n)
+	offer := r.offer(ctx, clients, rec, p, names, n)
 	stopPressure()
 	<-pressureDone
 	if offer.submitted == 0 {
@@ -87,7 +112,11 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 	if err := rec.waitDone(dctx, offer.submitted, func() error { return r.deadLettered(ctx) }); err != nil {
 		return nil, fmt.Errorf("after the offering: %w", err)
 	}
-	if err := r.waitJobsDone(dctx, offer.submitted); err != nil {
+	wait := r.waitJobsDone
+	if len(names) > 1 {
+		wait = r.waitAllDone
+	}
+	if err := wait(dctx, offer.submitted); err != nil {
 		return nil, fmt.Errorf("after the offering: %w", err)
 	}
 	cycleP95 := r.cycleP95(ctx, before)
@@ -145,6 +174,7 @@ func steadyScenario(ctx context.Context, r *run, p steadyParams) (*Report, error
 	rep.Parameters["rate"] = p.rate
 	rep.Parameters["duration_s"] = p.duration.Seconds()
 	rep.Parameters["clients"] = p.clients
+	rep.Parameters["queues"] = len(names)
 	achieved := float64(offer.submitted) / offer.elapsed.Seconds()
 	jps := float64(len(toDone)) / time.Duration(lastDone-firstSubmit).Seconds()
 	rep.JobsPerSec = &jps
@@ -262,7 +292,7 @@ type offerResult struct {
 // token is one SubmitJob by whichever of the clients is free. A late token is handed out at
 // once, so a stall is caught up rather than skipped; the achieved rate says whether the
 // offered one was met.
-func (r *run) offer(ctx context.Context, clients []jqv1.JobServiceClient, rec *recorder, p steadyParams, n int) offerResult {
+func (r *run) offer(ctx context.Context, clients []jqv1.JobServiceClient, rec *recorder, p steadyParams, queues []string, n int) offerResult {
 	tokens := make(chan int, p.clients)
 	var submitted, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
@@ -273,7 +303,7 @@ func (r *run) offer(ctx context.Context, clients []jqv1.JobServiceClient, rec *r
 		wg.Go(func() {
 			for seq := range tokens {
 				rec.submit[seq].Store(time.Now().UnixNano())
-				_, err := client.SubmitJob(ctx, &jqv1.SubmitJobRequest{QueueName: r.queue, Payload: seqPayload(seq)})
+				_, err := client.SubmitJob(ctx, &jqv1.SubmitJobRequest{QueueName: queues[seq%len(queues)], Payload: seqPayload(seq)})
 				now := time.Now().UnixNano()
 				rec.answer[seq].Store(now)
 				if err != nil {
