@@ -167,6 +167,36 @@ $$;
 
 
 --
+-- Name: _claim_head(text[], integer); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._claim_head(queues text[], total integer) RETURNS TABLE(job_id uuid, xmin xid, n bigint, seen bigint)
+    LANGUAGE sql ROWS 50
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
+    AS $$
+    SELECT c.job_id, c.xmin, h.n, h.seen
+    FROM (
+        SELECT h.job_id, h.queue_name, row_number() OVER () AS n, count(*) OVER () AS seen
+        FROM (
+            SELECT j.job_id, j.queue_name
+            FROM jq.jobs j
+            WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY -j.priority, j.created_at
+            LIMIT 4 * _claim_head.total
+        ) AS h
+    ) AS h
+    CROSS JOIN LATERAL (
+        SELECT j.job_id, j.xmin FROM jq.jobs j
+        WHERE j.job_id = h.job_id AND h.queue_name = ANY (_claim_head.queues) AND j.status = 'PENDING'
+        OFFSET 0
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    LIMIT _claim_head.total
+$$;
+
+
+--
 -- Name: _claim_lock(text); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -947,6 +977,9 @@ DECLARE
     pool_prios integer[] := '{}';
     pool_created timestamptz[] := '{}';
     pool_queues text[] := '{}';
+    head_ids uuid[];
+    head_xmins xid[];
+    seen bigint;
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -992,44 +1025,36 @@ BEGIN
     qs := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
     IF cardinality(qs) > 1 AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (qs) AND q.flow_controlled) THEN
         -- The plain path for several queues. First the head of the whole table, in claim
-        -- order (jobs_pending_idx), keeping the jobs of these queues: when they hold most of
-        -- it (workers taking every queue, or the busiest ones), that is the answer, read at
-        -- the cost of what it takes. The scan stops after 4 * total entries: if it kept fewer
-        -- than total without running out of entries, more of these queues' jobs may lie
-        -- deeper, behind other queues' jobs, and the merge below finds them.
-        pool_ids := ARRAY(
-            SELECT c.job_id FROM (
-                SELECT j.job_id, j.queue_name, -j.priority AS rank, j.created_at
-                FROM jq.jobs j
+        -- order (jq._claim_head): when these queues hold most of it (workers taking every
+        -- queue, or the busiest ones), their jobs are taken from there, at the cost of what
+        -- it takes. The head is 4 * total entries: if it gave fewer than total jobs without
+        -- running out of entries, more of these queues' jobs may lie deeper, behind other
+        -- queues' jobs, and the merge below finds them.
+        SELECT coalesce(array_agg(h.job_id ORDER BY h.n), '{}'), coalesce(array_agg(h.xmin ORDER BY h.n), '{}'), max(h.seen)
+        INTO head_ids, head_xmins, seen
+        FROM jq._claim_head(qs, total) AS h;
+        IF seen IS NULL THEN
+            -- Nothing was taken: was there anything at all?
+            seen := (SELECT count(*) FROM (
+                SELECT 1 FROM jq.jobs j
                 WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
                 ORDER BY -j.priority, j.created_at -- as jobs_pending_idx spells it
                 LIMIT 4 * total
-            ) AS c
-            WHERE c.queue_name = ANY (qs)
-            ORDER BY c.rank, c.created_at
-            LIMIT total);
-        IF cardinality(pool_ids) = total OR (
-            SELECT count(*) FROM (
-                SELECT 1 FROM jq.jobs j
-                WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                ORDER BY -j.priority, j.created_at
-                LIMIT 4 * total
-            ) AS c) < 4 * total THEN
-            todo := '{}';
-        ELSE
+            ) AS c);
+        END IF;
+        IF cardinality(head_ids) < total AND seen >= 4 * total THEN
             -- A k-way merge of the queues' heads, by priority and age. Reading the first
             -- total jobs of each of N queues would read N times what it takes, which for
             -- hundreds of queues is most of the table: each queue gives its first k = total /
             -- N jobs, and only the queues whose k-th job would still be taken (they may hold
             -- more that rank before the cut) are read again, with a k four times larger, until
             -- none is or k reaches total: the first total candidates are exactly the first
-            -- total jobs of the queues together.
-            pool_ids := '{}';
+            -- total jobs of the queues together. The reads lock nothing; the candidates not
+            -- taken from the head are then locked in order, skipping those another claim
+            -- holds, until total are in all. They all rank after the head's.
             todo := qs;
             k := greatest(ceil(total::numeric / cardinality(qs))::integer, 1);
         END IF;
-        -- Either way the reads lock nothing; the candidates are then locked in order, skipping
-        -- those another claim holds (its claim takes them), until total are.
         WHILE cardinality(todo) > 0 LOOP
             WITH merged AS (
                 SELECT p.job_id, p.priority, p.created_at, p.queue_name, false AS fresh
@@ -1068,17 +1093,22 @@ BEGIN
 
         RETURN QUERY
         WITH locked AS (
-            -- In candidate order, each locked by its primary key, until total are (the
-            -- LIMIT stops the nested loop: nothing past it is locked).
-            SELECT c.job_id, c.xmin, p.n
-            FROM unnest(pool_ids) WITH ORDINALITY AS p (job_id, n)
-            CROSS JOIN LATERAL (
-                SELECT j.job_id, j.xmin FROM jq.jobs j
-                WHERE j.job_id = p.job_id AND j.status = 'PENDING'
-                OFFSET 0
-                FOR UPDATE SKIP LOCKED
+            SELECT h.job_id, h.xmin, h.n FROM unnest(head_ids, head_xmins) WITH ORDINALITY AS h (job_id, xmin, n)
+            UNION ALL
+            -- The merge's candidates in order, each locked by its primary key (the LIMIT
+            -- stops the nested loop: nothing past it is locked).
+            SELECT c.job_id, c.xmin, total + c.n FROM (
+                SELECT c.job_id, c.xmin, p.n
+                FROM unnest(pool_ids) WITH ORDINALITY AS p (job_id, n)
+                CROSS JOIN LATERAL (
+                    SELECT j.job_id, j.xmin FROM jq.jobs j
+                    WHERE j.job_id = p.job_id AND j.status = 'PENDING'
+                    OFFSET 0
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                WHERE p.job_id <> ALL (head_ids)
+                LIMIT total - cardinality(head_ids)
             ) AS c
-            LIMIT total
         ), picked AS (
             SELECT l.job_id, l.xmin, row_number() OVER (ORDER BY l.n) AS n FROM locked l
         ), slots AS (
@@ -4039,4 +4069,5 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261130230747'),
     ('20261201024000'),
     ('20261201031855'),
-    ('20261201032000');
+    ('20261201032000'),
+    ('20261201035747');

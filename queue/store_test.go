@@ -1305,6 +1305,41 @@ func TestStore_ClaimAcrossQueuesBehindAnotherQueuesBacklog(t *testing.T) {
 	require.Equal(t, 20, left, "the other queue's jobs are not touched")
 }
 
+// TestStore_ConcurrentClaimsOverSeveralQueuesTakeTheNextJobs: while one claim over several
+// queues holds the first jobs (its transaction still open, as another server's would be), a
+// second claim takes the next ones instead of coming back empty-handed.
+func TestStore_ConcurrentClaimsOverSeveralQueuesTakeTheNextJobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	queues := []string{"together-1", "together-2", "together-3"}
+	for _, name := range queues {
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: name, MaxRetries: 3})
+		require.NoError(t, err)
+	}
+	var ids []uuid.UUID
+	for i := range 12 {
+		ids = append(ids, b.submit(t, queue.SubmitParams{Queue: queues[i%3]}))
+	}
+	first, second := b.registerWorker(t, queues...), b.registerWorker(t, queues...)
+	claim := func(q interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}, worker uuid.UUID) []uuid.UUID {
+		rows, err := q.Query(b.ctx, `SELECT job_id FROM jq.claim($1, 4, $2)`, queues, worker)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		require.NoError(t, err)
+		return got
+	}
+
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	require.Equal(t, ids[:4], claim(tx, first))
+	require.Equal(t, ids[4:8], claim(b.pool, second), "the next four, past the rows the open claim holds")
+	require.NoError(t, tx.Commit(b.ctx))
+	require.Equal(t, ids[8:], claim(b.pool, first))
+}
+
 // TestStore_ClaimAcrossManyQueuesKeepsTheGlobalOrder: a claim over many queues (the k-way merge
 // of their heads) takes exactly the jobs one ordered list of them all would: highest priority
 // first, oldest first within a priority, whatever queue they are in and however unevenly the
