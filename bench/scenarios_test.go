@@ -125,7 +125,9 @@ func TestSubmit(t *testing.T) {
 			require.Zero(t, doc.FailedCalls)
 			requireOrdered(t, doc.CallMS, doc.Calls)
 			perCall := max(int(doc.Parameters["batch"].(float64)), 1)
-			require.InEpsilon(t, doc.CallsPerSec*float64(perCall), *doc.JobsPerSec, 0.001, "calls/s are rounded to 0.1")
+			// calls/s are rounded to 0.1 and jobs/s to 1 at most: a relative bound failed when a
+			// loaded machine made few calls (45.1 calls/s × 50 against 2,253 jobs/s).
+			require.InDelta(t, doc.CallsPerSec*float64(perCall), *doc.JobsPerSec, 0.05*float64(perCall)+0.5, "calls/s are rounded to 0.1")
 			require.Len(t, doc.Targets, map[string]int{"0": 2, "50": 1}[batch])
 			for _, n := range doc.Notes {
 				require.NotContains(t, n, "the database holds", "the database holds every acknowledged job, no more")
