@@ -230,7 +230,9 @@ func TestE2E_WorkerDrainFinishesTheRunningJob(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	w := c.worker(2)
-	id := c.submit("--", "sh", "-c", "sleep 2; echo drained-ok")
+	// Long enough to be seen RUNNING (from the start flush, 1 s after delivery) by a poll that
+	// spawns jq-ctl: with sleep 2, a loaded CI machine saw it only once DONE.
+	id := c.submit("--", "sh", "-c", "sleep 6; echo drained-ok")
 	j := c.waitStatus(id, "RUNNING", 30*time.Second)
 
 	r := c.ctl("worker", "drain", j.WorkerID)
@@ -252,7 +254,7 @@ func TestE2E_KilledWorkerJobRunsElsewhere(t *testing.T) {
 	// Both workers first, then the job: starting the second one while the job ran took
 	// longer than the job on a loaded machine, and the job finished before the kill.
 	workers := []*process{c.worker(1), c.worker(1)}
-	id := c.submit("--", "sh", "-c", "sleep 5; echo survived")
+	id := c.submit("--", "sh", "-c", "sleep 8; echo survived")
 	running := c.waitStatus(id, "RUNNING", 30*time.Second)
 	i := slices.IndexFunc(workers, func(w *process) bool { return w.started["worker_id"] == running.WorkerID })
 	require.GreaterOrEqual(t, i, 0, "the job runs on one of the two workers")
