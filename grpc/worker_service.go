@@ -363,12 +363,18 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 		s.mu.Unlock()
 	}
 
-	// Tell the worker the stream is up (once Deregister can find it) before any job is due.
+	// Tell the worker the stream is up once Deregister and the registry can find it (ListWorkers
+	// then says connected), and before any job: sends wait on ws.mu until the headers are out.
+	ws.mu.Lock()
+	detach := s.registry.Attach(id, w.Incarnation, queues, free, running, ws)
 	if err := stream.SendHeader(nil); err != nil {
+		ws.closed = true
+		ws.mu.Unlock()
+		detach(false)
 		forget()
 		return err
 	}
-	detach := s.registry.Attach(id, w.Incarnation, queues, free, running, ws)
+	ws.mu.Unlock()
 	s.setActiveGauge()
 	s.logger.InfoContext(ctx, "worker stream opened", "worker_id", id, "queues", queues, "free_slots", free, "running", len(running))
 	if w.Status == queue.WorkerDraining {
