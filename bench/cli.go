@@ -547,22 +547,27 @@ Examples:
 		},
 		{
 			name:   "sql",
-			short:  "the SQL lifecycle alone (submit_many → claim → start → complete_many): the ceiling",
+			short:  "the SQL lifecycle alone (submit_many → claim → complete_many): the ceiling",
 			groups: 0,
 			long: `sql measures the SQL API alone, the ceiling of the whole server: --jobs are inserted with
-jq.submit_many, then --claimers loops each claim --batch jobs (jq.claim), start them (jq.start)
-and complete them in one jq.complete_many, until none is left. Every transition writes its
-job_events row. jobs/s runs from the first claim to the last complete.
+jq.submit_many, then --claimers loops each claim --batch jobs (jq.claim) and complete them in
+one jq.complete_many, until none is left. That is the server's path for jobs that finish
+within scheduler.start_delay (1 s): jq.complete_many takes them from ASSIGNED to DONE and
+writes their STARTED event itself. --start adds the path of longer jobs, a jq.start call
+between the two (a third row version per job). Every transition writes its job_events row
+either way (4 per job). jobs/s runs from the first claim to the last complete.
 
 Examples:
   jq-bench sql
+  jq-bench sql --start                            # claim → start → complete_many
   jq-bench sql --jobs 200k --claimers 8 --batch 1000`,
 			bind: func(o *Options, fs *flag.FlagSet) runner {
 				jobs := countFlag(50_000)
 				p := sqlParams{claimers: 4, batch: 500}
 				fs.Var(&jobs, "jobs", "jobs to take through the lifecycle")
-				fs.IntVar(&p.claimers, "claimers", p.claimers, "concurrent claim → start → complete loops")
+				fs.IntVar(&p.claimers, "claimers", p.claimers, "concurrent claim → complete loops")
 				fs.IntVar(&p.batch, "batch", p.batch, "jobs per claim")
+				fs.BoolVar(&p.start, "start", false, "mark each batch RUNNING (jq.start) between claim and completion, as for jobs longer than scheduler.start_delay")
 				return runner{
 					check: func(*Options) error {
 						var errs []error

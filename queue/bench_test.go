@@ -15,9 +15,10 @@ import (
 )
 
 // BenchmarkSQLLifecycle measures the SQL API alone, the ceiling of the whole server: b.N jobs
-// are inserted with submit_many (1,000 per call), then `claimers` loops each claim a batch,
-// start it, and complete it with one complete_many, until none is left. Every transition
-// writes its job_events row. Reports jobs/s (from the first claim to the last complete).
+// are inserted with submit_many (1,000 per call), then `claimers` loops each claim a batch and
+// complete it with one complete_many (the Start cases mark it RUNNING in between), until none
+// is left. Every transition writes its job_events row. Reports jobs/s (from the first claim to
+// the last complete).
 //
 //	go test ./queue -run '^$' -bench SQLLifecycle -benchtime 20000x
 func BenchmarkSQLLifecycle(b *testing.B) {
@@ -25,11 +26,13 @@ func BenchmarkSQLLifecycle(b *testing.B) {
 		name      string
 		claimers  int
 		batchSize int
+		start     bool
 	}{
-		{"Claimers1/Batch100", 1, 100},
-		{"Claimers4/Batch100", 4, 100},
-		{"Claimers1/Batch500", 1, 500},
-		{"Claimers4/Batch500", 4, 500},
+		{"Claimers1/Batch100", 1, 100, false},
+		{"Claimers4/Batch100", 4, 100, false},
+		{"Claimers1/Batch500", 1, 500, false},
+		{"Claimers4/Batch500", 4, 500, false},
+		{"Claimers4/Batch500/Start", 4, 500, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -56,7 +59,7 @@ func BenchmarkSQLLifecycle(b *testing.B) {
 
 			b.ResetTimer()
 			start := time.Now()
-			done, _, err := bench.Lifecycle(ctx, store, "default", workers, tc.batchSize)
+			done, _, err := bench.Lifecycle(ctx, store, "default", workers, tc.batchSize, tc.start)
 			elapsed := time.Since(start)
 			b.StopTimer()
 			require.NoError(b, err)
