@@ -339,7 +339,8 @@ func (s *WorkerService) StreamJobs(req *jqv1.StreamJobsRequest, stream jqv1.Work
 	}
 	free := min(int(req.GetFreeSlots()), max(w.Concurrency-len(running), 0))
 
-	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, goodbye: make(chan struct{}), kicked: make(chan error, 1)}
+	ws := &workerStream{stream: stream, incarnation: w.Incarnation, owner: w.Owner, ttls: s.ttls, batches: req.GetAcceptsBatches(),
+		goodbye: make(chan struct{}), kicked: make(chan error, 1)}
 	ws.fresh.Store(true)
 	s.mu.Lock()
 	if s.closed {
@@ -613,6 +614,7 @@ type workerStream struct {
 	incarnation string
 	owner       string
 	ttls        *queueTTLs
+	batches     bool // the worker takes JobAssignments
 
 	mu      sync.Mutex
 	closed  bool
@@ -626,12 +628,45 @@ type workerStream struct {
 
 var errStreamClosed = errors.New("stream closed")
 
-func (w *workerStream) Send(ctx context.Context, j *queue.Job) error {
+// maxBatchPayload bounds the payload bytes of one JobAssignments message (a job larger than
+// that goes alone), well below the 4 MiB a gRPC client receives by default.
+const maxBatchPayload = 256 << 10
+
+// Send delivers the jobs one message each, or, to a worker that accepts batches, as few
+// JobAssignments messages as maxBatchPayload allows: a message costs both sides more than
+// an assignment in it.
+func (w *workerStream) Send(ctx context.Context, jobs []*queue.Job) (int, error) {
+	sent := 0
+	for sent < len(jobs) {
+		n, size := 1, len(jobs[sent].Payload)
+		for w.batches && sent+n < len(jobs) && size+len(jobs[sent+n].Payload) <= maxBatchPayload {
+			size += len(jobs[sent+n].Payload)
+			n++
+		}
+		var msg *jqv1.StreamJobsResponse
+		if w.batches {
+			batch := &jqv1.JobAssignments{Assignments: make([]*jqv1.JobAssignment, n)}
+			for i, j := range jobs[sent : sent+n] {
+				batch.Assignments[i] = w.assignment(ctx, j)
+			}
+			msg = &jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Assignments{Assignments: batch}}
+		} else {
+			msg = &jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Assignment{Assignment: w.assignment(ctx, jobs[sent])}}
+		}
+		if err := w.send(msg); err != nil {
+			return sent, err
+		}
+		sent += n
+	}
+	return sent, nil
+}
+
+func (w *workerStream) assignment(ctx context.Context, j *queue.Job) *jqv1.JobAssignment {
 	a := &jqv1.JobAssignment{Job: jobToProto(j), Attempt: int32(j.Attempt), AssignedAt: ts(j.AssignedAt)}
 	if ttl := w.ttls.get(ctx, j.Queue); ttl > 0 {
 		a.QueueTtl = durationpb.New(ttl)
 	}
-	return w.send(&jqv1.StreamJobsResponse{Message: &jqv1.StreamJobsResponse_Assignment{Assignment: a}})
+	return a
 }
 
 func (w *workerStream) Cancel(_ context.Context, jobID uuid.UUID, attempt int) error {

@@ -14,8 +14,9 @@ import (
 // gRPC StreamJobs handler) and must serialise its calls: the registry may call Send and Drain
 // from different goroutines.
 type Stream interface {
-	// Send delivers one attempt of a job. An error means the worker did not get it.
-	Send(ctx context.Context, job *Job) error
+	// Send delivers attempts of jobs, in order, and says how many the worker got: an error
+	// means jobs[sent:] did not reach it.
+	Send(ctx context.Context, jobs []*Job) (sent int, err error)
 	// Drain tells the worker to take no new jobs and finish the ones it runs; with shutdown,
 	// to exit afterwards.
 	Drain(ctx context.Context, reason string, shutdown bool) error
@@ -204,12 +205,10 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 	if stream == nil {
 		return nil, jobs
 	}
-	for i, j := range jobs {
-		if err := stream.Send(ctx, j); err != nil {
-			failed = jobs[i:]
-			break
-		}
-		delivered = append(delivered, j)
+	sent, err := stream.Send(ctx, jobs)
+	delivered = jobs[:sent]
+	if err != nil {
+		failed = jobs[sent:]
 	}
 	if len(failed) > 0 {
 		r.mu.Lock()

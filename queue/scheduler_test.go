@@ -28,14 +28,16 @@ type fakeStream struct {
 	failAfter int
 }
 
-func (f *fakeStream) Send(_ context.Context, j *queue.Job) error {
+func (f *fakeStream) Send(_ context.Context, jobs []*queue.Job) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.failAfter >= 0 && len(f.sent) >= f.failAfter {
-		return errors.New("stream broke")
+	for i, j := range jobs {
+		if f.failAfter >= 0 && len(f.sent) >= f.failAfter {
+			return i, errors.New("stream broke")
+		}
+		f.sent = append(f.sent, j)
 	}
-	f.sent = append(f.sent, j)
-	return nil
+	return len(jobs), nil
 }
 
 func (f *fakeStream) End(queue.EndReason, string) {

@@ -379,7 +379,7 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 		free = 0
 	}
 	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: w.cfg.Queues,
-		FreeSlots: int32(free), Running: w.stops.running()})
+		FreeSlots: int32(free), Running: w.stops.running(), AcceptsBatches: true})
 	if err != nil {
 		return false, fmt.Errorf("open stream: %w", err)
 	}
@@ -408,6 +408,10 @@ func (w *Worker) session(ctx context.Context) (streamed bool, err error) {
 		switch m := msg.GetMessage().(type) {
 		case *jqv1.StreamJobsResponse_Assignment:
 			w.start(m.Assignment)
+		case *jqv1.StreamJobsResponse_Assignments:
+			for _, a := range m.Assignments.GetAssignments() {
+				w.start(a)
+			}
 		case *jqv1.StreamJobsResponse_Drain:
 			w.logger.Info("drain notice from the server", "reason", m.Drain.GetReason(), "shutdown", m.Drain.GetShutdown())
 			w.beginDrain()

@@ -92,3 +92,41 @@ func (b *bundle) mustJob(t *testing.T, id string) *queue.Job {
 	require.NoError(t, err)
 	return j
 }
+
+// TestStream_BatchedAssignments: a worker whose stream accepts batches gets the jobs of a cycle
+// in one JobAssignments message, each runs and completes like a single assignment; a worker
+// that did not ask gets one message per job.
+func TestStream_BatchedAssignments(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := make(map[string]bool)
+	for range 20 {
+		ids[b.submit(t, &jqv1.SubmitJobRequest{})] = true
+	}
+	w := newTestWorkerBatching(t, b.conn, true, 20)
+	for range 20 {
+		a := w.next(10 * time.Second)
+		require.True(t, ids[a.GetJob().GetJobId()], "job %s was not submitted here, or came twice", a.GetJob().GetJobId())
+		delete(ids, a.GetJob().GetJobId())
+		resp, err := w.report(a, true, "")
+		require.NoError(t, err)
+		require.Equal(t, jqv1.JobStatus_JOB_STATUS_DONE, resp.GetStatus())
+	}
+	var messages []int
+	for len(w.messages) > 0 {
+		messages = append(messages, <-w.messages)
+	}
+	require.Equal(t, []int{20}, messages, "the jobs pending when the worker connected came in one message")
+
+	w.close()
+	single := newTestWorker(t, b.conn, 3)
+	for range 3 {
+		b.submit(t, &jqv1.SubmitJobRequest{})
+	}
+	for range 3 {
+		single.next(10 * time.Second)
+	}
+	for range 3 {
+		require.Equal(t, 1, <-single.messages)
+	}
+}

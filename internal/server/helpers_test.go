@@ -151,9 +151,20 @@ type testWorker struct {
 	once    sync.Once
 	// running are the attempts the next stream says the worker runs already.
 	running []*jqv1.RunningAttempt
+	// batches makes its streams accept JobAssignments; messages receives the number of
+	// assignments in each message that carried any.
+	batches  bool
+	messages chan int
 }
 
 func newTestWorker(t *testing.T, conn *grpclib.ClientConn, freeSlots int, queues ...string) *testWorker {
+	t.Helper()
+	return newTestWorkerBatching(t, conn, false, freeSlots, queues...)
+}
+
+// newTestWorkerBatching is newTestWorker whose streams accept batches (StreamJobsRequest's
+// accepts_batches) if batches is set.
+func newTestWorkerBatching(t *testing.T, conn *grpclib.ClientConn, batches bool, freeSlots int, queues ...string) *testWorker {
 	t.Helper()
 	if len(queues) == 0 {
 		queues = []string{"default"}
@@ -161,6 +172,7 @@ func newTestWorker(t *testing.T, conn *grpclib.ClientConn, freeSlots int, queues
 	w := &testWorker{
 		t: t, id: uuid.New(), client: jqv1.NewWorkerServiceClient(conn),
 		assigns: make(chan *jqv1.JobAssignment, 10_000), drains: make(chan *jqv1.DrainNotice, 10), ended: make(chan error, 1),
+		batches: batches, messages: make(chan int, 10_000),
 	}
 	ctx := context.Background()
 	_, err := w.client.RegisterWorker(ctx, &jqv1.RegisterWorkerRequest{
@@ -176,7 +188,7 @@ func (w *testWorker) open(freeSlots int, queues []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: queues, FreeSlots: int32(freeSlots),
-		Running: w.running})
+		Running: w.running, AcceptsBatches: w.batches})
 	require.NoError(w.t, err)
 	_, err = stream.Header() // the server sends headers once the stream is registered
 	require.NoError(w.t, err)
@@ -192,7 +204,13 @@ func (w *testWorker) open(freeSlots int, queues []string) {
 			}
 			switch m := msg.GetMessage().(type) {
 			case *jqv1.StreamJobsResponse_Assignment:
+				w.messages <- 1
 				w.assigns <- m.Assignment
+			case *jqv1.StreamJobsResponse_Assignments:
+				w.messages <- len(m.Assignments.GetAssignments())
+				for _, a := range m.Assignments.GetAssignments() {
+					w.assigns <- a
+				}
 			case *jqv1.StreamJobsResponse_Drain:
 				w.drains <- m.Drain
 			}

@@ -449,9 +449,13 @@ type StreamJobsRequest struct {
 	FreeSlots int32 `protobuf:"varint,3,opt,name=free_slots,json=freeSlots,proto3" json:"free_slots,omitempty"`
 	// The attempts the worker runs now, delivered on an earlier stream (perhaps by another
 	// server): they hold slots until reported, so the server frees a slot for each report.
-	Running       []*RunningAttempt `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Running []*RunningAttempt `protobuf:"bytes,4,rep,name=running,proto3" json:"running,omitempty"`
+	// The worker understands StreamJobsResponse.assignments: the server may then send the jobs
+	// of one scheduler cycle in a few messages rather than one message per job. Unset, every
+	// assignment comes alone.
+	AcceptsBatches bool `protobuf:"varint,5,opt,name=accepts_batches,json=acceptsBatches,proto3" json:"accepts_batches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamJobsRequest) Reset() {
@@ -510,6 +514,13 @@ func (x *StreamJobsRequest) GetRunning() []*RunningAttempt {
 		return x.Running
 	}
 	return nil
+}
+
+func (x *StreamJobsRequest) GetAcceptsBatches() bool {
+	if x != nil {
+		return x.AcceptsBatches
+	}
+	return false
 }
 
 type RunningAttempt struct {
@@ -571,6 +582,7 @@ type StreamJobsResponse struct {
 	//	*StreamJobsResponse_Assignment
 	//	*StreamJobsResponse_Drain
 	//	*StreamJobsResponse_Cancel
+	//	*StreamJobsResponse_Assignments
 	Message       isStreamJobsResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -640,6 +652,15 @@ func (x *StreamJobsResponse) GetCancel() *CancelNotice {
 	return nil
 }
 
+func (x *StreamJobsResponse) GetAssignments() *JobAssignments {
+	if x != nil {
+		if x, ok := x.Message.(*StreamJobsResponse_Assignments); ok {
+			return x.Assignments
+		}
+	}
+	return nil
+}
+
 type isStreamJobsResponse_Message interface {
 	isStreamJobsResponse_Message()
 }
@@ -656,11 +677,64 @@ type StreamJobsResponse_Cancel struct {
 	Cancel *CancelNotice `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
 }
 
+type StreamJobsResponse_Assignments struct {
+	// Several attempts at once, only to workers that set accepts_batches; each is handled
+	// as an assignment of its own.
+	Assignments *JobAssignments `protobuf:"bytes,4,opt,name=assignments,proto3,oneof"`
+}
+
 func (*StreamJobsResponse_Assignment) isStreamJobsResponse_Message() {}
 
 func (*StreamJobsResponse_Drain) isStreamJobsResponse_Message() {}
 
 func (*StreamJobsResponse_Cancel) isStreamJobsResponse_Message() {}
+
+func (*StreamJobsResponse_Assignments) isStreamJobsResponse_Message() {}
+
+// JobAssignments carries several JobAssignment messages in one stream message.
+type JobAssignments struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Assignments   []*JobAssignment       `protobuf:"bytes,1,rep,name=assignments,proto3" json:"assignments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobAssignments) Reset() {
+	*x = JobAssignments{}
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobAssignments) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobAssignments) ProtoMessage() {}
+
+func (x *JobAssignments) ProtoReflect() protoreflect.Message {
+	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobAssignments.ProtoReflect.Descriptor instead.
+func (*JobAssignments) Descriptor() ([]byte, []int) {
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *JobAssignments) GetAssignments() []*JobAssignment {
+	if x != nil {
+		return x.Assignments
+	}
+	return nil
+}
 
 // CancelNotice tells a worker that an operator cancelled a job it runs: stop it (SIGTERM, then
 // SIGKILL after the grace; a Go handler's context is cancelled). The attempt is already over
@@ -675,7 +749,7 @@ type CancelNotice struct {
 
 func (x *CancelNotice) Reset() {
 	*x = CancelNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +761,7 @@ func (x *CancelNotice) String() string {
 func (*CancelNotice) ProtoMessage() {}
 
 func (x *CancelNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[9]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +774,7 @@ func (x *CancelNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelNotice.ProtoReflect.Descriptor instead.
 func (*CancelNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{9}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelNotice) GetJobId() string {
@@ -732,7 +806,7 @@ type JobAssignment struct {
 
 func (x *JobAssignment) Reset() {
 	*x = JobAssignment{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +818,7 @@ func (x *JobAssignment) String() string {
 func (*JobAssignment) ProtoMessage() {}
 
 func (x *JobAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[10]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +831,7 @@ func (x *JobAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobAssignment.ProtoReflect.Descriptor instead.
 func (*JobAssignment) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JobAssignment) GetJob() *Job {
@@ -800,7 +874,7 @@ type DrainNotice struct {
 
 func (x *DrainNotice) Reset() {
 	*x = DrainNotice{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +886,7 @@ func (x *DrainNotice) String() string {
 func (*DrainNotice) ProtoMessage() {}
 
 func (x *DrainNotice) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[11]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +899,7 @@ func (x *DrainNotice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNotice.ProtoReflect.Descriptor instead.
 func (*DrainNotice) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{11}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DrainNotice) GetReason() string {
@@ -864,7 +938,7 @@ type ReportResultRequest struct {
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +950,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[12]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +963,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{12}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportResultRequest) GetWorkerId() string {
@@ -960,7 +1034,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1046,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[13]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1059,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{13}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReportResultResponse) GetStatus() JobStatus {
@@ -1013,7 +1087,7 @@ type ReportResultsRequest struct {
 
 func (x *ReportResultsRequest) Reset() {
 	*x = ReportResultsRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1099,7 @@ func (x *ReportResultsRequest) String() string {
 func (*ReportResultsRequest) ProtoMessage() {}
 
 func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[14]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1112,7 @@ func (x *ReportResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultsRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{14}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReportResultsRequest) GetWorkerId() string {
@@ -1065,7 +1139,7 @@ type ReportResultsResponse struct {
 
 func (x *ReportResultsResponse) Reset() {
 	*x = ReportResultsResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1151,7 @@ func (x *ReportResultsResponse) String() string {
 func (*ReportResultsResponse) ProtoMessage() {}
 
 func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[15]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1164,7 @@ func (x *ReportResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultsResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultsResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{15}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReportResultsResponse) GetOutcomes() []*ReportResultOutcome {
@@ -1116,7 +1190,7 @@ type ReportResultOutcome struct {
 
 func (x *ReportResultOutcome) Reset() {
 	*x = ReportResultOutcome{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1202,7 @@ func (x *ReportResultOutcome) String() string {
 func (*ReportResultOutcome) ProtoMessage() {}
 
 func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[16]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1215,7 @@ func (x *ReportResultOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultOutcome.ProtoReflect.Descriptor instead.
 func (*ReportResultOutcome) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{16}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReportResultOutcome) GetCode() uint32 {
@@ -1174,7 +1248,7 @@ type DeregisterRequest struct {
 
 func (x *DeregisterRequest) Reset() {
 	*x = DeregisterRequest{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1260,7 @@ func (x *DeregisterRequest) String() string {
 func (*DeregisterRequest) ProtoMessage() {}
 
 func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[17]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1273,7 @@ func (x *DeregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterRequest) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{17}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeregisterRequest) GetWorkerId() string {
@@ -1217,7 +1291,7 @@ type DeregisterResponse struct {
 
 func (x *DeregisterResponse) Reset() {
 	*x = DeregisterResponse{}
-	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1303,7 @@ func (x *DeregisterResponse) String() string {
 func (*DeregisterResponse) ProtoMessage() {}
 
 func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jq_v1_worker_service_proto_msgTypes[18]
+	mi := &file_jq_v1_worker_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1316,7 @@ func (x *DeregisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterResponse) Descriptor() ([]byte, []int) {
-	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{18}
+	return file_jq_v1_worker_service_proto_rawDescGZIP(), []int{19}
 }
 
 var File_jq_v1_worker_service_proto protoreflect.FileDescriptor
@@ -1278,23 +1352,27 @@ const file_jq_v1_worker_service_proto_rawDesc = "" +
 	"\x11HeartbeatResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.jq.v1.WorkerStatusR\x06status\x12\x1a\n" +
 	"\bshutdown\x18\x02 \x01(\bR\bshutdown\x12+\n" +
-	"\x06cancel\x18\x03 \x03(\v2\x13.jq.v1.CancelNoticeR\x06cancel\"\x98\x01\n" +
+	"\x06cancel\x18\x03 \x03(\v2\x13.jq.v1.CancelNoticeR\x06cancel\"\xc1\x01\n" +
 	"\x11StreamJobsRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\x1d\n" +
 	"\n" +
 	"free_slots\x18\x03 \x01(\x05R\tfreeSlots\x12/\n" +
-	"\arunning\x18\x04 \x03(\v2\x15.jq.v1.RunningAttemptR\arunning\"A\n" +
+	"\arunning\x18\x04 \x03(\v2\x15.jq.v1.RunningAttemptR\arunning\x12'\n" +
+	"\x0faccepts_batches\x18\x05 \x01(\bR\x0eacceptsBatches\"A\n" +
 	"\x0eRunningAttempt\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x05R\aattempt\"\xb2\x01\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\"\xed\x01\n" +
 	"\x12StreamJobsResponse\x126\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x14.jq.v1.JobAssignmentH\x00R\n" +
 	"assignment\x12*\n" +
 	"\x05drain\x18\x02 \x01(\v2\x12.jq.v1.DrainNoticeH\x00R\x05drain\x12-\n" +
-	"\x06cancel\x18\x03 \x01(\v2\x13.jq.v1.CancelNoticeH\x00R\x06cancelB\t\n" +
-	"\amessage\"?\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x13.jq.v1.CancelNoticeH\x00R\x06cancel\x129\n" +
+	"\vassignments\x18\x04 \x01(\v2\x15.jq.v1.JobAssignmentsH\x00R\vassignmentsB\t\n" +
+	"\amessage\"H\n" +
+	"\x0eJobAssignments\x126\n" +
+	"\vassignments\x18\x01 \x03(\v2\x14.jq.v1.JobAssignmentR\vassignments\"?\n" +
 	"\fCancelNotice\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x05R\aattempt\"\xbc\x01\n" +
@@ -1355,7 +1433,7 @@ func file_jq_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_jq_v1_worker_service_proto_rawDescData
 }
 
-var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_jq_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*ReportProgressRequest)(nil),  // 0: jq.v1.ReportProgressRequest
 	(*ReportProgressResponse)(nil), // 1: jq.v1.ReportProgressResponse
@@ -1366,60 +1444,63 @@ var file_jq_v1_worker_service_proto_goTypes = []any{
 	(*StreamJobsRequest)(nil),      // 6: jq.v1.StreamJobsRequest
 	(*RunningAttempt)(nil),         // 7: jq.v1.RunningAttempt
 	(*StreamJobsResponse)(nil),     // 8: jq.v1.StreamJobsResponse
-	(*CancelNotice)(nil),           // 9: jq.v1.CancelNotice
-	(*JobAssignment)(nil),          // 10: jq.v1.JobAssignment
-	(*DrainNotice)(nil),            // 11: jq.v1.DrainNotice
-	(*ReportResultRequest)(nil),    // 12: jq.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),   // 13: jq.v1.ReportResultResponse
-	(*ReportResultsRequest)(nil),   // 14: jq.v1.ReportResultsRequest
-	(*ReportResultsResponse)(nil),  // 15: jq.v1.ReportResultsResponse
-	(*ReportResultOutcome)(nil),    // 16: jq.v1.ReportResultOutcome
-	(*DeregisterRequest)(nil),      // 17: jq.v1.DeregisterRequest
-	(*DeregisterResponse)(nil),     // 18: jq.v1.DeregisterResponse
-	(*Worker)(nil),                 // 19: jq.v1.Worker
-	(*durationpb.Duration)(nil),    // 20: google.protobuf.Duration
-	(WorkerStatus)(0),              // 21: jq.v1.WorkerStatus
-	(*Job)(nil),                    // 22: jq.v1.Job
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(JobStatus)(0),                 // 24: jq.v1.JobStatus
+	(*JobAssignments)(nil),         // 9: jq.v1.JobAssignments
+	(*CancelNotice)(nil),           // 10: jq.v1.CancelNotice
+	(*JobAssignment)(nil),          // 11: jq.v1.JobAssignment
+	(*DrainNotice)(nil),            // 12: jq.v1.DrainNotice
+	(*ReportResultRequest)(nil),    // 13: jq.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),   // 14: jq.v1.ReportResultResponse
+	(*ReportResultsRequest)(nil),   // 15: jq.v1.ReportResultsRequest
+	(*ReportResultsResponse)(nil),  // 16: jq.v1.ReportResultsResponse
+	(*ReportResultOutcome)(nil),    // 17: jq.v1.ReportResultOutcome
+	(*DeregisterRequest)(nil),      // 18: jq.v1.DeregisterRequest
+	(*DeregisterResponse)(nil),     // 19: jq.v1.DeregisterResponse
+	(*Worker)(nil),                 // 20: jq.v1.Worker
+	(*durationpb.Duration)(nil),    // 21: google.protobuf.Duration
+	(WorkerStatus)(0),              // 22: jq.v1.WorkerStatus
+	(*Job)(nil),                    // 23: jq.v1.Job
+	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
+	(JobStatus)(0),                 // 25: jq.v1.JobStatus
 }
 var file_jq_v1_worker_service_proto_depIdxs = []int32{
-	19, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
-	20, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	21, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
-	9,  // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
+	20, // 0: jq.v1.RegisterWorkerResponse.worker:type_name -> jq.v1.Worker
+	21, // 1: jq.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	22, // 2: jq.v1.HeartbeatResponse.status:type_name -> jq.v1.WorkerStatus
+	10, // 3: jq.v1.HeartbeatResponse.cancel:type_name -> jq.v1.CancelNotice
 	7,  // 4: jq.v1.StreamJobsRequest.running:type_name -> jq.v1.RunningAttempt
-	10, // 5: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
-	11, // 6: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
-	9,  // 7: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
-	22, // 8: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
-	23, // 9: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
-	20, // 10: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
-	20, // 11: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
-	24, // 12: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
-	23, // 13: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
-	12, // 14: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
-	16, // 15: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
-	13, // 16: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
-	2,  // 17: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
-	4,  // 18: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
-	6,  // 19: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
-	12, // 20: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
-	14, // 21: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
-	17, // 22: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
-	0,  // 23: jq.v1.WorkerService.ReportProgress:input_type -> jq.v1.ReportProgressRequest
-	3,  // 24: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
-	5,  // 25: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
-	8,  // 26: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
-	13, // 27: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
-	15, // 28: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
-	18, // 29: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
-	1,  // 30: jq.v1.WorkerService.ReportProgress:output_type -> jq.v1.ReportProgressResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	11, // 5: jq.v1.StreamJobsResponse.assignment:type_name -> jq.v1.JobAssignment
+	12, // 6: jq.v1.StreamJobsResponse.drain:type_name -> jq.v1.DrainNotice
+	10, // 7: jq.v1.StreamJobsResponse.cancel:type_name -> jq.v1.CancelNotice
+	9,  // 8: jq.v1.StreamJobsResponse.assignments:type_name -> jq.v1.JobAssignments
+	11, // 9: jq.v1.JobAssignments.assignments:type_name -> jq.v1.JobAssignment
+	23, // 10: jq.v1.JobAssignment.job:type_name -> jq.v1.Job
+	24, // 11: jq.v1.JobAssignment.assigned_at:type_name -> google.protobuf.Timestamp
+	21, // 12: jq.v1.JobAssignment.queue_ttl:type_name -> google.protobuf.Duration
+	21, // 13: jq.v1.ReportResultRequest.snooze:type_name -> google.protobuf.Duration
+	25, // 14: jq.v1.ReportResultResponse.status:type_name -> jq.v1.JobStatus
+	24, // 15: jq.v1.ReportResultResponse.retry_at:type_name -> google.protobuf.Timestamp
+	13, // 16: jq.v1.ReportResultsRequest.results:type_name -> jq.v1.ReportResultRequest
+	17, // 17: jq.v1.ReportResultsResponse.outcomes:type_name -> jq.v1.ReportResultOutcome
+	14, // 18: jq.v1.ReportResultOutcome.response:type_name -> jq.v1.ReportResultResponse
+	2,  // 19: jq.v1.WorkerService.RegisterWorker:input_type -> jq.v1.RegisterWorkerRequest
+	4,  // 20: jq.v1.WorkerService.Heartbeat:input_type -> jq.v1.HeartbeatRequest
+	6,  // 21: jq.v1.WorkerService.StreamJobs:input_type -> jq.v1.StreamJobsRequest
+	13, // 22: jq.v1.WorkerService.ReportResult:input_type -> jq.v1.ReportResultRequest
+	15, // 23: jq.v1.WorkerService.ReportResults:input_type -> jq.v1.ReportResultsRequest
+	18, // 24: jq.v1.WorkerService.Deregister:input_type -> jq.v1.DeregisterRequest
+	0,  // 25: jq.v1.WorkerService.ReportProgress:input_type -> jq.v1.ReportProgressRequest
+	3,  // 26: jq.v1.WorkerService.RegisterWorker:output_type -> jq.v1.RegisterWorkerResponse
+	5,  // 27: jq.v1.WorkerService.Heartbeat:output_type -> jq.v1.HeartbeatResponse
+	8,  // 28: jq.v1.WorkerService.StreamJobs:output_type -> jq.v1.StreamJobsResponse
+	14, // 29: jq.v1.WorkerService.ReportResult:output_type -> jq.v1.ReportResultResponse
+	16, // 30: jq.v1.WorkerService.ReportResults:output_type -> jq.v1.ReportResultsResponse
+	19, // 31: jq.v1.WorkerService.Deregister:output_type -> jq.v1.DeregisterResponse
+	1,  // 32: jq.v1.WorkerService.ReportProgress:output_type -> jq.v1.ReportProgressResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_jq_v1_worker_service_proto_init() }
@@ -1432,6 +1513,7 @@ func file_jq_v1_worker_service_proto_init() {
 		(*StreamJobsResponse_Assignment)(nil),
 		(*StreamJobsResponse_Drain)(nil),
 		(*StreamJobsResponse_Cancel)(nil),
+		(*StreamJobsResponse_Assignments)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1439,7 +1521,7 @@ func file_jq_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jq_v1_worker_service_proto_rawDesc), len(file_jq_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
