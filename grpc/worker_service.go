@@ -42,9 +42,21 @@ type WorkerStore interface {
 
 var _ WorkerStore = (*queue.Store)(nil)
 
-// Completer completes successful attempts, possibly in batches (queue.Completer).
+// Completer completes successful attempts, possibly in batches (queue.Completer): jobs[i]
+// and errs[i] answer reports[i], whose result is results[i].
 type Completer interface {
-	Complete(ctx context.Context, r queue.Report, result []byte) (*queue.Job, error)
+	CompleteAll(ctx context.Context, reports []queue.Report, results [][]byte) (jobs []*queue.Job, errs []error)
+}
+
+// oneByOne completes each report on its own, through the store (no Completer configured).
+type oneByOne struct{ store WorkerStore }
+
+func (c oneByOne) CompleteAll(ctx context.Context, reports []queue.Report, results [][]byte) ([]*queue.Job, []error) {
+	jobs, errs := make([]*queue.Job, len(reports)), make([]error, len(reports))
+	for i, r := range reports {
+		jobs[i], errs[i] = c.store.Complete(ctx, r, results[i])
+	}
+	return jobs, errs
 }
 
 // ProgressSink records the progress of running jobs, at most once a second per job
@@ -114,7 +126,7 @@ type WorkerService struct {
 func NewWorkerService(store WorkerStore, registry *queue.Registry, logger *slog.Logger, cfg WorkerServiceConfig, m WorkerMetrics) *WorkerService {
 	completer := cfg.Completer
 	if completer == nil {
-		completer = store
+		completer = oneByOne{store}
 	}
 	if cfg.OwnerCacheTTL <= 0 {
 		cfg.OwnerCacheTTL = 10 * time.Second
@@ -448,8 +460,9 @@ const maxSnooze = 30 * 24 * time.Hour
 // maxReportsPerCall bounds ReportResults.
 const maxReportsPerCall = 1000
 
-// ReportResults records a batch of outcomes, each as ReportResult would; the successes join
-// the completer's batch together.
+// ReportResults records a batch of outcomes, each as ReportResult would. The successes go to
+// the completer together, with one wait for them all; the other outcomes are recorded
+// concurrently meanwhile.
 func (s *WorkerService) ReportResults(ctx context.Context, req *jqv1.ReportResultsRequest) (*jqv1.ReportResultsResponse, error) {
 	workerID, err := parseID("worker_id", req.GetWorkerId())
 	if err != nil {
@@ -463,45 +476,81 @@ func (s *WorkerService) ReportResults(ctx context.Context, req *jqv1.ReportResul
 		return nil, err
 	}
 	outcomes := make([]*jqv1.ReportResultOutcome, len(results))
+	outcome := func(i int, resp *jqv1.ReportResultResponse, err error) {
+		st := status.Convert(err)
+		outcomes[i] = &jqv1.ReportResultOutcome{Code: uint32(st.Code()), Message: st.Message(), Response: resp}
+	}
 	var wg sync.WaitGroup
+	var successes []int // indexes into results
+	var reports []queue.Report
+	var payloads [][]byte
 	for i, r := range results {
-		wg.Go(func() {
-			var resp *jqv1.ReportResultResponse
-			var err error
-			if id := r.GetWorkerId(); id != "" && id != req.GetWorkerId() {
-				err = invalid("result %d is for worker %q, not %q", i, id, req.GetWorkerId())
-			} else {
-				resp, err = s.report(ctx, workerID, r)
-			}
-			st := status.Convert(err)
-			outcomes[i] = &jqv1.ReportResultOutcome{Code: uint32(st.Code()), Message: st.Message(), Response: resp}
-		})
+		if id := r.GetWorkerId(); id != "" && id != req.GetWorkerId() {
+			outcome(i, nil, invalid("result %d is for worker %q, not %q", i, id, req.GetWorkerId()))
+			continue
+		}
+		if !s.completes(r) {
+			wg.Go(func() {
+				resp, err := s.report(ctx, workerID, r)
+				outcome(i, resp, err)
+			})
+			continue
+		}
+		rep, err := s.accept(workerID, r)
+		if err != nil {
+			outcome(i, nil, err)
+			continue
+		}
+		successes, reports, payloads = append(successes, i), append(reports, rep), append(payloads, r.GetResult())
+	}
+	if len(reports) > 0 {
+		jobs, errs := s.completer.CompleteAll(ctx, reports, payloads)
+		for k, i := range successes {
+			resp, err := s.answer(ctx, jobs[k], errs[k], results[i])
+			outcome(i, resp, err)
+		}
 	}
 	wg.Wait()
 	return &jqv1.ReportResultsResponse{Outcomes: outcomes}, nil
 }
 
+// completes says whether a report goes to the completer: a success whose result is within
+// grpc.max_result_bytes.
+func (s *WorkerService) completes(req *jqv1.ReportResultRequest) bool {
+	return req.GetSuccess() && len(req.GetResult()) <= s.cfg.MaxResultBytes
+}
+
+// accept checks a report of workerID and frees the worker's slot for it. The worker no longer
+// runs the job, whatever becomes of its report: its slot is free now, not once the outcome is
+// committed (the completer batches them), so that the scheduler can refill it meanwhile. A
+// report that must be sent again holds no slot on the worker.
+func (s *WorkerService) accept(workerID uuid.UUID, req *jqv1.ReportResultRequest) (queue.Report, error) {
+	jobID, err := s.validateReport(req)
+	if err != nil {
+		return queue.Report{}, err
+	}
+	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
+	s.registry.Done(workerID, jobID, r.Attempt)
+	return r, nil
+}
+
 // report records one outcome for workerID; its errors are gRPC statuses.
 func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv1.ReportResultRequest) (*jqv1.ReportResultResponse, error) {
-	jobID, err := s.validateReport(req)
+	r, err := s.accept(workerID, req)
 	if err != nil {
 		return nil, err
 	}
-	r := queue.Report{JobID: jobID, WorkerID: workerID, Attempt: int(req.GetAttempt())}
-	// The worker no longer runs the job, whatever becomes of its report: its slot is free now,
-	// not once the outcome is committed (the completer batches them), so that the scheduler
-	// can refill it meanwhile. A report that must be sent again holds no slot on the worker.
-	s.registry.Done(workerID, jobID, r.Attempt)
 	var j *queue.Job
 	switch {
-	case req.GetSuccess() && len(req.GetResult()) > s.cfg.MaxResultBytes:
+	case s.completes(req):
+		jobs, errs := s.completer.CompleteAll(ctx, []queue.Report{r}, [][]byte{req.GetResult()})
+		j, err = jobs[0], errs[0]
+	case req.GetSuccess():
 		// Refusing the report would leave the job RUNNING with its worker done with it: the
 		// outcome is recorded, as a failure for good that says why.
 		msg := fmt.Sprintf("the job succeeded, but its result (%d bytes) is over grpc.max_result_bytes (%d): failed for good",
 			len(req.GetResult()), s.cfg.MaxResultBytes)
 		j, err = s.store.Fail(ctx, r, msg, true, s.cfg.Retry)
-	case req.GetSuccess():
-		j, err = s.completer.Complete(ctx, r, req.GetResult())
 	case req.GetSnooze() != nil:
 		j, err = s.store.Snooze(ctx, r, req.GetSnooze().AsDuration())
 	default:
@@ -513,6 +562,11 @@ func (s *WorkerService) report(ctx context.Context, workerID uuid.UUID, req *jqv
 		// invalid UTF-8, which would leave the job RUNNING).
 		j, err = s.store.Fail(ctx, r, safetext.Clean(msg, min(maxErrorMessageBytes, s.cfg.MaxResultBytes)), req.GetPermanent(), s.cfg.Retry)
 	}
+	return s.answer(ctx, j, err, req)
+}
+
+// answer turns the recorded outcome of req into its response, counting it in the metrics.
+func (s *WorkerService) answer(ctx context.Context, j *queue.Job, err error, req *jqv1.ReportResultRequest) (*jqv1.ReportResultResponse, error) {
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, err)
 	}

@@ -27,12 +27,14 @@ type completion struct {
 	ctx    context.Context
 	report Report
 	result []byte
-	done   chan completed
+	done   chan completed // shared by the reports of one CompleteAll
+	index  int            // in that call
 }
 
 type completed struct {
-	job *Job
-	err error
+	index int
+	job   *Job
+	err   error
 }
 
 // NewCompleter returns a Completer; maxBatch ≤ 0 means 500. Start it before serving.
@@ -48,17 +50,41 @@ func NewCompleter(store CompleterStore, maxBatch int) *Completer {
 // Complete records a successful attempt, batched with others arriving at the same time. It
 // returns what Store.Complete would.
 func (c *Completer) Complete(ctx context.Context, r Report, result []byte) (*Job, error) {
-	req := &completion{ctx: ctx, report: r, result: result, done: make(chan completed, 1)}
-	if err := c.enqueue(ctx, req); err != nil {
-		return nil, err
+	jobs, errs := c.CompleteAll(ctx, []Report{r}, [][]byte{result})
+	return jobs[0], errs[0]
+}
+
+// CompleteAll is Complete for several reports (results[i] is reports[i]'s) with one wait for
+// them all: jobs[i] and errs[i] answer reports[i].
+func (c *Completer) CompleteAll(ctx context.Context, reports []Report, results [][]byte) (jobs []*Job, errs []error) {
+	jobs, errs = make([]*Job, len(reports)), make([]error, len(reports))
+	done := make(chan completed, len(reports))
+	queued := 0
+	for i, r := range reports {
+		if err := c.enqueue(ctx, &completion{ctx: ctx, report: r, result: results[i], done: done, index: i}); err != nil {
+			for k := i; k < len(reports); k++ {
+				errs[k] = err
+			}
+			break
+		}
+		queued++
 	}
-	select {
-	case res := <-req.done:
-		return res.job, res.err
-	case <-ctx.Done():
-		// The batch may still complete it; the worker retries and learns the outcome.
-		return nil, ctx.Err()
+	answered := make([]bool, queued)
+	for range queued {
+		select {
+		case res := <-done:
+			jobs[res.index], errs[res.index], answered[res.index] = res.job, res.err, true
+		case <-ctx.Done():
+			// The batch may still complete them; the worker retries and learns the outcome.
+			for i, ok := range answered {
+				if !ok {
+					errs[i] = ctx.Err()
+				}
+			}
+			return jobs, errs
+		}
 	}
+	return jobs, errs
 }
 
 func (c *Completer) flush(ctx context.Context, batch []*completion) {
@@ -70,7 +96,7 @@ func (c *Completer) flush(ctx context.Context, batch []*completion) {
 	jobs, err := c.store.CompleteMany(ctx, reports, results)
 	if err != nil {
 		for _, req := range batch {
-			req.done <- completed{err: err}
+			req.done <- completed{index: req.index, err: err}
 		}
 		return
 	}
@@ -80,11 +106,11 @@ func (c *Completer) flush(ctx context.Context, batch []*completion) {
 	}
 	for _, req := range batch {
 		if j, ok := byID[req.report.JobID]; ok {
-			req.done <- completed{job: j}
+			req.done <- completed{index: req.index, job: j}
 			continue
 		}
 		// Skipped: stale, unknown or already finished. jq.complete tells which.
 		j, err := c.store.Complete(req.ctx, req.report, req.result)
-		req.done <- completed{job: j, err: err}
+		req.done <- completed{index: req.index, job: j, err: err}
 	}
 }

@@ -86,3 +86,48 @@ func TestCompleter_BatchesAndAnswersEach(t *testing.T) {
 	defer h.mu.Unlock()
 	require.Equal(t, []int{1, 3}, h.batches)
 }
+
+// TestCompleter_CompleteAllAnswersEachInItsPlace: the reports of one CompleteAll go through
+// CompleteMany and each answer lands at its report's index, a stale one's refusal too.
+func TestCompleter_CompleteAllAnswersEachInItsPlace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var reports []queue.Report
+	var results [][]byte
+	for i := range 5 {
+		r := report(b.running(t, queue.SubmitParams{}))
+		if i == 2 {
+			r.Attempt++
+		}
+		reports = append(reports, r)
+		results = append(results, []byte{byte('a' + i)})
+	}
+	h := &heldCompleter{Store: b.store, release: make(chan struct{})}
+	h.held.Init(t)
+	close(h.release)
+	c := queue.NewCompleter(h, 100)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(c.Stop)
+
+	jobs, errs := c.CompleteAll(b.ctx, reports, results)
+	require.Len(t, jobs, 5)
+	require.Len(t, errs, 5)
+	for i, r := range reports {
+		if i == 2 {
+			require.ErrorIs(t, errs[i], queue.ErrStaleAttempt)
+			require.Nil(t, jobs[i])
+			continue
+		}
+		require.NoError(t, errs[i])
+		require.Equal(t, r.JobID, jobs[i].ID)
+		require.Equal(t, queue.StatusDone, jobs[i].Status)
+		require.Equal(t, []byte{byte('a' + i)}, b.job(t, r.JobID).Result)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	total := 0
+	for _, n := range h.batches {
+		total += n
+	}
+	require.Equal(t, 5, total, "every report went through CompleteMany")
+}

@@ -187,6 +187,9 @@ func newTestWorkerBatching(t *testing.T, conn *grpclib.ClientConn, batches bool,
 func (w *testWorker) open(freeSlots int, queues []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
+	if w.messages == nil {
+		w.messages = make(chan int, 10_000)
+	}
 	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: queues, FreeSlots: int32(freeSlots),
 		Running: w.running, AcceptsBatches: w.batches})
 	require.NoError(w.t, err)
