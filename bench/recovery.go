@@ -47,7 +47,8 @@ type recoveryParams struct {
 // recoveryVariant is the outcome of one variant.
 type recoveryVariant struct {
 	Variant string `json:"variant"`
-	// RecoveredS runs from the signal to the moment all K jobs are RUNNING on the other worker.
+	// RecoveredS runs from the signal to the moment all K jobs run on the other worker
+	// (delivered to it: ASSIGNED or RUNNING, see waitRunning).
 	RecoveredS float64 `json:"recovered_s"`
 	// ReleasedS runs from the signal to the server's retry of the jobs (their WORKER_LOST
 	// event); the rest is the retry backoff and the scheduling.
@@ -221,14 +222,16 @@ func waitLeading(ctx context.Context, s *localServer) (time.Time, error) {
 	return time.Now(), nil
 }
 
-// waitRunning waits until want jobs (of attempt minAttempt or later) are RUNNING on a worker,
-// polling the database every 10 ms.
+// waitRunning waits until want jobs (of attempt minAttempt or later) run on a worker, polling
+// the database every 10 ms. A job runs once delivered: it is ASSIGNED to the worker until the
+// server marks it RUNNING, in batches, scheduler.start_delay after its delivery (a claim is
+// delivered within the same cycle, milliseconds later).
 func waitRunning(ctx context.Context, pool *pgxpool.Pool, workerID uuid.UUID, minAttempt, want int, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
 		var n int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM jq.jobs WHERE status = 'RUNNING' AND worker_id = $1 AND attempt >= $2`,
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM jq.jobs WHERE status IN ('ASSIGNED', 'RUNNING') AND worker_id = $1 AND attempt >= $2`,
 			workerID, minAttempt).Scan(&n)
 		if err == nil && n >= want {
 			return nil

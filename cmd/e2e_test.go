@@ -230,7 +230,7 @@ func TestE2E_WorkerDrainFinishesTheRunningJob(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	w := c.worker(2)
-	// Long enough to be seen RUNNING (from the start flush, 1 s after delivery) by a poll that
+	// Long enough to be seen RUNNING (from the start flush, 1-1.5 s after delivery) by a poll that
 	// spawns jq-ctl: with sleep 2, a loaded CI machine saw it only once DONE.
 	id := c.submit("--", "sh", "-c", "sleep 6; echo drained-ok")
 	j := c.waitStatus(id, "RUNNING", 30*time.Second)
@@ -285,8 +285,8 @@ func TestE2E_ServerRestartLosesNothing(t *testing.T) {
 	// Restart while some jobs run and others wait (a fixed sleep could restart before any ran
 	// under load, or after all had).
 	require.Eventually(t, func() bool {
-		var running, pending int
-		err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status = 'RUNNING'),
+		var running, pending int // running: delivered (ASSIGNED until marked RUNNING, start_delay later)
+		err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status IN ('ASSIGNED', 'RUNNING')),
 			count(*) FILTER (WHERE status = 'PENDING') FROM jq.jobs`).Scan(&running, &pending)
 		return err == nil && running > 0 && pending > 0
 	}, 30*time.Second, 20*time.Millisecond, "some jobs running, some pending")

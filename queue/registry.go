@@ -224,6 +224,24 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 	return delivered, failed
 }
 
+// Outstanding returns the jobs that may still be running on their workers: all but those whose
+// worker is connected here and has reported that attempt (or never got it). A job whose worker
+// is not connected here is kept: the registry cannot tell.
+func (r *Registry) Outstanding(jobs []*Job) []*Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*Job
+	for _, j := range jobs {
+		if w, ok := r.workers[j.WorkerID]; ok {
+			if h, held := w.inflight[j.ID]; !held || h.attempt != j.Attempt {
+				continue
+			}
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
 // Done records that a worker reported on attempt of a job, freeing its slot. It reports
 // whether the worker held that attempt here: a late report of an older attempt frees nothing,
 // as the slot now holds the current one.

@@ -47,12 +47,13 @@ type SchedulerConfig struct {
 	InstanceID string
 	// StartDelay is how long delivered jobs wait to be marked RUNNING, so that one
 	// jq.start_for call covers many and a job finished meanwhile skips that write (its
-	// completion records the start). Default 1 s: at 200 ms, marking no-op jobs RUNNING
-	// still cost a fifth of the database time of a burn (burn --jobs 30000 --procs 1, two
-	// interleaved pairs: 2,286 / 1,763 jobs/s at 200 ms, 2,915 / 3,430 at 1 s). The price is
-	// that a job shows ASSIGNED for up to this long while it runs (cancel, the reaper and
-	// the dashboards treat ASSIGNED and RUNNING alike). It must stay far below
-	// AssignmentTimeout.
+	// completion records the start): every StartDelay/2, the jobs delivered at least
+	// StartDelay ago that their workers have not reported are marked. Default 1 s: at 200 ms,
+	// marking no-op jobs RUNNING still cost a fifth of the database time of a burn (burn
+	// --jobs 30000 --procs 1, two interleaved pairs: 2,286 / 1,763 jobs/s at 200 ms, 2,915 /
+	// 3,430 at 1 s). The price is that a job shows ASSIGNED for up to 1.5 × this long while
+	// it runs (cancel, the reaper and the dashboards treat ASSIGNED and RUNNING alike). It
+	// must stay far below AssignmentTimeout.
 	StartDelay time.Duration
 	// FloorsAfterXIDs turns the claim floors on (see floors) while the oldest transaction
 	// that holds back vacuum is more than this many transactions old; FloorCheckEvery is how
@@ -152,7 +153,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		defer s.starts.flush(context.WithoutCancel(ctx))
 		ticker := time.NewTicker(s.cfg.Interval)
 		defer ticker.Stop()
-		startTicker := time.NewTicker(s.cfg.StartDelay)
+		startTicker := time.NewTicker(s.cfg.StartDelay / 2)
 		defer startTicker.Stop()
 		floorTicker := time.NewTicker(s.cfg.FloorCheckEvery)
 		defer floorTicker.Stop()
@@ -165,8 +166,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return
-			case <-startTicker.C:
-				s.starts.flushBackground(ctx)
+			case now := <-startTicker.C:
+				s.starts.flushBackground(ctx, now.Add(-s.cfg.StartDelay))
 				continue
 			case <-floorTicker.C:
 				// Off the cycle: under pressure a check reads what a claim from the head
@@ -449,19 +450,40 @@ func (s *Scheduler) FlushStarts(ctx context.Context) { s.starts.flush(ctx) }
 // works on its own batch.
 type starter struct {
 	sched   *Scheduler
-	pending []*Job
+	pending []delivery // in delivery order
 	// busy holds a token while a flush runs. jq.start_for waits on rows that completions are
 	// finishing (until their commit), so the loop hands its batch to a goroutine rather than
 	// stop claiming meanwhile.
 	busy chan struct{}
 }
 
-func (st *starter) add(jobs []*Job) { st.pending = append(st.pending, jobs...) }
+// delivery is the jobs one cycle delivered, and when.
+type delivery struct {
+	at   time.Time
+	jobs []*Job
+}
 
-// flushBackground starts a flush of the pending starts in a goroutine; while the previous
-// one still runs, they wait for the next tick.
-func (st *starter) flushBackground(ctx context.Context) {
-	if len(st.pending) == 0 {
+func (st *starter) add(jobs []*Job) {
+	if len(jobs) > 0 {
+		st.pending = append(st.pending, delivery{at: time.Now(), jobs: jobs})
+	}
+}
+
+// take removes the jobs delivered at or before cutoff from the pending ones and returns them.
+func (st *starter) take(cutoff time.Time) []*Job {
+	var jobs []*Job
+	n := 0
+	for ; n < len(st.pending) && !st.pending[n].at.After(cutoff); n++ {
+		jobs = append(jobs, st.pending[n].jobs...)
+	}
+	st.pending = st.pending[n:]
+	return jobs
+}
+
+// flushBackground starts a flush of the starts delivered at or before cutoff in a goroutine;
+// while the previous one still runs, they wait for the next tick.
+func (st *starter) flushBackground(ctx context.Context, cutoff time.Time) {
+	if len(st.pending) == 0 || st.pending[0].at.After(cutoff) {
 		return
 	}
 	select {
@@ -469,37 +491,40 @@ func (st *starter) flushBackground(ctx context.Context) {
 	default:
 		return
 	}
-	jobs := st.pending
-	st.pending = nil
+	jobs := st.take(cutoff)
 	go func() {
 		defer func() { <-st.busy }()
 		st.start(ctx, jobs)
 	}()
 }
 
-// flush marks the pending starts now, after any background flush has ended.
+// flush marks every pending start now, after any background flush has ended.
 func (st *starter) flush(ctx context.Context) {
 	st.busy <- struct{}{}
 	defer func() { <-st.busy }()
-	jobs := st.pending
-	st.pending = nil
-	st.start(ctx, jobs)
+	st.start(ctx, st.take(time.Now()))
 }
 
+// start marks the delivered jobs RUNNING, but for those their workers have reported since:
+// most jobs finish within StartDelay, and jq.start_for would only look each one up to skip it,
+// and wait on the row locks of the completions under way.
 func (st *starter) start(ctx context.Context, jobs []*Job) {
 	if len(jobs) == 0 {
 		return
 	}
 	s := st.sched
-	ids, workers := make([]uuid.UUID, len(jobs)), make([]uuid.UUID, len(jobs))
-	for i, j := range jobs {
-		ids[i], workers[i] = j.ID, j.WorkerID
-	}
-	if _, err := s.store.StartFor(context.WithoutCancel(ctx), ids, workers); err != nil {
-		// The jobs are with their workers; their reports start them (jq.complete accepts an
-		// ASSIGNED job), or assignment-timeout recovery requeues them.
-		s.logger.WarnContext(ctx, "could not mark delivered jobs RUNNING", "jobs", len(jobs), "error", err)
-		return
+	running := s.registry.Outstanding(jobs)
+	if len(running) > 0 {
+		ids, workers := make([]uuid.UUID, len(running)), make([]uuid.UUID, len(running))
+		for i, j := range running {
+			ids[i], workers[i] = j.ID, j.WorkerID
+		}
+		if _, err := s.store.StartFor(context.WithoutCancel(ctx), ids, workers); err != nil {
+			// The jobs are with their workers; their reports start them (jq.complete accepts an
+			// ASSIGNED job), or assignment-timeout recovery requeues them.
+			s.logger.WarnContext(ctx, "could not mark delivered jobs RUNNING", "jobs", len(running), "error", err)
+			return
+		}
 	}
 	s.unlock(ctx, jobs)
 }

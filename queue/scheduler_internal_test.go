@@ -2,6 +2,7 @@ package queue
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -24,4 +25,23 @@ func TestClaimGroups(t *testing.T) {
 	x, y := c(1, "x", "y"), c(1, "y", "x")
 	require.Equal(t, [][]Candidate{{x, y}}, claimGroups([]Candidate{x, y}, 10), "the same set in another order")
 	require.Empty(t, claimGroups(nil, 10))
+}
+
+// TestStarter_TakesOnlyDeliveriesOldEnough: a background flush takes the deliveries made at or
+// before its cutoff, in order, and leaves the younger ones for a later flush.
+func TestStarter_TakesOnlyDeliveriesOldEnough(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	job := func() *Job { return &Job{ID: uuid.New()} }
+	a, b, c, d := job(), job(), job(), job()
+	st := &starter{pending: []delivery{
+		{at: t0, jobs: []*Job{a, b}},
+		{at: t0.Add(time.Second), jobs: []*Job{c}},
+		{at: t0.Add(2 * time.Second), jobs: []*Job{d}},
+	}}
+	require.Empty(t, st.take(t0.Add(-time.Millisecond)))
+	require.Equal(t, []*Job{a, b, c}, st.take(t0.Add(time.Second)))
+	require.Len(t, st.pending, 1)
+	require.Equal(t, []*Job{d}, st.take(t0.Add(time.Hour)))
+	require.Empty(t, st.pending)
 }

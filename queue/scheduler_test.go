@@ -93,9 +93,42 @@ func TestScheduler_ClaimsOnlyFreeSlots(t *testing.T) {
 		require.Equal(t, queue.StatusAssigned, b.job(t, j.ID).Status, "marked RUNNING in batches, later")
 	}
 	sched.FlushStarts(b.ctx)
-	for _, j := range stream.sent {
+	require.Equal(t, queue.StatusAssigned, b.job(t, stream.sent[0].ID).Status, "reported: its completion records the start")
+	for _, j := range stream.sent[1:] {
 		require.Equal(t, queue.StatusRunning, b.job(t, j.ID).Status)
 	}
+}
+
+// TestScheduler_StartsOnlyJobsStillRunning: the starts skip the jobs their workers have
+// reported, without asking the database; a job of a worker no longer connected here is
+// started (the registry cannot tell whether it runs).
+func TestScheduler_StartsOnlyJobsStillRunning(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 3 {
+		b.submit(t, queue.SubmitParams{})
+	}
+	gone := b.registerWorker(t, "default")
+	registry := queue.NewRegistry(nil, nil)
+	stream, goneStream := &fakeStream{failAfter: -1}, &fakeStream{failAfter: -1}
+	registry.Attach(b.worker, "", []string{"default"}, 2, nil, stream)
+	detach := registry.Attach(gone, "", []string{"default"}, 1, nil, goneStream)
+	calls := &callCounter{Store: b.store}
+	sched := queue.NewScheduler(calls, registry, nil, logging.Discard(), queue.SchedulerConfig{
+		BatchSize: 10, AssignmentTimeout: time.Minute, InstanceID: "test-instance",
+	}, queue.SchedulerMetrics{})
+	res, err := sched.RunCycle(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Delivered)
+	reported, running, away := stream.sent[0], stream.sent[1], goneStream.sent[0]
+	require.True(t, registry.Done(b.worker, reported.ID, reported.Attempt))
+	detach(false)
+
+	sched.FlushStarts(b.ctx)
+	require.ElementsMatch(t, []uuid.UUID{running.ID, away.ID}, calls.started)
+	require.Equal(t, queue.StatusAssigned, b.job(t, reported.ID).Status)
+	require.Equal(t, queue.StatusRunning, b.job(t, running.ID).Status)
+	require.Equal(t, queue.StatusRunning, b.job(t, away.ID).Status)
 }
 
 func TestScheduler_FailedDeliveryGoesBackAtOnce(t *testing.T) {
@@ -254,6 +287,7 @@ func TestScheduler_DrainedWorkerInAGroup(t *testing.T) {
 type callCounter struct {
 	*queue.Store
 	claims, starts int
+	started        []uuid.UUID // the jobs given to StartFor
 }
 
 func (c *callCounter) ClaimFor(ctx context.Context, queues []string, slots []queue.Slot) ([]*queue.Job, error) {
@@ -263,5 +297,6 @@ func (c *callCounter) ClaimFor(ctx context.Context, queues []string, slots []que
 
 func (c *callCounter) StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*queue.Job, error) {
 	c.starts++
+	c.started = append(c.started, jobIDs...)
 	return c.Store.StartFor(ctx, jobIDs, workerIDs)
 }

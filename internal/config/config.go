@@ -108,7 +108,7 @@ type SchedulerConfig struct {
 	Notify               bool     `yaml:"notify" env:"JQ_SCHEDULER_NOTIFY" help:"wake on LISTEN jq_job_ready (turn off only to measure the poll fallback)"`
 	BatchSize            int      `yaml:"batch_size" env:"JQ_SCHEDULER_BATCH_SIZE" help:"most jobs one claim takes (one claim serves every worker of a queue set)"`
 	AssignmentTimeout    Duration `yaml:"assignment_timeout" env:"JQ_SCHEDULER_ASSIGNMENT_TIMEOUT" help:"an ASSIGNED job not started within this goes back to PENDING"`
-	StartDelay           Duration `yaml:"start_delay" env:"JQ_SCHEDULER_START_DELAY" help:"delivered jobs are marked RUNNING in batches this often; a job that finishes first skips that write"`
+	StartDelay           Duration `yaml:"start_delay" env:"JQ_SCHEDULER_START_DELAY" help:"delivered jobs still running this long after their delivery are marked RUNNING, in batches (within 1.5 × this); a job that finishes first skips that write"`
 	HeartbeatTimeout     Duration `yaml:"heartbeat_timeout" env:"JQ_SCHEDULER_HEARTBEAT_TIMEOUT" help:"a worker silent this long is lost and its jobs are retried"`
 	StreamGrace          Duration `yaml:"stream_grace" env:"JQ_SCHEDULER_STREAM_GRACE" help:"a worker whose stream broke and did not come back within this loses its jobs"`
 	RetryBaseDelay       Duration `yaml:"retry_base_delay" env:"JQ_SCHEDULER_RETRY_BASE_DELAY" help:"backoff of the first retry of a failed job; doubles with each retry (a lost worker's jobs are retried at once)"`
