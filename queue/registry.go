@@ -226,18 +226,24 @@ func (r *Registry) Deliver(ctx context.Context, workerID uuid.UUID, jobs []*Job)
 
 // Outstanding returns the jobs that may still be running on their workers: all but those whose
 // worker is connected here and has reported that attempt (or never got it). A job whose worker
-// is not connected here is kept: the registry cannot tell.
+// is not connected here is kept: the registry cannot tell. The lock is taken per chunk of
+// jobs, so that a long list (a second of deliveries) does not hold up deliveries and reports.
 func (r *Registry) Outstanding(jobs []*Job) []*Job {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	const chunk = 1024
 	var out []*Job
-	for _, j := range jobs {
-		if w, ok := r.workers[j.WorkerID]; ok {
-			if h, held := w.inflight[j.ID]; !held || h.attempt != j.Attempt {
-				continue
+	for len(jobs) > 0 {
+		part := jobs[:min(chunk, len(jobs))]
+		jobs = jobs[len(part):]
+		r.mu.Lock()
+		for _, j := range part {
+			if w, ok := r.workers[j.WorkerID]; ok {
+				if h, held := w.inflight[j.ID]; !held || h.attempt != j.Attempt {
+					continue
+				}
 			}
+			out = append(out, j)
 		}
-		out = append(out, j)
+		r.mu.Unlock()
 	}
 	return out
 }

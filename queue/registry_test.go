@@ -64,3 +64,32 @@ func TestRegistry_ReconnectCountsEachJobOnce(t *testing.T) {
 	require.Equal(t, 2, registry.Candidates()[0].Free)
 	require.False(t, registry.Done(worker, job.ID, 1), "a duplicate report frees nothing")
 }
+
+// TestRegistry_OutstandingDropsWhatWasReported: of 3,000 delivered jobs (more than one chunk
+// of the lock), those reported, or reported for another attempt, are dropped, in order; a job
+// of a worker not connected here is kept.
+func TestRegistry_OutstandingDropsWhatWasReported(t *testing.T) {
+	t.Parallel()
+	r := queue.NewRegistry(nil, nil)
+	w := uuid.New()
+	r.Attach(w, "i", []string{"default"}, 3000, nil, &fakeStream{failAfter: -1})
+	jobs := make([]*queue.Job, 3000)
+	for i := range jobs {
+		jobs[i] = &queue.Job{ID: uuid.New(), WorkerID: w, Attempt: 1}
+	}
+	delivered, failed := r.Deliver(t.Context(), w, jobs)
+	require.Len(t, delivered, 3000)
+	require.Empty(t, failed)
+	var want []*queue.Job
+	for i, j := range jobs {
+		if i%3 == 0 {
+			require.True(t, r.Done(w, j.ID, 1))
+			continue
+		}
+		want = append(want, j)
+	}
+	elsewhere := &queue.Job{ID: uuid.New(), WorkerID: uuid.New(), Attempt: 1}
+	retried := &queue.Job{ID: jobs[1].ID, WorkerID: w, Attempt: 2} // the worker holds attempt 1
+	got := r.Outstanding(append(append([]*queue.Job{}, jobs...), elsewhere, retried))
+	require.Equal(t, append(want, elsewhere), got)
+}
