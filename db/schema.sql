@@ -167,10 +167,10 @@ $$;
 
 
 --
--- Name: _claim_head(text[], integer); Type: FUNCTION; Schema: jq; Owner: -
+-- Name: _claim_head(text[], integer, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
-CREATE FUNCTION jq._claim_head(queues text[], total integer) RETURNS TABLE(job_id uuid, xmin xid, n bigint, seen bigint)
+CREATE FUNCTION jq._claim_head(queues text[], total integer, floors timestamp with time zone[]) RETURNS TABLE(job_id uuid, xmin xid, n bigint, seen bigint)
     LANGUAGE sql ROWS 50
     SET enable_sort TO 'off'
     SET jit TO 'off'
@@ -178,13 +178,7 @@ CREATE FUNCTION jq._claim_head(queues text[], total integer) RETURNS TABLE(job_i
     SELECT c.job_id, c.xmin, h.n, h.seen
     FROM (
         SELECT h.job_id, h.queue_name, row_number() OVER () AS n, count(*) OVER () AS seen
-        FROM (
-            SELECT j.job_id, j.queue_name
-            FROM jq.jobs j
-            WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-            ORDER BY -j.priority, j.created_at
-            LIMIT 4 * _claim_head.total
-        ) AS h
+        FROM jq._pending_head(4 * _claim_head.total, _claim_head.floors) AS h
     ) AS h
     CROSS JOIN LATERAL (
         SELECT j.job_id, j.xmin FROM jq.jobs j
@@ -537,6 +531,49 @@ BEGIN
         PERFORM jq._parents_finished(cascade);
     END IF;
 END
+$$;
+
+
+--
+-- Name: _pending_count(integer, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._pending_count(entries integer, floors timestamp with time zone[]) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
+    AS $$
+    SELECT count(*) FROM jq._pending_head(_pending_count.entries, _pending_count.floors)
+$$;
+
+
+--
+-- Name: _pending_head(integer, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._pending_head(entries integer, floors timestamp with time zone[]) RETURNS TABLE(job_id uuid, queue_name text)
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT j.job_id, j.queue_name
+     FROM jq.jobs j
+     WHERE _pending_head.floors IS NULL
+       AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+     ORDER BY -j.priority, j.created_at
+     LIMIT _pending_head.entries)
+    UNION ALL
+    (SELECT h.job_id, h.queue_name
+     FROM generate_series(9, 0, -1) AS b (p)
+     CROSS JOIN LATERAL (
+         SELECT j.job_id, j.queue_name
+         FROM jq.jobs j
+         WHERE _pending_head.floors IS NOT NULL
+           AND j.status = 'PENDING' AND -j.priority = -b.p
+           AND j.created_at >= coalesce(_pending_head.floors[b.p + 1], '-infinity')
+           AND (j.not_before IS NULL OR j.not_before <= now())
+         ORDER BY -j.priority, j.created_at
+         LIMIT _pending_head.entries
+     ) AS h
+     LIMIT _pending_head.entries)
 $$;
 
 
@@ -900,6 +937,50 @@ COMMENT ON FUNCTION jq.claim(queues text[], max_jobs integer, worker_id uuid) IS
 
 
 --
+-- Name: claim_floor_check(text[], timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq.claim_floor_check(queues text[], floors timestamp with time zone[]) RETURNS timestamp with time zone[]
+    LANGUAGE plpgsql STABLE
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
+    AS $$
+BEGIN
+    IF claim_floor_check.queues IS NULL OR cardinality(claim_floor_check.queues) = 0
+       OR array_position(claim_floor_check.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must be a non-empty array of queue names without NULL' USING ERRCODE = 'JQ005';
+    ELSIF cardinality(claim_floor_check.queues) = 1 THEN
+        RETURN jq.claim_floor_check(claim_floor_check.queues[1], claim_floor_check.floors);
+    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
+            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN ARRAY(
+        SELECT (
+            SELECT j.created_at
+            FROM jq.jobs j
+            WHERE j.status = 'PENDING'
+              AND -j.priority = -(f.n - 1)
+              AND j.created_at < f.floor
+              AND j.queue_name = ANY (claim_floor_check.queues)
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY -j.priority, j.created_at
+            LIMIT 1
+        )
+        FROM unnest(claim_floor_check.floors) WITH ORDINALITY AS f (floor, n)
+        ORDER BY f.n);
+END
+$$;
+
+
+--
+-- Name: FUNCTION claim_floor_check(queues text[], floors timestamp with time zone[]); Type: COMMENT; Schema: jq; Owner: -
+--
+
+COMMENT ON FUNCTION jq.claim_floor_check(queues text[], floors timestamp with time zone[]) IS 'claim_floor_check for the claim floors of a set of queues: the created_at of the oldest runnable PENDING job of any of them below each floor, NULL where none is.';
+
+
+--
 -- Name: claim_floor_check(text, timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
 --
 
@@ -1032,15 +1113,10 @@ BEGIN
         -- queues' jobs, and the merge below finds them.
         SELECT coalesce(array_agg(h.job_id ORDER BY h.n), '{}'), coalesce(array_agg(h.xmin ORDER BY h.n), '{}'), max(h.seen)
         INTO head_ids, head_xmins, seen
-        FROM jq._claim_head(qs, total) AS h;
+        FROM jq._claim_head(qs, total, claim_for.floors) AS h;
         IF seen IS NULL THEN
             -- Nothing was taken: was there anything at all?
-            seen := (SELECT count(*) FROM (
-                SELECT 1 FROM jq.jobs j
-                WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                ORDER BY -j.priority, j.created_at -- as jobs_pending_idx spells it
-                LIMIT 4 * total
-            ) AS c);
+            seen := jq._pending_count(4 * total, claim_for.floors);
         END IF;
         IF cardinality(head_ids) < total AND seen >= 4 * total THEN
             -- A k-way merge of the queues' heads, by priority and age. Reading the first
@@ -1344,7 +1420,7 @@ $$;
 -- Name: FUNCTION claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[]); Type: COMMENT; Schema: jq; Owner: -
 --
 
-COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control; floors (one queue) start each priority''s scan at floors[priority + 1].';
+COMMENT ON FUNCTION jq.claim_for(queues text[], worker_ids uuid[], max_jobs integer[], floors timestamp with time zone[]) IS 'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control; floors start each priority''s scan at floors[priority + 1].';
 
 
 --
@@ -4070,4 +4146,5 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261201024000'),
     ('20261201031855'),
     ('20261201032000'),
-    ('20261201035747');
+    ('20261201035747'),
+    ('20261201061726');

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,19 +13,20 @@ import (
 // MaxPriority is the highest job priority (jobs_priority_range: 0-9).
 const MaxPriority = 9
 
-// ClaimFloors say where a claim of one queue starts, per priority: no runnable PENDING job of
-// priority p created before ClaimFloors[p] is looked for. The zero time looks from the head.
+// ClaimFloors say where a claim of a set of queues starts, per priority: no runnable PENDING
+// job of those queues of priority p created before ClaimFloors[p] is looked for. The zero time
+// looks from the head.
 type ClaimFloors [MaxPriority + 1]time.Time
 
 // floors keeps the scheduler's claim floors while vacuum's horizon is held back
 // (docs/observability.md, "MVCC pressure: claim floors").
 //
 // While a transaction elsewhere keeps vacuum from removing row versions, every job claimed
-// since leaves its entry in jobs_claim_idx, and a claim from the head of its queue walks all of
-// them, visiting each row, before it reaches a PENDING job: claims slow down as the pin lasts
-// (40,000 dead entries: 37-47 ms for a claim of 500 instead of 15-20 ms). Then each claim of
-// one queue starts its scan of each priority at that priority's floor: past the jobs earlier
-// claims took. A floor rises after each claim: up to the last job taken in a priority the
+// since leaves its entry in jobs_claim_idx and jobs_pending_idx, and a claim from the head walks
+// all of them, visiting each row, before it reaches a PENDING job: claims slow down as the pin
+// lasts (40,000 dead entries: 37-47 ms for a claim of 500 instead of 15-20 ms). Then each claim
+// starts its scan of each priority at that priority's floor, kept per set of queues claimed
+// together (a worker group's): past the jobs earlier claims of that set took. A floor rises after each claim: up to the last job taken in a priority the
 // claim did not exhaust, to the claim's time less a margin (1 s) in those it did. A job that
 // becomes PENDING below a floor (a retry whose backoff ended, a job this scheduler could not
 // deliver, a worker's jobs released by the reaper, a submit that commits more than
@@ -44,44 +47,58 @@ type floors struct {
 	// is found by the next check.
 	margin time.Duration
 
-	mu     sync.Mutex
-	queues map[string]*queueFloors
+	mu   sync.Mutex
+	sets map[string]*setFloors // by setKey
 
 	// checking is set while the scheduler's background refresh runs.
 	checking atomic.Bool
 }
 
-type queueFloors struct {
-	at ClaimFloors
+// setFloors are the floors of the claims of one set of queues.
+type setFloors struct {
+	queues  []string        // sorted
+	members map[string]bool // the same, to look up
+	at      ClaimFloors
 	// lowered counts the times a check or a release lowered at; a claim that read at before
 	// a lowering must not raise it past what the lowering found.
 	lowered uint64
 }
 
+// setKey names a set of queues whatever their order.
+func setKey(queues []string) string {
+	if len(queues) == 1 {
+		return queues[0]
+	}
+	sorted := slices.Clone(queues)
+	slices.Sort(sorted)
+	return strings.Join(sorted, "\x00")
+}
+
 // FloorStore is what the floors need from the database.
 type FloorStore interface {
 	HorizonAge(ctx context.Context) (int64, error)
-	ClaimFloorCheck(ctx context.Context, queue string, at ClaimFloors) (ClaimFloors, error)
+	ClaimFloorCheck(ctx context.Context, queues []string, at ClaimFloors) (ClaimFloors, error)
 }
 
 // get returns the floors a claim of queues starts from, and whether it should use them: only
-// under pressure, and only for a claim of one queue.
+// under pressure.
 func (f *floors) get(queues []string) (ClaimFloors, uint64, bool) {
-	if !f.pressure.Load() || len(queues) != 1 {
+	if !f.pressure.Load() {
 		return ClaimFloors{}, 0, false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	q := f.queues[queues[0]]
+	q := f.sets[setKey(queues)]
 	if q == nil {
 		return ClaimFloors{}, 0, true
 	}
 	return q.at, q.lowered, true
 }
 
-// raise moves the floors of queue up after a claim that started from floors read at version
-// lowered, asked for requested jobs and took jobs (highest priority first, oldest first).
-func (f *floors) raise(queue string, lowered uint64, requested int, jobs []*Job) {
+// raise moves the floors of the set queues up after a claim that started from floors read at
+// version lowered, asked for requested jobs and took jobs (highest priority first, oldest
+// first).
+func (f *floors) raise(queues []string, lowered uint64, requested int, jobs []*Job) {
 	if len(jobs) == 0 || !f.pressure.Load() {
 		return
 	}
@@ -95,13 +112,17 @@ func (f *floors) raise(queue string, lowered uint64, requested int, jobs []*Job)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.queues == nil {
-		f.queues = map[string]*queueFloors{}
+	if f.sets == nil {
+		f.sets = map[string]*setFloors{}
 	}
-	q := f.queues[queue]
+	key := setKey(queues)
+	q := f.sets[key]
 	if q == nil {
-		q = &queueFloors{}
-		f.queues[queue] = q
+		q = &setFloors{queues: slices.Sorted(slices.Values(queues)), members: make(map[string]bool, len(queues))}
+		for _, name := range queues {
+			q.members[name] = true
+		}
+		f.sets[key] = q
 	}
 	if q.lowered != lowered {
 		return // a check or a release lowered them meanwhile; the next claim raises them
@@ -116,27 +137,29 @@ func (f *floors) raise(queue string, lowered uint64, requested int, jobs []*Job)
 	}
 }
 
-// lower moves the floors of each job's queue down to the job: jobs put back to PENDING.
+// lower moves the floors of every set holding each job's queue down to the job: jobs put back
+// to PENDING.
 func (f *floors) lower(jobs []*Job) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, j := range jobs {
-		q := f.queues[j.Queue]
-		if q == nil || j.Priority < 0 || j.Priority > MaxPriority || q.at[j.Priority].IsZero() {
-			continue // no floor: claims start from the head
+	for _, q := range f.sets {
+		for _, j := range jobs {
+			if !q.members[j.Queue] || j.Priority < 0 || j.Priority > MaxPriority || q.at[j.Priority].IsZero() {
+				continue // not its queue, or no floor: claims start from the head
+			}
+			q.at[j.Priority] = earlier(q.at[j.Priority], j.CreatedAt)
+			q.lowered++
 		}
-		q.at[j.Priority] = earlier(q.at[j.Priority], j.CreatedAt)
-		q.lowered++
 	}
 }
 
-// cleanCheck is how long a check of one queue's floors may take for the floors to be
+// cleanCheck is how long a check of one set's floors may take for the floors to be
 // dropped once the horizon has moved on: a check reads what lies below the floors, which
 // stays slow to read until vacuum has removed the dead entries there.
 const cleanCheck = 2 * time.Millisecond
 
 // refresh reads the horizon's age, turns the floors on or off, and while they are on checks
-// every queue's floors for jobs below them, lowering the floors to those it finds. The floors
+// every set's floors for jobs below them, lowering the floors to those it finds. The floors
 // go on when the horizon is over afterXIDs old, and off once it is not and their check reads
 // fast (vacuum has cleaned up below them): a claim from the head would walk the dead entries
 // as long as they are there, even when nothing holds the horizon any more.
@@ -151,19 +174,23 @@ func (f *floors) refresh(ctx context.Context, store FloorStore) error {
 	}
 	f.pressure.Store(true)
 	begin := time.Now()
+	type check struct {
+		queues []string
+		at     ClaimFloors
+	}
 	f.mu.Lock()
-	snapshot := make(map[string]ClaimFloors, len(f.queues))
-	for name, q := range f.queues {
-		snapshot[name] = q.at
+	snapshot := make(map[string]check, len(f.sets))
+	for key, q := range f.sets {
+		snapshot[key] = check{q.queues, q.at}
 	}
 	f.mu.Unlock()
-	for name, at := range snapshot {
-		found, err := store.ClaimFloorCheck(ctx, name, at)
+	for key, c := range snapshot {
+		found, err := store.ClaimFloorCheck(ctx, c.queues, c.at)
 		if err != nil {
-			return fmt.Errorf("check the claim floors of queue %q: %w", name, err)
+			return fmt.Errorf("check the claim floors of queues %s: %w", strings.Join(c.queues, ","), err)
 		}
 		f.mu.Lock()
-		if q := f.queues[name]; q != nil {
+		if q := f.sets[key]; q != nil {
 			for p, t := range found {
 				if !t.IsZero() && t.Before(q.at[p]) {
 					q.at[p] = t
@@ -176,7 +203,7 @@ func (f *floors) refresh(ctx context.Context, store FloorStore) error {
 	if !held && time.Since(begin) < time.Duration(max(len(snapshot), 1))*cleanCheck {
 		f.pressure.Store(false)
 		f.mu.Lock()
-		f.queues = nil
+		f.sets = nil
 		f.mu.Unlock()
 	}
 	return nil

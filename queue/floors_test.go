@@ -34,11 +34,11 @@ func TestStore_ClaimAbove(t *testing.T) {
 	var floors queue.ClaimFloors
 	floors[0] = b.createdAt(t, ids[2])
 	floors[5] = b.createdAt(t, urgent).Add(time.Second) // past the urgent job
-	jobs, err := b.store.ClaimAbove(b.ctx, "default", one, floors)
+	jobs, err := b.store.ClaimAbove(b.ctx, []string{"default"}, one, floors)
 	require.NoError(t, err)
 	require.Equal(t, []uuid.UUID{ids[2], ids[3]}, idsOf(jobs), "from the floor of priority 0, none of priority 5")
 
-	found, err := b.store.ClaimFloorCheck(b.ctx, "default", floors)
+	found, err := b.store.ClaimFloorCheck(b.ctx, []string{"default"}, floors)
 	require.NoError(t, err)
 	want := queue.ClaimFloors{}
 	want[0] = b.createdAt(t, ids[0])
@@ -47,21 +47,79 @@ func TestStore_ClaimAbove(t *testing.T) {
 		require.True(t, want[p].Equal(found[p]), "priority %d: want %v, found %v", p, want[p], found[p])
 	}
 
-	jobs, err = b.store.ClaimAbove(b.ctx, "default", one, queue.ClaimFloors{})
+	jobs, err = b.store.ClaimAbove(b.ctx, []string{"default"}, one, queue.ClaimFloors{})
 	require.NoError(t, err)
 	require.Equal(t, []uuid.UUID{urgent, ids[0]}, idsOf(jobs), "zero floors: from the head, highest priority first")
 
-	found, err = b.store.ClaimFloorCheck(b.ctx, "default", queue.ClaimFloors{})
+	found, err = b.store.ClaimFloorCheck(b.ctx, []string{"default"}, queue.ClaimFloors{})
 	require.NoError(t, err)
 	require.Equal(t, queue.ClaimFloors{}, found, "no floor, nothing below it")
 }
 
-// TestScheduler_FloorsWhileTheHorizonIsHeld: while a transaction holds vacuum's horizon, the
-// scheduler claims from floors; a job put back to PENDING below them is not claimed until the
-// check lowers them, and then it is; once the horizon moves, claims start from the head again.
-func TestScheduler_FloorsWhileTheHorizonIsHeld(t *testing.T) {
+// TestStore_ClaimAboveOverSeveralQueues: over several queues the floors apply to the head of
+// the whole table: a claim skips what lies below each priority's floor in every queue of the
+// set, not the other queues' jobs, and the check of the set finds the oldest job below a
+// floor in any of its queues.
+func TestStore_ClaimAboveOverSeveralQueues(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	for _, q := range []string{"emails", "reports", "other"} {
+		_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: q})
+		require.NoError(t, err)
+	}
+	set := []string{"emails", "reports"}
+	worker := b.registerWorker(t, set...)
+	old := b.submit(t, queue.SubmitParams{Queue: "emails"})
+	b.submit(t, queue.SubmitParams{Queue: "other"})
+	mid := b.submit(t, queue.SubmitParams{Queue: "reports"})
+	next := b.submit(t, queue.SubmitParams{Queue: "emails"})
+	urgent := b.submit(t, queue.SubmitParams{Queue: "reports", Priority: 7})
+
+	var floors queue.ClaimFloors
+	floors[0] = b.createdAt(t, mid)
+	floors[7] = b.createdAt(t, urgent).Add(time.Second)
+	jobs, err := b.store.ClaimAbove(b.ctx, set, []queue.Slot{{WorkerID: worker, Max: 5}}, floors)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{mid, next}, idsOf(jobs), "from the floors: not the old job, not the urgent one, nothing of other")
+
+	found, err := b.store.ClaimFloorCheck(b.ctx, []string{"reports", "emails"}, floors)
+	require.NoError(t, err)
+	want := queue.ClaimFloors{}
+	want[0] = b.createdAt(t, old)
+	want[7] = b.createdAt(t, urgent)
+	for p := range want {
+		require.True(t, want[p].Equal(found[p]), "priority %d: want %v, found %v", p, want[p], found[p])
+	}
+
+	jobs, err = b.store.ClaimAbove(b.ctx, set, []queue.Slot{{WorkerID: worker, Max: 5}}, queue.ClaimFloors{})
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{urgent, old}, idsOf(jobs), "zero floors: from the head")
+	_, err = b.store.ClaimFloorCheck(b.ctx, nil, floors)
+	require.ErrorIs(t, err, queue.ErrInvalid)
+}
+
+// TestScheduler_FloorsWhileTheHorizonIsHeld: while a transaction holds vacuum's horizon, the
+// scheduler claims from floors, for a worker of one queue as for one of several; a job put
+// back to PENDING below them is not claimed until the check lowers them, and then it is; once
+// the horizon moves, claims start from the head again.
+func TestScheduler_FloorsWhileTheHorizonIsHeld(t *testing.T) {
+	t.Parallel()
+	for name, queues := range map[string][]string{"OneQueue": {"default"}, "SeveralQueues": {"emails", "default"}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			schedulerFloors(t, queues)
+		})
+	}
+}
+
+func schedulerFloors(t *testing.T, queues []string) {
+	b := setup(t)
+	for _, q := range queues {
+		if q != "default" {
+			_, err := b.store.CreateQueue(b.ctx, queue.CreateQueueParams{Name: q})
+			require.NoError(t, err)
+		}
+	}
 	pin, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = pin.Rollback(b.ctx) }()
@@ -80,7 +138,7 @@ func TestScheduler_FloorsWhileTheHorizonIsHeld(t *testing.T) {
 
 	registry := queue.NewRegistry(nil, nil)
 	stream := &fakeStream{failAfter: -1}
-	registry.Attach(b.worker, "", []string{"default"}, 100, nil, stream)
+	registry.Attach(b.worker, "", queues, 100, nil, stream)
 	claims := &aboveCounter{callCounter: callCounter{Store: b.store}}
 	sched := queue.NewScheduler(claims, registry, nil, logging.Discard(), queue.SchedulerConfig{
 		BatchSize: 10, AssignmentTimeout: time.Minute, InstanceID: "test-instance",
@@ -130,9 +188,9 @@ type aboveCounter struct {
 	above int
 }
 
-func (c *aboveCounter) ClaimAbove(ctx context.Context, queue string, slots []queue.Slot, floors queue.ClaimFloors) ([]*queue.Job, error) {
+func (c *aboveCounter) ClaimAbove(ctx context.Context, queues []string, slots []queue.Slot, floors queue.ClaimFloors) ([]*queue.Job, error) {
 	c.above++
-	return c.Store.ClaimAbove(ctx, queue, slots, floors)
+	return c.Store.ClaimAbove(ctx, queues, slots, floors)
 }
 
 func idsOf(jobs []*queue.Job) []uuid.UUID {

@@ -18,7 +18,7 @@ import (
 // SchedulerStore is what the scheduler needs from the database.
 type SchedulerStore interface {
 	ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]*Job, error)
-	ClaimAbove(ctx context.Context, queue string, slots []Slot, floors ClaimFloors) ([]*Job, error)
+	ClaimAbove(ctx context.Context, queues []string, slots []Slot, floors ClaimFloors) ([]*Job, error)
 	FloorStore
 	StartFor(ctx context.Context, jobIDs, workerIDs []uuid.UUID) ([]*Job, error)
 	Release(ctx context.Context, jobIDs []uuid.UUID, workerID uuid.UUID, reason string) (int, error)
@@ -268,7 +268,7 @@ func (s *Scheduler) serve(ctx context.Context, group []Candidate) (CycleResult, 
 	var err error
 	floors, version, above := s.floors.get(group[0].Queues)
 	if above {
-		jobs, err = s.store.ClaimAbove(ctx, group[0].Queues[0], slots, floors)
+		jobs, err = s.store.ClaimAbove(ctx, group[0].Queues, slots, floors)
 	} else {
 		jobs, err = s.store.ClaimFor(ctx, group[0].Queues, slots)
 	}
@@ -303,7 +303,7 @@ func (s *Scheduler) serve(ctx context.Context, group []Candidate) (CycleResult, 
 		for _, sl := range slots {
 			requested += sl.Max
 		}
-		s.floors.raise(group[0].Queues[0], version, requested, jobs)
+		s.floors.raise(group[0].Queues, version, requested, jobs)
 	}
 	for _, j := range jobs {
 		s.count(j.Queue, StatusAssigned, ReasonClaimed)

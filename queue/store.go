@@ -410,10 +410,10 @@ func (s *Store) ClaimFor(ctx context.Context, queues []string, slots []Slot) ([]
 	return s.claimFor(ctx, queues, slots, nil)
 }
 
-// ClaimAbove is ClaimFor for one queue, each priority's scan starting at its floor
-// (jq.claim_for's floors; a zero floor starts at the head). See ClaimFloors.
-func (s *Store) ClaimAbove(ctx context.Context, queue string, slots []Slot, floors ClaimFloors) ([]*Job, error) {
-	return s.claimFor(ctx, []string{queue}, slots, floorArgs(floors))
+// ClaimAbove is ClaimFor with each priority's scan starting at its floor (jq.claim_for's
+// floors; a zero floor starts at the head). See ClaimFloors.
+func (s *Store) ClaimAbove(ctx context.Context, queues []string, slots []Slot, floors ClaimFloors) ([]*Job, error) {
+	return s.claimFor(ctx, queues, slots, floorArgs(floors))
 }
 
 func (s *Store) claimFor(ctx context.Context, queues []string, slots []Slot, floors []*time.Time) ([]*Job, error) {
@@ -435,11 +435,12 @@ func (s *Store) claimFor(ctx context.Context, queues []string, slots []Slot, flo
 }
 
 // ClaimFloorCheck returns, for each priority with a floor, the created_at of the oldest
-// runnable PENDING job of queue below it (jq.claim_floor_check); zero where there is none.
-func (s *Store) ClaimFloorCheck(ctx context.Context, queue string, floors ClaimFloors) (ClaimFloors, error) {
+// runnable PENDING job of any of queues below it (jq.claim_floor_check); zero where there is
+// none.
+func (s *Store) ClaimFloorCheck(ctx context.Context, queues []string, floors ClaimFloors) (ClaimFloors, error) {
 	var found []*time.Time
 	err := s.observe(ctx, "claim_floor_check", func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, `SELECT jq.claim_floor_check($1, $2)`, queue, floorArgs(floors)).Scan(&found)
+		return s.pool.QueryRow(ctx, `SELECT jq.claim_floor_check($1::text[], $2)`, queues, floorArgs(floors)).Scan(&found)
 	})
 	var out ClaimFloors
 	for p, t := range found {

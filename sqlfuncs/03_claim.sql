@@ -42,17 +42,64 @@ AS $$
     ) AS c
 $$;
 
--- _claim_head reads the head of the whole table in claim order (jobs_pending_idx): its first
--- 4 * total runnable PENDING entries, whatever their queue. Of those, it locks the jobs of the
--- given queues in that order, skipping rows other claims hold (so that a concurrent claim, such
--- as another server's, takes the next jobs rather than none), until total are; n is each one's
--- place in the head, seen how many entries the head held. One walk of the index serves both
--- (under MVCC pressure every entry claimed since the horizon was pinned is still in it).
--- Sorting is off for the planner, so that the index's order is the only plan; JIT is off with
--- it, and ROWS keeps the caller's statements on primary-key probes (see jq._claim_above).
+-- _pending_head lists the first entries runnable PENDING jobs of the whole table in claim
+-- order (jobs_pending_idx: highest priority first, oldest first), whatever their queue. With
+-- floors (see jq.claim_for), each priority's entries are read from its floor: one range scan
+-- per priority, highest first, until entries are listed; without, one scan from the head.
+-- Meant to be inlined into a caller that turns sorting off (jq._claim_head): the index's order
+-- is then the only plan, and the rows come in that order.
+CREATE OR REPLACE FUNCTION jq._pending_head(
+    entries integer,
+    floors timestamptz[]
+) RETURNS TABLE (job_id uuid, queue_name text)
+LANGUAGE sql STABLE AS $$
+    (SELECT j.job_id, j.queue_name
+     FROM jq.jobs j
+     WHERE _pending_head.floors IS NULL
+       AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+     ORDER BY -j.priority, j.created_at
+     LIMIT _pending_head.entries)
+    UNION ALL
+    (SELECT h.job_id, h.queue_name
+     FROM generate_series(9, 0, -1) AS b (p)
+     CROSS JOIN LATERAL (
+         SELECT j.job_id, j.queue_name
+         FROM jq.jobs j
+         WHERE _pending_head.floors IS NOT NULL
+           AND j.status = 'PENDING' AND -j.priority = -b.p
+           AND j.created_at >= coalesce(_pending_head.floors[b.p + 1], '-infinity')
+           AND (j.not_before IS NULL OR j.not_before <= now())
+         ORDER BY -j.priority, j.created_at
+         LIMIT _pending_head.entries
+     ) AS h
+     LIMIT _pending_head.entries)
+$$;
+
+-- _pending_count counts jq._pending_head's entries, sorting off as in jq._claim_head.
+CREATE OR REPLACE FUNCTION jq._pending_count(
+    entries integer,
+    floors timestamptz[]
+) RETURNS bigint
+LANGUAGE sql STABLE
+SET enable_sort = off
+SET jit = off
+AS $$
+    SELECT count(*) FROM jq._pending_head(_pending_count.entries, _pending_count.floors)
+$$;
+
+-- _claim_head reads the head of the whole table in claim order (jq._pending_head, from floors
+-- when given): its first 4 * total runnable PENDING entries, whatever their queue. Of those, it
+-- locks the jobs of the given queues in that order, skipping rows other claims hold (so that a
+-- concurrent claim, such as another server's, takes the next jobs rather than none), until
+-- total are; n is each one's place in the head, seen how many entries the head held. One walk
+-- of the index serves both (under MVCC pressure every entry claimed since the horizon was
+-- pinned is still in it, unless floors skip them). Sorting is off for the planner, so that the
+-- index's order is the only plan; JIT is off with it, and ROWS keeps the caller's statements on
+-- primary-key probes (see jq._claim_above).
 CREATE OR REPLACE FUNCTION jq._claim_head(
     queues text[],
-    total integer
+    total integer,
+    floors timestamptz[]
 ) RETURNS TABLE (job_id uuid, xmin xid, n bigint, seen bigint)
 LANGUAGE sql
 ROWS 50
@@ -62,13 +109,7 @@ AS $$
     SELECT c.job_id, c.xmin, h.n, h.seen
     FROM (
         SELECT h.job_id, h.queue_name, row_number() OVER () AS n, count(*) OVER () AS seen
-        FROM (
-            SELECT j.job_id, j.queue_name
-            FROM jq.jobs j
-            WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-            ORDER BY -j.priority, j.created_at
-            LIMIT 4 * _claim_head.total
-        ) AS h
+        FROM jq._pending_head(4 * _claim_head.total, _claim_head.floors) AS h
     ) AS h
     CROSS JOIN LATERAL (
         SELECT j.job_id, j.xmin FROM jq.jobs j
@@ -100,12 +141,14 @@ $$;
 -- never holds back the others. Queues without flow control take the plain path, which costs
 -- one more index probe of jq.queues and nothing else.
 --
--- floors (docs/observability.md, "MVCC pressure: claim floors"): for a claim of one queue
--- without flow control, floors[p + 1] is a created_at below which no runnable PENDING job of
--- priority p is looked for. While a long transaction holds back vacuum, the index entries of
--- every job claimed since stay in jobs_claim_idx and a claim from the head of the queue walks
--- them all (and their rows) before it reaches a PENDING job; from the floors it starts past
--- them. A caller passing floors owns their correctness: a job that becomes PENDING below a
+-- floors (docs/observability.md, "MVCC pressure: claim floors"): for a claim without flow
+-- control, floors[p + 1] is a created_at below which no runnable PENDING job of priority p
+-- (of any of the queues) is looked for. While a long transaction holds back vacuum, the index
+-- entries of every job claimed since stay in jobs_claim_idx and jobs_pending_idx, and a claim
+-- from the head walks them all (and their rows) before it reaches a PENDING job; from the
+-- floors it starts past them. Over several queues they apply to the read of the head
+-- (jq._claim_head), not to the merge of the queues' heads, which is rare: only when other
+-- queues' jobs fill the head. A caller passing floors owns their correctness: a job that becomes PENDING below a
 -- floor (a retry, a release, a submit that commits late) is found only once the floor is
 -- lowered (see jq.claim_floor_check). NULL (the default), or a NULL entry, looks from the head.
 CREATE OR REPLACE FUNCTION jq.claim_for(
@@ -200,15 +243,10 @@ BEGIN
         -- queues' jobs, and the merge below finds them.
         SELECT coalesce(array_agg(h.job_id ORDER BY h.n), '{}'), coalesce(array_agg(h.xmin ORDER BY h.n), '{}'), max(h.seen)
         INTO head_ids, head_xmins, seen
-        FROM jq._claim_head(qs, total) AS h;
+        FROM jq._claim_head(qs, total, claim_for.floors) AS h;
         IF seen IS NULL THEN
             -- Nothing was taken: was there anything at all?
-            seen := (SELECT count(*) FROM (
-                SELECT 1 FROM jq.jobs j
-                WHERE j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                ORDER BY -j.priority, j.created_at -- as jobs_pending_idx spells it
-                LIMIT 4 * total
-            ) AS c);
+            seen := jq._pending_count(4 * total, claim_for.floors);
         END IF;
         IF cardinality(head_ids) < total AND seen >= 4 * total THEN
             -- A k-way merge of the queues' heads, by priority and age. Reading the first
@@ -508,7 +546,7 @@ END
 $$;
 
 COMMENT ON FUNCTION jq.claim_for(text[], uuid[], integer[], timestamptz[]) IS
-    'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control; floors (one queue) start each priority''s scan at floors[priority + 1].';
+    'Assign runnable PENDING jobs of the queues to several registered ONLINE workers at once, up to max_jobs[i] to worker_ids[i] (FOR UPDATE SKIP LOCKED), within the queues'' flow control; floors start each priority''s scan at floors[priority + 1].';
 
 -- claim_floor_check finds, for each priority p whose floor is set (floors[p + 1]), the oldest
 -- runnable PENDING job of the queue below that floor: a job claim_for from those floors would
@@ -549,6 +587,47 @@ $$;
 
 COMMENT ON FUNCTION jq.claim_floor_check(text, timestamptz[]) IS
     'For claim floors (one per priority 0-9), the created_at of the oldest runnable PENDING job of the queue below each floor, NULL where none is.';
+
+-- claim_floor_check over several queues: floors kept for the claims of a set of queues, checked
+-- for the oldest runnable PENDING job of any of them below each floor (one read of
+-- jobs_pending_idx per priority that has a floor; one queue is checked as above).
+CREATE OR REPLACE FUNCTION jq.claim_floor_check(
+    queues text[],
+    floors timestamptz[]
+) RETURNS timestamptz[]
+LANGUAGE plpgsql STABLE
+SET enable_sort = off -- jobs_pending_idx in its order (see jq._claim_head)
+SET jit = off
+AS $$
+BEGIN
+    IF claim_floor_check.queues IS NULL OR cardinality(claim_floor_check.queues) = 0
+       OR array_position(claim_floor_check.queues, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'queues must be a non-empty array of queue names without NULL' USING ERRCODE = 'JQ005';
+    ELSIF cardinality(claim_floor_check.queues) = 1 THEN
+        RETURN jq.claim_floor_check(claim_floor_check.queues[1], claim_floor_check.floors);
+    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
+            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
+    END IF;
+    RETURN ARRAY(
+        SELECT (
+            SELECT j.created_at
+            FROM jq.jobs j
+            WHERE j.status = 'PENDING'
+              AND -j.priority = -(f.n - 1)
+              AND j.created_at < f.floor
+              AND j.queue_name = ANY (claim_floor_check.queues)
+              AND (j.not_before IS NULL OR j.not_before <= now())
+            ORDER BY -j.priority, j.created_at
+            LIMIT 1
+        )
+        FROM unnest(claim_floor_check.floors) WITH ORDINALITY AS f (floor, n)
+        ORDER BY f.n);
+END
+$$;
+
+COMMENT ON FUNCTION jq.claim_floor_check(text[], timestamptz[]) IS
+    'claim_floor_check for the claim floors of a set of queues: the created_at of the oldest runnable PENDING job of any of them below each floor, NULL where none is.';
 
 -- _runnable counts the runnable PENDING jobs of a queue, up to at_most.
 CREATE OR REPLACE FUNCTION jq._runnable(queue text, at_most integer) RETURNS integer
