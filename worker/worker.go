@@ -137,6 +137,11 @@ type Worker struct {
 	ready     atomic.Bool
 
 	superseded chan error // receives the error when another process took the worker id
+
+	// The worker's series of Metrics, looked up once (initMetrics); nil when not configured.
+	concurrency prometheus.Gauge
+	runs        map[string]prometheus.Counter // by outcome
+	duration    prometheus.Observer
 }
 
 // reportGrace bounds how long a stopping worker keeps trying to report outcomes to a server
@@ -516,22 +521,27 @@ func (w *Worker) start(a *jqv1.JobAssignment) {
 
 // initMetrics creates the worker's series at zero, so that its /metrics holds them before
 // the first job: a dashboard shows 0 rather than "No data", and rate() counts the first job.
+// It keeps them, so that a job does not look its series up by label.
 func (w *Worker) initMetrics() {
 	id := w.id.String()
+	if g := w.cfg.Metrics.JobConcurrency; g != nil {
+		w.concurrency = g.WithLabelValues(id)
+	}
 	w.setActive(0)
 	if c := w.cfg.Metrics.JobsRun; c != nil {
+		w.runs = make(map[string]prometheus.Counter, len(outcomes))
 		for _, o := range outcomes {
-			c.WithLabelValues(id, o)
+			w.runs[o] = c.WithLabelValues(id, o)
 		}
 	}
 	if h := w.cfg.Metrics.ExecutionDuration; h != nil {
-		h.WithLabelValues(id)
+		w.duration = h.WithLabelValues(id)
 	}
 }
 
 func (w *Worker) setActive(n int64) {
-	if g := w.cfg.Metrics.JobConcurrency; g != nil {
-		g.WithLabelValues(w.id.String()).Set(float64(n))
+	if w.concurrency != nil {
+		w.concurrency.Set(float64(n))
 	}
 }
 
@@ -575,11 +585,11 @@ func (w *Worker) execute(job Job) report {
 		// could never be sent.
 		req.ErrorMessage = safetext.Clean(msg, maxErrorText)
 	}
-	if c := w.cfg.Metrics.JobsRun; c != nil {
-		c.WithLabelValues(w.id.String(), outcome).Inc()
+	if c := w.runs[outcome]; c != nil {
+		c.Inc()
 	}
-	if h := w.cfg.Metrics.ExecutionDuration; h != nil {
-		h.WithLabelValues(w.id.String()).Observe(elapsed.Seconds())
+	if w.duration != nil {
+		w.duration.Observe(elapsed.Seconds())
 	}
 	level := slog.LevelInfo
 	if outcome != OutcomeSucceeded && outcome != OutcomeSnoozed {
