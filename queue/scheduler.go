@@ -153,7 +153,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		defer s.starts.flush(context.WithoutCancel(ctx))
 		ticker := time.NewTicker(s.cfg.Interval)
 		defer ticker.Stop()
-		startTicker := time.NewTicker(s.cfg.StartDelay / 2)
+		startTicker := time.NewTicker(max(s.cfg.StartDelay/2, time.Millisecond))
 		defer startTicker.Stop()
 		floorTicker := time.NewTicker(s.cfg.FloorCheckEvery)
 		defer floorTicker.Stop()
