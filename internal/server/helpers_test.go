@@ -172,7 +172,7 @@ func newTestWorkerBatching(t *testing.T, conn *grpclib.ClientConn, batches bool,
 	w := &testWorker{
 		t: t, id: uuid.New(), client: jqv1.NewWorkerServiceClient(conn),
 		assigns: make(chan *jqv1.JobAssignment, 10_000), drains: make(chan *jqv1.DrainNotice, 10), ended: make(chan error, 1),
-		batches: batches, messages: make(chan int, 10_000),
+		batches: batches,
 	}
 	ctx := context.Background()
 	_, err := w.client.RegisterWorker(ctx, &jqv1.RegisterWorkerRequest{
@@ -187,7 +187,7 @@ func newTestWorkerBatching(t *testing.T, conn *grpclib.ClientConn, batches bool,
 func (w *testWorker) open(freeSlots int, queues []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	if w.messages == nil {
+	if w.messages == nil { // open makes it, for workers built here or by a test
 		w.messages = make(chan int, 10_000)
 	}
 	stream, err := w.client.StreamJobs(ctx, &jqv1.StreamJobsRequest{WorkerId: w.id.String(), Queues: queues, FreeSlots: int32(freeSlots),
