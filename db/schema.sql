@@ -66,6 +66,81 @@ CREATE FUNCTION jq._actor(actor text) RETURNS text
 $$;
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: jobs; Type: TABLE; Schema: jq; Owner: -
+--
+
+CREATE TABLE jq.jobs (
+    job_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    queue_name text NOT NULL,
+    payload jsonb NOT NULL,
+    status jq.job_status DEFAULT 'PENDING'::jq.job_status NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    max_retries smallint NOT NULL,
+    retry_count smallint DEFAULT 0 NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    worker_id uuid,
+    result bytea,
+    error_message text,
+    idempotency_key text,
+    not_before timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    concurrency_key text,
+    unique_key text,
+    has_dependents boolean DEFAULT false NOT NULL,
+    progress double precision,
+    progress_message text,
+    progress_at timestamp with time zone,
+    CONSTRAINT jobs_concurrency_key_length CHECK ((length(concurrency_key) <= 255)),
+    CONSTRAINT jobs_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
+    CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9))),
+    CONSTRAINT jobs_progress_message_length CHECK ((length(progress_message) <= 1024)),
+    CONSTRAINT jobs_progress_range CHECK (((progress >= (0)::double precision) AND (progress <= (100)::double precision))),
+    CONSTRAINT jobs_unique_key_length CHECK ((length(unique_key) <= 255))
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_limit='2000');
+
+
+--
+-- Name: _assign(uuid[], xid[], uuid[], integer[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._assign(job_ids uuid[], xmins xid[], worker_ids uuid[], max_jobs integer[]) RETURNS SETOF jq.jobs
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH picked AS (
+        SELECT p.job_id, p.xmin, p.n FROM unnest(_assign.job_ids, _assign.xmins) WITH ORDINALITY AS p (job_id, xmin, n)
+    ), slots AS (
+        SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+        FROM unnest(_assign.worker_ids, _assign.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+        CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+    ), claimed AS (
+        UPDATE jq.jobs j
+        SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+            assigned_at = now(), updated_at = now()
+        FROM picked p JOIN slots s ON s.n = p.n
+        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+    )
+    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+END
+$$;
+
+
 --
 -- Name: _audit(text, text, text, jsonb); Type: FUNCTION; Schema: jq; Owner: -
 --
@@ -74,6 +149,22 @@ CREATE FUNCTION jq._audit(actor text, action text, target text, detail jsonb DEF
     LANGUAGE sql
     AS $$
     INSERT INTO jq.audit_log (actor, action, target, detail) VALUES (jq._actor(actor), action, target, coalesce(detail, '{}'))
+$$;
+
+
+--
+-- Name: _check_floors(timestamp with time zone[]); Type: FUNCTION; Schema: jq; Owner: -
+--
+
+CREATE FUNCTION jq._check_floors(floors timestamp with time zone[]) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF coalesce(cardinality(_check_floors.floors), 0) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
+            coalesce(cardinality(_check_floors.floors), 0) USING ERRCODE = 'JQ005';
+    END IF;
+END
 $$;
 
 
@@ -199,49 +290,6 @@ CREATE FUNCTION jq._claim_lock(queue text) RETURNS bigint
     AS $$
     SELECT hashtextextended('jq.claim:' || queue, 0)
 $$;
-
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: jobs; Type: TABLE; Schema: jq; Owner: -
---
-
-CREATE TABLE jq.jobs (
-    job_id uuid DEFAULT gen_random_uuid() NOT NULL,
-    queue_name text NOT NULL,
-    payload jsonb NOT NULL,
-    status jq.job_status DEFAULT 'PENDING'::jq.job_status NOT NULL,
-    priority smallint DEFAULT 0 NOT NULL,
-    max_retries smallint NOT NULL,
-    retry_count smallint DEFAULT 0 NOT NULL,
-    attempt integer DEFAULT 0 NOT NULL,
-    worker_id uuid,
-    result bytea,
-    error_message text,
-    idempotency_key text,
-    not_before timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    assigned_at timestamp with time zone,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    concurrency_key text,
-    unique_key text,
-    has_dependents boolean DEFAULT false NOT NULL,
-    progress double precision,
-    progress_message text,
-    progress_at timestamp with time zone,
-    CONSTRAINT jobs_concurrency_key_length CHECK ((length(concurrency_key) <= 255)),
-    CONSTRAINT jobs_max_retries_range CHECK (((max_retries >= 0) AND (max_retries <= 1000))),
-    CONSTRAINT jobs_priority_range CHECK (((priority >= 0) AND (priority <= 9))),
-    CONSTRAINT jobs_progress_message_length CHECK ((length(progress_message) <= 1024)),
-    CONSTRAINT jobs_progress_range CHECK (((progress >= (0)::double precision) AND (progress <= (100)::double precision))),
-    CONSTRAINT jobs_unique_key_length CHECK ((length(unique_key) <= 255))
-)
-WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='1000', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_limit='2000');
 
 
 --
@@ -951,10 +999,8 @@ BEGIN
         RAISE EXCEPTION 'queues must be a non-empty array of queue names without NULL' USING ERRCODE = 'JQ005';
     ELSIF cardinality(claim_floor_check.queues) = 1 THEN
         RETURN jq.claim_floor_check(claim_floor_check.queues[1], claim_floor_check.floors);
-    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
-            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_floors(claim_floor_check.floors);
     RETURN ARRAY(
         SELECT (
             SELECT j.created_at
@@ -992,10 +1038,8 @@ CREATE FUNCTION jq.claim_floor_check(queue text, floors timestamp with time zone
 BEGIN
     IF claim_floor_check.queue IS NULL THEN
         RAISE EXCEPTION 'queue must not be NULL' USING ERRCODE = 'JQ005';
-    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
-            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_floors(claim_floor_check.floors);
     RETURN ARRAY(
         SELECT (
             SELECT j.created_at
@@ -1061,6 +1105,9 @@ DECLARE
     head_ids uuid[];
     head_xmins xid[];
     seen bigint;
+    -- What a path picked (and locked), in claim order, for jq._assign.
+    picked_ids uuid[];
+    picked_xmins xid[];
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -1081,9 +1128,8 @@ BEGIN
         RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
     END IF;
     total := checks.total;
-    IF claim_for.floors IS NOT NULL AND cardinality(claim_for.floors) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)', cardinality(claim_for.floors)
-            USING ERRCODE = 'JQ005';
+    IF claim_for.floors IS NOT NULL THEN
+        PERFORM jq._check_floors(claim_for.floors);
     END IF;
     -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
     -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
@@ -1167,8 +1213,9 @@ BEGIN
             k := least(k * 4, total);
         END LOOP;
 
-        RETURN QUERY
-        WITH locked AS (
+        SELECT coalesce(array_agg(l.job_id ORDER BY l.n), '{}'), coalesce(array_agg(l.xmin ORDER BY l.n), '{}')
+        INTO picked_ids, picked_xmins
+        FROM (
             SELECT h.job_id, h.xmin, h.n FROM unnest(head_ids, head_xmins) WITH ORDINALITY AS h (job_id, xmin, n)
             UNION ALL
             -- The merge's candidates in order, each locked by its primary key (the LIMIT
@@ -1185,90 +1232,43 @@ BEGIN
                 WHERE p.job_id <> ALL (head_ids)
                 LIMIT total - cardinality(head_ids)
             ) AS c
-        ), picked AS (
-            SELECT l.job_id, l.xmin, row_number() OVER (ORDER BY l.n) AS n FROM locked l
-        ), slots AS (
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        ) AS l;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
     IF claim_for.floors IS NOT NULL AND cardinality(qs) = 1
        AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = qs[1] AND q.flow_controlled) THEN
         -- The plain path for one queue from its floors (jq._claim_above).
-        RETURN QUERY
-        WITH picked AS (
-            SELECT a.job_id, a.xmin, a.n FROM jq._claim_above(qs[1], total, claim_for.floors) AS a
-        ), slots AS (
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        SELECT coalesce(array_agg(a.job_id ORDER BY a.n), '{}'), coalesce(array_agg(a.xmin ORDER BY a.n), '{}')
+        INTO picked_ids, picked_xmins
+        FROM jq._claim_above(qs[1], total, claim_for.floors) AS a;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
     IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
         -- The plain path for one queue: one index range scan (jobs_claim_idx).
-        RETURN QUERY
-        WITH picked AS (
-            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
-            FROM (
-                SELECT c.job_id, c.priority, c.created_at, c.xmin
-                FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name
-                      AND j.status = 'PENDING'
-                      AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT total
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                ORDER BY c.priority DESC, c.created_at
+        SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.created_at), '{}'),
+               coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.created_at), '{}')
+        INTO picked_ids, picked_xmins
+        FROM (
+            SELECT c.job_id, c.priority, c.created_at, c.xmin
+            FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name
+                  AND j.status = 'PENDING'
+                  AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
                 LIMIT total
+                FOR UPDATE SKIP LOCKED
             ) AS c
-        ), slots AS (
-            -- Slot k of every worker, for k = 1, 2, ...: the deal order.
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+            ORDER BY c.priority DESC, c.created_at
+            LIMIT total
+        ) AS c;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
@@ -1337,61 +1337,47 @@ BEGIN
         END IF;
     END LOOP;
 
-    WITH picked AS (
-        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.rr, c.created_at) AS n
-        FROM (
-            SELECT c.* FROM (
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
-                FROM unnest(free_queues) AS q (name)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT total
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                UNION ALL
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
-                FROM unnest(capped_names, capped_caps) AS q (name, cap)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT least(total, q.cap)
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                UNION ALL
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
-                FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.job_id = f.job_id AND j.status = 'PENDING'
-                    OFFSET 0
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
+    SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.rr, c.created_at), '{}'),
+           coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.rr, c.created_at), '{}')
+    INTO picked_ids, picked_xmins
+    FROM (
+        SELECT c.* FROM (
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+            FROM unnest(free_queues) AS q (name)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
+                LIMIT total
+                FOR UPDATE SKIP LOCKED
             ) AS c
-            ORDER BY c.priority DESC, c.rr, c.created_at
-            LIMIT total
+            UNION ALL
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+            FROM unnest(capped_names, capped_caps) AS q (name, cap)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
+                LIMIT least(total, q.cap)
+                FOR UPDATE SKIP LOCKED
+            ) AS c
+            UNION ALL
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
+            FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.job_id = f.job_id AND j.status = 'PENDING'
+                OFFSET 0
+                FOR UPDATE SKIP LOCKED
+            ) AS c
         ) AS c
-    ), slots AS (
-        SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-        FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-        CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-    ), claimed AS (
-        UPDATE jq.jobs j
-        SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-            assigned_at = now(), updated_at = now()
-        FROM picked p JOIN slots s ON s.n = p.n
-        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-        RETURNING j.*
-    ), events AS (
-        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-    )
-    SELECT array_agg(c ORDER BY c.priority DESC, c.created_at) INTO result FROM claimed c;
+        ORDER BY c.priority DESC, c.rr, c.created_at
+        LIMIT total
+    ) AS c;
+    result := ARRAY(SELECT a FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs) AS a);
 
     -- The limits' bookkeeping: starts in the rate window, where the next fair claim starts,
     -- and the jobs each limit held back.
@@ -4147,4 +4133,5 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261201031855'),
     ('20261201032000'),
     ('20261201035747'),
-    ('20261201061726');
+    ('20261201061726'),
+    ('20261201100820');

@@ -120,6 +120,54 @@ AS $$
     LIMIT _claim_head.total
 $$;
 
+-- _check_floors refuses claim floors that are not one per priority 0-9 (see jq.claim_for).
+CREATE OR REPLACE FUNCTION jq._check_floors(floors timestamptz[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF coalesce(cardinality(_check_floors.floors), 0) <> 10 THEN
+        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
+            coalesce(cardinality(_check_floors.floors), 0) USING ERRCODE = 'JQ005';
+    END IF;
+END
+$$;
+
+-- _assign is how every path of jq.claim_for ends: the jobs it picked and locked (job_ids in
+-- claim order, each with the xmin it was read at) are dealt out to the workers in turn, slot
+-- k of every worker for k = 1, 2, ... (the first job to the first worker, the second to the
+-- second, skipping workers that are full), marked ASSIGNED with their next attempt, and their
+-- CLAIMED events written. A job last written by a transaction newer than this one is left
+-- PENDING (see jq.claim_for). Returns the jobs assigned, highest priority first, oldest first.
+CREATE OR REPLACE FUNCTION jq._assign(
+    job_ids uuid[],
+    xmins xid[],
+    worker_ids uuid[],
+    max_jobs integer[]
+) RETURNS SETOF jq.jobs
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH picked AS (
+        SELECT p.job_id, p.xmin, p.n FROM unnest(_assign.job_ids, _assign.xmins) WITH ORDINALITY AS p (job_id, xmin, n)
+    ), slots AS (
+        SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
+        FROM unnest(_assign.worker_ids, _assign.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
+        CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
+    ), claimed AS (
+        UPDATE jq.jobs j
+        SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
+            assigned_at = now(), updated_at = now()
+        FROM picked p JOIN slots s ON s.n = p.n
+        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
+        RETURNING j.*
+    ), events AS (
+        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
+        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
+    )
+    SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+END
+$$;
+
 -- claim_for assigns runnable PENDING jobs of the given queues to several workers at once:
 -- up to max_jobs[i] to worker_ids[i]. Jobs are taken highest priority first and oldest first
 -- within a priority, skipping rows other claimers hold (so any number of servers can claim at
@@ -191,6 +239,9 @@ DECLARE
     head_ids uuid[];
     head_xmins xid[];
     seen bigint;
+    -- What a path picked (and locked), in claim order, for jq._assign.
+    picked_ids uuid[];
+    picked_xmins xid[];
 BEGIN
     IF claim_for.queues IS NULL OR array_position(claim_for.queues, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'queues must be an array of queue names without NULL' USING ERRCODE = 'JQ005';
@@ -211,9 +262,8 @@ BEGIN
         RAISE EXCEPTION 'worker_ids must be distinct and not NULL' USING ERRCODE = 'JQ005';
     END IF;
     total := checks.total;
-    IF claim_for.floors IS NOT NULL AND cardinality(claim_for.floors) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)', cardinality(claim_for.floors)
-            USING ERRCODE = 'JQ005';
+    IF claim_for.floors IS NOT NULL THEN
+        PERFORM jq._check_floors(claim_for.floors);
     END IF;
     -- FOR SHARE, in id order (so concurrent claims cannot deadlock): a concurrent reap of a
     -- worker waits for the claim (and then fails the jobs it claimed) instead of missing them.
@@ -297,8 +347,9 @@ BEGIN
             k := least(k * 4, total);
         END LOOP;
 
-        RETURN QUERY
-        WITH locked AS (
+        SELECT coalesce(array_agg(l.job_id ORDER BY l.n), '{}'), coalesce(array_agg(l.xmin ORDER BY l.n), '{}')
+        INTO picked_ids, picked_xmins
+        FROM (
             SELECT h.job_id, h.xmin, h.n FROM unnest(head_ids, head_xmins) WITH ORDINALITY AS h (job_id, xmin, n)
             UNION ALL
             -- The merge's candidates in order, each locked by its primary key (the LIMIT
@@ -315,90 +366,43 @@ BEGIN
                 WHERE p.job_id <> ALL (head_ids)
                 LIMIT total - cardinality(head_ids)
             ) AS c
-        ), picked AS (
-            SELECT l.job_id, l.xmin, row_number() OVER (ORDER BY l.n) AS n FROM locked l
-        ), slots AS (
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        ) AS l;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
     IF claim_for.floors IS NOT NULL AND cardinality(qs) = 1
        AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = qs[1] AND q.flow_controlled) THEN
         -- The plain path for one queue from its floors (jq._claim_above).
-        RETURN QUERY
-        WITH picked AS (
-            SELECT a.job_id, a.xmin, a.n FROM jq._claim_above(qs[1], total, claim_for.floors) AS a
-        ), slots AS (
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+        SELECT coalesce(array_agg(a.job_id ORDER BY a.n), '{}'), coalesce(array_agg(a.xmin ORDER BY a.n), '{}')
+        INTO picked_ids, picked_xmins
+        FROM jq._claim_above(qs[1], total, claim_for.floors) AS a;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
     IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
         -- The plain path for one queue: one index range scan (jobs_claim_idx).
-        RETURN QUERY
-        WITH picked AS (
-            SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.created_at) AS n
-            FROM (
-                SELECT c.job_id, c.priority, c.created_at, c.xmin
-                FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name
-                      AND j.status = 'PENDING'
-                      AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT total
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                ORDER BY c.priority DESC, c.created_at
+        SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.created_at), '{}'),
+               coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.created_at), '{}')
+        INTO picked_ids, picked_xmins
+        FROM (
+            SELECT c.job_id, c.priority, c.created_at, c.xmin
+            FROM (SELECT DISTINCT unnest(claim_for.queues) AS name) AS q
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name
+                  AND j.status = 'PENDING'
+                  AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
                 LIMIT total
+                FOR UPDATE SKIP LOCKED
             ) AS c
-        ), slots AS (
-            -- Slot k of every worker, for k = 1, 2, ...: the deal order.
-            SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-            FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-            CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-        ), claimed AS (
-            UPDATE jq.jobs j
-            SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-                assigned_at = now(), updated_at = now()
-            FROM picked p JOIN slots s ON s.n = p.n
-            WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-            RETURNING j.*
-        ), events AS (
-            INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-            SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-        )
-        SELECT * FROM claimed c ORDER BY c.priority DESC, c.created_at;
+            ORDER BY c.priority DESC, c.created_at
+            LIMIT total
+        ) AS c;
+        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
 
@@ -467,61 +471,47 @@ BEGIN
         END IF;
     END LOOP;
 
-    WITH picked AS (
-        SELECT c.job_id, c.xmin, row_number() OVER (ORDER BY c.priority DESC, c.rr, c.created_at) AS n
-        FROM (
-            SELECT c.* FROM (
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
-                FROM unnest(free_queues) AS q (name)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT total
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                UNION ALL
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
-                FROM unnest(capped_names, capped_caps) AS q (name, cap)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
-                    ORDER BY j.priority DESC, j.created_at
-                    LIMIT least(total, q.cap)
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                UNION ALL
-                SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
-                FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
-                CROSS JOIN LATERAL (
-                    SELECT j.job_id, j.priority, j.created_at, j.xmin
-                    FROM jq.jobs j
-                    WHERE j.job_id = f.job_id AND j.status = 'PENDING'
-                    OFFSET 0
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
+    SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.rr, c.created_at), '{}'),
+           coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.rr, c.created_at), '{}')
+    INTO picked_ids, picked_xmins
+    FROM (
+        SELECT c.* FROM (
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+            FROM unnest(free_queues) AS q (name)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
+                LIMIT total
+                FOR UPDATE SKIP LOCKED
             ) AS c
-            ORDER BY c.priority DESC, c.rr, c.created_at
-            LIMIT total
+            UNION ALL
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, 1 AS rr
+            FROM unnest(capped_names, capped_caps) AS q (name, cap)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.queue_name = q.name AND j.status = 'PENDING' AND (j.not_before IS NULL OR j.not_before <= now())
+                ORDER BY j.priority DESC, j.created_at
+                LIMIT least(total, q.cap)
+                FOR UPDATE SKIP LOCKED
+            ) AS c
+            UNION ALL
+            SELECT c.job_id, c.priority, c.created_at, c.xmin, f.rr
+            FROM unnest(fair_ids, fair_ranks) AS f (job_id, rr)
+            CROSS JOIN LATERAL (
+                SELECT j.job_id, j.priority, j.created_at, j.xmin
+                FROM jq.jobs j
+                WHERE j.job_id = f.job_id AND j.status = 'PENDING'
+                OFFSET 0
+                FOR UPDATE SKIP LOCKED
+            ) AS c
         ) AS c
-    ), slots AS (
-        SELECT w.worker_id, row_number() OVER (ORDER BY k.k, w.ord) AS n
-        FROM unnest(claim_for.worker_ids, claim_for.max_jobs) WITH ORDINALITY AS w (worker_id, max_jobs, ord)
-        CROSS JOIN LATERAL generate_series(1, w.max_jobs) AS k (k)
-    ), claimed AS (
-        UPDATE jq.jobs j
-        SET status = 'ASSIGNED', worker_id = s.worker_id, attempt = j.attempt + 1,
-            assigned_at = now(), updated_at = now()
-        FROM picked p JOIN slots s ON s.n = p.n
-        WHERE j.job_id = p.job_id AND age(p.xmin) >= age(pg_current_xact_id()::xid)
-        RETURNING j.*
-    ), events AS (
-        INSERT INTO jq.job_events (job_id, queue_name, from_status, to_status, worker_id, attempt, reason)
-        SELECT c.job_id, c.queue_name, 'PENDING', 'ASSIGNED', c.worker_id, c.attempt, 'CLAIMED' FROM claimed c
-    )
-    SELECT array_agg(c ORDER BY c.priority DESC, c.created_at) INTO result FROM claimed c;
+        ORDER BY c.priority DESC, c.rr, c.created_at
+        LIMIT total
+    ) AS c;
+    result := ARRAY(SELECT a FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs) AS a);
 
     -- The limits' bookkeeping: starts in the rate window, where the next fair claim starts,
     -- and the jobs each limit held back.
@@ -564,10 +554,8 @@ AS $$
 BEGIN
     IF claim_floor_check.queue IS NULL THEN
         RAISE EXCEPTION 'queue must not be NULL' USING ERRCODE = 'JQ005';
-    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
-            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_floors(claim_floor_check.floors);
     RETURN ARRAY(
         SELECT (
             SELECT j.created_at
@@ -605,10 +593,8 @@ BEGIN
         RAISE EXCEPTION 'queues must be a non-empty array of queue names without NULL' USING ERRCODE = 'JQ005';
     ELSIF cardinality(claim_floor_check.queues) = 1 THEN
         RETURN jq.claim_floor_check(claim_floor_check.queues[1], claim_floor_check.floors);
-    ELSIF coalesce(cardinality(claim_floor_check.floors), 0) <> 10 THEN
-        RAISE EXCEPTION 'floors must hold 10 entries, one per priority 0-9 (got %)',
-            coalesce(cardinality(claim_floor_check.floors), 0) USING ERRCODE = 'JQ005';
     END IF;
+    PERFORM jq._check_floors(claim_floor_check.floors);
     RETURN ARRAY(
         SELECT (
             SELECT j.created_at
