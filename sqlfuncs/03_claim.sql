@@ -239,6 +239,7 @@ DECLARE
     head_ids uuid[];
     head_xmins xid[];
     seen bigint;
+    controlled boolean;
     -- What a path picked (and locked), in claim order, for jq._assign.
     picked_ids uuid[];
     picked_xmins xid[];
@@ -283,8 +284,12 @@ BEGIN
         RAISE EXCEPTION 'worker % is %, not ONLINE', bad.worker_id, bad.status USING ERRCODE = 'JQ003';
     END IF;
 
-    qs := ARRAY(SELECT DISTINCT unnest(claim_for.queues));
-    IF cardinality(qs) > 1 AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (qs) AND q.flow_controlled) THEN
+    -- The queues, and whether any is under flow control (then the last path below serves them
+    -- all): one statement, which PL/pgSQL plans again at each call, for every path.
+    SELECT ARRAY(SELECT DISTINCT unnest(claim_for.queues)),
+           EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled)
+    INTO qs, controlled;
+    IF NOT controlled AND cardinality(qs) > 1 THEN
         -- The plain path for several queues. First the head of the whole table, in claim
         -- order (jq._claim_head): when these queues hold most of it (workers taking every
         -- queue, or the busiest ones), their jobs are taken from there, at the cost of what
@@ -371,8 +376,7 @@ BEGIN
         RETURN;
     END IF;
 
-    IF claim_for.floors IS NOT NULL AND cardinality(qs) = 1
-       AND NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = qs[1] AND q.flow_controlled) THEN
+    IF NOT controlled AND claim_for.floors IS NOT NULL AND cardinality(qs) = 1 THEN
         -- The plain path for one queue from its floors (jq._claim_above).
         SELECT coalesce(array_agg(a.job_id ORDER BY a.n), '{}'), coalesce(array_agg(a.xmin ORDER BY a.n), '{}')
         INTO picked_ids, picked_xmins
@@ -381,7 +385,7 @@ BEGIN
         RETURN;
     END IF;
 
-    IF NOT EXISTS (SELECT 1 FROM jq.queues q WHERE q.name = ANY (claim_for.queues) AND q.flow_controlled) THEN
+    IF NOT controlled THEN
         -- The plain path for one queue: one index range scan (jobs_claim_idx).
         SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.created_at), '{}'),
                coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.created_at), '{}')
