@@ -2619,12 +2619,30 @@ CREATE FUNCTION jq.reap_orphans(max_rows integer DEFAULT 1000) RETURNS integer
 DECLARE
     j jq.jobs;
     n integer := 0;
+    gone uuid[];
 BEGIN
     PERFORM jq._check_max_rows(reap_orphans.max_rows);
+    WITH RECURSIVE holders (worker_id) AS (
+        (SELECT x.worker_id FROM jq.jobs x
+         WHERE x.status IN ('ASSIGNED', 'RUNNING') AND x.worker_id IS NOT NULL
+         ORDER BY x.worker_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT x.worker_id FROM jq.jobs x
+                WHERE x.status IN ('ASSIGNED', 'RUNNING') AND x.worker_id > h.worker_id
+                ORDER BY x.worker_id LIMIT 1)
+        FROM holders h WHERE h.worker_id IS NOT NULL
+    )
+    SELECT coalesce(array_agg(h.worker_id), '{}') INTO gone
+    FROM holders h
+    WHERE h.worker_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM jq.workers w WHERE w.worker_id = h.worker_id AND w.status <> 'OFFLINE');
+    IF cardinality(gone) = 0 AND NOT EXISTS (
+            SELECT 1 FROM jq.jobs x WHERE x.status IN ('ASSIGNED', 'RUNNING') AND x.worker_id IS NULL) THEN
+        RETURN 0; -- the usual case, in two index probes (the query below would read the whole index)
+    END IF;
     FOR j IN
         SELECT x.* FROM jq.jobs x
-        LEFT JOIN jq.workers w ON w.worker_id = x.worker_id
-        WHERE x.status IN ('ASSIGNED', 'RUNNING') AND (w.worker_id IS NULL OR w.status = 'OFFLINE')
+        WHERE x.status IN ('ASSIGNED', 'RUNNING') AND (x.worker_id = ANY (gone) OR x.worker_id IS NULL)
         ORDER BY x.job_id
         LIMIT reap_orphans.max_rows
         FOR UPDATE OF x SKIP LOCKED
@@ -4138,4 +4156,4 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261201032000'),
     ('20261201035747'),
     ('20261201061726'),
-    ('20261201103236');
+    ('20261201111207');

@@ -1190,8 +1190,9 @@ func TestStore_SubmitAll(t *testing.T) {
 	require.Equal(t, len(keys), n)
 }
 
-// TestStore_ReapOrphans: a job ASSIGNED or RUNNING whose worker is OFFLINE (set by hand, or by
-// an older version) is retried; the jobs of a live worker are not.
+// TestStore_ReapOrphans: a job ASSIGNED or RUNNING whose worker is OFFLINE or not registered
+// at all, or that names no worker (set by hand, or by an older version), is retried; the jobs
+// of a live worker are not.
 func TestStore_ReapOrphans(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -1199,18 +1200,35 @@ func TestStore_ReapOrphans(t *testing.T) {
 	other := b.registerWorker(t, "default")
 	_, err := b.pool.Exec(b.ctx, `UPDATE jq.workers SET status = 'OFFLINE' WHERE worker_id = $1`, b.worker)
 	require.NoError(t, err)
-	alive, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)})
+	// claimFor submits a job and claims it for worker; it returns the job's id.
+	claimFor := func(worker uuid.UUID) uuid.UUID {
+		t.Helper()
+		j, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)})
+		require.NoError(t, err)
+		claimed, err := b.store.Claim(b.ctx, []string{"default"}, 1, worker)
+		require.NoError(t, err)
+		require.Len(t, claimed, 1)
+		require.Equal(t, j.ID, claimed[0].ID)
+		return j.ID
+	}
+	alive := claimFor(other)
+	pruned := b.registerWorker(t, "default")
+	unregistered := claimFor(pruned)
+	_, err = b.pool.Exec(b.ctx, `DELETE FROM jq.workers WHERE worker_id = $1`, pruned)
 	require.NoError(t, err)
-	_, err = b.store.Claim(b.ctx, []string{"default"}, 1, other)
+	nobody := claimFor(other)
+	_, err = b.pool.Exec(b.ctx, `UPDATE jq.jobs SET worker_id = NULL WHERE job_id = $1`, nobody)
 	require.NoError(t, err)
 
 	n, err := b.store.ReapOrphans(b.ctx, 100)
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	j := b.job(t, orphan.ID)
-	require.Equal(t, queue.StatusPending, j.Status)
-	require.Equal(t, 1, j.RetryCount)
-	require.Equal(t, queue.StatusAssigned, b.job(t, alive.ID).Status, "a live worker's job is left alone")
+	require.Equal(t, 3, n)
+	for _, id := range []uuid.UUID{orphan.ID, unregistered, nobody} {
+		j := b.job(t, id)
+		require.Equal(t, queue.StatusPending, j.Status, "job %s", id)
+		require.Equal(t, 1, j.RetryCount, "job %s", id)
+	}
+	require.Equal(t, queue.StatusAssigned, b.job(t, alive).Status, "a live worker's job is left alone")
 	n, err = b.store.ReapOrphans(b.ctx, 100)
 	require.NoError(t, err)
 	require.Zero(t, n)
