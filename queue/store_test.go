@@ -63,14 +63,21 @@ func (b *testBundle) submit(t *testing.T, p queue.SubmitParams) uuid.UUID {
 	return res.ID
 }
 
-// running submits a job, claims and starts it for the bundle's worker.
-func (b *testBundle) running(t *testing.T, p queue.SubmitParams) *queue.Job {
+// assignedTo submits a job and claims it for worker (the only job PENDING in the queue then).
+func (b *testBundle) assignedTo(t *testing.T, worker uuid.UUID, p queue.SubmitParams) uuid.UUID {
 	t.Helper()
 	id := b.submit(t, p)
-	jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, b.worker)
+	jobs, err := b.store.Claim(b.ctx, []string{"default"}, 1, worker)
 	require.NoError(t, err)
 	require.Len(t, jobs, 1)
 	require.Equal(t, id, jobs[0].ID)
+	return id
+}
+
+// running submits a job, claims and starts it for the bundle's worker.
+func (b *testBundle) running(t *testing.T, p queue.SubmitParams) *queue.Job {
+	t.Helper()
+	id := b.assignedTo(t, b.worker, p)
 	started, err := b.store.Start(b.ctx, []uuid.UUID{id}, b.worker)
 	require.NoError(t, err)
 	require.Len(t, started, 1)
@@ -1198,27 +1205,13 @@ func TestStore_ReapOrphans(t *testing.T) {
 	b := setup(t)
 	orphan := b.running(t, queue.SubmitParams{})
 	other := b.registerWorker(t, "default")
-	_, err := b.pool.Exec(b.ctx, `UPDATE jq.workers SET status = 'OFFLINE' WHERE worker_id = $1`, b.worker)
-	require.NoError(t, err)
-	// claimFor submits a job and claims it for worker; it returns the job's id.
-	claimFor := func(worker uuid.UUID) uuid.UUID {
-		t.Helper()
-		j, err := b.store.Submit(b.ctx, queue.SubmitParams{Queue: "default", Payload: []byte(`{}`)})
-		require.NoError(t, err)
-		claimed, err := b.store.Claim(b.ctx, []string{"default"}, 1, worker)
-		require.NoError(t, err)
-		require.Len(t, claimed, 1)
-		require.Equal(t, j.ID, claimed[0].ID)
-		return j.ID
-	}
-	alive := claimFor(other)
+	b.exec(t, `UPDATE jq.workers SET status = 'OFFLINE' WHERE worker_id = $1`, b.worker)
+	alive := b.assignedTo(t, other, queue.SubmitParams{})
 	pruned := b.registerWorker(t, "default")
-	unregistered := claimFor(pruned)
-	_, err = b.pool.Exec(b.ctx, `DELETE FROM jq.workers WHERE worker_id = $1`, pruned)
-	require.NoError(t, err)
-	nobody := claimFor(other)
-	_, err = b.pool.Exec(b.ctx, `UPDATE jq.jobs SET worker_id = NULL WHERE job_id = $1`, nobody)
-	require.NoError(t, err)
+	unregistered := b.assignedTo(t, pruned, queue.SubmitParams{})
+	b.exec(t, `DELETE FROM jq.workers WHERE worker_id = $1`, pruned)
+	nobody := b.assignedTo(t, other, queue.SubmitParams{})
+	b.exec(t, `UPDATE jq.jobs SET worker_id = NULL WHERE job_id = $1`, nobody)
 
 	n, err := b.store.ReapOrphans(b.ctx, 100)
 	require.NoError(t, err)
