@@ -1238,20 +1238,12 @@ BEGIN
                 LIMIT total - cardinality(head_ids)
             ) AS c
         ) AS l;
-        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
-        RETURN;
-    END IF;
-
-    IF NOT controlled AND claim_for.floors IS NOT NULL AND cardinality(qs) = 1 THEN
+    ELSIF NOT controlled AND claim_for.floors IS NOT NULL AND cardinality(qs) = 1 THEN
         -- The plain path for one queue from its floors (jq._claim_above).
         SELECT coalesce(array_agg(a.job_id ORDER BY a.n), '{}'), coalesce(array_agg(a.xmin ORDER BY a.n), '{}')
         INTO picked_ids, picked_xmins
         FROM jq._claim_above(qs[1], total, claim_for.floors) AS a;
-        RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
-        RETURN;
-    END IF;
-
-    IF NOT controlled THEN
+    ELSIF NOT controlled THEN
         -- The plain path for one queue: one index range scan (jobs_claim_idx).
         SELECT coalesce(array_agg(c.job_id ORDER BY c.priority DESC, c.created_at), '{}'),
                coalesce(array_agg(c.xmin ORDER BY c.priority DESC, c.created_at), '{}')
@@ -1272,6 +1264,9 @@ BEGIN
             ORDER BY c.priority DESC, c.created_at
             LIMIT total
         ) AS c;
+    END IF;
+    IF NOT controlled THEN
+        -- Whichever plain path picked them.
         RETURN QUERY SELECT * FROM jq._assign(picked_ids, picked_xmins, claim_for.worker_ids, claim_for.max_jobs);
         RETURN;
     END IF;
@@ -4156,4 +4151,4 @@ INSERT INTO jq.schema_migrations (version) VALUES
     ('20261201032000'),
     ('20261201035747'),
     ('20261201061726'),
-    ('20261201111207');
+    ('20261201112545');
