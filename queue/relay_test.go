@@ -60,12 +60,39 @@ func (b *relayBundle) relay(sink queue.EventSink) *queue.Relay {
 	return queue.NewRelay(b.store, sink, func() bool { return true }, queue.RelayConfig{BatchSize: 100}, logging.Discard(), queue.RelayMetrics{})
 }
 
+// settle waits until the relay's horizon has passed every transaction that has finished in
+// this database. The horizon counts a running transaction of another database that it cannot
+// place (one that ended between the snapshot and the read of pg_stat_activity) and a parallel
+// test's transactions are exactly that: without this wait, a relay run may see none of what a
+// test committed a moment ago. Only transactions of this database still running hold it back
+// once settled: any other that could come later has a later xid than what was committed.
+func (b *relayBundle) settle(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var settled bool
+		require.NoError(t, b.pool.QueryRow(b.ctx, `
+			SELECT `+queue.OutboxHorizon+` >= coalesce(
+				(SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+				 WHERE x::xid IN (SELECT a.backend_xid FROM pg_stat_activity a
+				                  WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL)),
+				pg_snapshot_xmax(pg_current_snapshot()))`).Scan(&settled))
+		return settled
+	}, 10*time.Second, 10*time.Millisecond, "the relay's horizon passes what has finished in this database")
+}
+
+// runOnce is one relay run after the horizon has settled.
+func (b *relayBundle) runOnce(t *testing.T, r *queue.Relay) (int, error) {
+	t.Helper()
+	b.settle(t)
+	return r.RunOnce(b.ctx)
+}
+
 // drain runs the relay until nothing is left.
-func drain(t *testing.T, r *queue.Relay) int {
+func (b *relayBundle) drain(t *testing.T, r *queue.Relay) int {
 	t.Helper()
 	total := 0
 	for {
-		n, err := r.RunOnce(context.Background())
+		n, err := b.runOnce(t, r)
 		require.NoError(t, err)
 		if n == 0 {
 			return total
@@ -108,6 +135,7 @@ func decode(t *testing.T, m kafka.Message) eventjson.JobEvent {
 // publishedTransitions counts the transitions that have a topic, per topic, in the database.
 func (b *relayBundle) publishedTransitions(t *testing.T) map[string]int {
 	t.Helper()
+	b.settle(t)
 	evs, err := b.store.OutboxBatch(b.ctx, queue.OutboxPosition{}, 1_000_000)
 	require.NoError(t, err)
 	counts := map[string]int{}
@@ -134,7 +162,7 @@ func TestRelay_EveryTransitionOnceInOrderPerJob(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	n := drain(t, b.relay(events.NewSink(b.producer)))
+	n := b.drain(t, b.relay(events.NewSink(b.producer)))
 	require.Positive(t, n)
 
 	want := b.publishedTransitions(t)
@@ -160,7 +188,7 @@ func TestRelay_EveryTransitionOnceInOrderPerJob(t *testing.T) {
 	for job, ids := range perJob {
 		require.IsIncreasing(t, ids, "job %s: events out of order", job)
 	}
-	require.Zero(t, drain(t, b.relay(events.NewSink(b.producer))), "the cursor is at the end")
+	require.Zero(t, b.drain(t, b.relay(events.NewSink(b.producer))), "the cursor is at the end")
 }
 
 // TestRelay_DoesNotSkipALateCommit holds a transaction open while later ones commit: its
@@ -183,13 +211,13 @@ func TestRelay_DoesNotSkipALateCommit(t *testing.T) {
 	}
 	// The held transaction is still running: nothing after it may go out yet, or the relay
 	// would have to skip back for it.
-	drain(t, r)
+	b.drain(t, r)
 	for _, e := range sink.all() {
 		require.NotContains(t, later, e.JobID, "an event after a running transaction was published")
 	}
 	require.NoError(t, held.Commit(b.ctx))
 
-	drain(t, r)
+	b.drain(t, r)
 	var order []uuid.UUID
 	for _, e := range sink.all() {
 		if e.Reason == queue.ReasonSubmitted {
@@ -209,7 +237,7 @@ func TestRelay_CursorMovesOnlyAfterAcknowledgement(t *testing.T) {
 	failing := &recordingSink{err: errors.New("kafka down")}
 	r := b.relay(failing)
 	for range 3 {
-		_, err := r.RunOnce(b.ctx)
+		_, err := b.runOnce(t, r)
 		require.ErrorContains(t, err, "kafka down")
 	}
 	require.True(t, r.Failing())
@@ -218,7 +246,7 @@ func TestRelay_CursorMovesOnlyAfterAcknowledgement(t *testing.T) {
 	require.Equal(t, queue.OutboxPosition{}, pos, "the cursor never passes an unacknowledged event")
 
 	failing.setErr(nil)
-	n, err := r.RunOnce(b.ctx)
+	n, err := b.runOnce(t, r)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	require.False(t, r.Failing())
@@ -237,7 +265,7 @@ func TestRelay_KafkaStoppedThenRestarted(t *testing.T) {
 	for range 10 {
 		b.submit(t, queue.SubmitParams{})
 	}
-	drain(t, r)
+	b.drain(t, r)
 	before := b.consume(t, 10)
 	require.Len(t, before, 10)
 
@@ -247,7 +275,7 @@ func TestRelay_KafkaStoppedThenRestarted(t *testing.T) {
 	for range 10 {
 		b.submit(t, queue.SubmitParams{})
 	}
-	_, err := r.RunOnce(b.ctx)
+	_, err := b.runOnce(t, r)
 	require.Error(t, err, "Kafka is down")
 	require.Positive(t, testutil.ToFloat64(b.errs.WithLabelValues(kafka.TopicJobSubmitted)), "failed deliveries are counted")
 	pos, err := b.store.RelayCursor(b.ctx, "kafka")
@@ -258,7 +286,7 @@ func TestRelay_KafkaStoppedThenRestarted(t *testing.T) {
 		_, err := r.RunOnce(b.ctx)
 		return err == nil
 	}, 20*time.Second, 100*time.Millisecond)
-	drain(t, r)
+	b.drain(t, r)
 	after := b.consume(t, 10)
 	seen := map[string]int{}
 	for _, m := range append(before, after...) {
@@ -277,12 +305,12 @@ func TestRelay_HandoverResumesFromTheCursor(t *testing.T) {
 	for range 5 {
 		b.submit(t, queue.SubmitParams{})
 	}
-	drain(t, b.relay(first)) // the old leader
+	b.drain(t, b.relay(first)) // the old leader
 	for range 5 {
 		b.submit(t, queue.SubmitParams{})
 	}
 	second := &recordingSink{}
-	drain(t, b.relay(second)) // the new leader, a fresh Relay on the same cursor
+	b.drain(t, b.relay(second)) // the new leader, a fresh Relay on the same cursor
 	require.Len(t, first.all(), 5)
 	require.Len(t, second.all(), 5, "the new leader resumes where the old one stopped")
 	for _, e := range second.all() {
