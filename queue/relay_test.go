@@ -60,45 +60,52 @@ func (b *relayBundle) relay(sink queue.EventSink) *queue.Relay {
 	return queue.NewRelay(b.store, sink, func() bool { return true }, queue.RelayConfig{BatchSize: 100}, logging.Discard(), queue.RelayMetrics{})
 }
 
-// settle waits until the relay's horizon has passed every transaction that has finished in
-// this database. The horizon counts a running transaction of another database that it cannot
-// place (one that ended between the snapshot and the read of pg_stat_activity) and a parallel
-// test's transactions are exactly that: without this wait, a relay run may see none of what a
-// test committed a moment ago. Only transactions of this database still running hold it back
-// once settled: any other that could come later has a later xid than what was committed.
-func (b *relayBundle) settle(t *testing.T) {
+// owed counts the events after pos that the relay owes: committed, and older than every
+// transaction of this database still running (a held transaction keeps back what comes after
+// it). The relay's own horizon can lag behind this for a moment, by design: it also counts a
+// transaction of another database that it cannot place (one that ended between its snapshot
+// and its read of pg_stat_activity), and parallel tests' databases provide such transactions.
+// So a run may see nothing of what a test has just committed; attempt and drain wait for it.
+func (b *relayBundle) owed(t *testing.T, pos queue.OutboxPosition) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT count(*) FROM jq.job_events
+		WHERE (xid, id) > ($1::bigint::text::xid8, $2)
+		  AND xid < coalesce(
+			(SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+			 WHERE x::xid IN (SELECT a.backend_xid FROM pg_stat_activity a WHERE a.datname = current_database())),
+			pg_snapshot_xmax(pg_current_snapshot()))`, int64(pos.XID), pos.ID).Scan(&n))
+	return n
+}
+
+// attempt runs the relay until a run has had events to publish, and returns that run's
+// result: the events published, or the error publishing them.
+func (b *relayBundle) attempt(t *testing.T, r *queue.Relay) (n int, err error) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		var settled bool
-		require.NoError(t, b.pool.QueryRow(b.ctx, `
-			SELECT `+queue.OutboxHorizon+` >= coalesce(
-				(SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-				 WHERE x::xid IN (SELECT a.backend_xid FROM pg_stat_activity a
-				                  WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL)),
-				pg_snapshot_xmax(pg_current_snapshot()))`).Scan(&settled))
-		return settled
-	}, 10*time.Second, 10*time.Millisecond, "the relay's horizon passes what has finished in this database")
+		n, err = r.RunOnce(b.ctx)
+		return n > 0 || err != nil
+	}, 10*time.Second, 10*time.Millisecond, "the relay found nothing to publish")
+	return n, err
 }
 
-// runOnce is one relay run after the horizon has settled.
-func (b *relayBundle) runOnce(t *testing.T, r *queue.Relay) (int, error) {
-	t.Helper()
-	b.settle(t)
-	return r.RunOnce(b.ctx)
-}
-
-// drain runs the relay until nothing is left.
+// drain runs the relay until it owes nothing, and returns how many events it published.
 func (b *relayBundle) drain(t *testing.T, r *queue.Relay) int {
 	t.Helper()
 	total := 0
-	for {
-		n, err := b.runOnce(t, r)
+	require.Eventually(t, func() bool {
+		n, err := r.RunOnce(b.ctx)
 		require.NoError(t, err)
-		if n == 0 {
-			return total
-		}
 		total += n
-	}
+		if n > 0 {
+			return false
+		}
+		pos, err := b.store.RelayCursor(b.ctx, queue.DefaultRelayName)
+		require.NoError(t, err)
+		return b.owed(t, pos) == 0
+	}, 10*time.Second, time.Millisecond, "the relay still owes events")
+	return total
 }
 
 // consume reads every record of the job topics from the start of b's current cluster.
@@ -135,9 +142,14 @@ func decode(t *testing.T, m kafka.Message) eventjson.JobEvent {
 // publishedTransitions counts the transitions that have a topic, per topic, in the database.
 func (b *relayBundle) publishedTransitions(t *testing.T) map[string]int {
 	t.Helper()
-	b.settle(t)
-	evs, err := b.store.OutboxBatch(b.ctx, queue.OutboxPosition{}, 1_000_000)
-	require.NoError(t, err)
+	want := b.owed(t, queue.OutboxPosition{})
+	var evs []queue.OutboxEvent
+	require.Eventually(t, func() bool {
+		var err error
+		evs, err = b.store.OutboxBatch(b.ctx, queue.OutboxPosition{}, 1_000_000)
+		require.NoError(t, err)
+		return len(evs) == want
+	}, 10*time.Second, 10*time.Millisecond, "the outbox returns every committed event")
 	counts := map[string]int{}
 	for _, e := range evs {
 		if topic, ok := events.Topic(e.Event); ok {
@@ -237,7 +249,7 @@ func TestRelay_CursorMovesOnlyAfterAcknowledgement(t *testing.T) {
 	failing := &recordingSink{err: errors.New("kafka down")}
 	r := b.relay(failing)
 	for range 3 {
-		_, err := b.runOnce(t, r)
+		_, err := b.attempt(t, r)
 		require.ErrorContains(t, err, "kafka down")
 	}
 	require.True(t, r.Failing())
@@ -246,7 +258,7 @@ func TestRelay_CursorMovesOnlyAfterAcknowledgement(t *testing.T) {
 	require.Equal(t, queue.OutboxPosition{}, pos, "the cursor never passes an unacknowledged event")
 
 	failing.setErr(nil)
-	n, err := b.runOnce(t, r)
+	n, err := b.attempt(t, r)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	require.False(t, r.Failing())
@@ -275,7 +287,7 @@ func TestRelay_KafkaStoppedThenRestarted(t *testing.T) {
 	for range 10 {
 		b.submit(t, queue.SubmitParams{})
 	}
-	_, err := b.runOnce(t, r)
+	_, err := b.attempt(t, r)
 	require.Error(t, err, "Kafka is down")
 	require.Positive(t, testutil.ToFloat64(b.errs.WithLabelValues(kafka.TopicJobSubmitted)), "failed deliveries are counted")
 	pos, err := b.store.RelayCursor(b.ctx, "kafka")
